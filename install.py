@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""One-command setup for ReaTimbre.
+
+    python3 install.py            # create .venv and install ReaTimbre into it
+    python3 install.py --dev      # the same, plus the test tools (pytest, ruff, auraloss)
+
+The script is idempotent: it re-installs only when ``pyproject.toml`` (or the chosen extras)
+changed since the last successful run. It uses only the standard library, so it runs on a bare
+Python 3.11 before anything else is installed. Nothing is downloaded at run time by ReaTimbre
+itself; this script is the only step that talks to the package index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".reatimbre-install-stamp"
+SUPPORTED = ((3, 11), (3, 12))
+
+
+def venv_python(venv_dir: Path = VENV) -> Path:
+    """Path of the interpreter inside ``venv_dir`` on this platform."""
+    if os.name == "nt":
+        return venv_dir / "Scripts" / "python.exe"
+    return venv_dir / "bin" / "python"
+
+
+def _fingerprint(extras: list[str]) -> str:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(",".join(sorted(extras)).encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def ensure_venv(extras: list[str], quiet: bool = False) -> Path:
+    """Create ``.venv`` if needed and install the project (editable) with ``extras``."""
+    if sys.version_info[:2] not in SUPPORTED:
+        raise SystemExit(
+            f"install.py: Python {sys.version_info[0]}.{sys.version_info[1]} is not supported; "
+            "run it with Python 3.11 (the pinned torch==2.13.0 CPU build is for 3.11)"
+        )
+    python = venv_python()
+    if not python.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=False).create(VENV)
+    fingerprint = _fingerprint(extras)
+    if STAMP.exists() and STAMP.read_text().strip() == fingerprint:
+        if not quiet:
+            print("ReaTimbre is already installed and up to date", flush=True)
+        return python
+    target = "." + (f"[{','.join(extras)}]" if extras else "")
+    # torch first and on its own: pinned to the CPU build, never a CUDA wheel.
+    steps = [
+        [str(python), "-m", "pip", "install", "--quiet", "torch==2.13.0"],
+        [str(python), "-m", "pip", "install", "--quiet", "-e", target],
+    ]
+    for cmd in steps:
+        print("running:", " ".join(cmd[2:]), flush=True)
+        subprocess.run(cmd, cwd=ROOT, check=True)
+    STAMP.write_text(fingerprint + "\n")
+    print("ReaTimbre installed; the command is", VENV / ("Scripts" if os.name == "nt" else "bin") / "reatimbre")
+    return python
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dev", action="store_true", help="also install the test tools")
+    parser.add_argument("--quiet", action="store_true", help="print less")
+    args = parser.parse_args(argv)
+    extras = ["dev"] if args.dev else []
+    try:
+        ensure_venv(extras, quiet=args.quiet)
+    except subprocess.CalledProcessError as exc:
+        print(f"install.py: a setup step failed (exit {exc.returncode}): {' '.join(exc.cmd)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The ``reatimbre`` command line (also ``python -m server``).
+
+Each subcommand lives in its own module under :mod:`server.commands` and exposes
+``add_parser(subparsers)``, which registers the subcommand and sets ``run=callable(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from models.errors import ReaTimbreError
+
+# Order here is the order ``reatimbre --help`` lists them.
+COMMAND_MODULES = [
+    "server.commands.render",
+    "server.commands.models",
+    "server.commands.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reatimbre",
+        description="ReaTimbre: neural effect rendering and step-by-step synth programming for REAPER.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ReaTimbreError as exc:
+        print(f"reatimbre: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("reatimbre: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
