@@ -1,0 +1,97 @@
+"""Spectral features of synth clips, as the SerumRNN paper defines them.
+
+Features are computed from the mono mix (mean of the channels) of a clip, without normalising its level:
+
+* ``mel_db80``: power mel spectrogram (n_fft 2048, hop 512, 128 mels over 20 Hz–16 kHz, Hann window, centred
+  frames), converted to dB with ``ref=1``, clamped to 80 dB below the clip's peak, then divided by 80.
+  Values lie in [-∞.., 0] in practice roughly [-1.5, 0.3]; ``mel_db80 * 80`` is in dB.
+* ``mfcc``: 30 MFCCs, the orthonormal DCT-II of the dB mel (not of the /80 version), as librosa computes them.
+
+A clip of :data:`CLIP_SAMPLES` samples (1.01 s at 44.1 kHz) gives :data:`CLIP_FRAMES` frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+
+SAMPLE_RATE_HZ = 44100
+N_FFT = 2048
+HOP_SAMPLES = 512
+N_MELS = 128
+N_MFCC = 30
+FMIN_HZ = 20.0
+FMAX_HZ = 16000.0
+TOP_DB = 80.0
+AMIN_POWER = 1e-10
+CLIP_SAMPLES = 87 * HOP_SAMPLES  # 44,544 samples: 1 s rounded up to whole hops, as in SerumRNN
+CLIP_FRAMES = 1 + CLIP_SAMPLES // HOP_SAMPLES  # 88
+
+
+@dataclass(frozen=True)
+class ClipFeatures:
+    """Features of one clip or a batch: ``mel_db80`` (..., 128, frames), ``mfcc`` (..., 30, frames)."""
+
+    mel_db80: np.ndarray
+    mfcc: np.ndarray
+
+
+@lru_cache(maxsize=4)
+def mel_filterbank(sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Slaney-normalised mel filter bank, shape (128, n_fft // 2 + 1), float32."""
+    import librosa
+
+    bank = librosa.filters.mel(
+        sr=sample_rate_hz, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN_HZ, fmax=FMAX_HZ, dtype=np.float32
+    )
+    bank.setflags(write=False)
+    return bank
+
+
+@lru_cache(maxsize=1)
+def _hann_window() -> np.ndarray:
+    n = np.arange(N_FFT)
+    window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / N_FFT)).astype(np.float32)  # periodic Hann
+    window.setflags(write=False)
+    return window
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Mono mix of audio shaped (samples,), (channels, samples) or (batch, channels, samples)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    return audio if audio.ndim == 1 else audio.mean(axis=-2)
+
+
+def mel_power(mono: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Power mel spectrogram of mono audio (..., samples) → (..., 128, frames), centred zero-padded frames."""
+    mono = np.asarray(mono, dtype=np.float32)
+    pad = N_FFT // 2
+    padded = np.pad(mono, [(0, 0)] * (mono.ndim - 1) + [(pad, pad)])
+    n_frames = 1 + (padded.shape[-1] - N_FFT) // HOP_SAMPLES
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP_SAMPLES, :][
+        ..., :n_frames, :
+    ]
+    spectrum = scipy.fft.rfft(frames * _hann_window(), axis=-1, workers=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    return np.swapaxes(power.astype(np.float32) @ mel_filterbank(sample_rate_hz).T, -1, -2)
+
+
+def power_to_db(power: np.ndarray) -> np.ndarray:
+    """``10·log10(max(power, 1e-10))`` clamped to 80 dB below each spectrogram's peak (last two axes)."""
+    db = 10.0 * np.log10(np.maximum(power, AMIN_POWER))
+    peak = db.max(axis=(-2, -1), keepdims=True)
+    return np.maximum(db, peak - TOP_DB)
+
+
+def mfcc_from_db(mel_db: np.ndarray) -> np.ndarray:
+    """30 MFCCs (orthonormal DCT-II over the mel axis) of a dB mel spectrogram (..., 128, frames)."""
+    return scipy.fft.dct(mel_db, type=2, axis=-2, norm="ortho")[..., :N_MFCC, :]
+
+
+def clip_features(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> ClipFeatures:
+    """Features of a clip (channels, samples), mono (samples,), or a batch (batch, channels, samples)."""
+    mel_db = power_to_db(mel_power(to_mono(audio), sample_rate_hz))
+    return ClipFeatures(mel_db80=(mel_db / TOP_DB).astype(np.float32), mfcc=mfcc_from_db(mel_db).astype(np.float32))

@@ -1,0 +1,178 @@
+"""The conditioned temporal convolutional network of the steerable-effects paper (Steinmetz & Reiss 2021).
+
+A stack of causal, unpadded, dilated 1-D convolutions. Each block is
+
+    conv (dilation g**n) -> BatchNorm (no affine) -> FiLM(control) -> PReLU  (+ 1x1 residual path, cropped)
+
+and a 1x1 convolution maps the last block's channels to the output. The control vector (the knobs) goes through a
+small MLP and is projected per block to a FiLM scale and shift. The network is causal: output sample ``t`` depends on
+input samples ``t - receptive_field + 1 .. t`` only, so its latency is zero samples.
+
+:class:`TCNStream` renders audio of any length block by block with per-layer history buffers, producing the same
+samples as one pass over the whole signal with ``receptive_field - 1`` samples of silence in front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class TCNConfig:
+    """Hyperparameters of a :class:`ConditionedTCN`."""
+
+    channels: int = 16
+    kernel_size: int = 9
+    dilation_growth: int = 10
+    layers: int = 4
+    cond_dim: int = 2
+    cond_hidden: int = 32
+    in_channels: int = 1
+    out_channels: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def dilations(self) -> list[int]:
+        return [self.dilation_growth**n for n in range(self.layers)]
+
+    @property
+    def receptive_field(self) -> int:
+        """Receptive field in samples: ``k + sum_{n=1}^{N-1} (k - 1) * g**n``."""
+        return 1 + sum((self.kernel_size - 1) * d for d in self.dilations)
+
+    def flops_per_sample(self) -> int:
+        """Multiply-adds x 2 per output sample and audio channel (convolutions, FiLM, PReLU, residuals)."""
+        flops = 0
+        c_in = self.in_channels
+        for _ in range(self.layers):
+            flops += 2 * c_in * self.channels * self.kernel_size  # dilated conv
+            flops += 2 * c_in * self.channels  # 1x1 residual
+            flops += 4 * self.channels  # fused affine, PReLU and residual add
+            c_in = self.channels
+        flops += 2 * self.channels * self.out_channels
+        return flops
+
+
+class TCNBlock(nn.Module):
+    """One dilated causal convolution block with FiLM conditioning and a 1x1 residual path."""
+
+    def __init__(self, in_channels: int, channels: int, kernel_size: int, dilation: int, cond_hidden: int):
+        super().__init__()
+        self.dilation = dilation
+        self.kernel_size = kernel_size
+        self.conv = nn.Conv1d(in_channels, channels, kernel_size, dilation=dilation)
+        self.norm = nn.BatchNorm1d(channels, affine=False)
+        self.film = nn.Linear(cond_hidden, 2 * channels)
+        self.act = nn.PReLU(channels)
+        self.residual = nn.Conv1d(in_channels, channels, 1, bias=False)
+
+    @property
+    def history(self) -> int:
+        """Samples of past input this block needs for each output sample beyond the current one."""
+        return (self.kernel_size - 1) * self.dilation
+
+    def forward(self, x: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.conv(x))
+        gamma, beta = self.film(cond_embedding).unsqueeze(-1).chunk(2, dim=1)
+        y = self.act(y * gamma + beta)
+        return y + self.residual(x[..., x.shape[-1] - y.shape[-1] :])
+
+    def fused_affine(self, cond_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel scale and shift equal to eval-mode BatchNorm followed by FiLM, shape (B, C)."""
+        gamma, beta = self.film(cond_embedding).chunk(2, dim=1)
+        inv_std = torch.rsqrt(self.norm.running_var + self.norm.eps)
+        scale = gamma * inv_std
+        shift = beta - gamma * self.norm.running_mean * inv_std
+        return scale, shift
+
+
+class ConditionedTCN(nn.Module):
+    """Causal TCN whose behaviour is steered by a small control vector (the knobs)."""
+
+    def __init__(self, config: TCNConfig | None = None):
+        super().__init__()
+        self.config = config or TCNConfig()
+        c = self.config
+        self.cond_mlp = nn.Sequential(
+            nn.Linear(c.cond_dim, 16),
+            nn.ReLU(),
+            nn.Linear(16, c.cond_hidden),
+            nn.ReLU(),
+            nn.Linear(c.cond_hidden, c.cond_hidden),
+            nn.ReLU(),
+        )
+        blocks = []
+        in_ch = c.in_channels
+        for dilation in c.dilations:
+            blocks.append(TCNBlock(in_ch, c.channels, c.kernel_size, dilation, c.cond_hidden))
+            in_ch = c.channels
+        self.blocks = nn.ModuleList(blocks)
+        self.output = nn.Conv1d(c.channels, c.out_channels, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Map input (B, in_channels, T) and control (B, cond_dim) to (B, out_channels, T - rf + 1)."""
+        embedding = self.cond_mlp(cond)
+        for block in self.blocks:
+            x = block(x, embedding)
+        return self.output(x)
+
+    def stream(self, cond: torch.Tensor) -> TCNStream:
+        """A block-by-block renderer for one fixed control vector ``cond`` of shape (cond_dim,)."""
+        return TCNStream(self, cond)
+
+
+class TCNStream:
+    """Renders a :class:`ConditionedTCN` block by block with exact receptive-field history.
+
+    The control vector is fixed for the stream, so BatchNorm and FiLM fold into each convolution's weights and bias.
+    Histories start as the network's response to silence, so the output equals one pass over the signal with
+    ``receptive_field - 1`` zeros in front, whatever the block sizes. The batch dimension (e.g. audio channels) is
+    fixed by the first block processed.
+    """
+
+    def __init__(self, model: ConditionedTCN, cond: torch.Tensor):
+        if model.training:
+            raise ValueError("put the model in eval mode before streaming")
+        self._layers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]] = []
+        self._silence: list[torch.Tensor] = []  # each block's input during silence, shape (1, C_in, history)
+        self._histories: list[torch.Tensor] | None = None
+        with torch.inference_mode():
+            embedding = model.cond_mlp(cond.reshape(1, -1).float())
+            silence = torch.zeros(1, model.config.in_channels, 1)
+            for block in model.blocks:
+                scale, shift = block.fused_affine(embedding)
+                weight = block.conv.weight * scale[0].view(-1, 1, 1)
+                bias = block.conv.bias * scale[0] + shift[0]
+                self._layers.append((weight, bias, block.act.weight, block.residual.weight, block.dilation))
+                self._silence.append(silence.expand(-1, -1, block.history))
+                silence = self._apply(len(self._layers) - 1, silence.expand(-1, -1, block.history + 1))
+            self._out_weight = model.output.weight
+            self._out_bias = model.output.bias
+
+    def _apply(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        weight, bias, slope, residual, dilation = self._layers[index]
+        y = F.prelu(F.conv1d(x, weight, bias, dilation=dilation), slope)
+        return y + F.conv1d(x[..., x.shape[-1] - y.shape[-1] :], residual)
+
+    @torch.inference_mode()
+    def process(self, x: torch.Tensor) -> torch.Tensor:
+        """Render the next block: (B, in_channels, L) in, (B, out_channels, L) out."""
+        if self._histories is None:
+            self._histories = [s.expand(x.shape[0], -1, -1).contiguous() for s in self._silence]
+        for index, history in enumerate(self._histories):
+            joined = torch.cat((history, x), dim=-1)
+            keep = history.shape[-1]
+            if keep:
+                self._histories[index] = joined[..., joined.shape[-1] - keep :].clone()
+            x = self._apply(index, joined)
+        return F.conv1d(x, self._out_weight, self._out_bias)
