@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "server.commands.render",
     "server.commands.models",
     "server.commands.demo",
+    "server.commands.serve",
 ]
 
 

@@ -1,0 +1,107 @@
+"""The ``render`` job kind: one audio file through one neural effect, written under the output directory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.errors import ReaTimbreError
+from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
+from server.jobs import JobContext
+from server.outputs import publish_no_clobber, resolve_output, staging_path
+
+MAX_PATH_CHARS = 4096
+MAX_TAIL_SECONDS = 60.0
+
+
+class RenderRequest(BaseModel):
+    """``POST /v1/render``: render ``input`` through ``effect`` with ``knobs``."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    input: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the audio file")
+    output: str | None = Field(
+        default=None,
+        max_length=MAX_PATH_CHARS,
+        description="file name or path inside the output directory; null picks a unique name",
+    )
+    effect: str = Field(min_length=1, max_length=200, description="model name from GET /v1/models")
+    knobs: dict[str, float] = Field(default_factory=dict, max_length=64)
+    mix: float = Field(default=1.0, ge=0.0, le=1.0, description="wet/dry mix, 0..1")
+    tail_seconds: float | None = Field(default=None, ge=0.0, le=MAX_TAIL_SECONDS)
+
+
+def check_effect_and_knobs(effect: str, knobs: dict[str, float]) -> None:
+    """Refuse an unknown effect, an unknown knob name or a knob value outside the model's range."""
+    from models.library import list_models
+
+    models = {info.name: info.to_dict() for info in list_models()}
+    if effect not in models:
+        raise ReaTimbreError(f"unknown effect {effect!r}; available: {', '.join(sorted(models)) or 'none'}")
+    declared = {knob["name"]: knob for knob in models[effect]["knobs"]}
+    for name, value in knobs.items():
+        knob = declared.get(name)
+        if knob is None:
+            raise ReaTimbreError(
+                f"effect {effect!r} has no knob {name!r}; its knobs: {', '.join(declared) or 'none'}"
+            )
+        if not math.isfinite(value) or not knob["min"] <= value <= knob["max"]:
+            raise ReaTimbreError(
+                f"knob {name!r} of {effect!r} must be within {knob['min']}..{knob['max']}, got {value}"
+            )
+
+
+def prepare_render(request: BaseModel, env: JobEnv) -> PreparedJob:
+    """Validate a render request now; the returned job renders into staging and then publishes the file."""
+    assert isinstance(request, RenderRequest)
+    input_path = check_input_file(request.input, env)
+    check_effect_and_knobs(request.effect, request.knobs)
+    final_path = resolve_output(env.output_dir, request.output, f"{input_path.stem}-{request.effect}")
+    env.reservations.reserve(final_path)
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        return _render(ctx, request, input_path, final_path, env.output_dir)
+
+    return PreparedJob(run=run, cleanup=lambda: env.reservations.release(final_path))
+
+
+def _render(
+    ctx: JobContext, request: RenderRequest, input_path: Path, final_path: Path, output_dir: Path
+) -> dict[str, Any]:
+    from server.render import render_file
+
+    staged = staging_path(output_dir, ctx.job_id)
+    ctx.progress(0.0, "rendering")
+    try:
+        result = render_file(
+            input_path,
+            staged,
+            request.effect,
+            knobs=dict(request.knobs),
+            mix=request.mix,
+            tail_seconds=request.tail_seconds,
+            progress=lambda fraction: ctx.progress(0.99 * fraction),
+            should_cancel=ctx.should_cancel,
+        )
+        ctx.stage("writing")
+        publish_no_clobber(staged, final_path)
+    finally:
+        staged.unlink(missing_ok=True)
+    return {
+        "output": str(final_path),
+        "effect": result.effect,
+        "knobs": dict(result.knobs),
+        "duration_seconds": float(result.duration_seconds),
+        "realtime_factor": float(result.realtime_factor),
+    }
+
+
+RENDER_KIND = JobKind(
+    name="render",
+    request_model=RenderRequest,
+    prepare=prepare_render,
+    summary="Render an audio file through a neural effect",
+)
