@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "server.commands.models",
     "server.commands.demo",
     "server.commands.serve",
+    "server.commands.batch",
 ]
 
 

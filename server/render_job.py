@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.errors import ReaTimbreError
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
 from server.jobs import JobContext
 from server.outputs import publish_no_clobber, resolve_output, staging_path
@@ -36,22 +34,10 @@ class RenderRequest(BaseModel):
 
 def check_effect_and_knobs(effect: str, knobs: dict[str, float]) -> None:
     """Refuse an unknown effect, an unknown knob name or a knob value outside the model's range."""
-    from models.library import list_models
+    from models.knobs import resolve_knobs
+    from models.library import find_model
 
-    models = {info.name: info.to_dict() for info in list_models()}
-    if effect not in models:
-        raise ReaTimbreError(f"unknown effect {effect!r}; available: {', '.join(sorted(models)) or 'none'}")
-    declared = {knob["name"]: knob for knob in models[effect]["knobs"]}
-    for name, value in knobs.items():
-        knob = declared.get(name)
-        if knob is None:
-            raise ReaTimbreError(
-                f"effect {effect!r} has no knob {name!r}; its knobs: {', '.join(declared) or 'none'}"
-            )
-        if not math.isfinite(value) or not knob["min"] <= value <= knob["max"]:
-            raise ReaTimbreError(
-                f"knob {name!r} of {effect!r} must be within {knob['min']}..{knob['max']}, got {value}"
-            )
+    resolve_knobs(find_model(effect).knobs, knobs)
 
 
 def prepare_render(request: BaseModel, env: JobEnv) -> PreparedJob:

@@ -1,0 +1,137 @@
+"""Run one plain top-level function over many work items: in this process, local worker processes, or Ray.
+
+``map_tasks(fn, items, workers=N, ray_address=None)`` is what batch rendering and the coach's dataset generator
+use. ``fn`` must be a module-level function (so worker processes and Ray workers can import it) whose argument
+and result pickle. Results come back in the order of ``items`` whatever the backend, so a run on Ray gives the
+same results as a local one; ``on_result(index, result)`` is called as each item finishes, in finishing order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+from models.errors import ReaTimbreError
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def map_tasks(
+    fn: Callable[[Item], Result],
+    items: Sequence[Item],
+    *,
+    workers: int = 1,
+    ray_address: str | None = None,
+    on_result: Callable[[int, Result], None] | None = None,
+) -> list[Result]:
+    """Apply ``fn`` to every item and return the results in item order.
+
+    ``ray_address`` (``"auto"``, ``"ray://host:10001"``, ``"local"`` for a fresh local instance) runs the items
+    as Ray tasks (an already initialised Ray session is reused); otherwise ``workers`` > 1 uses that many local
+    worker processes and ``workers`` == 1 runs in this process. An exception raised by ``fn`` stops the run
+    and is re-raised here.
+    """
+    if workers < 1:
+        raise ReaTimbreError(f"workers must be at least 1, got {workers}")
+    if not items:
+        return []
+    if ray_address is not None:
+        return _map_on_ray(fn, items, ray_address, on_result)
+    if workers == 1:
+        return _map_in_process(fn, items, on_result)
+    return _map_on_processes(fn, items, workers, on_result)
+
+
+def _map_in_process(
+    fn: Callable[[Item], Result], items: Sequence[Item], on_result: Callable[[int, Result], None] | None
+) -> list[Result]:
+    results = []
+    for index, item in enumerate(items):
+        result = fn(item)
+        if on_result is not None:
+            on_result(index, result)
+        results.append(result)
+    return results
+
+
+def _limit_threads(threads_per_worker: int) -> None:
+    """Worker-process initializer: share the CPU cores among the workers instead of oversubscribing."""
+    os.environ["OMP_NUM_THREADS"] = str(threads_per_worker)  # read by torch when it is first imported
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads_per_worker)
+
+
+def _map_on_processes(
+    fn: Callable[[Item], Result],
+    items: Sequence[Item],
+    workers: int,
+    on_result: Callable[[int, Result], None] | None,
+) -> list[Result]:
+    threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")  # fork after torch/threads is unsafe
+    results: dict[int, Result] = {}
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(items)),
+        mp_context=context,
+        initializer=_limit_threads,
+        initargs=(threads_per_worker,),
+    ) as pool:
+        pending: dict[Future[Result], int] = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = pending.pop(future)
+                    results[index] = future.result()
+                    if on_result is not None:
+                        on_result(index, results[index])
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+    return [results[i] for i in range(len(items))]
+
+
+def _map_on_ray(
+    fn: Callable[[Item], Result],
+    items: Sequence[Item],
+    address: str,
+    on_result: Callable[[int, Result], None] | None,
+) -> list[Result]:
+    import ray
+
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise ReaTimbreError(f"cannot connect to Ray at {address!r}: {_first_line(exc)}") from exc
+    remote_fn = ray.remote(num_cpus=1)(fn)
+    pending: dict[Any, int] = {remote_fn.remote(item): i for i, item in enumerate(items)}
+    results: dict[int, Result] = {}
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index = pending.pop(ref)
+                try:
+                    results[index] = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    raise exc.as_instanceof_cause() from None  # the task's own exception type
+                if on_result is not None:
+                    on_result(index, results[index])
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    return [results[i] for i in range(len(items))]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
