@@ -18,6 +18,7 @@ from typing import Any
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_packet import OscPacket, ParseError
+from pythonosc.parsing import osc_types
 from pythonosc.udp_client import SimpleUDPClient
 
 from models.errors import ReaTimbreError
@@ -34,9 +35,7 @@ def fx_param_address(track: int, fx: int, param: int) -> str:
     """The ``Default.ReaperOSC`` address that sets one FX parameter (all indices 1-based)."""
     for label, index in (("track", track), ("fx", fx), ("param", param)):
         if not isinstance(index, int) or isinstance(index, bool) or index < 1:
-            raise ReaTimbreError(
-                f"OSC {label} index must be an integer >= 1 (REAPER counts from 1), got {index!r}"
-            )
+            raise ReaTimbreError(f"OSC {label} index must be an integer >= 1 (REAPER counts from 1), got {index!r}")
     return f"/track/{track}/fx/{fx}/fxparam/{param}/value"
 
 
@@ -100,17 +99,15 @@ class FeedbackStore:
         if len(params) != 1:
             self._ignore(f"OSC {message.address} from {sender} carries {len(params)} arguments, expected 1")
             return
+        if not _argument_bytes_present(message.dgram):
+            # python-osc reads a missing float as 0.0; a truncated packet must not set a parameter to zero
+            self._ignore(f"OSC {message.address} from {sender}: truncated, the argument's bytes are missing")
+            return
         argument = params[0]
         field = match["field"]
         if field == "value":
-            if (
-                isinstance(argument, bool)
-                or not isinstance(argument, int | float)
-                or not math.isfinite(argument)
-            ):
-                self._ignore(
-                    f"OSC {message.address} from {sender}: value {argument!r} is not a finite number"
-                )
+            if isinstance(argument, bool) or not isinstance(argument, int | float) or not math.isfinite(argument):
+                self._ignore(f"OSC {message.address} from {sender}: value {argument!r} is not a finite number")
                 return
         elif not isinstance(argument, str):
             self._ignore(f"OSC {message.address} from {sender}: expected a string, got {argument!r}")
@@ -136,6 +133,16 @@ class FeedbackStore:
         with self._lock:
             self.ignored_packets += 1
         log.warning("ignored %s", reason)
+
+
+def _argument_bytes_present(datagram: bytes) -> bool:
+    """True when a message datagram has bytes after its address and type tag string."""
+    try:
+        _, index = osc_types.get_string(datagram, 0)
+        _, index = osc_types.get_string(datagram, index)
+    except osc_types.ParseError:
+        return False
+    return len(datagram) > index
 
 
 def _index(text: str | None) -> int | None:
