@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from extension.fx_names import resolve_fx_name
 from extension.rpp_tree import Block, Document, Line, format_number, parse, quote_always, split_fields
 from models.errors import ReaTimbreError
 
@@ -240,9 +241,7 @@ class RppProject:
         """(beats per minute, time-signature numerator, denominator); a tempo map is refused."""
         for env in self.root.blocks("TEMPOENVEX"):
             if env.lines("PT"):
-                raise ReaTimbreError(
-                    "projects with tempo changes (a tempo envelope) are not supported offline"
-                )
+                raise ReaTimbreError("projects with tempo changes (a tempo envelope) are not supported offline")
         line = self.root.first_line("TEMPO")
         if line is None:
             return 120.0, 4, 4
@@ -344,8 +343,7 @@ class RppProject:
             (
                 i
                 for i, c in enumerate(children[: markers[0] if markers else len(children)])
-                if (isinstance(c, Line) and c.key in _TAKE0_KEYS)
-                or (isinstance(c, Block) and c.tag == "SOURCE")
+                if (isinstance(c, Line) and c.key in _TAKE0_KEYS) or (isinstance(c, Block) and c.tag == "SOURCE")
             ),
             markers[0] if markers else len(children),
         )
@@ -404,6 +402,79 @@ class RppProject:
         block = item.block if isinstance(item, ItemInfo) else item
         return self.item_info(block, t_index, i_index)
 
+    def set_field(self, block: Block, fields: list[str]) -> None:
+        """Replace the block's first line whose key is ``fields[0]``, or add it before the first child block."""
+        new = self.document.make_line(block, fields)
+        kids = block.children
+        for i, child in enumerate(kids):
+            if isinstance(child, Line) and child.key == fields[0]:
+                kids[i] = new
+                return
+        at = next((i for i, c in enumerate(kids) if isinstance(c, Block) or c.key == "TAKE"), len(kids))
+        kids.insert(at, new)
+
+    def add_track(self, name: str) -> int:
+        """Append a new empty track; return its 0-based index."""
+        doc = self.document
+        guid = new_guid()
+        track = doc.make_block(self.root, "TRACK", [guid], raw_params=True)
+        for fields in (["NAME", name], ["SEL", "0"], ["NCHAN", "2"], ["FX", "1"], ["TRACKID", guid]):
+            track.children.append(doc.make_line(track, fields))
+        kids = self.root.children
+        at = next((i for i, c in enumerate(kids) if isinstance(c, Block) and c.tag == "EXTENSIONS"), len(kids))
+        kids.insert(at, track)
+        return len(self.track_blocks()) - 1
+
+    def add_item(
+        self, track: int, position_seconds: float, length_seconds: float, media: str | os.PathLike[str], name: str
+    ) -> ItemInfo:
+        """Add an audio item playing ``media`` from its start on a track (placed in time order)."""
+        t_block = self.track(track)
+        doc = self.document
+        item = doc.make_block(t_block, "ITEM", [])
+        for fields in (
+            ["POSITION", format_number(position_seconds)],
+            ["LENGTH", format_number(length_seconds)],
+            ["SEL", "0"],
+            ["IGUID", new_guid()],
+        ):
+            item.children.append(doc.make_line(item, fields))
+        self._insert_item(t_block, item, position_seconds)
+        return self.add_take(self.refresh(item), media, name, 0.0, 1.0)
+
+    def _insert_item(self, t_block: Block, item: Block, position_seconds: float) -> None:
+        kids = t_block.children
+        insert_at = len(kids)
+        for i, child in enumerate(kids):
+            if isinstance(child, Block) and child.tag == "ITEM":
+                pos = child.first_line("POSITION")
+                if pos and _float(pos.fields, 1, 0.0) > position_seconds:
+                    insert_at = i
+                    break
+        kids.insert(insert_at, item)
+
+    def add_plugin(self, track: int, name: str, kind: str = "VST") -> int:
+        """Append a plug-in (no saved state) to a track's FX chain, creating the chain; return its index."""
+        if kind not in PLUGIN_TAGS:
+            raise ReaTimbreError(f"unknown plug-in kind {kind!r}")
+        t_block = self.track(track)
+        doc = self.document
+        chain = next(iter(t_block.blocks("FXCHAIN")), None)
+        if chain is None:
+            chain = doc.make_block(t_block, "FXCHAIN", [])
+            for fields in (["SHOW", "0"], ["LASTSEL", "0"], ["DOCKED", "0"]):
+                chain.children.append(doc.make_line(chain, fields))
+            kids = t_block.children
+            at = next((i for i, c in enumerate(kids) if isinstance(c, Block) and c.tag == "ITEM"), len(kids))
+            kids.insert(at, chain)
+        params = [name, "", "0", "", "0<00>", ""] if kind == "VST" else [name]
+        plugin = doc.make_block(chain, kind, params)
+        chain.children.append(doc.make_line(chain, ["BYPASS", "0", "0", "0"]))
+        chain.children.append(plugin)
+        chain.children.append(doc.make_line(chain, ["FXID", new_guid()]))
+        chain.children.append(doc.make_line(chain, ["WAK", "0", "0"]))
+        return len(self._fx_spans(chain)) - 1
+
     # ----------------------------------------------------------------- takes
     def append_empty_take(self, item: ItemInfo | Block) -> int:
         """Add an empty take (no source) after the last one; return its 0-based index."""
@@ -447,11 +518,7 @@ class RppProject:
                 kids[i] = new
                 return
         insert_at = next(
-            (
-                i
-                for i in range(span.start, span.end)
-                if isinstance(kids[i], Block) and kids[i].tag == "SOURCE"
-            ),
+            (i for i in range(span.start, span.end) if isinstance(kids[i], Block) and kids[i].tag == "SOURCE"),
             span.end,
         )
         kids.insert(insert_at, new)
@@ -569,6 +636,14 @@ class RppProject:
             out.append(FxInfo(n, custom or plugin_name, plugin_name, kind, fxid, envs))
         return out
 
+    def fx_plugin_block(self, track: int, fx_index: int) -> Block:
+        """The plug-in block (``<VST``, ``<JS`` …) of one FX on a track."""
+        chain = next(iter(self.track(track).blocks("FXCHAIN")), None)
+        spans = self._fx_spans(chain) if chain is not None else []
+        if not 0 <= fx_index < len(spans):
+            raise ReaTimbreError(f"track {track} has no FX {fx_index}")
+        return spans[fx_index].plugin
+
     def find_fx(self, track: int, name: str | None = None, index: int | None = None) -> FxInfo:
         """Find a plug-in by index or by name (exact, else a unique case-insensitive substring)."""
         chain = self.fx_chain(track)
@@ -600,9 +675,7 @@ class RppProject:
         fx = self.fx_chain(track)[fx_index]
         label = f"{param_name} / {fx.name}" if param_name else ""
         doc = self.document
-        env = doc.make_block(
-            chain, "PARMENV", [str(param_index), "0", "1", "0.5", *([label] if label else [])]
-        )
+        env = doc.make_block(chain, "PARMENV", [str(param_index), "0", "1", "0.5", *([label] if label else [])])
         for fields in (
             ["EGUID", new_guid()],
             ["ACT", "1", "-1"],
@@ -623,9 +696,7 @@ class RppProject:
         return env
 
     # ----------------------------------------------------------------- MIDI items
-    def add_midi_item(
-        self, track: int, position_seconds: float, length_seconds: float, name: str = ""
-    ) -> ItemInfo:
+    def add_midi_item(self, track: int, position_seconds: float, length_seconds: float, name: str = "") -> ItemInfo:
         """Create an empty MIDI item (960 PPQ, quarter-note timebase) on a track, placed in time order."""
         if length_seconds <= 0:
             raise ReaTimbreError("a MIDI item needs a positive length")
@@ -653,8 +724,7 @@ class RppProject:
             item.children.append(doc.make_line(item, fields))
         source = doc.make_block(item, "SOURCE", ["MIDI"])
         end_ticks = round(
-            (self.time_to_qn(position_seconds + length_seconds) - self.time_to_qn(position_seconds))
-            * MIDI_PPQ
+            (self.time_to_qn(position_seconds + length_seconds) - self.time_to_qn(position_seconds)) * MIDI_PPQ
         )
         bpm, num, denom = self.tempo()
         for fields in (
@@ -668,15 +738,7 @@ class RppProject:
         ):
             source.children.append(doc.make_line(source, fields))
         item.children.append(source)
-        kids = t_block.children
-        insert_at = len(kids)
-        for i, child in enumerate(kids):
-            if isinstance(child, Block) and child.tag == "ITEM":
-                pos = child.first_line("POSITION")
-                if pos and _float(pos.fields, 1, 0.0) > position_seconds:
-                    insert_at = i
-                    break
-        kids.insert(insert_at, item)
+        self._insert_item(t_block, item, position_seconds)
         return self.refresh(item)
 
     def _midi_source(self, item: ItemInfo | Block) -> tuple[Block, int]:
@@ -722,9 +784,7 @@ class RppProject:
         offset_qn = self.time_to_qn(take.start_offset_seconds) if take else 0.0
         return (self.time_to_qn(seconds) - self.time_to_qn(info.position_seconds) + offset_qn) * ppq
 
-    def insert_midi_event(
-        self, item: ItemInfo | Block, ppq: int, status: int, data1: int, data2: int
-    ) -> None:
+    def insert_midi_event(self, item: ItemInfo | Block, ppq: int, status: int, data1: int, data2: int) -> None:
         """Insert a 3-byte event at an absolute tick, after events at the same tick (as MIDI_Sort orders)."""
         source, _ = self._midi_source(item)
         if ppq < 0:
@@ -780,17 +840,6 @@ def _param_index(env: Block) -> int:
         return -1
 
 
-def resolve_fx_name(wanted: str, names: list[str], plugin_names: list[str]) -> int | None:
-    """Index of the FX matching ``wanted``: exact (case-insensitive) name, else the only substring match."""
-    low = wanted.casefold()
-    for group in (names, plugin_names):
-        exact = [i for i, n in enumerate(group) if n.casefold() == low]
-        if len(exact) == 1:
-            return exact[0]
-    partial = {i for group in (names, plugin_names) for i, n in enumerate(group) if low in n.casefold()}
-    return partial.pop() if len(partial) == 1 else None
-
-
 def envelope_points(env: Block) -> list[EnvelopePoint]:
     """The points of an envelope block, in file order."""
     out = []
@@ -800,9 +849,7 @@ def envelope_points(env: Block) -> list[EnvelopePoint]:
     return out
 
 
-def insert_envelope_point(
-    doc: Document, env: Block, time_seconds: float, value: float, shape: int = 0
-) -> None:
+def insert_envelope_point(doc: Document, env: Block, time_seconds: float, value: float, shape: int = 0) -> None:
     """Insert a point keeping the points sorted by time (after points at the same time)."""
     new = doc.make_line(env, ["PT", format_number(time_seconds), format_number(value), str(shape)])
     kids = env.children
@@ -824,8 +871,6 @@ def delete_envelope_points(env: Block, start_seconds: float, end_seconds: float)
     env.children = [
         c
         for c in env.children
-        if not (
-            isinstance(c, Line) and c.key == "PT" and start_seconds <= _float(c.fields, 1, 0.0) < end_seconds
-        )
+        if not (isinstance(c, Line) and c.key == "PT" and start_seconds <= _float(c.fields, 1, 0.0) < end_seconds)
     ]
     return before - len(env.children)
