@@ -71,9 +71,7 @@ def mel_power(mono: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndar
     pad = N_FFT // 2
     padded = np.pad(mono, [(0, 0)] * (mono.ndim - 1) + [(pad, pad)])
     n_frames = 1 + (padded.shape[-1] - N_FFT) // HOP_SAMPLES
-    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP_SAMPLES, :][
-        ..., :n_frames, :
-    ]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP_SAMPLES, :][..., :n_frames, :]
     spectrum = scipy.fft.rfft(frames * _hann_window(), axis=-1, workers=1)
     power = spectrum.real**2 + spectrum.imag**2
     return np.swapaxes(power.astype(np.float32) @ mel_filterbank(sample_rate_hz).T, -1, -2)
