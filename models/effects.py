@@ -31,6 +31,7 @@ class ReferenceEffect:
     emulates: str
     parameters: Callable[[dict[str, float]], dict[str, float]]
     chain: Callable[[dict[str, float]], list]
+    mapping: dict[str, str]  # each effect parameter as a formula of the knobs, for people reading the sidecar
     tail_seconds: float = 0.0
     memory_seconds: float = 0.0  # how far back the effect's output depends on its input, roughly
 
@@ -44,7 +45,13 @@ class ReferenceEffect:
     def describe(self, knob_values: dict[str, float] | None = None) -> dict:
         """The mapping as data: what the effect is and its parameters at ``knob_values`` (defaults if None)."""
         values = resolve_knobs(list(self.knobs), knob_values)
-        return {"effect": self.emulates, "knobs": values, "parameters": self.parameters(values)}
+        return {
+            "effect": self.emulates,
+            "mapping": self.mapping,
+            "knobs": values,
+            "parameters": self.parameters(values),
+            "channels": "each channel processed separately, starting from silence",
+        }
 
 
 def _compressor_parameters(k: dict[str, float]) -> dict[str, float]:
@@ -78,6 +85,7 @@ COMPRESSOR = ReferenceEffect(
     emulates="pedalboard.Compressor",
     parameters=_compressor_parameters,
     chain=lambda p: [pedalboard.Compressor(**p)],
+    mapping={"threshold_db": "threshold", "ratio": "ratio", "attack_ms": "5", "release_ms": "120"},
     memory_seconds=0.5,
 )
 
@@ -94,6 +102,7 @@ OVERDRIVE = ReferenceEffect(
         pedalboard.Distortion(drive_db=p["drive_db"]),
         pedalboard.LowpassFilter(cutoff_frequency_hz=p["lowpass_cutoff_hz"]),
     ],
+    mapping={"drive_db": "drive", "lowpass_cutoff_hz": "600 * 20 ** tone"},
     memory_seconds=0.02,
 )
 
@@ -107,6 +116,13 @@ HALL_REVERB = ReferenceEffect(
     emulates="pedalboard.Reverb",
     parameters=_reverb_parameters,
     chain=lambda p: [pedalboard.Reverb(**p)],
+    mapping={
+        "room_size": "0.45 + 0.35 * size",
+        "damping": "0.35",
+        "wet_level": "mix",
+        "dry_level": "1 - mix",
+        "width": "1",
+    },
     tail_seconds=2.5,
     memory_seconds=3.0,
 )

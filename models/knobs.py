@@ -61,9 +61,9 @@ class Knob:
         if not math.isfinite(value):
             raise ReaTimbreError(f"knob {self.name!r} must be a finite number, got {value}")
         if not self.minimum <= value <= self.maximum:
-            raise ReaTimbreError(
-                f"knob {self.name!r} = {value:g} is out of range {self.minimum:g}..{self.maximum:g} {self.unit}".rstrip()
-            )
+            unit = f" {self.unit}" if self.unit else ""
+            span = f"{self.minimum:g}..{self.maximum:g}{unit}"
+            raise ReaTimbreError(f"knob {self.name!r} = {value:g} is out of range {span}")
         return value
 
     def to_dict(self) -> dict:

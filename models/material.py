@@ -15,7 +15,9 @@ from scipy import signal
 Generator = Callable[[np.random.Generator, int], np.ndarray]
 
 
-def _envelope(n: int, sample_rate: int, attack_s: float, decay_s: float, sustain: float, release_s: float) -> np.ndarray:
+def _envelope(
+    n: int, sample_rate: int, attack_s: float, decay_s: float, sustain: float, release_s: float
+) -> np.ndarray:
     """ADSR envelope of ``n`` samples (release fills the end)."""
     a = max(1, int(attack_s * sample_rate))
     d = max(1, int(decay_s * sample_rate))
@@ -43,8 +45,9 @@ def _harmonic_tone(rng: np.random.Generator, sample_rate: int, f0: float, second
         if h * f0 > sample_rate / 2.2 or (odd_only and h % 2 == 0):
             continue
         tone += np.sin(h * phase + rng.uniform(0, 2 * np.pi)) / h**rolloff
-    env = _envelope(n, sample_rate, rng.uniform(0.003, 0.15), rng.uniform(0.05, 0.4), rng.uniform(0.2, 0.9),
-                    rng.uniform(0.05, 0.5))
+    env = _envelope(
+        n, sample_rate, rng.uniform(0.003, 0.15), rng.uniform(0.05, 0.4), rng.uniform(0.2, 0.9), rng.uniform(0.05, 0.5)
+    )
     return tone * env
 
 
@@ -155,7 +158,9 @@ GENERATORS: dict[str, Generator] = {
 }
 
 
-def make_program(seconds: float, sample_rate: int, rng: np.random.Generator, kinds: list[str] | None = None) -> np.ndarray:
+def make_program(
+    seconds: float, sample_rate: int, rng: np.random.Generator, kinds: list[str] | None = None
+) -> np.ndarray:
     """A mono program of ``seconds``: random events at levels from -40 to -1 dBFS peak, with pauses.
 
     Events overlap sometimes (chords over drums) and are separated by gaps of up to 0.6 s.

@@ -1,0 +1,236 @@
+"""The model library: shipped models in ``models/weights`` and user models in the per-user data directory.
+
+A model is two files side by side: ``NAME.safetensors`` (the weights; loading it executes no code) and
+``NAME.json``, the sidecar that says what the model is: architecture, sample rate, receptive field and latency,
+knobs, what real effect it emulates, how it was trained and how well it does on held-out audio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.errors import ReaTimbreError
+from models.knobs import Knob, resolve_knobs
+from models.tcn import ConditionedTCN, TCNConfig, TCNStream
+from models.userdirs import user_models_dir
+
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+SIDECAR_FORMAT = "reatimbre-effect-model/1"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+RENDER_BLOCK_SAMPLES = 16_384  # fastest block size for these widths on a 2-core CPU (benchmarks/render_speed.py)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` if it is a valid model name (letters, digits, ``-``, ``_``; at most 64), else an error."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ReaTimbreError(
+            f"invalid model name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model's sidecar says, plus where it lives."""
+
+    name: str
+    kind: str  # "shipped" or "user"
+    weights_path: Path
+    sidecar: dict
+
+    @property
+    def description(self) -> str:
+        return self.sidecar.get("description", "")
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.sidecar["sample_rate"])
+
+    @property
+    def config(self) -> TCNConfig:
+        arch = dict(self.sidecar["architecture"])
+        arch.pop("type", None)
+        return TCNConfig(**arch)
+
+    @property
+    def knobs(self) -> list[Knob]:
+        return [Knob.from_dict(k) for k in self.sidecar["knobs"]]
+
+    @property
+    def receptive_field(self) -> int:
+        return int(self.sidecar["receptive_field_samples"])
+
+    @property
+    def latency_samples(self) -> int:
+        return int(self.sidecar.get("latency_samples", 0))
+
+    @property
+    def tail_seconds(self) -> float:
+        return float(self.sidecar.get("tail_seconds", 0.0))
+
+    def to_dict(self) -> dict:
+        """The summary the CLI and the server show."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "sample_rate": self.sample_rate,
+            "receptive_field_samples": self.receptive_field,
+            "latency_samples": self.latency_samples,
+            "tail_seconds": self.tail_seconds,
+            "knobs": [
+                {"name": k.name, "unit": k.unit, "min": k.minimum, "max": k.maximum, "default": k.default}
+                for k in self.knobs
+            ],
+            "heldout": self.sidecar.get("metrics", {}).get("heldout"),
+        }
+
+
+def _read_info(sidecar_path: Path, kind: str) -> ModelInfo:
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReaTimbreError(f"model sidecar {sidecar_path} is unreadable: {exc}") from None
+    weights = sidecar_path.with_suffix(".safetensors")
+    info = ModelInfo(name=sidecar_path.stem, kind=kind, weights_path=weights, sidecar=sidecar)
+    try:
+        if sidecar.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"format is {sidecar.get('format')!r}, expected {SIDECAR_FORMAT!r}")
+        if info.config.receptive_field != info.receptive_field:
+            raise ValueError("receptive field does not match the architecture")
+        info.knobs, info.sample_rate  # noqa: B018 - validate that these parse
+        if not weights.is_file():
+            raise ValueError(f"weights file {weights.name} is missing")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReaTimbreError(f"model {sidecar_path.stem!r} ({sidecar_path}) is damaged: {exc}") from None
+    return info
+
+
+def scan_models() -> tuple[list[ModelInfo], list[str]]:
+    """All usable models (shipped first, then user models) and one line per damaged model found."""
+    found: dict[str, ModelInfo] = {}
+    problems: list[str] = []
+    for kind, directory in (("shipped", SHIPPED_DIR), ("user", user_models_dir())):
+        if not directory.is_dir():
+            continue
+        for sidecar in sorted(directory.glob("*.json")):
+            try:
+                info = _read_info(sidecar, kind)
+            except ReaTimbreError as exc:
+                problems.append(str(exc))
+                continue
+            if info.name in found:
+                problems.append(f"user model {info.name!r} is hidden by a shipped model of the same name")
+                continue
+            found[info.name] = info
+    return list(found.values()), problems
+
+
+def list_models() -> list[ModelInfo]:
+    """All usable models, shipped first."""
+    return scan_models()[0]
+
+
+def find_model(name: str) -> ModelInfo:
+    """The model called ``name``, or an error listing the installed ones."""
+    models = {m.name: m for m in list_models()}
+    if name not in models:
+        raise ReaTimbreError(f"unknown effect {name!r} (installed: {', '.join(models) or 'none'})")
+    return models[name]
+
+
+class NeuralEffect:
+    """A loaded model with its knobs: turns knob values into renders."""
+
+    def __init__(self, info: ModelInfo, model: ConditionedTCN):
+        self.info = info
+        self.model = model.eval()
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    def control_vector(self, knob_values: dict[str, float] | None) -> torch.Tensor:
+        """The network's control input for these knob values (checked; defaults fill the rest)."""
+        values = resolve_knobs(self.info.knobs, knob_values)
+        return torch.tensor([k.control(values[k.name]) for k in self.info.knobs], dtype=torch.float32)
+
+    def stream(self, knob_values: dict[str, float] | None = None) -> TCNStream:
+        """A block renderer for these knob values."""
+        return self.model.stream(self.control_vector(knob_values))
+
+    def process(self, audio: np.ndarray, knob_values: dict[str, float] | None = None) -> np.ndarray:
+        """Render ``audio`` (channels, samples) at the model's sample rate; returns the same shape."""
+        stream = self.stream(knob_values)
+        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None, :]
+        blocks = [
+            stream.process(x[..., i : i + RENDER_BLOCK_SAMPLES]) for i in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES)
+        ]
+        return torch.cat(blocks, dim=-1)[:, 0, :].numpy() if blocks else np.zeros_like(audio, dtype=np.float32)
+
+
+def load_model(name: str) -> NeuralEffect:
+    """Load the model called ``name`` (weights via safetensors: no code runs)."""
+    return load_info(find_model(name))
+
+
+def load_info(info: ModelInfo) -> NeuralEffect:
+    """Load the model an info describes."""
+    model = ConditionedTCN(info.config)
+    try:
+        state = load_file(str(info.weights_path))
+        model.load_state_dict(state, strict=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ReaTimbreError(f"model {info.name!r} could not be loaded from {info.weights_path}: {exc}") from None
+    return NeuralEffect(info, model)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str) -> ModelInfo:
+    """Write ``NAME.safetensors`` and ``NAME.json`` into ``directory`` atomically (weights first)."""
+    check_model_name(name)
+    directory.mkdir(parents=True, exist_ok=True)
+    sidecar = {
+        "format": SIDECAR_FORMAT,
+        "name": name,
+        **sidecar,
+        "architecture": {"type": "ConditionedTCN", **model.config.to_dict()},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "receptive_field_samples": model.receptive_field,
+        "latency_samples": 0,
+    }
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    weights = directory / f"{name}.safetensors"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        save_file(state, tmp)
+        os.replace(tmp, weights)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _atomic_write_bytes(directory / f"{name}.json", (json.dumps(sidecar, indent=2) + "\n").encode())
+    return _read_info(directory / f"{name}.json", "shipped" if directory == SHIPPED_DIR else "user")

@@ -1,0 +1,360 @@
+"""Training data for the coach: synth clips with random effect settings, as compact feature shards.
+
+Clip ``i`` of a dataset is fully determined by ``(config, i)``: its preset is ``presets[i % P]``, its effect
+subset is ``subsets[(i // P) % 32]`` (all 32 subsets of the five effects, the empty one included, so presets and
+subsets stay balanced), and its parameter values come from a generator seeded with ``(config.seed, i)`` using
+the profile's sampling ranges (SerumRNN Table 2, 0.01 grid). Every clip renders ``config.note`` for
+``config.note_seconds`` into :data:`~models.synth.features.CLIP_SAMPLES` samples and keeps its features.
+
+On disk (``DIR``): ``manifest.json`` (config, shard list, profile and preset data checksums) and per shard
+``shard-00000.npz`` (``mel_db80`` float16 (n, 128, 88), ``mfcc`` float16 (n, 30, 88), ``clip_index``,
+``preset_index``, ``effects_on`` bool (n, 5), ``params`` float32 (n, n_params) in paper space with NaN for
+effects that are off, ``peak`` float32) plus ``shard-00000.json`` with the same provenance readable per clip.
+A shard's JSON is written last (both atomically), so a shard is complete exactly when its JSON exists: an
+interrupted run resumes by rendering only the missing shards.
+
+:func:`render_shard` is a plain top-level function of ``(config, shard_index)`` returning deterministic
+results, so any executor (worker processes here, a cluster later) can run it; :func:`write_shard` stores one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.errors import ReaTimbreError
+from models.synth import presets as preset_data
+from models.synth.base import write_atomic
+from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC, clip_features
+from models.synth.profiles import EFFECT_NAMES, PROFILE_DIR, EffectProfile, load_profile
+from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth
+
+DATASET_FORMAT = "reatimbre-coach-data/1"
+MANIFEST_NAME = "manifest.json"
+#: All 32 subsets of the five effects, in a fixed order (by size, then effect order).
+EFFECT_SUBSETS: tuple[tuple[str, ...], ...] = tuple(
+    subset for size in range(len(EFFECT_NAMES) + 1) for subset in itertools.combinations(EFFECT_NAMES, size)
+)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Everything that determines a dataset's content (the output folder is not part of it)."""
+
+    group: str
+    clips: int
+    note: int = 48
+    velocity: float = 1.0
+    note_seconds: float = 1.0
+    seed: int = 0
+    shard_clips: int = 128
+    profile: str = "vital"
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
+    sample_rate_hz: int = 44100
+    format: str = field(default=DATASET_FORMAT)
+
+    def validate(self) -> None:
+        """Raise :class:`ReaTimbreError` naming the first bad field."""
+        preset_data.preset_names(self.group if self.group != "all" else None)
+        if self.clips < 1:
+            raise ReaTimbreError(f"--clips must be at least 1, got {self.clips}")
+        if not 0 <= self.note <= 127:
+            raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {self.note}")
+        if not 0.0 < self.velocity <= 1.0:
+            raise ReaTimbreError(f"velocity must be in (0, 1], got {self.velocity}")
+        if not 0.0 < self.note_seconds <= CLIP_SAMPLES / self.sample_rate_hz:
+            raise ReaTimbreError(f"note length must be in (0, {CLIP_SAMPLES / self.sample_rate_hz:.3f}] seconds")
+        if self.shard_clips < 1:
+            raise ReaTimbreError(f"shard size must be at least 1 clip, got {self.shard_clips}")
+        if self.sample_rate_hz != 44100:
+            raise ReaTimbreError("the coach's features are defined at 44100 Hz")
+        profile = load_profile(self.profile)
+        if profile.synth != "vital":
+            raise ReaTimbreError(f"coach-data renders Vital; profile {self.profile!r} is for {profile.synth}")
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.clips // self.shard_clips)
+
+    def presets(self) -> list[str]:
+        return preset_data.preset_names(None if self.group == "all" else self.group)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DatasetConfig:
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """What clip ``clip_index`` renders: preset, active effects and their paper-space parameter values."""
+
+    clip_index: int
+    preset: str
+    settings: dict[str, dict[str, float]]
+
+
+@dataclass
+class ShardResult:
+    """The arrays and per-clip provenance of one rendered shard."""
+
+    shard_index: int
+    arrays: dict[str, np.ndarray]
+    clips: list[dict[str, Any]]
+    render_seconds: float
+
+
+def param_columns(profile: EffectProfile) -> list[str]:
+    """Column names of the ``params`` array: ``effect.parameter`` in profile order."""
+    return [f"{effect.name}.{p.name}" for effect in profile.effects for p in effect.parameters]
+
+
+def plan_clip(config: DatasetConfig, clip_index: int, profile: EffectProfile | None = None) -> ClipPlan:
+    """The deterministic plan of one clip (see the module docstring)."""
+    profile = profile or load_profile(config.profile)
+    presets = config.presets()
+    preset = presets[clip_index % len(presets)]
+    subset = EFFECT_SUBSETS[(clip_index // len(presets)) % len(EFFECT_SUBSETS)]
+    rng = np.random.default_rng([config.seed, clip_index])
+    settings = {name: profile.effect(name).sample(rng) for name in subset}
+    return ClipPlan(clip_index, preset, settings)
+
+
+def shard_clip_range(config: DatasetConfig, shard_index: int) -> range:
+    """Clip indices in shard ``shard_index``."""
+    if not 0 <= shard_index < config.n_shards:
+        raise ReaTimbreError(f"shard {shard_index} is outside 0..{config.n_shards - 1}")
+    start = shard_index * config.shard_clips
+    return range(start, min(start + config.shard_clips, config.clips))
+
+
+_WORKER_SYNTHS: dict[tuple[int, float], tuple[VitalSynth, dict[str, Any]]] = {}
+
+
+def _worker_synth(config: DatasetConfig) -> tuple[VitalSynth, dict[str, Any]]:
+    """One Vital instance (and its init patch) per process and render setting, reused across shards."""
+    key = (config.sample_rate_hz, config.settle_seconds)
+    if key not in _WORKER_SYNTHS:
+        synth = VitalSynth(config.sample_rate_hz, settle_seconds=config.settle_seconds)
+        _WORKER_SYNTHS[key] = (synth, synth.patch_json())
+    return _WORKER_SYNTHS[key]
+
+
+def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
+    """Render and featurise every clip of one shard; the result depends only on the arguments."""
+    started = time.perf_counter()
+    profile = load_profile(config.profile)
+    presets = config.presets()
+    columns = param_columns(profile)
+    plans = [plan_clip(config, i, profile) for i in shard_clip_range(config, shard_index)]
+    synth, init_patch = _worker_synth(config)
+    n = len(plans)
+    mel = np.empty((n, N_MELS, CLIP_FRAMES), dtype=np.float16)
+    mfcc = np.empty((n, N_MFCC, CLIP_FRAMES), dtype=np.float16)
+    params = np.full((n, len(columns)), np.nan, dtype=np.float32)
+    effects_on = np.zeros((n, len(EFFECT_NAMES)), dtype=bool)
+    peak = np.empty(n, dtype=np.float32)
+    records: list[dict[str, Any]] = [{} for _ in plans]
+    render_seconds = CLIP_SAMPLES / config.sample_rate_hz
+    # Group by preset so each preset patch loads once per shard; row order stays clip order.
+    for preset in presets:
+        rows = [row for row, plan in enumerate(plans) if plan.preset == preset]
+        if not rows:
+            continue
+        synth.load_patch_json(preset_data.build_preset_patch(preset, init_patch))
+        for row in rows:
+            plan = plans[row]
+            synth.set_controls(profile.controls(plan.settings))
+            audio = synth.render(config.note, config.velocity, config.note_seconds, render_seconds)
+            features = clip_features(audio, config.sample_rate_hz)
+            mel[row] = features.mel_db80
+            mfcc[row] = features.mfcc
+            peak[row] = float(np.abs(audio).max())
+            for e, name in enumerate(EFFECT_NAMES):
+                effects_on[row, e] = name in plan.settings
+            for c, column in enumerate(columns):
+                effect, parameter = column.split(".")
+                if effect in plan.settings:
+                    params[row, c] = plan.settings[effect][parameter]
+            records[row] = {
+                "clip": plan.clip_index,
+                "preset": plan.preset,
+                "effects": [name for name in EFFECT_NAMES if name in plan.settings],
+                "parameters": plan.settings,
+                "peak": round(float(peak[row]), 6),
+            }
+    arrays = {
+        "mel_db80": mel,
+        "mfcc": mfcc,
+        "clip_index": np.array([p.clip_index for p in plans], dtype=np.int64),
+        "preset_index": np.array([presets.index(p.preset) for p in plans], dtype=np.int16),
+        "effects_on": effects_on,
+        "params": params,
+        "peak": peak,
+    }
+    return ShardResult(shard_index, arrays, records, time.perf_counter() - started)
+
+
+def shard_paths(out_dir: Path, shard_index: int) -> tuple[Path, Path]:
+    """(npz, json) paths of one shard."""
+    stem = out_dir / f"shard-{shard_index:05d}"
+    return stem.with_suffix(".npz"), stem.with_suffix(".json")
+
+
+def write_shard(out_dir: Path, config: DatasetConfig, result: ShardResult) -> None:
+    """Store one shard: the npz first, then the JSON that marks it complete (both atomic)."""
+    npz_path, json_path = shard_paths(out_dir, result.shard_index)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **result.arrays)
+    write_atomic(npz_path, buffer.getvalue())
+    provenance = {
+        "format": DATASET_FORMAT,
+        "shard": result.shard_index,
+        "config": config.to_json(),
+        "param_columns": param_columns(load_profile(config.profile)),
+        "effects": list(EFFECT_NAMES),
+        "presets": config.presets(),
+        "render_seconds": round(result.render_seconds, 3),
+        "clips": result.clips,
+    }
+    write_atomic(json_path, json.dumps(provenance, indent=1).encode("utf-8"))
+
+
+def run_shard(config: DatasetConfig, shard_index: int, out_dir: str) -> int:
+    """Render and store one shard; returns its clip count (the unit of work handed to worker processes)."""
+    result = render_shard(config, shard_index)
+    write_shard(Path(out_dir), config, result)
+    return len(result.clips)
+
+
+def _checksum(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _manifest(config: DatasetConfig) -> dict[str, Any]:
+    import vita
+
+    profile_path = PROFILE_DIR / f"{config.profile}.json"
+    return {
+        "format": DATASET_FORMAT,
+        "config": config.to_json(),
+        "n_shards": config.n_shards,
+        "shards": [f"shard-{i:05d}" for i in range(config.n_shards)],
+        "effects": list(EFFECT_NAMES),
+        "presets": config.presets(),
+        "param_columns": param_columns(load_profile(config.profile)),
+        "features": {"mel_db80": [N_MELS, CLIP_FRAMES], "mfcc": [N_MFCC, CLIP_FRAMES], "clip_samples": CLIP_SAMPLES},
+        "checksums": {
+            "profile": _checksum([profile_path]) if profile_path.exists() else None,
+            "presets": _checksum([preset_data.PRESET_FILE]),
+        },
+        "software": {"vita": getattr(vita, "__version__", "unknown"), "numpy": np.__version__},
+    }
+
+
+def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
+    """Create or check ``out_dir``; returns the shard indices still to render.
+
+    A folder holding a dataset made with other settings, or other files, is refused rather than touched.
+    """
+    manifest_path = out_dir / MANIFEST_NAME
+    if manifest_path.exists():
+        try:
+            existing = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ReaTimbreError(f"{manifest_path} is unreadable: {exc}") from exc
+        if existing.get("config") != config.to_json():
+            raise ReaTimbreError(
+                f"{out_dir} holds a coach dataset made with different settings; choose another --out folder"
+            )
+    else:
+        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+            raise ReaTimbreError(f"{out_dir} exists and is not an empty folder or a coach dataset")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"))
+    for stale in out_dir.glob(".shard-*.tmp"):  # left by an interrupted atomic write
+        stale.unlink(missing_ok=True)
+    return [i for i in range(config.n_shards) if not all(p.exists() for p in shard_paths(out_dir, i))]
+
+
+def _run_shard_star(args: tuple[DatasetConfig, int, str]) -> int:
+    return run_shard(*args)
+
+
+def generate(
+    config: DatasetConfig,
+    out_dir: str | Path,
+    workers: int | None = None,
+    progress: bool = True,
+    on_shard: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Render every missing shard of ``config`` into ``out_dir`` with ``workers`` processes (default: CPUs).
+
+    Returns a summary: clips rendered now, clips already present, shards, wall seconds and clips per second.
+    """
+    from tqdm import tqdm
+
+    config.validate()
+    out = Path(out_dir)
+    todo = prepare_output(config, out)
+    workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
+    done_before = sum(len(shard_clip_range(config, i)) for i in range(config.n_shards) if i not in set(todo))
+    started = time.perf_counter()
+    rendered = 0
+    with tqdm(
+        total=config.clips, initial=done_before, unit="clip", disable=not progress, desc="coach-data"
+    ) as bar:
+        jobs = [(config, i, str(out)) for i in todo]
+        if workers == 1:
+            results = map(_run_shard_star, jobs)
+            pool = None
+        else:
+            pool = multiprocessing.get_context("spawn").Pool(workers)
+            results = pool.imap_unordered(_run_shard_star, jobs)
+        try:
+            for count in results:
+                rendered += count
+                bar.update(count)
+                if on_shard is not None:
+                    on_shard(count)
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+    seconds = time.perf_counter() - started
+    return {
+        "clips_rendered": rendered,
+        "clips_present_before": done_before,
+        "shards": config.n_shards,
+        "seconds": seconds,
+        "clips_per_second": rendered / seconds if seconds > 0 else 0.0,
+        "workers": workers,
+    }
+
+
+def load_shard(out_dir: str | Path, shard_index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and provenance of one stored shard."""
+    npz_path, json_path = shard_paths(Path(out_dir), shard_index)
+    try:
+        provenance = json.loads(json_path.read_text(encoding="utf-8"))
+        with np.load(npz_path) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as exc:
+        raise ReaTimbreError(f"cannot read shard {shard_index} in {out_dir}: {exc}") from exc
+    return arrays, provenance

@@ -1,0 +1,256 @@
+"""Train the shipped effect models on generated material through real DSP effects.
+
+    python -m models.train --effect compressor            # writes models/weights/compressor.{safetensors,json}
+    python -m models.train --effect all --out DIR          # every shipped effect into DIR
+
+Training pairs are made on the fly: a crop of generated material (``models.material``), random knob positions, and
+the reference effect (``models.effects``) applied to the crop with enough warm-up that its state is settled. The
+held-out set is material from a different seed, rendered whole (with the effect's tail) on a 3x3 grid of knob
+positions; its MR-STFT, ESR and loudness error, for the model and for the dry input, go into the sidecar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import evaluation
+from models.effects import REFERENCE_EFFECTS, ReferenceEffect, reference_effect
+from models.library import SHIPPED_DIR, ModelInfo, NeuralEffect, save_model
+from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
+from models.material import make_program
+from models.tcn import ConditionedTCN, TCNConfig
+from models.training import FitProgress, fit
+
+SAMPLE_RATE = 44_100
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one shipped effect."""
+
+    config: TCNConfig
+    segment_samples: int  # output samples per training example
+    batch_size: int
+    steps: int
+    minutes: float
+    esr_weight: float  # weight of the waveform (ESR) term beside the MR-STFT loss
+    learning_rate: float = 2e-3
+    train_clips: int = 24
+    heldout_clips: int = 6
+    clip_seconds: float = 12.0
+    heldout_seconds: float = 8.0
+    grid: tuple[float, ...] = (0.1, 0.5, 0.9)  # knob positions of the held-out grid
+
+
+RECIPES: dict[str, Recipe] = {
+    "compressor": Recipe(TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=4), 16_384, 8, 4000, 14, 1.0),
+    "overdrive": Recipe(TCNConfig(channels=16, kernel_size=3, dilation_growth=2, layers=8), 8_192, 16, 4000, 10, 1.0),
+    "reverb": Recipe(TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=5), 16_384, 6, 3000, 16, 0.0),
+}
+
+
+class PairSource:
+    """Random (dry, control, wet) training crops of ``clips`` through a reference effect."""
+
+    def __init__(self, effect: ReferenceEffect, recipe: Recipe, clips: list[np.ndarray], seed: int):
+        self.effect = effect
+        self.recipe = recipe
+        self.rf = recipe.config.receptive_field
+        self.warm = int(effect.memory_seconds * SAMPLE_RATE)
+        self.rng = np.random.default_rng(seed)
+        self.pad = self.warm + self.rf
+        self.clips = [np.concatenate([np.zeros(self.pad, np.float32), clip]) for clip in clips]
+
+    def _example(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        length = self.recipe.segment_samples
+        for _ in range(8):
+            clip = self.clips[self.rng.integers(len(self.clips))]
+            end = int(self.rng.integers(self.pad + length, len(clip) + 1))
+            window = clip[end - length - self.rf + 1 - self.warm : end]
+            positions = self.rng.random(len(self.effect.knobs))
+            values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
+            wet = self.effect.process(window[None, :], SAMPLE_RATE, values)[0, -length:]
+            if np.sqrt(np.mean(wet**2)) > 1e-4:
+                break
+        return window[self.warm :], positions.astype(np.float32), wet
+
+    def batch(self, _step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xs, cs, ys = zip(*(self._example() for _ in range(self.recipe.batch_size)), strict=True)
+        return (
+            torch.from_numpy(np.stack(xs))[:, None, :],
+            torch.from_numpy(np.stack(cs)),
+            torch.from_numpy(np.stack(ys))[:, None, :],
+        )
+
+
+def training_material(recipe: Recipe, seed: int) -> list[np.ndarray]:
+    """The training programs."""
+    rng = np.random.default_rng(seed)
+    return [make_program(recipe.clip_seconds, SAMPLE_RATE, rng) for _ in range(recipe.train_clips)]
+
+
+def heldout_material(recipe: Recipe, seed: int) -> list[np.ndarray]:
+    """Held-out programs, from a seed the training material never uses."""
+    rng = np.random.default_rng(seed + 1_000_003)
+    return [make_program(recipe.heldout_seconds, SAMPLE_RATE, rng) for _ in range(recipe.heldout_clips)]
+
+
+def evaluate(
+    model: NeuralEffect, effect: ReferenceEffect, clips: list[np.ndarray], grid: tuple[float, ...]
+) -> dict[str, dict[str, float]]:
+    """Held-out figures for the model and for the dry input, each clip on every knob-grid point, tails included."""
+    tail = np.zeros(int(effect.tail_seconds * SAMPLE_RATE), np.float32)
+    model_rows, dry_rows = [], []
+    for clip, positions in itertools.product(clips, itertools.product(grid, repeat=len(effect.knobs))):
+        values = {k.name: k.value_at(p) for k, p in zip(effect.knobs, positions, strict=True)}
+        dry = np.concatenate([clip, tail])[None, :]
+        target = effect.process(dry, SAMPLE_RATE, values)
+        model_rows.append(evaluation.compare(model.process(dry, values), target, SAMPLE_RATE))
+        dry_rows.append(evaluation.compare(dry, target, SAMPLE_RATE))
+    return {"model": evaluation.mean_metrics(model_rows), "dry": evaluation.mean_metrics(dry_rows)}
+
+
+def _validation_fn(
+    effect: ReferenceEffect, recipe: Recipe, heldout: list[np.ndarray], seed: int
+) -> Callable[[torch.nn.Module], float]:
+    """MR-STFT on a fixed batch of held-out crops (for model selection while training)."""
+    held = PairSource(effect, recipe, heldout, seed + 7)
+    batches = [held.batch(0) for _ in range(2)]
+    mrstft = MultiResolutionSTFTLoss()
+    return lambda model: float(np.mean([mrstft(model(x, c), y).item() for x, c, y in batches]))
+
+
+def train_effect(
+    name: str,
+    out_dir: Path,
+    *,
+    recipe: Recipe | None = None,
+    seed: int = 0,
+    command: str | None = None,
+    progress: Callable[[FitProgress], None] | None = None,
+) -> ModelInfo:
+    """Train the shipped effect ``name`` and save it (with its sidecar) into ``out_dir``."""
+    effect = reference_effect(name)
+    recipe = recipe or RECIPES[name]
+    torch.manual_seed(seed)
+    source = PairSource(effect, recipe, training_material(recipe, seed), seed)
+    heldout = heldout_material(recipe, seed)
+    model = ConditionedTCN(recipe.config)
+    mrstft = MultiResolutionSTFTLoss()
+
+    def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = mrstft(estimate, target)
+        if recipe.esr_weight:
+            # Pooled over the batch so that one quiet crop cannot dominate the step.
+            loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        return loss
+
+    result = fit(
+        model,
+        source.batch,
+        loss_fn,
+        steps=recipe.steps,
+        max_seconds=recipe.minutes * 60,
+        learning_rate=recipe.learning_rate,
+        validate=_validation_fn(effect, recipe, heldout, seed),
+        validate_every=max(1, min(100, recipe.steps // 4)),
+        progress=progress,
+    )
+    knobs = list(effect.knobs)
+    draft = ModelInfo(name, "user", Path(), {"sample_rate": SAMPLE_RATE, "knobs": [k.to_dict() for k in knobs]})
+    metrics = evaluate(NeuralEffect(draft, model), effect, heldout, recipe.grid)
+    sidecar = {
+        "description": effect.description,
+        "sample_rate": SAMPLE_RATE,
+        "tail_seconds": effect.tail_seconds,
+        "knobs": [k.to_dict() for k in knobs],
+        "emulates": effect.describe(),
+        "training": {
+            "command": command or f"python -m models.train --effect {name}",
+            "data": {
+                "material": "models.material.make_program: notes, chords, plucks, drums, noise bursts, "
+                "speech-like syllables, Vital notes; levels -40..-1 dBFS with pauses",
+                "train_clips": recipe.train_clips,
+                "clip_seconds": recipe.clip_seconds,
+                "pairs": "random crops, knob positions uniform in 0..1, target = reference effect on the crop",
+                "seed": seed,
+            },
+            "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},
+            "steps": result.steps,
+            "seconds": round(result.seconds, 1),
+            "stopped_because": result.stopped_because,
+            "torch": torch.__version__,
+            "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        "metrics": {
+            "heldout": metrics,
+            "heldout_set": {
+                "clips": recipe.heldout_clips,
+                "clip_seconds": recipe.heldout_seconds,
+                "tail_seconds": effect.tail_seconds,
+                "knob_grid_positions": list(recipe.grid),
+                "seed": seed + 1_000_003,
+            },
+            "mrstft_fft_sizes": [32, 128, 512, 2048],
+            "validation_history": result.history,
+        },
+    }
+    return save_model(model, sidecar, out_dir, name)
+
+
+def _print_progress(name: str) -> Callable[[FitProgress], None]:
+    def report(p: FitProgress) -> None:
+        if p.step % 25 == 0:
+            best = f"{p.best_validation:.4f}" if p.best_validation is not None else "-"
+            print(
+                f"{name}: step {p.step} loss {p.train_loss:.4f} best val {best} "
+                f"{p.fraction:5.1%} {p.elapsed_seconds:5.0f}s elapsed, ~{p.remaining_seconds:4.0f}s left",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--effect", required=True, choices=[*REFERENCE_EFFECTS, "all"])
+    parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output directory (default: models/weights)")
+    parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
+    parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = list(REFERENCE_EFFECTS) if args.effect == "all" else [args.effect]
+    command = "python -m models.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    for name in names:
+        recipe = RECIPES[name]
+        if args.minutes is not None:
+            recipe = replace(recipe, minutes=args.minutes)
+        if args.steps is not None:
+            recipe = replace(recipe, steps=args.steps)
+        info = train_effect(
+            name, args.out, recipe=recipe, seed=args.seed, command=command, progress=_print_progress(name)
+        )
+        held = info.sidecar["metrics"]["heldout"]
+        print(f"{name}: saved {info.weights_path}")
+        for who in ("model", "dry"):
+            figures = "  ".join(f"{k} {v:.4f}" for k, v in held[who].items())
+            print(f"  held-out {who:5s}: {figures}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The training loop shared by shipped-effect training and steering.
+
+:func:`fit` runs Adam with a cosine learning-rate decay driven by whichever runs out first, the step budget or the
+time budget; validates now and then, keeps the best weights, stops early on a plateau, and on Ctrl-C returns the
+best weights so far instead of losing the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input (B,1,T+rf-1), control (B,D), target (B,1,T)
+
+
+@dataclass
+class FitProgress:
+    """What :func:`fit` reports after each step."""
+
+    step: int
+    fraction: float  # 0..1 of the budget used
+    train_loss: float
+    best_validation: float | None
+    elapsed_seconds: float
+    remaining_seconds: float
+
+
+@dataclass
+class FitResult:
+    """The outcome of :func:`fit`; ``model`` holds the best weights found."""
+
+    steps: int
+    seconds: float
+    best_validation: float | None
+    stopped_because: str
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(
+    model: nn.Module,
+    next_batch: Callable[[int], Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    steps: int,
+    max_seconds: float | None = None,
+    learning_rate: float = 2e-3,
+    validate: Callable[[nn.Module], float] | None = None,
+    validate_every: int = 100,
+    patience: int | None = None,
+    progress: Callable[[FitProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FitResult:
+    """Train ``model`` in place and leave it holding the best weights (by validation, else the last)."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    start = time.monotonic()
+    best_state = copy.deepcopy(model.state_dict())
+    best_validation: float | None = None
+    checks_without_gain = 0
+    history: list[dict] = []
+    step = 0
+    stopped_because = "step budget"
+    running_loss = math.nan
+
+    def used_fraction() -> float:
+        by_steps = step / steps
+        by_time = (time.monotonic() - start) / max_seconds if max_seconds else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def run_validation() -> bool:
+        """Validate and keep the best weights; True when patience ran out."""
+        nonlocal best_validation, best_state, checks_without_gain
+        model.eval()
+        with torch.no_grad():
+            score = float(validate(model))
+        model.train()
+        history.append({"step": step, "seconds": round(time.monotonic() - start, 2), "validation": score})
+        if best_validation is None or score < best_validation:
+            best_validation, best_state, checks_without_gain = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            checks_without_gain += 1
+        return patience is not None and checks_without_gain >= patience
+
+    model.train()
+    try:
+        while True:
+            fraction = used_fraction()
+            if fraction >= 1.0:
+                stopped_because = "time budget" if step < steps else "step budget"
+                break
+            if should_stop is not None and should_stop():
+                stopped_because = "cancelled"
+                break
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
+            x, cond, target = next_batch(step)
+            loss = loss_fn(model(x, cond), target)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training diverged at step {step} (loss {loss.item()})")
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            step += 1
+            value = loss.item()
+            running_loss = value if math.isnan(running_loss) else 0.95 * running_loss + 0.05 * value
+            if validate is not None and step % validate_every == 0 and run_validation():
+                stopped_because = "plateau"
+                break
+            if progress is not None:
+                elapsed = time.monotonic() - start
+                frac = used_fraction()
+                remaining = elapsed / frac * (1 - frac) if frac > 0 else math.inf
+                progress(FitProgress(step, frac, running_loss, best_validation, elapsed, remaining))
+    except KeyboardInterrupt:
+        stopped_because = "interrupted"
+    if validate is not None and (not history or history[-1]["step"] != step):
+        run_validation()
+    if validate is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return FitResult(step, time.monotonic() - start, best_validation, stopped_because, history)

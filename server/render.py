@@ -1,0 +1,234 @@
+"""Render audio through a neural effect: files of any length, rate and channel count, streamed in blocks.
+
+Audio flows: file blocks -> resample to the model's rate -> the model's block renderer (exact receptive-field
+history, see :class:`models.tcn.TCNStream`) -> resample back -> dry/wet mix -> a temporary file that is renamed into
+place when complete. Every channel goes through the same (mono) model. Silence is fed after the input for the
+effect's tail (a reverb rings out past the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from models.errors import ReaTimbreError
+from models.knobs import resolve_knobs
+from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
+from server.audio_io import (
+    AudioInfo,
+    atomic_output,
+    check_output_path,
+    is_float_subtype,
+    output_format,
+    probe,
+    read_blocks,
+)
+
+READ_BLOCK_SECONDS = 1.0
+
+
+class _Resampler:
+    """Streaming resampler (identity when the rates match); output stays aligned with input."""
+
+    def __init__(self, from_rate: int, to_rate: int, channels: int):
+        self._stream = None if from_rate == to_rate else soxr.ResampleStream(from_rate, to_rate, channels, "float32")
+
+    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        """(channels, frames) in, (channels, frames') out."""
+        if self._stream is None:
+            return block
+        return self._stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T
+
+
+class StreamRenderer:
+    """Turns consecutive blocks of (channels, frames) audio at ``sample_rate`` into the effect's output.
+
+    Output blocks may differ in length from input blocks while resampling; over the whole stream the output has
+    exactly as many frames as went in once :meth:`finish` has been called.
+    """
+
+    def __init__(
+        self, effect: NeuralEffect, knobs: dict[str, float] | None, sample_rate: int, channels: int, mix: float = 1.0
+    ):
+        if not 0.0 <= mix <= 1.0 or not np.isfinite(mix):
+            raise ReaTimbreError(f"--mix must be between 0 and 1, got {mix}")
+        self.effect = effect
+        self.mix = float(mix)
+        self.channels = channels
+        self._stream = effect.stream(knobs)
+        self._to_model = _Resampler(sample_rate, effect.sample_rate, channels)
+        self._from_model = _Resampler(effect.sample_rate, sample_rate, channels)
+        self._pending = np.zeros((channels, 0), np.float32)  # model-rate samples waiting for a full block
+        self._dry = np.zeros((channels, 0), np.float32)  # input-rate samples waiting for their wet partner
+        self.frames_in = 0
+        self.frames_out = 0
+
+    def _run_model(self, audio: np.ndarray, flush: bool) -> np.ndarray:
+        self._pending = np.concatenate([self._pending, audio], axis=1)
+        usable = (
+            self._pending.shape[1] if flush else self._pending.shape[1] // RENDER_BLOCK_SAMPLES * RENDER_BLOCK_SAMPLES
+        )
+        outputs = []
+        for start in range(0, usable, RENDER_BLOCK_SAMPLES):
+            chunk = torch.from_numpy(np.ascontiguousarray(self._pending[:, start : start + RENDER_BLOCK_SAMPLES]))
+            outputs.append(self._stream.process(chunk[:, None, :])[:, 0, :].numpy())
+        self._pending = self._pending[:, usable:]
+        return np.concatenate(outputs, axis=1) if outputs else np.zeros((self.channels, 0), np.float32)
+
+    def _mix(self, wet: np.ndarray) -> np.ndarray:
+        n = wet.shape[1]
+        dry, self._dry = self._dry[:, :n], self._dry[:, n:]
+        self.frames_out += n
+        return wet if self.mix == 1.0 else (self.mix * wet + (1.0 - self.mix) * dry).astype(np.float32)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed a block; returns whatever output is ready."""
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        self.frames_in += block.shape[1]
+        self._dry = np.concatenate([self._dry, block], axis=1)
+        return self._mix(self._from_model(self._run_model(self._to_model(block), flush=False)))
+
+    def finish(self) -> np.ndarray:
+        """Flush everything still buffered; afterwards ``frames_out == frames_in``."""
+        empty = np.zeros((self.channels, 0), np.float32)
+        wet = self._from_model(self._run_model(self._to_model(empty, last=True), flush=True), last=True)
+        missing = self.frames_in - self.frames_out - wet.shape[1]
+        if missing > 0:  # resampler rounding: pad the last frame or two
+            wet = np.concatenate([wet, np.zeros((self.channels, missing), np.float32)], axis=1)
+        return self._mix(wet[:, : self.frames_in - self.frames_out])
+
+
+@dataclass
+class RenderResult:
+    """What a render did."""
+
+    input_path: str
+    output_path: str
+    effect: str
+    knobs: dict[str, float]
+    mix: float
+    tail_seconds: float
+    sample_rate: int
+    model_sample_rate: int
+    channels: int
+    input_seconds: float
+    duration_seconds: float
+    format: str
+    subtype: str
+    peak: float
+    clipped_samples: int
+    elapsed_seconds: float
+    realtime_factor: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_output_path(input_path: Path, effect: str) -> Path:
+    """``song.wav`` rendered through ``reverb`` goes to ``song-reverb.wav`` beside it."""
+    return input_path.with_name(f"{input_path.stem}-{effect}{input_path.suffix}")
+
+
+def _check_tail(tail_seconds: float | None, effect: NeuralEffect) -> float:
+    tail = effect.info.tail_seconds if tail_seconds is None else tail_seconds
+    try:
+        tail = float(tail)
+    except (TypeError, ValueError):
+        raise ReaTimbreError(f"--tail needs a number of seconds, got {tail_seconds!r}") from None
+    if not np.isfinite(tail) or not 0.0 <= tail <= 60.0:
+        raise ReaTimbreError(f"--tail must be between 0 and 60 seconds, got {tail_seconds}")
+    return tail
+
+
+def render_file(
+    input_path: str | Path,
+    output_path: str | Path | None,
+    effect: str,
+    knobs: dict[str, float] | None = None,
+    mix: float = 1.0,
+    tail_seconds: float | None = None,
+    *,
+    subtype: str | None = None,
+    overwrite: bool = False,
+    progress: Callable[[float], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    read_block_frames: int | None = None,
+) -> RenderResult:
+    """Render ``input_path`` through the model ``effect`` into ``output_path`` (default: beside the input).
+
+    ``tail_seconds`` of silence are rendered after the input (default: the model's own tail, e.g. a reverb's decay).
+    The output keeps the input's format and sample format unless the output's extension or ``subtype`` says
+    otherwise. Raises :class:`ReaTimbreError` for any bad input, leaving no output file behind.
+    """
+    started = time.perf_counter()
+    info: AudioInfo = probe(input_path)
+    model = load_model(effect)
+    values = resolve_knobs(model.info.knobs, knobs)
+    tail = _check_tail(tail_seconds, model)
+    output = Path(output_path) if output_path is not None else default_output_path(info.path, effect)
+    check_output_path(output, [info.path], overwrite=overwrite)
+    fmt, out_subtype = output_format(output, like=info, subtype=subtype)
+    renderer = StreamRenderer(model, values, info.sample_rate, info.channels, mix)
+    block_frames = read_block_frames or max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
+    tail_frames = int(round(tail * info.sample_rate))
+    total_frames = info.frames + tail_frames
+    peak, clipped = 0.0, 0
+    clip = not is_float_subtype(out_subtype)
+
+    def blocks():
+        yield from read_blocks(info, block_frames)
+        for start in range(0, tail_frames, block_frames):
+            yield np.zeros((info.channels, min(block_frames, tail_frames - start)), np.float32)
+
+    with atomic_output(output) as tmp:
+        try:
+            handle = sf.SoundFile(str(tmp), "w", info.sample_rate, info.channels, out_subtype, format=fmt)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise ReaTimbreError(f"{output}: cannot write {fmt}/{out_subtype} ({exc})") from None
+        with handle:
+
+            def write(out: np.ndarray) -> None:
+                nonlocal peak, clipped
+                if not out.shape[1]:
+                    return
+                peak = max(peak, float(np.max(np.abs(out))))
+                if clip:
+                    clipped += int(np.count_nonzero(np.abs(out) > 1.0))
+                    out = np.clip(out, -1.0, 1.0)
+                handle.write(out.T)
+
+            for block in blocks():
+                if should_cancel is not None and should_cancel():
+                    raise ReaTimbreError("cancelled")
+                write(renderer.process(block))
+                if progress is not None:
+                    progress(min(1.0, renderer.frames_in / total_frames))
+            write(renderer.finish())
+    elapsed = time.perf_counter() - started
+    duration = renderer.frames_out / info.sample_rate
+    return RenderResult(
+        input_path=str(info.path),
+        output_path=str(output),
+        effect=effect,
+        knobs=values,
+        mix=float(mix),
+        tail_seconds=tail,
+        sample_rate=info.sample_rate,
+        model_sample_rate=model.sample_rate,
+        channels=info.channels,
+        input_seconds=info.duration_seconds,
+        duration_seconds=duration,
+        format=fmt,
+        subtype=out_subtype,
+        peak=peak,
+        clipped_samples=clipped,
+        elapsed_seconds=elapsed,
+        realtime_factor=duration / elapsed if elapsed > 0 else float("inf"),
+    )
