@@ -128,8 +128,7 @@ def plan_tasks(inputs: Sequence[tuple[Path, Path]], output_dir: Path, settings: 
     for audio, base in inputs:
         if audio.is_relative_to(root):
             continue
-        relative_dir = audio.parent.relative_to(base) if audio.is_relative_to(base) else Path()
-        target = root / relative_dir / f"{audio.stem}-{_safe_name(settings.effect)}{OUTPUT_SUFFIX}"
+        target = output_path_for(audio, base, root, settings.effect)
         if target in claimed:
             raise ReaTimbreError(f"{claimed[target]} and {audio} would both be rendered to {target}; rename one")
         claimed[target] = audio
@@ -137,6 +136,12 @@ def plan_tasks(inputs: Sequence[tuple[Path, Path]], output_dir: Path, settings: 
     if not tasks:
         raise ReaTimbreError("no audio files to render (files inside the output folder are not inputs)")
     return tasks
+
+
+def output_path_for(audio: Path, base: Path, output_dir: Path, effect: str) -> Path:
+    """``<output dir>/<audio's folder relative to base>/<stem>-<effect>.wav`` (flat if not under base)."""
+    relative_dir = audio.parent.relative_to(base) if audio.is_relative_to(base) else Path()
+    return output_dir / relative_dir / f"{audio.stem}-{_safe_name(effect)}{OUTPUT_SUFFIX}"
 
 
 def render_task(task: RenderTask) -> TaskOutcome:

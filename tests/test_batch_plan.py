@@ -18,7 +18,7 @@ SETTINGS = RenderSettings("overdrive", {"drive": 0.5})
 def copy_task(task: RenderTask) -> TaskOutcome:
     """Stand-in for render_task: "renders" by copying bytes (fails for files named bad*), reports its pid."""
     source = Path(task.input_path)
-    if source.name.startswith("bad"):
+    if source.name.startswith("bad") or not source.is_file():
         return TaskOutcome(task.input_path, task.output_path, "failed", error="not audio")
     Path(task.output_path).parent.mkdir(parents=True, exist_ok=True)
     Path(task.output_path).write_bytes(source.read_bytes())

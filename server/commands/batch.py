@@ -1,41 +1,59 @@
-"""``reatimbre batch``: render a folder or glob of audio files, resuming where an earlier run stopped."""
+"""``reatimbre batch``: render many files through one effect, resuming where an earlier run stopped.
+
+Three modes: audio files/folders/globs → rendered files in ``--out``; one ``.rpp`` project → a new project
+with rendered takes; ``--reapy`` → the selected items of a running REAPER get rendered takes.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from models.errors import ReaTimbreError
 from server.batch import RenderSettings, TaskOutcome, collect_inputs, plan_tasks, run_batch
 
+REAPER_EXECUTABLE_ENV = "REATIMBRE_REAPER"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "batch",
-        help="render many audio files (a folder, files or glob patterns) through one effect",
-        description="Render every audio file through one effect into --out. Files already rendered are "
-        "skipped, so re-running an interrupted batch resumes it; nothing is overwritten. A summary at the "
-        "end lists the failures (exit status 1 if there were any).",
+        help="render many audio files, an .RPP project's items, or REAPER's selected items through one effect",
+        description="Render audio files (folders, files, glob patterns) into --out; or one .rpp project into a "
+        "new project with rendered takes; or, with --reapy, the selected items of a running REAPER. Renders "
+        "that exist are skipped, so re-running an interrupted batch resumes it; nothing is overwritten. A "
+        "summary at the end lists the failures (exit status 1 if there were any).",
     )
-    parser.add_argument("inputs", nargs="+", help="audio files, folders or glob patterns (quote the patterns)")
+    parser.add_argument("inputs", nargs="*", help="audio files, folders or glob patterns (quoted), or one .rpp")
     parser.add_argument("--effect", required=True, help="effect (model) name; see `reatimbre models`")
-    parser.add_argument(
-        "--knob",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="set a knob (repeatable)",
-    )
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE", help="set a knob (repeatable)")
     parser.add_argument("--mix", type=float, default=1.0, help="wet/dry mix 0..1 (default 1)")
     parser.add_argument("--tail-seconds", type=float, default=None, help="extra seconds rendered after the end")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the rendered files")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for the renders (projects: default <project folder>/ReaTimbre)"
+    )
     parser.add_argument("--recursive", action="store_true", help="also take audio files in subfolders")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     parser.add_argument(
         "--ray-address",
         default=None,
         help="run on a Ray cluster instead of local processes ('auto', 'ray://host:10001', 'local')",
+    )
+    project = parser.add_argument_group(".rpp projects")
+    project.add_argument("--tracks", default=None, help="only items on these tracks (1-based, e.g. 1,3)")
+    project.add_argument("--selected", action="store_true", help="only the items saved as selected")
+    project.add_argument("--out-project", type=Path, default=None, help="new project file (default NAME-reatimbre.rpp)")
+    project.add_argument(
+        "--reaper-render",
+        action="store_true",
+        help=f"then render the new project with REAPER's command line (--reaper or ${REAPER_EXECUTABLE_ENV})",
+    )
+    project.add_argument("--reaper", type=Path, default=None, help="the REAPER executable for --reaper-render")
+    parser.add_argument(
+        "--reapy", action="store_true", help="render the selected items of the running REAPER (through reapy)"
     )
     parser.set_defaults(run=run)
 
@@ -54,26 +72,104 @@ def parse_knobs(pairs: list[str]) -> dict[str, float]:
     return knobs
 
 
-def run(args: argparse.Namespace) -> int:
-    if not 0.0 <= args.mix <= 1.0:
-        raise ReaTimbreError(f"--mix must be within 0..1, got {args.mix}")
-    if args.workers < 1:
-        raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
-    settings = RenderSettings(args.effect, parse_knobs(args.knob), args.mix, args.tail_seconds)
-    tasks = plan_tasks(collect_inputs(args.inputs, recursive=args.recursive), args.out, settings)
-    done = 0
+def parse_tracks(text: str | None) -> list[int] | None:
+    """``"1,3"`` (1-based, as REAPER numbers tracks) → ``[0, 2]``."""
+    if text is None:
+        return None
+    try:
+        numbers = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ReaTimbreError(f"--tracks expects numbers like 1,3, got {text!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise ReaTimbreError(f"--tracks expects track numbers from 1, got {text!r}")
+    return [number - 1 for number in numbers]
 
-    def show(outcome: TaskOutcome) -> None:
-        nonlocal done
-        done += 1
+
+class _Progress:
+    """Prints one line per finished file."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def __call__(self, outcome: TaskOutcome) -> None:
+        self.done += 1
         detail = {
             "rendered": f"-> {outcome.output_path} ({outcome.audio_seconds:.1f} s audio "
             f"in {outcome.elapsed_seconds:.1f} s)",
             "skipped": f"already rendered: {outcome.output_path}",
             "failed": f"FAILED: {outcome.error}",
         }[outcome.status]
-        print(f"[{done}/{len(tasks)}] {Path(outcome.input_path).name} {detail}", flush=True)
+        print(f"[{self.done}] {Path(outcome.input_path).name} {detail}", flush=True)
 
-    summary = run_batch(tasks, workers=args.workers, ray_address=args.ray_address, on_outcome=show)
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 <= args.mix <= 1.0:
+        raise ReaTimbreError(f"--mix must be within 0..1, got {args.mix}")
+    if args.workers < 1:
+        raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
+    settings = RenderSettings(args.effect, parse_knobs(args.knob), args.mix, args.tail_seconds)
+    projects = [text for text in args.inputs if text.lower().endswith(".rpp")]
+    if args.reapy:
+        if args.inputs:
+            raise ReaTimbreError("--reapy renders REAPER's selected items; give no input files with it")
+        return _run_reapy(args, settings)
+    if projects:
+        if len(args.inputs) != 1:
+            raise ReaTimbreError("give one .rpp project at a time (and no other inputs with it)")
+        return _run_project(args, settings, Path(projects[0]))
+    if not args.inputs:
+        raise ReaTimbreError("give audio files, folders or glob patterns, one .rpp project, or --reapy")
+    if args.out is None:
+        raise ReaTimbreError("--out is required: the folder for the rendered files")
+    tasks = plan_tasks(collect_inputs(args.inputs, recursive=args.recursive), args.out, settings)
+    print(f"{len(tasks)} files to render through {settings.effect}", flush=True)
+    summary = run_batch(tasks, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress())
     print(summary.report(), file=sys.stderr if summary.failures else sys.stdout, flush=True)
     return 1 if summary.failures else 0
+
+
+def _run_project(args: argparse.Namespace, settings: RenderSettings, project: Path) -> int:
+    from server.batch_reaper import render_project
+
+    reaper = args.reaper or (Path(os.environ[REAPER_EXECUTABLE_ENV]) if os.environ.get(REAPER_EXECUTABLE_ENV) else None)
+    if args.reaper_render and reaper is None:
+        raise ReaTimbreError(f"--reaper-render needs the REAPER executable: --reaper PATH or ${REAPER_EXECUTABLE_ENV}")
+    result = render_project(
+        project,
+        settings,
+        tracks=parse_tracks(args.tracks),
+        selected_only=args.selected,
+        out_project=args.out_project,
+        media_dir=args.out,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        reaper_executable=reaper if args.reaper_render else None,
+        on_outcome=_Progress(),
+    )
+    failed = bool(result.summary.failures)
+    print(result.report(), file=sys.stderr if failed else sys.stdout, flush=True)
+    return 1 if failed else 0
+
+
+def _run_reapy(args: argparse.Namespace, settings: RenderSettings) -> int:
+    from extension.reaper_ops import ReapyApi
+    from server.batch_reaper import reaper_media_dir, render_reaper_selection
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reapy warns when it cannot reach REAPER; we say so below
+            import reapy
+
+            reachable = reapy.dist_api_is_enabled()
+    except Exception:  # reapy raises various errors when REAPER is not running
+        reachable = False
+    if not reachable:
+        raise ReaTimbreError("REAPER is not reachable through reapy: start REAPER with ReaTimbre's reapy server")
+    api = ReapyApi()
+    media_dir = args.out if args.out is not None else reaper_media_dir(api)
+    result = render_reaper_selection(
+        api, settings, media_dir, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress()
+    )
+    failed = bool(result.summary.failures)
+    print(result.report(), file=sys.stderr if failed else sys.stdout, flush=True)
+    return 1 if failed else 0
