@@ -9,7 +9,7 @@ import pytest
 
 from models.errors import ReaTimbreError
 from server.batch import RenderSettings, RenderTask, TaskOutcome, collect_inputs, plan_tasks, run_batch
-from server.commands.batch import parse_knobs
+from server.commands.batch import parse_tracks
 from server.scaleout import map_tasks
 
 SETTINGS = RenderSettings("overdrive", {"drive": 0.5})
@@ -93,8 +93,8 @@ def test_local_worker_processes_give_results_in_input_order(tmp_path: Path) -> N
     assert map_tasks(square, [], workers=2) == []
 
 
-def test_knob_arguments() -> None:
-    assert parse_knobs(["drive=0.5", " tone = -3 "]) == {"drive": 0.5, "tone": -3.0}
-    for bad in ["drive", "=1", "drive=loud"]:
-        with pytest.raises(ReaTimbreError, match="NAME=VALUE"):
-            parse_knobs([bad])
+def test_track_numbers_are_one_based() -> None:
+    assert parse_tracks("1,3") == [0, 2] and parse_tracks(None) is None
+    for bad in ["0", "a", ","]:
+        with pytest.raises(ReaTimbreError, match="--tracks"):
+            parse_tracks(bad)

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from models.errors import ReaTimbreError
+from models.knobs import parse_knob_assignments
 from server.batch import RenderSettings, TaskOutcome, collect_inputs, plan_tasks, run_batch
 
 REAPER_EXECUTABLE_ENV = "REATIMBRE_REAPER"
@@ -58,20 +59,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def parse_knobs(pairs: list[str]) -> dict[str, float]:
-    """``["drive=0.5", "tone=0.2"]`` → ``{"drive": 0.5, "tone": 0.2}``; malformed pairs raise one clear line."""
-    knobs: dict[str, float] = {}
-    for pair in pairs:
-        name, equals, value = pair.partition("=")
-        try:
-            if not equals or not name.strip():
-                raise ValueError
-            knobs[name.strip()] = float(value)
-        except ValueError:
-            raise ReaTimbreError(f"--knob expects NAME=VALUE with a number, got {pair!r}") from None
-    return knobs
-
-
 def parse_tracks(text: str | None) -> list[int] | None:
     """``"1,3"`` (1-based, as REAPER numbers tracks) → ``[0, 2]``."""
     if text is None:
@@ -107,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--mix must be within 0..1, got {args.mix}")
     if args.workers < 1:
         raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
-    settings = RenderSettings(args.effect, parse_knobs(args.knob), args.mix, args.tail_seconds)
+    settings = RenderSettings(args.effect, parse_knob_assignments(args.knob), args.mix, args.tail_seconds)
     projects = [text for text in args.inputs if text.lower().endswith(".rpp")]
     if args.reapy:
         if args.inputs:
