@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "server.commands.demo",
     "server.commands.serve",
     "server.commands.batch",
+    "server.commands.coach_data",
 ]
 
 

@@ -77,6 +77,8 @@ class DatasetConfig:
             raise ReaTimbreError(f"note length must be in (0, {CLIP_SAMPLES / self.sample_rate_hz:.3f}] seconds")
         if self.shard_clips < 1:
             raise ReaTimbreError(f"shard size must be at least 1 clip, got {self.shard_clips}")
+        if not 0.0 <= self.settle_seconds <= 5.0:
+            raise ReaTimbreError(f"settle length must be 0..5 seconds, got {self.settle_seconds}")
         if self.sample_rate_hz != 44100:
             raise ReaTimbreError("the coach's features are defined at 44100 Hz")
         profile = load_profile(self.profile)
@@ -317,9 +319,7 @@ def generate(
     done_before = sum(len(shard_clip_range(config, i)) for i in range(config.n_shards) if i not in set(todo))
     started = time.perf_counter()
     rendered = 0
-    with tqdm(
-        total=config.clips, initial=done_before, unit="clip", disable=not progress, desc="coach-data"
-    ) as bar:
+    with tqdm(total=config.clips, initial=done_before, unit="clip", disable=not progress, desc="coach-data") as bar:
         jobs = [(config, i, str(out)) for i in todo]
         if workers == 1:
             results = map(_run_shard_star, jobs)

@@ -4,7 +4,7 @@ Features are computed from the mono mix (mean of the channels) of a clip, withou
 
 * ``mel_db80``: power mel spectrogram (n_fft 2048, hop 512, 128 mels over 20 Hz–16 kHz, Hann window, centred
   frames), converted to dB with ``ref=1``, clamped to 80 dB below the clip's peak, then divided by 80.
-  Values lie in [-∞.., 0] in practice roughly [-1.5, 0.3]; ``mel_db80 * 80`` is in dB.
+  ``mel_db80 * 80`` is in dB (re 1.0 power); a clip's values span at most 1.0 below its peak.
 * ``mfcc``: 30 MFCCs, the orthonormal DCT-II of the dB mel (not of the /80 version), as librosa computes them.
 
 A clip of :data:`CLIP_SAMPLES` samples (1.01 s at 44.1 kHz) gives :data:`CLIP_FRAMES` frames.
@@ -39,14 +39,37 @@ class ClipFeatures:
     mfcc: np.ndarray
 
 
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / _MEL_HZ_PER_STEP
+    logarithmic = _MEL_AT_1KHZ + np.log(np.maximum(hz, 1e-10) / 1000.0) / _MEL_LOG_STEP
+    return np.where(hz >= 1000.0, logarithmic, linear)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= _MEL_AT_1KHZ, 1000.0 * np.exp(_MEL_LOG_STEP * (mel - _MEL_AT_1KHZ)), mel * _MEL_HZ_PER_STEP)
+
+
+_MEL_HZ_PER_STEP = 200.0 / 3.0
+_MEL_AT_1KHZ = 1000.0 / _MEL_HZ_PER_STEP
+_MEL_LOG_STEP = float(np.log(6.4) / 27.0)
+
+
 @lru_cache(maxsize=4)
 def mel_filterbank(sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """Slaney-normalised mel filter bank, shape (128, n_fft // 2 + 1), float32."""
-    import librosa
-
-    bank = librosa.filters.mel(
-        sr=sample_rate_hz, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN_HZ, fmax=FMAX_HZ, dtype=np.float32
-    )
+    """Slaney-normalised triangular mel filter bank, shape (128, n_fft // 2 + 1), float32 (as librosa's)."""
+    fft_hz = np.linspace(0.0, sample_rate_hz / 2.0, 1 + N_FFT // 2)
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(FMIN_HZ), hz_to_mel(FMAX_HZ), N_MELS + 2))
+    widths_hz = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths_hz[:-1, None]
+    falling = ramps[2:] / widths_hz[1:, None]
+    bank = np.maximum(0.0, np.minimum(rising, falling))
+    bank *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    bank = bank.astype(np.float32)
     bank.setflags(write=False)
     return bank
 
