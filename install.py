@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -70,6 +71,37 @@ def ensure_venv(extras: list[str], quiet: bool = False) -> Path:
     return python
 
 
+AMSYNTH_VST = Path("/usr/lib/vst/amsynth_vst.so")
+
+
+def ensure_amsynth(quiet: bool = False) -> bool:
+    """Install Debian's ``amsynth`` (the VST instrument the plug-in host tests use) if missing and possible.
+
+    Only on Linux, as root, with apt-get present; a failure prints one line and is not fatal. Returns True when
+    the plug-in is there afterwards.
+    """
+    if AMSYNTH_VST.exists():
+        return True
+    if not sys.platform.startswith("linux") or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        if not quiet:
+            print(f"note: amsynth is not installed ({AMSYNTH_VST}); its plug-in tests will be skipped", flush=True)
+        return False
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        if not quiet:
+            print("note: no apt-get here to install amsynth; its plug-in tests will be skipped", flush=True)
+        return False
+    print("installing amsynth (apt-get) for the plug-in host tests", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in ([apt_get, "update", "-qq"], [apt_get, "install", "-y", "-qq", "amsynth"]):
+        result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
+            print(f"warning: could not install amsynth ({' '.join(cmd[1:])} failed: {reason})", file=sys.stderr)
+            return False
+    return AMSYNTH_VST.exists()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="also install the test tools")
@@ -78,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     extras = ["dev"] if args.dev else []
     try:
         ensure_venv(extras, quiet=args.quiet)
+        if args.dev:
+            ensure_amsynth(quiet=args.quiet)
     except subprocess.CalledProcessError as exc:
         print(f"install.py: a setup step failed (exit {exc.returncode}): {' '.join(exc.cmd)}", file=sys.stderr)
         return 1
