@@ -300,7 +300,8 @@ def write_automation(api: ReaperApi, track: str, plan: CoachPlan, times: Sequenc
     envelopes: dict[tuple[int, int], str] = {}
     written = 0
     with undo_block(api, f"ReaTimbre: write {len(plan.steps)} coach steps as automation"):
-        for number, (step, when) in enumerate(zip(plan.steps, times, strict=True)):
+        for number, step in enumerate(plan.steps):
+            when = times[number]
             for change in step.changes:
                 fx, p = resolve_change(api, track, change, names)
                 key = (fx, p)
@@ -348,7 +349,8 @@ def write_midi_cc(
         if is_null(item) or is_null(take):
             raise ReaTimbreError("REAPER could not create a MIDI item")
         seen: set[tuple[int, int]] = set()
-        for number, (step, when) in enumerate(zip(plan.steps, times, strict=True)):
+        for number, step in enumerate(plan.steps):
+            when = times[number]
             for change in step.changes:
                 if change.cc is None:
                     continue
@@ -367,3 +369,30 @@ def _put_cc(api: ReaperApi, take: str, when: float, channel: int, cc: int, value
     ppq = round(float(ret(api.call("MIDI_GetPPQPosFromProjTime", take, when))))
     api.call("MIDI_InsertCC", take, False, False, ppq, CC_STATUS, channel, cc, max(0, min(127, value)))
     return 1
+
+
+# --------------------------------------------------------------------------- auditioning
+def cumulative_step(plan: CoachPlan, upto: int) -> CoachStep:
+    """The parameter state after steps 0..``upto`` (steps accumulate; a later value wins)."""
+    if not 0 <= upto < len(plan.steps):
+        raise ReaTimbreError(f"step {upto + 1} does not exist (the plan has {len(plan.steps)} steps)")
+    merged: dict[tuple[object, int], ParamChange] = {}
+    for step in plan.steps[: upto + 1]:
+        for change in step.changes:
+            key = (change.fx_index if change.fx_index is not None else change.fx_name, change.param_index)
+            merged.pop(key, None)
+            merged[key] = change
+    return CoachStep(tuple(merged.values()), plan.steps[upto].effect)
+
+
+def current_values(api: ReaperApi, track: str, plan: CoachPlan) -> CoachStep:
+    """Every parameter the plan touches, at its value now (to return to the original sound later)."""
+    names = fx_names(api, track)
+    seen: dict[tuple[int, int], ParamChange] = {}
+    for step in plan.steps:
+        for change in step.changes:
+            fx, p = resolve_change(api, track, change, names)
+            if (fx, p) not in seen:
+                value = float(ret(api.call("TrackFX_GetParamNormalized", track, fx, p)))
+                seen[(fx, p)] = ParamChange(p, change.param_name, value, fx_index=fx)
+    return CoachStep(tuple(seen.values()), "original")

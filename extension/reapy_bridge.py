@@ -132,7 +132,7 @@ class HardenedReapyServer(Server):
         function = request.get("function")
         payload = request.get("input") if isinstance(request.get("input"), dict) else {}
         args, kwargs = payload.get("args") or [], payload.get("kwargs") or {}
-        if not callable(function) or not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
+        if not callable(function) or not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
             function, args, kwargs = _refuse("a request without an allowed function"), [], {}
         try:
             return {"type": "result", "value": function(*args, **kwargs)}

@@ -13,7 +13,6 @@ pumps :meth:`ReaperEmulator.run_deferred`.
 from __future__ import annotations
 
 import itertools
-import runpy
 import sys
 import types
 from collections.abc import Callable
@@ -163,8 +162,10 @@ class ReaperEmulator:
         """Run a ReaScript file as REAPER does (``__main__``, ``reaper_python`` importable)."""
         previous = sys.modules.get("reaper_python")
         sys.modules["reaper_python"] = self.module()
+        scope: dict[str, Any] = {"__name__": "__main__", "__file__": str(path), "__builtins__": __builtins__}
+        self._script_scope = scope
         try:
-            scope = runpy.run_path(str(path), init_globals={"__file__": str(path)}, run_name="__main__")
+            exec(compile(Path(path).read_text(encoding="utf-8"), str(path), "exec"), scope)  # noqa: S102
         finally:
             if previous is None:
                 sys.modules.pop("reaper_python", None)
@@ -181,6 +182,7 @@ class ReaperEmulator:
             while self.deferred and ticks < max_ticks:
                 pending, self.deferred = self.deferred, []
                 for call in pending:
+                    self._script_scope = call.scope
                     exec(call.code, call.scope)  # noqa: S102 - the emulated defer runs script code
                 ticks += 1
                 if tick is not None:
@@ -195,8 +197,8 @@ class ReaperEmulator:
         return ticks
 
     def _caller_scope(self) -> dict[str, Any]:
-        frame = sys._getframe(2)
-        return frame.f_globals
+        """Deferred code runs in the namespace of the script that is running, as in REAPER."""
+        return self._script_scope if self._script_scope is not None else sys._getframe(2).f_globals
 
     # ----------------------------------------------------------------- pointers
     def _ptr(self, kind: str, obj: Any) -> str:

@@ -1,0 +1,154 @@
+"""ReaTimbre's HTTP client for the REAPER actions (standard library only: REAPER's Python has no packages).
+
+Finds the local server the way the server itself stores its files: ``<config dir>/token`` (the bearer token)
+and ``<config dir>/server.json`` (host and port while it runs). The config directory is located exactly as
+``platformdirs.user_config_dir("reatimbre", appauthor=False)`` does, with ``REATIMBRE_CONFIG_DIR`` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+APP_NAME = "reatimbre"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 47810
+REQUEST_TIMEOUT_SECONDS = 5.0
+
+
+class ClientError(Exception):
+    """A failure to show the user as one line (server not running, refused request, bad answer)."""
+
+
+def config_dir(platform: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """The ReaTimbre config directory: ``REATIMBRE_CONFIG_DIR``, else the platformdirs location."""
+    env = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    override = env.get("REATIMBRE_CONFIG_DIR")
+    if override:
+        return override
+    if platform == "win32":
+        base = env.get("WIN_PD_OVERRIDE_LOCAL_APPDATA") or env.get("LOCALAPPDATA")
+        if not base:
+            base = os.path.join(env.get("USERPROFILE") or os.path.expanduser("~"), "AppData", "Local")
+        return os.path.join(os.path.normpath(base), APP_NAME)
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, APP_NAME)
+    home = env.get("HOME") or os.path.expanduser("~")
+    if platform == "darwin":
+        return os.path.join(home, "Library", "Application Support", APP_NAME)
+    return os.path.join(home, ".config", APP_NAME)
+
+
+def read_token(directory: str | None = None) -> str:
+    """The server's bearer token, or a :class:`ClientError` saying how to create it."""
+    path = os.path.join(directory or config_dir(), "token")
+    try:
+        with open(path, encoding="ascii") as handle:
+            token = handle.read().strip()
+    except OSError:
+        hint = "start the server once (ReaTimbre: Start local server)"
+        raise ClientError(f"no ReaTimbre token at {path}: {hint}") from None
+    if not token:
+        raise ClientError(f"the ReaTimbre token file {path} is empty")
+    return token
+
+
+def server_address(directory: str | None = None) -> tuple[str, int]:
+    """(host, port) from ``server.json`` while a server runs, else the defaults."""
+    path = os.path.join(directory or config_dir(), "server.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+        return str(info.get("host") or DEFAULT_HOST), int(info["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_HOST, DEFAULT_PORT
+
+
+def server_pid(directory: str | None = None) -> int | None:
+    """The process id the running server wrote to ``server.json``, if any."""
+    path = os.path.join(directory or config_dir(), "server.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            pid = json.load(handle).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+class Client:
+    """Calls the ReaTimbre HTTP API (``/v1``) with the bearer token."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        token: str | None = None,
+        timeout_seconds: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
+        default_host, default_port = server_address()
+        self.host = host or default_host
+        self.port = port or default_port
+        self._token = token
+        self.timeout_seconds = timeout_seconds
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Send one request; return the decoded JSON answer or raise :class:`ClientError`."""
+        token = self._token or read_token()
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+                return json.loads(response.read().decode("utf-8") or "null")
+        except urllib.error.HTTPError as exc:
+            raise ClientError(f"ReaTimbre server refused {method} {path}: {_detail(exc)}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ClientError(
+                f"ReaTimbre server is not reachable at {self.host}:{self.port} ({getattr(exc, 'reason', exc)}): "
+                "run 'ReaTimbre: Start local server'"
+            ) from None
+        except ValueError:
+            raise ClientError(f"ReaTimbre server sent a malformed answer to {method} {path}") from None
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/health")
+
+    def models(self) -> list[dict[str, Any]]:
+        answer = self.request("GET", "/models")
+        return list(answer.get("models") or []) if isinstance(answer, dict) else []
+
+    def submit(self, kind: str, payload: dict[str, Any]) -> str:
+        """Start a job (``render``, ``steer``, ``explore``, ``coach``); return its id."""
+        answer = self.request("POST", "/" + kind, payload)
+        if not isinstance(answer, dict) or not answer.get("job_id"):
+            raise ClientError(f"ReaTimbre server did not start a {kind} job")
+        return str(answer["job_id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/jobs/{job_id}")
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self.request("DELETE", f"/jobs/{job_id}")
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        detail = json.loads(exc.read().decode("utf-8")).get("detail")
+    except (ValueError, AttributeError, OSError):
+        detail = None
+    if isinstance(detail, list):  # validation errors: keep the first message
+        detail = detail[0].get("msg") if detail and isinstance(detail[0], dict) else str(detail)
+    return f"{detail or exc.reason} (HTTP {exc.code})"
