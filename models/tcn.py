@@ -2,11 +2,12 @@
 
 A stack of causal, unpadded, dilated 1-D convolutions. Each block is
 
-    conv (dilation g**n) -> BatchNorm (no affine) -> FiLM(control) -> PReLU  (+ 1x1 residual path, cropped)
+    conv (dilation g**n) -> FiLM(control) -> PReLU  (+ 1x1 residual path, cropped)
 
-and a 1x1 convolution maps the last block's channels to the output. The control vector (the knobs) goes through a
-small MLP and is projected per block to a FiLM scale and shift. The network is causal: output sample ``t`` depends on
-input samples ``t - receptive_field + 1 .. t`` only, so its latency is zero samples.
+and a 1x1 convolution maps the last block's channels to the output, minus the network's response to silence, so
+silence in gives exact silence out (no DC offset in pauses, whatever the knobs). The control vector (the knobs)
+goes through a small MLP and is projected per block to a FiLM scale and shift. The network is causal: output
+sample ``t`` depends on input samples ``t - receptive_field + 1 .. t`` only, so its latency is zero samples.
 
 :class:`TCNStream` renders audio of any length block by block with per-layer history buffers, producing the same
 samples as one pass over the whole signal with ``receptive_field - 1`` samples of silence in front.
@@ -67,7 +68,6 @@ class TCNBlock(nn.Module):
         self.dilation = dilation
         self.kernel_size = kernel_size
         self.conv = nn.Conv1d(in_channels, channels, kernel_size, dilation=dilation)
-        self.norm = nn.BatchNorm1d(channels, affine=False)
         self.film = nn.Linear(cond_hidden, 2 * channels)
         self.act = nn.PReLU(channels)
         self.residual = nn.Conv1d(in_channels, channels, 1, bias=False)
@@ -78,18 +78,15 @@ class TCNBlock(nn.Module):
         return (self.kernel_size - 1) * self.dilation
 
     def forward(self, x: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
-        y = self.norm(self.conv(x))
         gamma, beta = self.film(cond_embedding).unsqueeze(-1).chunk(2, dim=1)
-        y = self.act(y * gamma + beta)
+        y = self.act(self.conv(x) * gamma + beta)
         return y + self.residual(x[..., x.shape[-1] - y.shape[-1] :])
 
-    def fused_affine(self, cond_embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel scale and shift equal to eval-mode BatchNorm followed by FiLM, shape (B, C)."""
+    def constant(self, level: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
+        """The block's output (B, C) when its input holds the constant ``level`` (B, C_in) on every sample."""
         gamma, beta = self.film(cond_embedding).chunk(2, dim=1)
-        inv_std = torch.rsqrt(self.norm.running_var + self.norm.eps)
-        scale = gamma * inv_std
-        shift = beta - gamma * self.norm.running_mean * inv_std
-        return scale, shift
+        y = level @ self.conv.weight.sum(-1).T + self.conv.bias
+        return self.act(y * gamma + beta) + level @ self.residual.weight[..., 0].T
 
 
 class ConditionedTCN(nn.Module):
@@ -113,7 +110,7 @@ class ConditionedTCN(nn.Module):
             blocks.append(TCNBlock(in_ch, c.channels, c.kernel_size, dilation, c.cond_hidden))
             in_ch = c.channels
         self.blocks = nn.ModuleList(blocks)
-        self.output = nn.Conv1d(c.channels, c.out_channels, 1)
+        self.output = nn.Conv1d(c.channels, c.out_channels, 1, bias=False)
 
     @property
     def receptive_field(self) -> int:
@@ -122,9 +119,11 @@ class ConditionedTCN(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Map input (B, in_channels, T) and control (B, cond_dim) to (B, out_channels, T - rf + 1)."""
         embedding = self.cond_mlp(cond)
+        silence = x.new_zeros(x.shape[0], self.config.in_channels)
         for block in self.blocks:
             x = block(x, embedding)
-        return self.output(x)
+            silence = block.constant(silence, embedding)
+        return self.output(x - silence.unsqueeze(-1))
 
     def stream(self, cond: torch.Tensor) -> TCNStream:
         """A block-by-block renderer for one fixed control vector ``cond`` of shape (cond_dim,)."""
@@ -134,30 +133,29 @@ class ConditionedTCN(nn.Module):
 class TCNStream:
     """Renders a :class:`ConditionedTCN` block by block with exact receptive-field history.
 
-    The control vector is fixed for the stream, so BatchNorm and FiLM fold into each convolution's weights and bias.
-    Histories start as the network's response to silence, so the output equals one pass over the signal with
+    The control vector is fixed for the stream, so FiLM folds into each convolution's weights and bias. Histories
+    start as the network's response to silence, so the output equals one pass over the signal with
     ``receptive_field - 1`` zeros in front, whatever the block sizes. The batch dimension (e.g. audio channels) is
     fixed by the first block processed.
     """
 
     def __init__(self, model: ConditionedTCN, cond: torch.Tensor):
-        if model.training:
-            raise ValueError("put the model in eval mode before streaming")
         self._layers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]] = []
-        self._silence: list[torch.Tensor] = []  # each block's input during silence, shape (1, C_in, history)
+        self._silence: list[tuple[torch.Tensor, int]] = []  # each block's constant input during silence
         self._histories: list[torch.Tensor] | None = None
         with torch.inference_mode():
             embedding = model.cond_mlp(cond.reshape(1, -1).float())
-            silence = torch.zeros(1, model.config.in_channels, 1)
+            level = torch.zeros(1, model.config.in_channels)
             for block in model.blocks:
-                scale, shift = block.fused_affine(embedding)
-                weight = block.conv.weight * scale[0].view(-1, 1, 1)
-                bias = block.conv.bias * scale[0] + shift[0]
+                gamma, beta = block.film(embedding).chunk(2, dim=1)
+                weight = block.conv.weight * gamma[0].view(-1, 1, 1)
+                bias = block.conv.bias * gamma[0] + beta[0]
                 self._layers.append((weight, bias, block.act.weight, block.residual.weight, block.dilation))
-                self._silence.append(silence.expand(-1, -1, block.history))
-                silence = self._apply(len(self._layers) - 1, silence.expand(-1, -1, block.history + 1))
+                self._silence.append((level, block.history))
+                level = block.constant(level, embedding)
+            # Subtracting the last block's silence level before the (bias-free) output layer makes silence exact 0.
+            self._last_level = level.view(1, -1, 1)
             self._out_weight = model.output.weight
-            self._out_bias = model.output.bias
 
     def _apply(self, index: int, x: torch.Tensor) -> torch.Tensor:
         weight, bias, slope, residual, dilation = self._layers[index]
@@ -168,11 +166,13 @@ class TCNStream:
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Render the next block: (B, in_channels, L) in, (B, out_channels, L) out."""
         if self._histories is None:
-            self._histories = [s.expand(x.shape[0], -1, -1).contiguous() for s in self._silence]
+            self._histories = [
+                level.view(1, -1, 1).expand(x.shape[0], -1, history).contiguous() for level, history in self._silence
+            ]
         for index, history in enumerate(self._histories):
             joined = torch.cat((history, x), dim=-1)
             keep = history.shape[-1]
             if keep:
                 self._histories[index] = joined[..., joined.shape[-1] - keep :].clone()
             x = self._apply(index, joined)
-        return F.conv1d(x, self._out_weight, self._out_bias)
+        return F.conv1d(x - self._last_level, self._out_weight)

@@ -53,9 +53,30 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "compressor": Recipe(TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=4), 16_384, 8, 4000, 14, 1.0),
-    "overdrive": Recipe(TCNConfig(channels=16, kernel_size=3, dilation_growth=2, layers=8), 8_192, 16, 4000, 10, 1.0),
-    "reverb": Recipe(TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=5), 16_384, 6, 3000, 16, 0.0),
+    "compressor": Recipe(
+        TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=4),
+        segment_samples=16_384,
+        batch_size=8,
+        steps=6000,
+        minutes=22,
+        esr_weight=1.0,
+    ),
+    "overdrive": Recipe(
+        TCNConfig(channels=16, kernel_size=3, dilation_growth=2, layers=8),
+        segment_samples=4_096,
+        batch_size=16,
+        steps=6000,
+        minutes=18,
+        esr_weight=1.0,
+    ),
+    "reverb": Recipe(
+        TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=5),
+        segment_samples=65_536,
+        batch_size=2,
+        steps=6000,
+        minutes=30,
+        esr_weight=0.0,
+    ),
 }
 
 
@@ -138,8 +159,10 @@ def train_effect(
     seed: int = 0,
     command: str | None = None,
     progress: Callable[[FitProgress], None] | None = None,
+    model_name: str | None = None,
 ) -> ModelInfo:
-    """Train the shipped effect ``name`` and save it (with its sidecar) into ``out_dir``."""
+    """Train a model of the reference effect ``name`` and save it (with its sidecar) into ``out_dir``
+    as ``model_name`` (default: the effect's name)."""
     effect = reference_effect(name)
     recipe = recipe or RECIPES[name]
     torch.manual_seed(seed)
@@ -205,7 +228,7 @@ def train_effect(
             "validation_history": result.history,
         },
     }
-    return save_model(model, sidecar, out_dir, name)
+    return save_model(model, sidecar, out_dir, model_name or name)
 
 
 def _print_progress(name: str) -> Callable[[FitProgress], None]:

@@ -38,19 +38,21 @@ def run(args: argparse.Namespace) -> int:
 
     knobs = parse_knob_assignments(args.knob)
     bar = None
-    if not args.quiet:
-        bar = tqdm(
-            total=100,
-            unit="%",
-            desc=f"render {args.effect}",
-            file=sys.stderr,
-            leave=False,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
-        )
 
     def progress(fraction: float) -> None:
-        if bar is not None:
-            bar.update(round(fraction * 100) - bar.n)
+        # Created on the first report, i.e. only once the inputs were checked and rendering started.
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = tqdm(
+                total=100,
+                desc=f"render {args.effect}",
+                file=sys.stderr,
+                leave=False,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+            )
+        bar.update(round(fraction * 100) - bar.n)
 
     try:
         result = render_file(

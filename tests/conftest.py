@@ -1,0 +1,37 @@
+"""Shared test setup: every test session gets private config and data directories (token, user models,
+renders), so tests never touch the real user's files."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="reatimbre-tests-"))
+os.environ["REATIMBRE_CONFIG_DIR"] = str(_SESSION_HOME / "config")
+os.environ["REATIMBRE_DATA_DIR"] = str(_SESSION_HOME / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> str:
+    """Name of a tiny overdrive model trained end to end (a few steps) into the session's user model library."""
+    from dataclasses import replace
+
+    from models.train import RECIPES, train_effect
+    from models.userdirs import user_models_dir
+
+    recipe = replace(
+        RECIPES["overdrive"],
+        steps=8,
+        batch_size=4,
+        segment_samples=2048,
+        train_clips=2,
+        heldout_clips=1,
+        clip_seconds=3.0,
+        heldout_seconds=1.0,
+        grid=(0.5,),
+    )
+    info = train_effect("overdrive", user_models_dir(), recipe=recipe, model_name="tiny-drive")
+    return info.name

@@ -1,0 +1,85 @@
+"""The conditioned TCN: receptive field, causality, exact block-by-block rendering."""
+
+import pytest
+import torch
+
+from models.tcn import ConditionedTCN, TCNConfig
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (TCNConfig(kernel_size=9, dilation_growth=10, layers=4), 8_889),
+        (TCNConfig(kernel_size=9, dilation_growth=10, layers=5), 88_889),
+        (TCNConfig(kernel_size=3, dilation_growth=2, layers=8), 511),
+    ],
+)
+def test_receptive_field_formula(config: TCNConfig, expected: int) -> None:
+    assert config.receptive_field == expected
+
+
+def _trained_like(config: TCNConfig) -> ConditionedTCN:
+    torch.manual_seed(0)
+    model = ConditionedTCN(config)
+    with torch.no_grad():  # non-zero biases everywhere, as after training
+        for name, parameter in model.named_parameters():
+            if name.endswith("bias"):
+                parameter.uniform_(-0.3, 0.3)
+    return model.eval()
+
+
+def test_receptive_field_matches_the_network() -> None:
+    """Output sample t responds to input t-rf+1 and not to t-rf: the computed value is the real one."""
+    config = TCNConfig(channels=4, kernel_size=3, dilation_growth=3, layers=4)
+    model = _trained_like(config)
+    rf = config.receptive_field
+    x = torch.zeros(1, 1, rf + 1)
+    cond = torch.tensor([[0.2, 0.8]])
+    with torch.no_grad():
+        base = model(x, cond)[0, 0, -1]
+        inside, outside = x.clone(), x.clone()
+        inside[..., 1] = 1.0  # rf-1 samples before the last: inside the receptive field
+        outside[..., 0] = 1.0  # rf samples before the last: outside
+        assert model(inside, cond)[0, 0, -1] != base
+        assert model(outside, cond)[0, 0, -1] == base
+
+
+def test_stream_equals_one_pass_for_any_block_sizes() -> None:
+    config = TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=4)
+    model = _trained_like(config)
+    x = 0.3 * torch.randn(2, 1, 30_000)
+    cond = torch.tensor([0.7, 0.1])
+    with torch.no_grad():
+        one_pass = model(torch.nn.functional.pad(x, (config.receptive_field - 1, 0)), cond.expand(2, 2))
+    stream = model.stream(cond)
+    pieces, start = [], 0
+    for size in (1, 5, 4_000, 17, 12_000, 13_977):
+        pieces.append(stream.process(x[..., start : start + size]))
+        start += size
+    assert start == x.shape[-1]
+    assert torch.max(torch.abs(torch.cat(pieces, dim=-1) - one_pass)) < 1e-4
+
+
+def test_control_vector_changes_the_output() -> None:
+    model = _trained_like(TCNConfig(channels=8, layers=2))
+    x = torch.randn(1, 1, 5_000)
+    a = model.stream(torch.tensor([0.0, 0.0])).process(x)
+    b = model.stream(torch.tensor([1.0, 0.0])).process(x)
+    assert not torch.allclose(a, b)
+
+
+def test_flops_count_is_per_sample_work() -> None:
+    config = TCNConfig(channels=16, kernel_size=9, layers=4)
+    # first layer from 1 channel, then 16 -> 16; convs dominate.
+    conv = 2 * (1 * 16 * 9 + 3 * 16 * 16 * 9)
+    assert conv < config.flops_per_sample() < conv * 1.2
+
+
+def test_silence_in_gives_exact_silence_out() -> None:
+    """No DC offset in pauses: biases and FiLM shifts are cancelled by subtracting the silence response."""
+    config = TCNConfig(channels=8, kernel_size=3, dilation_growth=2, layers=5)
+    model = _trained_like(config)
+    for cond in (torch.tensor([0.0, 1.0]), torch.tensor([0.9, 0.2])):
+        with torch.no_grad():
+            assert torch.max(torch.abs(model(torch.zeros(2, 1, 2_000), cond.expand(2, 2)))) < 1e-6
+        assert torch.max(torch.abs(model.stream(cond).process(torch.zeros(1, 1, 3_000)))) < 1e-6
