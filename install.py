@@ -3,6 +3,8 @@
 
     python3 install.py            # create .venv and install ReaTimbre into it
     python3 install.py --dev      # the same, plus the test tools (pytest, ruff, auraloss)
+    python3 install.py --reaper [--resource-path DIR] [--reapy]   # also add ReaTimbre's actions to REAPER
+    python3 install.py --uninstall [--resource-path DIR]          # take them out of REAPER again
 
 The script is idempotent: it re-installs only when ``pyproject.toml`` (or the chosen extras)
 changed since the last successful run. It uses only the standard library, so it runs on a bare
@@ -20,6 +22,8 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+
+from extension import reaper_install
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -106,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dev", action="store_true", help="also install the test tools")
     parser.add_argument("--quiet", action="store_true", help="print less")
+    reaper_install.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.uninstall:
+        return reaper_install.run(args, venv_python())
     extras = ["dev"] if args.dev else []
     try:
         ensure_venv(extras, quiet=args.quiet)
@@ -115,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     except subprocess.CalledProcessError as exc:
         print(f"install.py: a setup step failed (exit {exc.returncode}): {' '.join(exc.cmd)}", file=sys.stderr)
         return 1
+    if args.reaper:
+        return reaper_install.run(args, venv_python())
     return 0
 
 
