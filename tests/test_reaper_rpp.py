@@ -219,3 +219,25 @@ def test_item_without_takes_gets_a_first_take(tmp_path: Path) -> None:
     updated = project.add_take(item, tmp_path / "x.wav", "x")
     assert [t.name for t in updated.takes] == ["x"] and updated.active_take.path == tmp_path / "x.wav"
     assert "TAKE" not in [line.key for line in updated.block.lines()]
+
+
+def test_cc_inserted_between_existing_midi_events(tmp_path: Path) -> None:
+    src = _copy(FIXTURES / "midi_items_handwritten.rpp", tmp_path)
+    project = RppProject.load(src)
+    (item,) = project.selected_items()
+    events = project.midi_events(item)
+    assert [(e.ppq, e.status, e.selected, e.muted) for e in events] == [
+        (0, 0x90, False, False),
+        (480, 0xB0, True, False),
+        (960, 0x80, False, True),
+        (3840, 0xB0, False, False),
+    ]
+    assert project.ppq_from_time(item, 2.4 + 0.36) == pytest.approx(576)  # 100 bpm: 0.6 s per quarter note
+    project.insert_cc(item, 600, channel=2, cc=74, value=64)
+    out = project.save(tmp_path / "out.rpp")
+    removed, added = _changed_lines(src.read_bytes(), out.read_bytes())
+    assert [r.strip() for r in removed] == ["<X 240 0"]  # only the next event's delta changes
+    assert [a.strip() for a in added] == ["E 120 b2 4a 40", "<X 120 0"]
+    reread = RppProject.load(out)
+    ticks = [(e.ppq, e.data1) for e in reread.midi_events(reread.items()[0])]
+    assert ticks == [(0, 0x3C), (480, 1), (600, 74), (960, 0x3C), (3840, 123)]
