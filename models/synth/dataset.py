@@ -19,6 +19,7 @@ results, so any executor (worker processes here, a cluster later) can run it; :f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import itertools
@@ -26,7 +27,7 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,26 @@ def _run_shard_star(args: tuple[DatasetConfig, int, str]) -> int:
     return run_shard(*args)
 
 
+#: Each worker process is one core's worth of work: threaded BLAS inside it only oversubscribes the machine
+#: (measured: the features' mel projection went from 2 ms to 25 ms of CPU per clip with 2 workers × 2 threads).
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Start worker processes with single-threaded native libraries (the parent's own setting is restored)."""
+    saved = {key: os.environ.get(key) for key in SINGLE_THREAD_ENV}
+    os.environ.update(SINGLE_THREAD_ENV)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def generate(
     config: DatasetConfig,
     out_dir: str | Path,
@@ -325,7 +346,8 @@ def generate(
             results = map(_run_shard_star, jobs)
             pool = None
         else:
-            pool = multiprocessing.get_context("spawn").Pool(workers)
+            with _single_threaded_children():
+                pool = multiprocessing.get_context("spawn").Pool(workers)
             results = pool.imap_unordered(_run_shard_star, jobs)
         try:
             for count in results:
