@@ -156,3 +156,44 @@ def reaper_python_functions(module: Any) -> dict[str, Callable[..., Any]]:
         for name in ALLOWED_FUNCTIONS
         if callable(getattr(module, "RPR_" + name, None))
     }
+
+
+# --------------------------------------------------------------------------- running inside REAPER
+DEFAULT_PORT = 2306
+_SERVERS: list[HardenedReapyServer] = []
+_DEFER = "import sys; sys.modules['extension.reapy_bridge'].serve_tick()"
+
+
+def start_in_reaper(port: int = DEFAULT_PORT) -> HardenedReapyServer:
+    """Start serving from REAPER's defer loop and advertise the port the way reapy's client expects
+    (ExtState ``reapy/server_port``, removed again when REAPER exits)."""
+    import reaper_python  # only inside REAPER
+
+    server = HardenedReapyServer(port, reaper_python_functions(reaper_python))
+    _SERVERS.append(server)
+    reaper_python.RPR_SetExtState("reapy", "server_port", json.dumps(server.port), False)
+    reaper_python.RPR_atexit("import sys; sys.modules['extension.reapy_bridge'].stop_in_reaper()")
+    serve_tick()
+    return server
+
+
+def serve_tick() -> None:
+    """One defer-loop tick for every running server."""
+    import reaper_python
+
+    for server in _SERVERS:
+        server.serve_once()
+    if _SERVERS:
+        reaper_python.RPR_defer(_DEFER)
+
+
+def stop_in_reaper() -> None:
+    """Close the servers and withdraw the advertised port."""
+    import reaper_python
+
+    while _SERVERS:
+        server = _SERVERS.pop()
+        for connection in list(server.connections.values()):
+            connection.close()
+        server.close()
+    reaper_python.RPR_DeleteExtState("reapy", "server_port", False)

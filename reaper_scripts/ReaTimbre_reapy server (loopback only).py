@@ -4,8 +4,9 @@
 # @about
 #   Lets ReaTimbre's batch jobs drive this REAPER from outside through reapy's protocol, safely: the server
 #   binds 127.0.0.1 and only calls the ReaScript functions ReaTimbre needs (never code named by a request).
-#   Needs the python-reapy package in the Python that REAPER uses. Installed by 'install.py --reaper --reapy',
-#   which also makes REAPER run it at startup.
+#   Needs the python-reapy package in the Python that REAPER uses. 'install.py --reaper --reapy' registers it
+#   as the action reapy's client starts through REAPER's web interface. Port: 2306, or the ExtState
+#   ReaTimbre/reapy_port.
 import os
 import sys
 
@@ -19,24 +20,13 @@ sys.path.insert(0, _HERE)
 
 import reatimbre_action  # noqa: E402
 
-REAPY_SERVER_PORT = 2306
-
 
 def start():
-    import reaper_python
+    from extension import reapy_bridge
 
-    from extension.reapy_bridge import HardenedReapyServer, reaper_python_functions
-
-    global SERVER
-    SERVER = HardenedReapyServer(REAPY_SERVER_PORT, reaper_python_functions(reaper_python))
-    RPR_SetExtState("reapy", "server_port", str(REAPY_SERVER_PORT), False)  # noqa: F405
-    RPR_atexit("RPR_DeleteExtState('reapy', 'server_port', False)")  # noqa: F405
-    loop()
-
-
-def loop():
-    SERVER.serve_once()
-    RPR_defer("loop()")  # noqa: F405
+    port = int(reatimbre_action.get_state("reapy_port") or reapy_bridge.DEFAULT_PORT)
+    reapy_bridge.start_in_reaper(port)
+    reatimbre_action.status(f"reapy server listening on 127.0.0.1:{port}")
 
 
 reatimbre_action.run(start)

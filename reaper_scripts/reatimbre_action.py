@@ -6,8 +6,8 @@
 * watches server jobs from REAPER's defer loop so REAPER's UI never waits: each tick polls at most every
   :data:`POLL_SECONDS` with a short HTTP timeout, then hands control back.
 
-A script must ``import reatimbre_action`` under that name: deferred code runs in the script's namespace
-and calls ``reatimbre_action.tick()``.
+Deferred code finds this module through ``sys.modules`` (as reapy does), so it works whatever namespace
+REAPER runs it in.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from extension.reaper_ops import InProcessApi  # noqa: E402
 from models.errors import ReaTimbreError  # noqa: E402
 
 TITLE = "ReaTimbre"
+_DEFER_TICK = "import sys; sys.modules['reatimbre_action'].tick()"
+_DEFER_WAITS = "import sys; sys.modules['reatimbre_action'].tick_waits()"
 EXT_SECTION = "ReaTimbre"
 POLL_SECONDS = 0.25
 USER_ERRORS = (ClientError, ReaTimbreError)
@@ -171,7 +173,7 @@ def watch(
     """Wait for jobs without blocking REAPER, then call ``on_done``."""
     _WATCHES.append(JobWatch(client, job_ids, label, on_done))
     status(f"{label}: started")
-    R.RPR_defer("reatimbre_action.tick()")
+    R.RPR_defer(_DEFER_TICK)
 
 
 def tick() -> None:
@@ -185,7 +187,7 @@ def tick() -> None:
             _WATCHES.remove(w)
             guarded(w.on_done, w.results, w.errors)
     if _WATCHES:
-        R.RPR_defer("reatimbre_action.tick()")
+        R.RPR_defer(_DEFER_TICK)
 
 
 class _Wait:
@@ -201,7 +203,7 @@ _WAITS: list[_Wait] = []
 def wait_until(condition: Callable[[], bool], timeout_seconds: float, then: Callable[[bool], None]) -> None:
     """Check ``condition`` from the defer loop (every POLL_SECONDS) until true or timed out; then ``then(ok)``."""
     _WAITS.append(_Wait(condition, timeout_seconds, then))
-    R.RPR_defer("reatimbre_action.tick_waits()")
+    R.RPR_defer(_DEFER_WAITS)
 
 
 def tick_waits() -> None:
@@ -215,7 +217,7 @@ def tick_waits() -> None:
             _WAITS.remove(wait)
             guarded(wait.then, ok)
     if _WAITS:
-        R.RPR_defer("reatimbre_action.tick_waits()")
+        R.RPR_defer(_DEFER_WAITS)
 
 
 def report_errors(errors: list[str], done_message: str) -> None:

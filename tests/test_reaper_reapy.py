@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from reaper_emulator import EmuParam, ReaperEmulator
-from reaper_emulator.reapy_service import ReapyService
+from reaper_emulator.reapy_service import ReapyService, WebInterface
 
 from extension import reaper_ops as ops
 from extension.coach_steps import CoachPlan
@@ -41,11 +44,10 @@ def served(tmp_path: Path) -> Iterator[tuple[ReaperEmulator, ReapyService]]:
         yield emu, service
 
 
-@pytest.fixture
-def reapy_api(served: tuple[ReaperEmulator, ReapyService]) -> Iterator[ops.ReapyApi]:
-    _, service = served
+@contextlib.contextmanager
+def _reapy_client(web_port: int) -> Iterator[ops.ReapyApi]:
     old_port = reapy.config.WEB_INTERFACE_PORT
-    reapy.config.WEB_INTERFACE_PORT = service.web_port
+    reapy.config.WEB_INTERFACE_PORT = web_port
     try:
         reapy.reconnect()  # the client's own handshake: web interface -> EXTSTATE -> reapy server port
         assert reapy.dist_api_is_enabled()
@@ -56,6 +58,12 @@ def reapy_api(served: tuple[ReaperEmulator, ReapyService]) -> Iterator[ops.Reapy
             client._socket.close()
         machines.CLIENT = None
         reapy.config.WEB_INTERFACE_PORT = old_port
+
+
+@pytest.fixture
+def reapy_api(served: tuple[ReaperEmulator, ReapyService]) -> Iterator[ops.ReapyApi]:
+    with _reapy_client(served[1].web_port) as api:
+        yield api
 
 
 def test_operations_through_the_real_reapy_client(served, reapy_api: ops.ReapyApi, tmp_path: Path) -> None:
@@ -135,3 +143,38 @@ def test_oversized_requests_close_the_connection(served) -> None:
         _recv_frame(conn)
         conn.sendall((MAX_REQUEST_BYTES + 1).to_bytes(8, "little"))
         assert conn.recv(8) == b""  # closed without reading a byte of the body
+
+
+REAPY_ACTION = Path(__file__).resolve().parent.parent / "reaper_scripts" / "ReaTimbre_reapy server (loopback only).py"
+
+
+def test_the_installed_reapy_action_serves_the_real_client(tmp_path: Path) -> None:
+    """The ReaScript REAPER runs (what install.py --reapy registers), driven by REAPER's defer loop."""
+    emu = ReaperEmulator.new(tmp_path / "song.rpp")
+    track = emu.add_track("synth", selected=True)
+    emu.add_fx(track, "VSTi: Vital (Vital Audio)", [EmuParam("Volume", 0.5)])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    emu.RPR_SetExtState("ReaTimbre", "reapy_port", str(port), False)
+    sys.modules.pop("reatimbre_action", None)
+    emu.run_script(REAPY_ACTION)
+    assert emu.RPR_GetExtState("reapy", "server_port") == str(port)
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=emu.run_deferred, kwargs={"max_ticks": 10**9, "stop": stop, "tick": lambda: stop.wait(0.001)}
+    )
+    loop.start()
+    try:
+        with WebInterface(emu) as web, _reapy_client(web.port) as api:
+            synth = ops.ret(api.call("GetSelectedTrack", 0, 0))
+            assert ops.fx_names(api, synth) == ["VSTi: Vital (Vital Audio)"]
+            api.call("TrackFX_SetParamNormalized", synth, 0, 0, 0.25)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+        emu.quit()
+    assert emu.params(0, 0)[0].value == 0.25
+    assert emu.RPR_GetExtState("reapy", "server_port") == ""  # withdrawn when REAPER exits
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -10,9 +10,11 @@ running ReaScripts with ``reaper_python`` importable, and applying OSC parameter
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,26 +114,20 @@ class ReaperEmulator(RppApi):
 
     def run_script(self, path: str | Path) -> dict[str, Any]:
         """Run a ReaScript file as REAPER does (``__main__``, ``reaper_python`` importable)."""
-        previous = sys.modules.get("reaper_python")
-        sys.modules["reaper_python"] = self.module()
         scope: dict[str, Any] = {"__name__": "__main__", "__file__": str(path), "__builtins__": __builtins__}
         self._script_scope = scope
-        try:
+        with self._installed():
             exec(compile(Path(path).read_text(encoding="utf-8"), str(path), "exec"), scope)  # noqa: S102
-        finally:
-            if previous is None:
-                sys.modules.pop("reaper_python", None)
-            else:
-                sys.modules["reaper_python"] = previous
         return scope
 
-    def run_deferred(self, max_ticks: int = 10_000, tick: Callable[[], None] | None = None) -> int:
-        """Run deferred code until none is pending (or ``max_ticks``); return the number of ticks run."""
+    def run_deferred(
+        self, max_ticks: int = 10_000, tick: Callable[[], None] | None = None, stop: threading.Event | None = None
+    ) -> int:
+        """Run deferred code until none is pending, ``max_ticks`` ran or ``stop`` is set; return the ticks run.
+        When nothing is left pending, the ``atexit`` code runs too (the script has ended)."""
         ticks = 0
-        previous = sys.modules.get("reaper_python")
-        sys.modules["reaper_python"] = self.module()
-        try:
-            while self.deferred and ticks < max_ticks:
+        with self._installed():
+            while self.deferred and ticks < max_ticks and not (stop is not None and stop.is_set()):
                 pending, self.deferred = self.deferred, []
                 for call in pending:
                     self._script_scope = call.scope
@@ -140,13 +136,31 @@ class ReaperEmulator(RppApi):
                 if tick is not None:
                     tick()
             if not self.deferred:
-                for call in self.at_exit:
-                    exec(call.code, call.scope)  # noqa: S102
-                self.at_exit = []
-        finally:
-            if previous is not None:
-                sys.modules["reaper_python"] = previous
+                self._run_at_exit()
         return ticks
+
+    def quit(self) -> None:
+        """REAPER exits: pending deferred code is dropped and ``atexit`` code runs."""
+        self.deferred = []
+        with self._installed():
+            self._run_at_exit()
+
+    def _run_at_exit(self) -> None:
+        calls, self.at_exit = self.at_exit, []
+        for call in calls:
+            exec(call.code, call.scope)  # noqa: S102
+
+    @contextlib.contextmanager
+    def _installed(self) -> Iterator[None]:
+        previous = sys.modules.get("reaper_python")
+        sys.modules["reaper_python"] = self.module()
+        try:
+            yield
+        finally:
+            if previous is None:
+                sys.modules.pop("reaper_python", None)
+            else:
+                sys.modules["reaper_python"] = previous
 
     def _caller_scope(self) -> dict[str, Any]:
         """Deferred code runs in the namespace of the script that is running, as in REAPER."""

@@ -18,22 +18,44 @@ from extension.reapy_bridge import ALLOWED_FUNCTIONS, HardenedReapyServer
 from .emulator import ReaperEmulator
 
 
+class WebInterface:
+    """REAPER's web interface, as far as reapy's client uses it: ``/_/GET/EXTSTATE/<section>/<key>``."""
+
+    def __init__(self, emulator: ReaperEmulator) -> None:
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), _web_handler(emulator))
+        self._thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.http.server_address[1]
+
+    def __enter__(self) -> WebInterface:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+        self._thread.join(timeout=5)
+
+
 class ReapyService:
-    """Context manager running the web interface and the reapy server for an emulator."""
+    """Context manager running the web interface and a hardened reapy server for an emulator, with a thread
+    standing in for REAPER's defer loop."""
 
     def __init__(self, emulator: ReaperEmulator, tick_seconds: float = 0.0005) -> None:
         self.emulator = emulator
         functions = {n: getattr(emulator, "RPR_" + n) for n in ALLOWED_FUNCTIONS if hasattr(emulator, "RPR_" + n)}
         self.server = HardenedReapyServer(0, functions)
         emulator.RPR_SetExtState("reapy", "server_port", str(self.server.port), False)
-        self.web = ThreadingHTTPServer(("127.0.0.1", 0), _web_handler(emulator))
+        self.web = WebInterface(emulator)
         self._tick_seconds = tick_seconds
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._thread = threading.Thread(target=self._defer_loop, daemon=True)
 
     @property
     def web_port(self) -> int:
-        return self.web.server_address[1]
+        return self.web.port
 
     def _defer_loop(self) -> None:
         while not self._stop.is_set():
@@ -41,18 +63,14 @@ class ReapyService:
             time.sleep(self._tick_seconds)
 
     def __enter__(self) -> ReapyService:
-        for target in (self.web.serve_forever, self._defer_loop):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self.web.__enter__()
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
-        self.web.shutdown()
-        self.web.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        self.web.__exit__()
+        self._thread.join(timeout=5)
         for connection in list(self.server.connections.values()):
             connection.close()
         self.server.close()
