@@ -1,0 +1,13 @@
+"""ReaTimbre's REAPER bridge.
+
+* :mod:`extension.reaper_ops` — REAPER operations written once against REAPER's API names (inside REAPER,
+  through reapy, or offline on a project file through :mod:`extension.rpp_api`);
+* :mod:`extension.rpp` / :mod:`extension.rpp_tree` — .RPP project files, edited without losing a byte;
+* :mod:`extension.coach_steps` — the coach's suggestions in the shape write-back needs;
+* :mod:`extension.midi_file`, :mod:`extension.osc_audition` — steps as a MIDI file, or sent live over OSC;
+* :mod:`extension.reapy_bridge` — a loopback-only, allow-listed reapy server;
+* :mod:`extension.reaper_install` — ``install.py --reaper`` / ``--uninstall``.
+
+Modules copied into REAPER (coach_steps, fx_names, reaper_ops, reapy_bridge and this file) use only the
+standard library.
+"""
