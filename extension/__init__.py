@@ -8,6 +8,6 @@
 * :mod:`extension.reapy_bridge` — a loopback-only, allow-listed reapy server;
 * :mod:`extension.reaper_install` — ``install.py --reaper`` / ``--uninstall``.
 
-Modules copied into REAPER (coach_steps, fx_names, reaper_ops, reapy_bridge and this file) use only the
-standard library.
+Modules copied into REAPER (coach_steps, fx_names, reaper_ops and this file) use only the standard library;
+reapy_bridge also needs the reapy package in REAPER's Python.
 """
