@@ -87,3 +87,12 @@ def test_plugin_patch_round_trip_and_mismatch(amsynth: PluginSynth, tmp_path) ->
 def test_missing_plugin_is_one_clear_error(tmp_path) -> None:
     with pytest.raises(ReaTimbreError, match="plug-in not found"):
         PluginSynth(tmp_path / "Serum.so")
+
+
+def test_plugin_noise_floor_over_random_settings_is_tiny(amsynth: PluginSynth) -> None:
+    from models.synth.repeatability import plugin_noise_floor
+
+    controls = ["reverb_wet", "reverb_roomsize", "distortion_crunch", "filter_cutoff", "filter_resonance"]
+    controls += ["amp_release", "osc2_detune", "osc_mix"]  # not osc waveforms: amsynth's noise ones are random
+    floor = plugin_noise_floor(lambda: PluginSynth(AMSYNTH_VST_PATH), controls, clips=3)
+    assert floor["lsd_db"] < 0.05 and floor["mfcc_distance"] < 0.5, floor
