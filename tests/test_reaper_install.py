@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import install
 from extension import reaper_install as ri
+
+_spec = importlib.util.spec_from_file_location("install", Path(__file__).resolve().parent.parent / "install.py")
+install = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(install)
 
 REAPER_INI = (
     b"[REAPER]\r\nlastthemefn5=Default\r\ncsurf_cnt=1\r\ncsurf_0=MCU 0 0 0 0 0 0\r\nreascript=1\r\n"
