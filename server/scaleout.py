@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -19,6 +20,8 @@ from models.errors import ReaTimbreError
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+RAY_CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def map_tasks(
@@ -106,6 +109,7 @@ def _map_on_ray(
 ) -> list[Result]:
     import ray
 
+    _check_reachable(address)
     if not ray.is_initialized():
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
@@ -130,6 +134,19 @@ def _map_on_ray(
             ray.cancel(ref)
         raise
     return [results[i] for i in range(len(items))]
+
+
+def _check_reachable(address: str, timeout_seconds: float = RAY_CONNECT_TIMEOUT_SECONDS) -> None:
+    """Fail fast on a ``host:port`` (or ``ray://host:port``) nobody listens on; Ray itself waits minutes."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ReaTimbreError(f"Ray address must be 'auto', 'local', HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_seconds).close()
+    except OSError as exc:
+        raise ReaTimbreError(f"cannot connect to Ray at {address!r}: {exc.strerror or exc}") from None
 
 
 def _first_line(exc: BaseException) -> str:
