@@ -1,10 +1,11 @@
 """Training data for the coach: synth clips with random effect settings, as compact feature shards.
 
 Clip ``i`` of a dataset is fully determined by ``(config, i)``: its preset is ``presets[i % P]``, its effect
-subset is ``subsets[(i // P) % 32]`` (all 32 subsets of the five effects, the empty one included, so presets and
-subsets stay balanced), and its parameter values come from a generator seeded with ``(config.seed, i)`` using
-the profile's sampling ranges (SerumRNN Table 2, 0.01 grid). Every clip renders ``config.note`` for
-``config.note_seconds`` into :data:`~models.synth.features.CLIP_SAMPLES` samples and keeps its features.
+subset is ``subsets[order[(i // P) % 32]]`` (all 32 subsets of the five effects, the empty one included, in a
+seeded order, so presets and subsets stay balanced and any first part of a dataset mixes subset sizes), and
+its parameter values come from a generator seeded with ``(config.seed, i)`` using the profile's sampling
+ranges (SerumRNN Table 2, 0.01 grid). Every clip renders ``config.note`` for ``config.note_seconds`` into
+:data:`~models.synth.features.CLIP_SAMPLES` samples and keeps its features.
 
 On disk (``DIR``): ``manifest.json`` (config, shard list, profile and preset data checksums) and per shard
 ``shard-00000.npz`` (``mel_db80`` float16 (n, 128, 88), ``mfcc`` float16 (n, 30, 88), ``clip_index``,
@@ -29,6 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +127,18 @@ def param_columns(profile: EffectProfile) -> list[str]:
     return [f"{effect.name}.{p.name}" for effect in profile.effects for p in effect.parameters]
 
 
+@lru_cache(maxsize=16)
+def _subset_order(seed: int) -> tuple[int, ...]:
+    """A seeded shuffle of the 32 subsets, so that any first part of a dataset mixes small and large subsets."""
+    return tuple(int(i) for i in np.random.default_rng([seed, 32]).permutation(len(EFFECT_SUBSETS)))
+
+
 def plan_clip(config: DatasetConfig, clip_index: int, profile: EffectProfile | None = None) -> ClipPlan:
     """The deterministic plan of one clip (see the module docstring)."""
     profile = profile or load_profile(config.profile)
     presets = config.presets()
     preset = presets[clip_index % len(presets)]
-    subset = EFFECT_SUBSETS[(clip_index // len(presets)) % len(EFFECT_SUBSETS)]
+    subset = EFFECT_SUBSETS[_subset_order(config.seed)[(clip_index // len(presets)) % len(EFFECT_SUBSETS)]]
     rng = np.random.default_rng([config.seed, clip_index])
     settings = {name: profile.effect(name).sample(rng) for name in subset}
     return ClipPlan(clip_index, preset, settings)
