@@ -158,3 +158,20 @@ def test_each_effect_changes_the_sound_the_way_its_parameters_say(vital: VitalSy
     }.items():
         wet_mel = clip_features(_render(vital, {name: values})).mel_db80
         assert metrics.lsd_db(dry_mel, wet_mel) > 1.0, name
+
+
+def test_settings_read_back_from_a_patch(vital: VitalSynth, tmp_path) -> None:
+    profile = load_profile("vital")
+    rng = np.random.default_rng(7)
+    settings = {name: profile.effect(name).sample(rng) for name in ("distortion", "eq", "reverb")}
+    vital.load_preset("vintage_bells")
+    vital.set_controls(profile.controls(settings))
+    path = vital.save_patch(tmp_path / "bells.vital")
+    other = VitalSynth()
+    other.load_patch(path)
+    read = profile.read_settings(other)
+    assert set(read) == {"distortion", "eq", "reverb"}
+    for effect, values in settings.items():
+        assert read[effect] == pytest.approx(values, abs=1e-6)
+    with pytest.raises(ReaTimbreError, match="cannot read"):
+        load_profile("serum1").read_settings(other)

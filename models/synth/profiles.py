@@ -199,6 +199,19 @@ class EffectProfile:
             out.update(effect.controls(settings.get(effect.name)))
         return out
 
+    def read_settings(self, synth: Any) -> dict[str, dict[str, float]]:
+        """The effects a synth's current patch has on, with their paper-space values (nearest class; u clipped).
+
+        Only for profiles whose switches and parameters name the synth's controls (e.g. Vital).
+        """
+        settings: dict[str, dict[str, float]] = {}
+        for effect in self.effects:
+            if effect.switch.control is None or any(p.control is None for p in effect.parameters):
+                raise ReaTimbreError(f"profile {self.synth!r} cannot read {effect.name} settings from a synth")
+            if synth.get_control(effect.switch.control) == effect.switch.on:
+                settings[effect.name] = {p.name: p.from_native(synth.get_control(p.control)) for p in effect.parameters}
+        return settings
+
     def host_values(self, settings: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
         """What a host writes for ``settings``: one row per parameter with index, name, 0..1 value, CC, text."""
         rows = []

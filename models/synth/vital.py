@@ -46,6 +46,7 @@ class VitalSynth(Synth):
         self._controls = self._vita.get_controls()
         self._details = {name: self._vita.get_control_details(name) for name in self._controls}
         self._saved_random_phase: dict[str, float] = {}
+        self._init_patch: dict | None = None
         self._make_deterministic()
 
     # --- controls -------------------------------------------------------------------------------------
@@ -132,6 +133,15 @@ class VitalSynth(Synth):
         self._vita.load_init_preset()
         self._saved_random_phase = {}
         self._make_deterministic()
+
+    def load_preset(self, name: str) -> None:
+        """Load one of the coach's presets (:mod:`models.synth.presets`), built on Vital's init patch."""
+        from models.synth.presets import build_preset_patch
+
+        if self._init_patch is None:
+            self.load_init_patch()
+            self._init_patch = self.patch_json()
+        self.load_patch_json(build_preset_patch(name, self._init_patch))
 
     def connect_modulation(self, source: str, destination: str) -> None:
         """Route a modulation source (``lfo_1``, ``env_2`` …) to a control; its amount is a control too."""
