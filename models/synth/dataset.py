@@ -167,6 +167,7 @@ def _worker_synth(config: DatasetConfig) -> tuple[VitalSynth, dict[str, Any]]:
 def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
     """Render and featurise every clip of one shard; the result depends only on the arguments."""
     started = time.perf_counter()
+    config.validate()
     profile = load_profile(config.profile)
     presets = config.presets()
     columns = param_columns(profile)
