@@ -49,6 +49,10 @@ def test_plugin_controls_are_its_parameter_names_with_host_indices(amsynth: Plug
         amsynth.set_controls({"reverb_wet": 1.5})
     with pytest.raises(ReaTimbreError, match="no control named 'drive'"):
         amsynth.set_controls({"drive": 0.5})
+    amsynth.set_host_values({27: 0.25})  # how a Serum profile's indexed parameters are applied
+    assert amsynth.get_control("reverb_wet") == pytest.approx(0.25)
+    with pytest.raises(ReaTimbreError, match="no parameter index 270"):
+        amsynth.set_host_values({270: 0.5})
 
 
 def test_plugin_renders_the_note_in_stereo(amsynth: PluginSynth) -> None:

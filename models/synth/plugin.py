@@ -95,6 +95,14 @@ class PluginSynth(Synth):
         self._require(name)
         return self._index[name]
 
+    def set_host_values(self, values: dict[int, float]) -> None:
+        """Set parameters by host index to normalised values (a profile's ``host_values`` rows, e.g. Serum's)."""
+        names = {index: name for name, index in self._index.items()}
+        missing = sorted(index for index in values if index not in names)
+        if missing:
+            raise ReaTimbreError(f"plug-in {self.plugin_path.name} has no parameter index {missing[0]}")
+        self.set_controls({names[index]: value for index, value in values.items()})
+
     def get_control(self, name: str) -> float:
         return float(self._processor.get_parameter(self.parameter_index(name)))
 
