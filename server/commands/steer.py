@@ -1,0 +1,80 @@
+"""``reatimbre steer``: train a new neural effect from a dry recording and the same recording through an effect."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "steer",
+        help="steer a new neural effect from a dry/wet pair of recordings",
+        description=(
+            "Train a new neural effect from DRY and WET (the same recording through the effect you want) and save "
+            "it to your model library as NAME; then use it with `reatimbre render --effect NAME`. Its two knobs, "
+            "c1 and c2 (-5..5, 0 = the steered effect), vary it: see `reatimbre explore NAME`. Ctrl-C stops early "
+            "and keeps the best model so far."
+        ),
+    )
+    parser.add_argument("dry", type=Path, metavar="DRY", help="the dry recording")
+    parser.add_argument("wet", type=Path, metavar="WET", help="the same recording through the effect")
+    parser.add_argument("--name", required=True, help="name of the new effect (letters, digits, '-', '_')")
+    parser.add_argument(
+        "--memory",
+        choices=["short", "long", "auto"],
+        default="auto",
+        help="how far back the effect looks: short (~200 ms: dynamics, distortion), long (~2 s: reverb, delay); "
+        "auto decides from the wet's tail (default)",
+    )
+    parser.add_argument("--minutes", type=float, default=3.0, help="training time budget (default 3)")
+    parser.add_argument(
+        "--keep-latency", action="store_true", help="keep the offset between dry and wet (it is part of the effect)"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace your own effect of the same name")
+    parser.add_argument("--quiet", action="store_true", help="print only the result")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.steer import steer_model
+    from models.training import FitProgress
+
+    def report(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    last_print = [-1.0]
+
+    def progress(p: FitProgress) -> None:
+        if args.quiet or p.elapsed_seconds - last_print[0] < 5.0:
+            return
+        last_print[0] = p.elapsed_seconds
+        best = f"{p.best_validation:.4f}" if p.best_validation is not None else "-"
+        print(
+            f"step {p.step:5d}  loss {p.train_loss:.4f}  best validation MR-STFT {best}  "
+            f"{p.elapsed_seconds:4.0f} s elapsed, ~{p.remaining_seconds:4.0f} s left",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = steer_model(
+        args.dry,
+        args.wet,
+        args.name,
+        memory=args.memory,
+        minutes=args.minutes,
+        progress=progress,
+        report=report,
+        keep_latency=args.keep_latency,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"{result['model']}: saved {result['path']}\n"
+        f"  held-out MR-STFT {result['heldout_mrstft']:.4f} (dry input {result['heldout_dry_mrstft']:.4f}); "
+        f"memory {result['memory']}, offset removed {result['latency_seconds'] * 1000:.1f} ms; "
+        f"{result['steps']} steps in {result['seconds']:.0f} s, stopped on {result['stopped_because']}\n"
+        f"  try: reatimbre render IN --effect {result['model']} --knob c1=2 --knob c2=-1"
+    )
+    return 0
