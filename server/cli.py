@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "server.commands.render",
     "server.commands.models",
     "server.commands.demo",
+    "server.commands.steer",
+    "server.commands.explore",
     "server.commands.serve",
     "server.commands.batch",
     "server.commands.coach_data",
