@@ -1,9 +1,10 @@
 """Run one plain top-level function over many work items: in this process, local worker processes, or Ray.
 
 ``map_tasks(fn, items, workers=N, ray_address=None)`` is what batch rendering and the coach's dataset generator
-use. ``fn`` must be a module-level function (so worker processes and Ray workers can import it) whose argument
-and result pickle. Results come back in the order of ``items`` whatever the backend, so a run on Ray gives the
-same results as a local one; ``on_result(index, result)`` is called as each item finishes, in finishing order.
+use. ``fn`` must be a module-level function, or a ``functools.partial`` of one (so worker processes and Ray
+workers can import it), whose argument and result pickle. Results come back in the order of ``items`` whatever
+the backend; worker processes and Ray tasks both run with one thread per CPU they get, so they compute the same
+numbers. ``on_result(index, result)`` is called as each item finishes, in finishing order.
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ def _map_on_ray(
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise ReaTimbreError(f"cannot connect to Ray at {address!r}: {_first_line(exc)}") from exc
-    remote_fn = ray.remote(num_cpus=1)(fn)
-    pending: dict[Any, int] = {remote_fn.remote(item): i for i, item in enumerate(items)}
+    remote_apply = ray.remote(num_cpus=1)(_apply)  # a wrapper, so fn may also be a functools.partial
+    fn_ref = ray.put(fn)
+    pending: dict[Any, int] = {remote_apply.remote(fn_ref, item): i for i, item in enumerate(items)}
     results: dict[int, Result] = {}
     try:
         while pending:
@@ -134,6 +136,11 @@ def _map_on_ray(
             ray.cancel(ref)
         raise
     return [results[i] for i in range(len(items))]
+
+
+def _apply(fn: Callable[[Item], Result], item: Item) -> Result:
+    """What each Ray task runs."""
+    return fn(item)
 
 
 def _check_reachable(address: str, timeout_seconds: float = RAY_CONNECT_TIMEOUT_SECONDS) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from test_server_render import make_tiny_model, make_tone
@@ -51,6 +53,21 @@ def test_ray_and_local_batches_write_identical_files(local_ray, tmp_path: Path) 
         )
     resumed = run_batch(plan_tasks(inputs, tmp_path / "ray", settings), ray_address="auto")
     assert [o.status for o in resumed.outcomes] == ["failed"] + ["skipped"] * 4
+
+
+def test_coach_dataset_shards_render_identically_on_ray(local_ray) -> None:
+    """The synth coach's dataset generator hands its per-shard function to map_tasks: same arrays on Ray."""
+    from models.synth.dataset import DatasetConfig, render_shard
+
+    config = DatasetConfig(group="basic_shapes", clips=4, shard_clips=2)
+    shard_fn = functools.partial(render_shard, config)
+    local = map_tasks(shard_fn, [0, 1], workers=2)  # local worker processes, one thread each like Ray's
+    on_ray = map_tasks(shard_fn, [0, 1], ray_address="auto")
+    for here, there in zip(local, on_ray, strict=True):
+        assert here.shard_index == there.shard_index and here.clips == there.clips
+        assert set(here.arrays) == set(there.arrays)
+        for key, array in here.arrays.items():
+            np.testing.assert_array_equal(array, there.arrays[key], err_msg=key)
 
 
 def test_task_exceptions_come_back_as_their_own_type(local_ray) -> None:
