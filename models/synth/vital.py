@@ -23,7 +23,7 @@ from models.synth.base import BLOCK_SAMPLES, DEFAULT_SAMPLE_RATE_HZ, Synth
 RANDOM_PHASE_CONTROLS = ("osc_1_random_phase", "osc_2_random_phase", "osc_3_random_phase", "sample_random_phase")
 SETTLE_VELOCITY = 0.01
 SETTLE_NOTE_SECONDS = 0.001
-DEFAULT_SETTLE_SECONDS = 0.2
+DEFAULT_SETTLE_SECONDS = 0.3
 
 
 class VitalSynth(Synth):

@@ -28,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--settle-seconds",
         type=float,
         default=None,
-        help="settling render before each note (default 0.2; see README 'Synth layer')",
+        help="settling render before each note (default 0.3; see README 'Synth layer')",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
