@@ -22,6 +22,9 @@ COMMAND_MODULES = [
     "server.commands.serve",
     "server.commands.batch",
     "server.commands.coach_data",
+    "server.commands.coach",
+    "server.commands.coach_train",
+    "server.commands.coach_eval",
 ]
 
 

@@ -1,0 +1,93 @@
+"""The order the coach programs effects in, and the training examples drawn from families.
+
+The coach turns effects on in a fixed *step order*: the order the sound flows through the synth's effect
+rack (the profile's ``rack_order``; Vital: compressor, distortion, EQ, phaser, reverb). The next-effect RNN
+learns to name, from what it hears, the first effect of that order the target has and the current sound has
+not — so its softmax answers "which effect comes next", and the current sound at each step is the target's
+upstream part of the rack.
+
+Training examples are index triples into a :class:`~models.coach.families.Families` set:
+
+* effect CNN for effect ``e``: (family, target mask S ∋ e, current mask C ⊆ S∖{e}); half of them use the
+  canonical C (the effects of S before ``e`` in step order), half any subset (SerumRNN's Cartesian product),
+  which keeps the CNN usable after an unexpected earlier step;
+* next-effect RNN: (family, S, t) for a prefix of t steps; the sequence is the (target, current) pairs after
+  0..t canonical steps with the one-hots of the effects used so far, and the label is S's effect number t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.coach.families import N_SUBSETS, subset_effects, subset_mask
+from models.synth.profiles import EFFECT_NAMES
+
+DEFAULT_STEP_ORDER = ("compressor", "distortion", "eq", "phaser", "reverb")
+
+
+def ordered_effects(mask: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER) -> list[str]:
+    """The effects of ``mask`` in step order."""
+    present = set(subset_effects(mask))
+    return [name for name in step_order if name in present]
+
+
+def canonical_prefix(mask: int, steps: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER) -> int:
+    """Mask of the first ``steps`` effects of ``mask`` in step order."""
+    return subset_mask(ordered_effects(mask, step_order)[:steps])
+
+
+def next_effect(target_mask: int, used_mask: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER) -> str | None:
+    """The effect the RNN should name: the first in step order the target has and the current lacks."""
+    for name in ordered_effects(target_mask & ~used_mask, step_order):
+        return name
+    return None
+
+
+def _submasks(mask: int) -> list[int]:
+    return [sub for sub in range(N_SUBSETS) if sub & ~mask == 0]
+
+
+def sample_effect_pairs(
+    effect: str,
+    n_families: int,
+    count: int,
+    rng: np.random.Generator,
+    step_order: tuple[str, ...] = DEFAULT_STEP_ORDER,
+) -> np.ndarray:
+    """``count`` rows of (family, target mask, current mask) for ``effect``'s CNN (see the module docstring)."""
+    bit = 1 << EFFECT_NAMES.index(effect)
+    targets = [m for m in range(N_SUBSETS) if m & bit]
+    before = subset_mask(step_order[: step_order.index(effect)])
+    rows = np.empty((count, 3), dtype=np.int64)
+    rows[:, 0] = rng.integers(n_families, size=count)
+    rows[:, 1] = rng.choice(targets, size=count)
+    canonical = rng.random(count) < 0.5
+    for i in range(count):
+        target = int(rows[i, 1])
+        if canonical[i]:
+            rows[i, 2] = target & before
+        else:
+            options = _submasks(target & ~bit)
+            rows[i, 2] = options[rng.integers(len(options))]
+    return rows
+
+
+def sample_rnn_batch(
+    n_families: int, count: int, rng: np.random.Generator, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER
+) -> tuple[int, list[tuple[int, int]]]:
+    """One RNN batch: a number of steps taken ``t`` and ``count`` (family, target mask) with more than ``t``
+    effects. ``t`` is drawn in proportion to how many targets allow it, so every (target, t) is equally likely.
+    """
+    sizes = [len(ordered_effects(m, step_order)) for m in range(N_SUBSETS)]
+    by_steps = [[m for m in range(1, N_SUBSETS) if sizes[m] > t] for t in range(len(step_order))]
+    weights = np.array([len(masks) for masks in by_steps], dtype=np.float64)
+    steps_taken = int(rng.choice(len(by_steps), p=weights / weights.sum()))
+    masks = by_steps[steps_taken]
+    return steps_taken, [(int(rng.integers(n_families)), int(masks[rng.integers(len(masks))])) for _ in range(count)]
+
+
+def rnn_sequence(target: int, steps_taken: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER):
+    """(current masks after 0..steps_taken steps, label effect index) of one RNN example."""
+    currents = [canonical_prefix(target, t, step_order) for t in range(steps_taken + 1)]
+    label = next_effect(target, currents[-1], step_order)
+    return currents, EFFECT_NAMES.index(label)

@@ -1,0 +1,104 @@
+"""Coach weights on disk: ``DIR/<effect>.safetensors`` and ``DIR/next_effect.safetensors``, each with a JSON
+sidecar saying what it is (architecture, profile, step order), how it was trained and how well it did on
+held-out families. Loading reads tensors only (safetensors executes no code). The shipped set for Vital lives in
+``models/weights/coach/vital``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from models.coach.nets import EffectCNN, HeadSpec, NextEffectRNN
+from models.errors import ReaTimbreError
+from models.synth.base import write_atomic
+from models.synth.profiles import EFFECT_NAMES, Effect
+
+COACH_FORMAT = "reatimbre-coach-model/1"
+SHIPPED_COACH_DIR = Path(__file__).resolve().parent.parent / "weights" / "coach"
+NEXT_EFFECT_NAME = "next_effect"
+
+
+def shipped_dir(profile: str = "vital") -> Path:
+    """Folder of the shipped coach weights for a profile."""
+    return SHIPPED_COACH_DIR / profile
+
+
+def heads_for(effect: Effect) -> list[HeadSpec]:
+    """The CNN outputs an effect's profile defines: one per parameter, classes for categorical ones."""
+    return [HeadSpec(p.name, len(p.classes) if p.is_categorical else 1) for p in effect.parameters]
+
+
+def save_module(module: torch.nn.Module, sidecar: dict[str, Any], directory: Path, name: str) -> Path:
+    """Write ``name.safetensors`` then ``name.json`` atomically; returns the sidecar path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = directory / f"{name}.safetensors"
+    tmp = directory / f".{name}.safetensors.tmp"
+    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    try:
+        save_file(state, str(tmp))
+        tmp.replace(weights)
+    finally:
+        tmp.unlink(missing_ok=True)
+    body = {"format": COACH_FORMAT, **sidecar, "parameters": sum(v.numel() for v in state.values())}
+    return write_atomic(directory / f"{name}.json", json.dumps(body, indent=1).encode("utf-8"))
+
+
+def read_sidecar(directory: Path, name: str) -> dict[str, Any]:
+    """The sidecar of one coach model (raises :class:`ReaTimbreError` if missing or foreign)."""
+    path = directory / f"{name}.json"
+    try:
+        sidecar = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReaTimbreError(f"no usable coach model {name!r} in {directory}: {exc}") from exc
+    if sidecar.get("format") != COACH_FORMAT:
+        raise ReaTimbreError(f"{path} is not a coach model sidecar")
+    return sidecar
+
+
+def _load_state(module: torch.nn.Module, directory: Path, name: str) -> None:
+    path = directory / f"{name}.safetensors"
+    try:
+        state = load_file(str(path))
+        module.load_state_dict(state)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ReaTimbreError(f"cannot load coach weights {path}: {exc}") from exc
+    module.eval()
+
+
+@dataclass
+class CoachModels:
+    """A full coach: one CNN per effect, the next-effect RNN, and their sidecars."""
+
+    profile: str
+    step_order: tuple[str, ...]
+    effect_cnns: dict[str, EffectCNN]
+    next_effect: NextEffectRNN
+    sidecars: dict[str, dict[str, Any]]
+    directory: Path
+
+
+def load_coach(directory: str | Path | None = None, profile: str = "vital") -> CoachModels:
+    """Load every coach model in ``directory`` (default: the shipped set for ``profile``)."""
+    directory = Path(directory) if directory is not None else shipped_dir(profile)
+    sidecars = {name: read_sidecar(directory, name) for name in (*EFFECT_NAMES, NEXT_EFFECT_NAME)}
+    cnns = {}
+    for name in EFFECT_NAMES:
+        side = sidecars[name]
+        heads = [HeadSpec(h["name"], int(h["classes"])) for h in side["heads"]]
+        cnn = EffectCNN(heads, **side["architecture"])
+        _load_state(cnn, directory, name)
+        cnns[name] = cnn
+    rnn_side = sidecars[NEXT_EFFECT_NAME]
+    rnn = NextEffectRNN(**rnn_side["architecture"])
+    _load_state(rnn, directory, NEXT_EFFECT_NAME)
+    profiles = {side.get("profile") for side in sidecars.values()}
+    orders = {tuple(side.get("step_order", ())) for side in sidecars.values()}
+    if len(profiles) != 1 or len(orders) != 1:
+        raise ReaTimbreError(f"coach models in {directory} disagree on their profile or step order")
+    return CoachModels(profiles.pop(), orders.pop(), cnns, rnn, sidecars, directory)

@@ -1,0 +1,320 @@
+"""Training the coach from a family set: one CNN per effect, then the next-effect RNN.
+
+Families are split by family into train / validation / test (85 / 10 / 5 %, as SerumRNN). Each model trains
+with :func:`models.training.fit` (Adam, cosine decay, validation every ``validate_every`` steps, early stopping
+after ``patience`` checks without gain, a step and a time budget, Ctrl-C keeps the best weights), then is
+scored on the test families and saved with its sidecar (:mod:`models.coach.store`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.coach.families import Families, load_families
+from models.coach.nets import EffectCNN, NextEffectRNN
+from models.coach.steps import (
+    DEFAULT_STEP_ORDER,
+    canonical_prefix,
+    ordered_effects,
+    sample_effect_pairs,
+    sample_rnn_batch,
+)
+from models.coach.store import NEXT_EFFECT_NAME, heads_for, save_module
+from models.errors import ReaTimbreError
+from models.synth.profiles import EFFECT_NAMES, load_profile
+from models.training import FitProgress, fit
+
+VALIDATION_FRACTION = 0.10
+TEST_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Budgets and sizes of one coach training run."""
+
+    cnn_steps: int = 3000
+    rnn_steps: int = 2000
+    cnn_batch: int = 64
+    rnn_batch: int = 32
+    cnn_seconds: float = 300.0
+    rnn_seconds: float = 300.0
+    learning_rate: float = 1e-3
+    validate_every: int = 100
+    patience: int = 6
+    validation_examples: int = 512
+    seed: int = 0
+
+
+@dataclass
+class Split:
+    train: Families
+    validation: Families
+    test: Families
+
+
+def split_families(families: Families, seed: int = 0) -> Split:
+    """Split by family: 85 % train, 10 % validation, 5 % test (at least one family each when possible)."""
+    n = len(families)
+    if n < 3:
+        raise ReaTimbreError(f"need at least 3 families to train (train, validation, test); got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(n * TEST_FRACTION)))
+    n_val = max(1, int(round(n * VALIDATION_FRACTION)))
+    return Split(
+        families.subset(np.sort(order[n_test + n_val :])),
+        families.subset(np.sort(order[n_test : n_test + n_val])),
+        families.subset(np.sort(order[:n_test])),
+    )
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def effect_columns(families: Families, effect: str) -> list[int]:
+    """Columns of ``families.values`` holding ``effect``'s parameters, in profile order."""
+    return [i for i, col in enumerate(families.columns) if col.split(".")[0] == effect]
+
+
+def pair_batch(families: Families, rows: np.ndarray, effect: str) -> tuple[torch.Tensor, ...]:
+    """(mels (B,2,128,88), mfccs (B,2,30,88), values (B, heads)) for (family, target, current) rows."""
+    f, target, current = rows[:, 0], rows[:, 1], rows[:, 2]
+    mels = np.stack([families.mel_db80[f, target], families.mel_db80[f, current]], axis=1)
+    mfccs = np.stack([families.mfcc[f, target], families.mfcc[f, current]], axis=1)
+    values = families.values[f][:, effect_columns(families, effect)]
+    return _tensor(mels), _tensor(mfccs), _tensor(values)
+
+
+def sequence_batch(
+    families: Families, steps_taken: int, items: list[tuple[int, int]], step_order: tuple[str, ...]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mels (B, 2+t, 128, 88): target then currents, used (B, 1+t, 5), labels (B,)) for an RNN batch."""
+    mels, used, labels = [], [], []
+    for family, target in items:
+        currents = [canonical_prefix(target, t, step_order) for t in range(steps_taken + 1)]
+        mels.append(families.mel_db80[family, [target, *currents]])
+        used.append([[float(c >> i & 1) for i in range(len(EFFECT_NAMES))] for c in currents])
+        labels.append(EFFECT_NAMES.index(ordered_effects(target, step_order)[steps_taken]))
+    return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
+
+
+class _PairModel(nn.Module):
+    """Adapter: :func:`fit` calls ``model(x, cond)``; here x = mel pairs, cond = MFCC pairs."""
+
+    def __init__(self, cnn: EffectCNN) -> None:
+        super().__init__()
+        self.cnn = cnn
+
+    def forward(self, mels: torch.Tensor, mfccs: torch.Tensor) -> torch.Tensor:
+        return self.cnn(mels[:, 0], mels[:, 1], mfccs[:, 0], mfccs[:, 1])
+
+
+class _SequenceModel(nn.Module):
+    """Adapter: x = target and current mels, cond = used one-hots (all sequences of one length)."""
+
+    def __init__(self, rnn: NextEffectRNN) -> None:
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, mels: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+        lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
+        return self.rnn(mels[:, 0], mels[:, 1:], used, lengths)
+
+
+def _printer(name: str, enabled: bool) -> Callable[[FitProgress], None] | None:
+    if not enabled:
+        return None
+    last = [0.0]
+
+    def show(p: FitProgress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 5.0:
+            last[0] = now
+            best = "-" if p.best_validation is None else f"{p.best_validation:.4f}"
+            print(
+                f"  {name}: step {p.step} ({p.fraction:4.0%}) loss {p.train_loss:.4f} best val {best} "
+                f"{p.elapsed_seconds:.0f}s, ~{p.remaining_seconds:.0f}s left",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return show
+
+
+def cnn_test_metrics(cnn: EffectCNN, families: Families, effect: str, step_order: tuple[str, ...]) -> dict[str, Any]:
+    """Held-out accuracy of an effect CNN on the canonical pairs of every test family and target subset."""
+    bit = 1 << EFFECT_NAMES.index(effect)
+    before = canonical_prefix(0b11111, step_order.index(effect), step_order)
+    rows = np.array([(f, s, s & before) for f in range(len(families)) for s in range(32) if s & bit], np.int64)
+    errors: dict[str, list[float]] = {h.name: [] for h in cnn.heads}
+    for start in range(0, len(rows), 256):
+        mels, mfccs, values = pair_batch(families, rows[start : start + 256], effect)
+        predicted = cnn.predict(mels[:, 0], mels[:, 1], mfccs[:, 0], mfccs[:, 1])
+        for b, settings in enumerate(predicted):
+            for i, head in enumerate(cnn.heads):
+                truth = float(values[b, i])
+                errors[head.name].append(
+                    abs(settings[head.name] - truth) if head.classes == 1 else float(settings[head.name] == truth)
+                )
+    out: dict[str, Any] = {"pairs": int(len(rows))}
+    for head in cnn.heads:
+        key = "mae_0_1" if head.classes == 1 else "accuracy"
+        out[head.name] = {key: round(float(np.mean(errors[head.name])), 4)}
+    return out
+
+
+@torch.no_grad()
+def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[str, ...]) -> dict[str, Any]:
+    """Next-effect accuracy per step (teacher forced, every test family and target subset)."""
+    rnn.eval()
+    model = _SequenceModel(rnn)
+    per_step = {}
+    total_right = total = 0
+    for t in range(len(step_order)):
+        items = [(f, s) for f in range(len(families)) for s in range(1, 32) if len(ordered_effects(s, step_order)) > t]
+        right = 0
+        for start in range(0, len(items), 128):
+            mels, used, labels = sequence_batch(families, t, items[start : start + 128], step_order)
+            right += int((model(mels, used).argmax(-1) == labels).sum())
+        per_step[str(t + 1)] = round(right / len(items), 4)
+        total_right, total = total_right + right, total + len(items)
+    return {"per_step": per_step, "all": round(total_right / total, 4), "examples": total}
+
+
+def train_effect(
+    effect: str, split: Split, settings: TrainSettings, profile_name: str, step_order: tuple[str, ...], progress: bool
+) -> tuple[EffectCNN, dict[str, Any]]:
+    """Train one effect's CNN; returns it and its sidecar fields."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng([settings.seed, EFFECT_NAMES.index(effect)])
+    cnn = EffectCNN(heads_for(load_profile(profile_name).effect(effect)))
+    model = _PairModel(cnn)
+    val_rows = sample_effect_pairs(effect, len(split.validation), settings.validation_examples, rng, step_order)
+    val_batches = [pair_batch(split.validation, val_rows[i : i + 256], effect) for i in range(0, len(val_rows), 256)]
+
+    def next_batch(step: int):
+        rows = sample_effect_pairs(effect, len(split.train), settings.cnn_batch, rng, step_order)
+        return pair_batch(split.train, rows, effect)
+
+    def validate(m: nn.Module) -> float:
+        return float(np.mean([float(cnn.loss(m(mels, mfccs), values)) for mels, mfccs, values in val_batches]))
+
+    result = fit(
+        model,
+        next_batch,
+        cnn.loss,
+        steps=settings.cnn_steps,
+        max_seconds=settings.cnn_seconds,
+        learning_rate=settings.learning_rate,
+        validate=validate,
+        validate_every=settings.validate_every,
+        patience=settings.patience,
+        progress=_printer(effect, progress),
+    )
+    info = {
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "stopped_because": result.stopped_because,
+        "best_validation_loss": result.best_validation,
+    }
+    return cnn, {"training": info, "test": cnn_test_metrics(cnn, split.test, effect, step_order)}
+
+
+def train_next_effect(
+    split: Split, settings: TrainSettings, step_order: tuple[str, ...], progress: bool
+) -> tuple[NextEffectRNN, dict[str, Any]]:
+    """Train the next-effect RNN; returns it and its sidecar fields."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng([settings.seed, 99])
+    rnn = NextEffectRNN(len(EFFECT_NAMES))
+    model = _SequenceModel(rnn)
+    val_batches = []
+    for _ in range(max(1, settings.validation_examples // 64)):
+        t, items = sample_rnn_batch(len(split.validation), 64, rng, step_order)
+        val_batches.append(sequence_batch(split.validation, t, items, step_order))
+
+    def next_batch(step: int):
+        t, items = sample_rnn_batch(len(split.train), settings.rnn_batch, rng, step_order)
+        return sequence_batch(split.train, t, items, step_order)
+
+    def validate(m: nn.Module) -> float:
+        return float(np.mean([float(nn.functional.cross_entropy(m(x, u), y)) for x, u, y in val_batches]))
+
+    result = fit(
+        model,
+        next_batch,
+        nn.functional.cross_entropy,
+        steps=settings.rnn_steps,
+        max_seconds=settings.rnn_seconds,
+        learning_rate=settings.learning_rate,
+        validate=validate,
+        validate_every=settings.validate_every,
+        patience=settings.patience,
+        progress=_printer(NEXT_EFFECT_NAME, progress),
+    )
+    info = {
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "stopped_because": result.stopped_because,
+        "best_validation_loss": result.best_validation,
+    }
+    return rnn, {"training": info, "test_next_effect_accuracy": rnn_test_accuracy(rnn, split.test, step_order)}
+
+
+def train_coach(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    settings: TrainSettings = TrainSettings(),
+    profile_name: str = "vital",
+    step_order: tuple[str, ...] = DEFAULT_STEP_ORDER,
+    only: tuple[str, ...] = (),
+    command: str = "",
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Train the coach models (all, or those named in ``only``) from ``data_dir`` into ``out_dir``."""
+    families = load_families(data_dir)
+    split = split_families(families, settings.seed)
+    out = Path(out_dir)
+    names = only or (*step_order, NEXT_EFFECT_NAME)
+    unknown = sorted(set(names) - {*EFFECT_NAMES, NEXT_EFFECT_NAME})
+    if unknown:
+        raise ReaTimbreError(f"unknown coach model(s) {', '.join(unknown)}")
+    common = {
+        "profile": profile_name,
+        "step_order": list(step_order),
+        "data": {
+            "folder": str(data_dir),
+            "families": len(families),
+            "clips": len(families) * 32,
+            "presets": families.presets,
+            "notes": sorted({int(n) for n in families.note}),
+            "split_families": {"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
+        },
+        "settings": asdict(settings),
+        "command": command,
+    }
+    summaries = {}
+    for name in names:
+        if progress:
+            print(f"coach-train: {name}", file=sys.stderr, flush=True)
+        if name == NEXT_EFFECT_NAME:
+            module, fields = train_next_effect(split, settings, step_order, progress)
+            sidecar = {"kind": "next_effect", "architecture": {"n_effects": len(EFFECT_NAMES)}}
+        else:
+            module, fields = train_effect(name, split, settings, profile_name, step_order, progress)
+            heads = [h.to_json() for h in module.heads]
+            sidecar = {"kind": "effect", "effect": name, "heads": heads, "architecture": {}}
+        sidecar.update(common)
+        sidecar.update(fields)
+        save_module(module, sidecar, out, name)
+        summaries[name] = fields
+    return summaries

@@ -1,0 +1,93 @@
+"""``reatimbre coach-eval``: the synth coach on held-out targets, in the SerumRNN paper's table layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PAPER_GROUPS = ("basic_shapes", "advanced_shapes", "advanced_modulating_shapes")
+#: Other notes, named as the paper names MIDI 48 "C4".
+OTHER_NOTES = {"C3": 36, "G4": 55}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "coach-eval",
+        help="evaluate the synth coach on held-out targets (paper Tables 1, 4, 5, 6) against a random order",
+        description="For each preset group, render held-out Vital targets (random effect subsets and settings, "
+        "a seed never used in training), run the coach from the dry preset and a random-order baseline, and print "
+        "initial/final error, per-step change and final/initial ratio for MSE, MAE, MFCC distance and LSD, and "
+        "the next-effect accuracy per step. --beyond adds targets at C3 and G4 and targets made by amsynth.",
+    )
+    parser.add_argument("--targets", type=int, default=24, help="held-out targets per group (default 24)")
+    parser.add_argument("--groups", nargs="+", default=list(PAPER_GROUPS), choices=PAPER_GROUPS, metavar="GROUP")
+    parser.add_argument("--beyond", action="store_true", help="also other notes (C3, G4) and amsynth targets")
+    parser.add_argument("--max-steps", type=int, default=5, help="steps per run (default 5)")
+    parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: shipped)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON (new file)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.coach.evaluate import (
+        amsynth_targets,
+        evaluate_targets,
+        format_accuracy_table,
+        format_group_table,
+        summarize,
+        timing,
+        vital_targets,
+    )
+    from models.coach.store import NEXT_EFFECT_NAME, load_coach
+    from models.errors import ReaTimbreError
+    from models.synth.base import write_atomic
+
+    if args.targets < 1:
+        raise ReaTimbreError(f"--targets must be at least 1, got {args.targets}")
+    if args.json is not None and args.json.exists():
+        raise ReaTimbreError(f"{args.json} already exists; choose a new file")
+    models = load_coach(args.models)
+    suites = [(group.replace("_", " "), lambda g=group: vital_targets(g, args.targets, 48)) for group in args.groups]
+    if args.beyond:
+        for name, note in OTHER_NOTES.items():
+            suites.append(
+                (f"all presets at {name} (MIDI {note})", lambda n=note: vital_targets("all", args.targets, n))
+            )
+        suites.append(("amsynth targets (start: closest Vital preset)", lambda: amsynth_targets(args.targets)))
+    results = {}
+    for title, make in suites:
+        if not args.quiet:
+            print(f"coach-eval: {title} ...", file=sys.stderr, flush=True)
+
+        def show(n: int, title: str = title) -> None:
+            if not args.quiet:
+                print(f"\r  {title}: {n}/{args.targets}", end="", file=sys.stderr, flush=True)
+
+        coach, baseline = evaluate_targets(models, make(), args.max_steps, progress=show)
+        if not args.quiet:
+            print(file=sys.stderr)
+        results[title] = (coach, baseline)
+        print(format_group_table(title, coach, baseline, args.max_steps))
+        print()
+    paper = {t: results[t][0] for t in results if "amsynth" not in t}
+    print(
+        format_accuracy_table(paper, models.sidecars[NEXT_EFFECT_NAME].get("test_next_effect_accuracy"), args.max_steps)
+    )
+    if args.json is not None:
+        from models.coach.evaluate import accuracy_by_step
+
+        body = {
+            title: {
+                "coach": summarize(coach, args.max_steps),
+                "random_order": summarize(baseline, args.max_steps),
+                "accuracy": accuracy_by_step(coach, args.max_steps),
+                "timing": timing(coach),
+                "targets": len(coach),
+            }
+            for title, (coach, baseline) in results.items()
+        }
+        write_atomic(args.json, json.dumps(body, indent=1).encode("utf-8"))
+    return 0
