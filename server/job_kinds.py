@@ -66,6 +66,8 @@ def check_input_file(path_text: str, env: JobEnv, field_name: str = "input") -> 
 
 def registered_kinds() -> list[JobKind]:
     """Every job kind whose implementation is present in this installation."""
+    from server.explore_job import EXPLORE_KIND
     from server.render_job import RENDER_KIND
+    from server.steer_job import STEER_KIND
 
-    return [RENDER_KIND]
+    return [RENDER_KIND, STEER_KIND, EXPLORE_KIND]

@@ -8,7 +8,9 @@ so memory stays bounded however long the server runs.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -218,7 +220,7 @@ class JobManager:
     def _execute(self, job: Job) -> None:
         context = JobContext(job, self._lock)
         try:
-            result = job.run(context)
+            result = _plain_json(job.run(context))
         except ReaTimbreError as exc:
             outcome, result, error = JobState.FAILED, None, _one_line(str(exc))
         except Exception as exc:  # a bug in a job must not kill the worker thread
@@ -265,6 +267,19 @@ def _run_cleanup(job: Job) -> None:
             cleanup()
         except Exception:
             log.exception("cleanup of job %s failed", job.job_id)
+
+
+def _plain_json(result: dict[str, Any]) -> dict[str, Any]:
+    """The result as plain JSON types (numpy scalars and arrays, paths and the like become numbers, lists, text)."""
+
+    def convert(value: Any) -> Any:
+        if hasattr(value, "tolist"):  # numpy scalars and arrays
+            return value.tolist()
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        raise TypeError(f"a job result holds a {type(value).__name__}, which JSON cannot carry")
+
+    return json.loads(json.dumps(result, default=convert, allow_nan=False))
 
 
 def _one_line(text: str) -> str:

@@ -49,8 +49,7 @@ def resolve_output(output_dir: Path, requested: str | None, default_stem: str) -
     """
     root = output_dir.resolve()
     if requested is None:
-        name = f"{_safe_stem(default_stem)}-{uuid.uuid4().hex[:8]}{AUDIO_SUFFIX}"
-        return root / name
+        return unique_output_path(root, default_stem, AUDIO_SUFFIX)
     if not requested.strip() or "\x00" in requested:
         raise ReaTimbreError("output must be a non-empty file name or path")
     candidate = Path(requested).expanduser()
@@ -68,6 +67,11 @@ def resolve_output(output_dir: Path, requested: str | None, default_stem: str) -
             f"output {resolved} already exists; choose another name (files are never overwritten)"
         )
     return resolved
+
+
+def unique_output_path(output_dir: Path, stem: str, suffix: str) -> Path:
+    """A fresh ``<output dir>/<stem>-<short id><suffix>`` (the stem cleaned of path separators and oddities)."""
+    return output_dir.resolve() / f"{_safe_stem(stem)}-{uuid.uuid4().hex[:8]}{suffix}"
 
 
 class OutputReservations:

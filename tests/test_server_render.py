@@ -23,14 +23,16 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SAMPLE_RATE = 22050
 
 
-def make_tiny_model(data_dir: Path, name: str = "tiny") -> None:
-    """Save a small seeded model with one knob as a user model under ``data_dir`` (REATIMBRE_DATA_DIR)."""
+def make_tiny_model(data_dir: Path, name: str = "tiny", knob_names: tuple[str, ...] = ("drive",)) -> None:
+    """Save a small seeded model with 0..1 knobs as a user model under ``data_dir`` (REATIMBRE_DATA_DIR)."""
     torch.manual_seed(0)
-    model = ConditionedTCN(TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=3, cond_dim=1))
+    config = TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=3, cond_dim=len(knob_names))
+    model = ConditionedTCN(config)
+    knobs = [{"name": knob, "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5} for knob in knob_names]
     sidecar = {
         "description": "tiny untrained test model",
         "sample_rate": SAMPLE_RATE,
-        "knobs": [{"name": "drive", "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5}],
+        "knobs": knobs,
         "tail_seconds": 0.0,
     }
     save_model(model, sidecar, data_dir / "models", name)

@@ -1,0 +1,69 @@
+"""The ``explore`` job kind: map an effect's first two knobs to loudness (and T60) as a PNG and a JSON file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.explore import MAX_GRID, MIN_GRID
+from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
+from server.jobs import JobContext
+from server.outputs import publish_no_clobber, staging_path, unique_output_path
+
+MAX_PATH_CHARS = 4096
+
+
+class ExploreRequest(BaseModel):
+    """``POST /v1/explore``: render ``input`` through model ``name`` on a ``grid`` x ``grid`` knob grid."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    name: str = Field(min_length=1, max_length=64, description="model name from GET /v1/models")
+    input: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the audio file")
+    grid: int = Field(default=9, ge=MIN_GRID, le=MAX_GRID)
+
+
+def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
+    """Check the model and the input now; the job writes ``<model>-explore-<id>.png`` and ``.json``."""
+    from models.library import find_model
+
+    assert isinstance(request, ExploreRequest)
+    source = check_input_file(request.input, env)
+    find_model(request.name)
+    stem = unique_output_path(env.output_dir, f"{request.name}-explore", "").name
+    finals = {suffix: env.output_dir / f"{stem}{suffix}" for suffix in (".png", ".json")}
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        from models.explore import explore, plot, write_json
+
+        ctx.progress(0.0, f"rendering a {request.grid}x{request.grid} knob grid")
+        result = explore(
+            request.name,
+            source,
+            request.grid,
+            progress=lambda fraction: ctx.progress(0.98 * fraction),
+            should_cancel=ctx.should_cancel,
+        )
+        ctx.stage("writing the map")
+        staged = {suffix: staging_path(env.output_dir, f"{ctx.job_id}-map", suffix) for suffix in finals}
+        try:
+            plot(result, staged[".png"])
+            write_json(result, staged[".json"])
+            for suffix, final in finals.items():
+                publish_no_clobber(staged[suffix], final)
+        finally:
+            for path in staged.values():
+                Path(path).unlink(missing_ok=True)
+        return {"png": str(finals[".png"]), "json": str(finals[".json"]), **result}
+
+    return PreparedJob(run=run)
+
+
+EXPLORE_KIND = JobKind(
+    name="explore",
+    request_model=ExploreRequest,
+    prepare=prepare_explore,
+    summary="Map an effect's first two knobs to loudness (and T60 for reverbs)",
+)
