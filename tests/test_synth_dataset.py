@@ -11,6 +11,7 @@ from models.errors import ReaTimbreError
 from models.synth.dataset import (
     EFFECT_SUBSETS,
     DatasetConfig,
+    clip_without,
     generate,
     load_shard,
     plan_clip,
@@ -23,13 +24,26 @@ from server.cli import main
 SMALL = DatasetConfig(group="basic_shapes", clips=6, shard_clips=4, seed=3)
 
 
-def test_thirty_two_effect_subsets_balanced_with_presets() -> None:
-    assert len(EFFECT_SUBSETS) == 32 and len(set(EFFECT_SUBSETS)) == 32 and EFFECT_SUBSETS[0] == ()
+def test_draws_render_one_setting_under_all_thirty_two_effect_subsets() -> None:
+    assert len(set(EFFECT_SUBSETS)) == 32 and EFFECT_SUBSETS[0] == () and EFFECT_SUBSETS[31] == EFFECT_NAMES
+    assert EFFECT_SUBSETS[0b10010] == ("distortion", "reverb")
     config = DatasetConfig(group="advanced_shapes", clips=128)
     plans = [plan_clip(config, i) for i in range(128)]
-    assert {p.preset for p in plans} == set(config.presets())
-    pairs = {(p.preset, tuple(sorted(p.settings))) for p in plans}
-    assert len(pairs) == 128  # every preset meets every subset once in 4 × 32 clips
+    assert [p.preset for p in plans[::32]] == config.presets()  # one draw per preset, cycling
+    for draw in range(4):
+        full = plans[32 * draw + 31].settings
+        for plan in plans[32 * draw : 32 * draw + 32]:
+            assert plan.preset == plans[32 * draw].preset
+            assert plan.settings == {name: full[name] for name in EFFECT_SUBSETS[plan.subset_mask]}
+    assert plans[0].settings == {} and plans[31].settings != plans[63].settings
+
+
+def test_clip_without_finds_the_same_sound_with_effects_removed() -> None:
+    target = 5 * 32 + 0b10110  # draw 5: distortion, eq, reverb
+    assert clip_without(target, ["eq"]) == 5 * 32 + 0b10010
+    assert clip_without(target, ["eq", "reverb", "phaser"]) == 5 * 32 + 0b00010
+    with pytest.raises(ReaTimbreError, match="unknown effect"):
+        clip_without(target, ["chorus"])
 
 
 def test_clip_plans_are_deterministic_and_within_the_profile() -> None:
@@ -52,6 +66,7 @@ def test_generate_writes_shards_with_features_and_full_provenance(tmp_path) -> N
     assert arrays["mel_db80"].shape == (2, 128, 88) and arrays["mel_db80"].dtype == np.float16
     assert arrays["mfcc"].shape == (2, 30, 88)
     assert list(arrays["clip_index"]) == [4, 5]
+    assert list(arrays["draw_index"]) == [0, 0] and list(arrays["subset_mask"]) == [4, 5]
     columns = provenance["param_columns"]
     for row, clip in enumerate(provenance["clips"]):
         plan = plan_clip(SMALL, clip["clip"])

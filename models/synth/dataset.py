@@ -1,18 +1,20 @@
 """Training data for the coach: synth clips with random effect settings, as compact feature shards.
 
-Clip ``i`` of a dataset is fully determined by ``(config, i)``: its preset is ``presets[i % P]``, its effect
-subset is ``subsets[order[(i // P) % 32]]`` (all 32 subsets of the five effects, the empty one included, in a
-seeded order, so presets and subsets stay balanced and any first part of a dataset mixes subset sizes), and
-its parameter values come from a generator seeded with ``(config.seed, i)`` using the profile's sampling
-ranges (SerumRNN Table 2, 0.01 grid). Every clip renders ``config.note`` for ``config.note_seconds`` into
-:data:`~models.synth.features.CLIP_SAMPLES` samples and keeps its features.
+Clips come in *draws* of 32, as in SerumRNN (presets × 32 effect subsets × draws): draw ``d`` is preset
+``presets[d % P]`` with one random value for every parameter of all five effects (a generator seeded with
+``(config.seed, d)``, the profile's sampling ranges — SerumRNN Table 2 — on a 0.01 grid), and clip
+``i = 32·d + m`` renders that draw with the effect subset whose bit mask is ``m`` (bit ``e`` set: effect
+``EFFECT_NAMES[e]`` on, with the draw's values). So for any clip, the same sound with some of its effects
+removed is clip ``32·d + (m & ~removed)`` — the (target, input) pairs the coach's models train on. Every clip
+renders ``config.note`` for ``config.note_seconds`` into :data:`~models.synth.features.CLIP_SAMPLES` samples
+and keeps its features; a clip depends only on ``(config, i)``.
 
 On disk (``DIR``): ``manifest.json`` (config, shard list, profile and preset data checksums) and per shard
 ``shard-00000.npz`` (``mel_db80`` float16 (n, 128, 88), ``mfcc`` float16 (n, 30, 88), ``clip_index``,
-``preset_index``, ``effects_on`` bool (n, 5), ``params`` float32 (n, n_params) in paper space with NaN for
-effects that are off, ``peak`` float32) plus ``shard-00000.json`` with the same provenance readable per clip.
-A shard's JSON is written last (both atomically), so a shard is complete exactly when its JSON exists: an
-interrupted run resumes by rendering only the missing shards.
+``draw_index``, ``subset_mask`` uint8, ``preset_index``, ``effects_on`` bool (n, 5), ``params`` float32
+(n, n_params) in paper space with NaN for effects that are off, ``peak`` float32) plus ``shard-00000.json``
+with the same provenance readable per clip. A shard's JSON is written last (both atomically), so a shard is
+complete exactly when its JSON exists: an interrupted run resumes by rendering only the missing shards.
 
 :func:`render_shard` is a plain top-level function of ``(config, shard_index)`` returning deterministic
 results, so any executor (worker processes here, a cluster later) can run it; :func:`write_shard` stores one.
@@ -23,14 +25,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import itertools
 import json
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,11 @@ from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth
 
 DATASET_FORMAT = "reatimbre-coach-data/1"
 MANIFEST_NAME = "manifest.json"
-#: All 32 subsets of the five effects, in a fixed order (by size, then effect order).
+#: Clips per draw: every subset of the five effects.
+CLIPS_PER_DRAW = 2 ** len(EFFECT_NAMES)
+#: ``EFFECT_SUBSETS[mask]``: the effects whose bit is set in ``mask`` (bit e ↔ ``EFFECT_NAMES[e]``).
 EFFECT_SUBSETS: tuple[tuple[str, ...], ...] = tuple(
-    subset for size in range(len(EFFECT_NAMES) + 1) for subset in itertools.combinations(EFFECT_NAMES, size)
+    tuple(name for e, name in enumerate(EFFECT_NAMES) if mask >> e & 1) for mask in range(CLIPS_PER_DRAW)
 )
 
 
@@ -105,9 +107,11 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """What clip ``clip_index`` renders: preset, active effects and their paper-space parameter values."""
+    """What clip ``clip_index`` renders: its draw, preset, subset mask, and the active effects' values."""
 
     clip_index: int
+    draw_index: int
+    subset_mask: int
     preset: str
     settings: dict[str, dict[str, float]]
 
@@ -127,21 +131,30 @@ def param_columns(profile: EffectProfile) -> list[str]:
     return [f"{effect.name}.{p.name}" for effect in profile.effects for p in effect.parameters]
 
 
-@lru_cache(maxsize=16)
-def _subset_order(seed: int) -> tuple[int, ...]:
-    """A seeded shuffle of the 32 subsets, so that any first part of a dataset mixes small and large subsets."""
-    return tuple(int(i) for i in np.random.default_rng([seed, 32]).permutation(len(EFFECT_SUBSETS)))
+def draw_values(config: DatasetConfig, draw_index: int, profile: EffectProfile | None = None) -> dict:
+    """Paper-space values of every parameter of all five effects for one draw."""
+    profile = profile or load_profile(config.profile)
+    rng = np.random.default_rng([config.seed, draw_index])
+    return {effect.name: effect.sample(rng) for effect in profile.effects}
 
 
 def plan_clip(config: DatasetConfig, clip_index: int, profile: EffectProfile | None = None) -> ClipPlan:
     """The deterministic plan of one clip (see the module docstring)."""
-    profile = profile or load_profile(config.profile)
+    draw_index, mask = divmod(clip_index, CLIPS_PER_DRAW)
     presets = config.presets()
-    preset = presets[clip_index % len(presets)]
-    subset = EFFECT_SUBSETS[_subset_order(config.seed)[(clip_index // len(presets)) % len(EFFECT_SUBSETS)]]
-    rng = np.random.default_rng([config.seed, clip_index])
-    settings = {name: profile.effect(name).sample(rng) for name in subset}
-    return ClipPlan(clip_index, preset, settings)
+    values = draw_values(config, draw_index, profile)
+    settings = {name: values[name] for name in EFFECT_SUBSETS[mask]}
+    return ClipPlan(clip_index, draw_index, mask, presets[draw_index % len(presets)], settings)
+
+
+def clip_without(clip_index: int, effects: tuple[str, ...] | list[str]) -> int:
+    """The clip of the same draw with ``effects`` also off (the coach's "input" for a "target" clip)."""
+    unknown = sorted(set(effects) - set(EFFECT_NAMES))
+    if unknown:
+        raise ReaTimbreError(f"unknown effect(s) {', '.join(unknown)}")
+    removed = sum(1 << EFFECT_NAMES.index(name) for name in effects)
+    draw_index, mask = divmod(clip_index, CLIPS_PER_DRAW)
+    return draw_index * CLIPS_PER_DRAW + (mask & ~removed)
 
 
 def shard_clip_range(config: DatasetConfig, shard_index: int) -> range:
@@ -203,6 +216,8 @@ def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
                     params[row, c] = plan.settings[effect][parameter]
             records[row] = {
                 "clip": plan.clip_index,
+                "draw": plan.draw_index,
+                "subset_mask": plan.subset_mask,
                 "preset": plan.preset,
                 "effects": [name for name in EFFECT_NAMES if name in plan.settings],
                 "parameters": plan.settings,
@@ -212,6 +227,8 @@ def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
         "mel_db80": mel,
         "mfcc": mfcc,
         "clip_index": np.array([p.clip_index for p in plans], dtype=np.int64),
+        "draw_index": np.array([p.draw_index for p in plans], dtype=np.int64),
+        "subset_mask": np.array([p.subset_mask for p in plans], dtype=np.uint8),
         "preset_index": np.array([presets.index(p.preset) for p in plans], dtype=np.int16),
         "effects_on": effects_on,
         "params": params,

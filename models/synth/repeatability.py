@@ -14,7 +14,7 @@ import numpy as np
 from models import metrics
 from models.synth import presets as preset_data
 from models.synth.base import Synth
-from models.synth.dataset import DatasetConfig, plan_clip
+from models.synth.dataset import CLIPS_PER_DRAW, DatasetConfig, plan_clip
 from models.synth.features import CLIP_SAMPLES, SAMPLE_RATE_HZ, clip_features
 from models.synth.profiles import load_profile
 from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth
@@ -54,13 +54,14 @@ def vital_noise_floor(
     group: str = "all", clips: int = 6, settle_seconds: float = DEFAULT_SETTLE_SECONDS, seed: int = 1
 ) -> dict[str, float]:
     """The noise floor on random ``coach-data`` clips of a preset group rendered by :class:`VitalSynth`."""
-    config = DatasetConfig(group=group, clips=clips * 2, seed=seed, settle_seconds=settle_seconds)
+    config = DatasetConfig(group=group, clips=CLIPS_PER_DRAW * 48, seed=seed, settle_seconds=settle_seconds)
     profile = load_profile(config.profile)
     init_patch = VitalSynth(settle_seconds=settle_seconds).patch_json()
 
     def prepare(synth: Synth, clip_index: int) -> None:
         assert isinstance(synth, VitalSynth)
-        plan = plan_clip(config, clip_index, profile)
+        picked = int(np.random.default_rng([seed, clip_index]).integers(config.clips))  # any draw and subset
+        plan = plan_clip(config, picked, profile)
         synth.load_patch_json(preset_data.build_preset_patch(plan.preset, init_patch))
         synth.set_controls(profile.controls(plan.settings))
 
