@@ -12,13 +12,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "coach-data",
         help="render synth-coach training clips (Vital, random effect subsets and settings) into feature shards",
-        description="Render 1 s notes of a preset group's Vital presets with random subsets of the coach's five "
-        "effects and random settings (SerumRNN's sampling ranges), and store their features (dB-mel/80, 128 mels, "
-        "hop 512; 30 MFCCs) in compact shards with full provenance. Runs in worker processes with a progress bar; "
-        "re-running the same command resumes an interrupted run.",
+        description="Render 1 s notes of a preset group's Vital presets in draws of 32 clips: one random setting "
+        "of the coach's five effects (SerumRNN's sampling ranges) under every subset of the effects. Stores their "
+        "features (dB-mel/80, 128 mels, hop 512; 30 MFCCs) in compact shards with full provenance. Runs in worker "
+        "processes with a progress bar; re-running the same command resumes an interrupted run.",
     )
     parser.add_argument("--group", required=True, choices=GROUP_CHOICES, help="preset group ('all': all 12)")
-    parser.add_argument("--clips", required=True, type=int, help="number of clips")
+    parser.add_argument(
+        "--clips", required=True, type=int, help="number of clips (a multiple of 32 keeps every draw complete)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or an earlier run's)")
     parser.add_argument("--note", type=int, default=48, help="MIDI note to render (default 48, SerumRNN's C4)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
