@@ -95,7 +95,8 @@ class ModelInfo:
         }
 
 
-def _read_info(sidecar_path: Path, kind: str) -> ModelInfo:
+def read_info(sidecar_path: Path, kind: str) -> ModelInfo:
+    """Read and check one model's sidecar (and that its weights file exists)."""
     try:
         sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -124,7 +125,7 @@ def scan_models() -> tuple[list[ModelInfo], list[str]]:
             continue
         for sidecar in sorted(directory.glob("*.json")):
             try:
-                info = _read_info(sidecar, kind)
+                info = read_info(sidecar, kind)
             except ReaTimbreError as exc:
                 problems.append(str(exc))
                 continue
@@ -233,4 +234,4 @@ def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str)
         Path(tmp).unlink(missing_ok=True)
         raise
     _atomic_write_bytes(directory / f"{name}.json", (json.dumps(sidecar, indent=2) + "\n").encode())
-    return _read_info(directory / f"{name}.json", "shipped" if directory == SHIPPED_DIR else "user")
+    return read_info(directory / f"{name}.json", "shipped" if directory == SHIPPED_DIR else "user")

@@ -25,7 +25,7 @@ import torch
 
 from models import evaluation
 from models.effects import REFERENCE_EFFECTS, ReferenceEffect, reference_effect
-from models.library import SHIPPED_DIR, ModelInfo, NeuralEffect, save_model
+from models.library import SHIPPED_DIR, ModelInfo, NeuralEffect, load_info, read_info, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
 from models.material import make_program
 from models.tcn import ConditionedTCN, TCNConfig
@@ -160,15 +160,23 @@ def train_effect(
     command: str | None = None,
     progress: Callable[[FitProgress], None] | None = None,
     model_name: str | None = None,
+    resume: ModelInfo | None = None,
 ) -> ModelInfo:
     """Train a model of the reference effect ``name`` and save it (with its sidecar) into ``out_dir``
-    as ``model_name`` (default: the effect's name)."""
+    as ``model_name`` (default: the effect's name). ``resume`` continues from a saved model of the same recipe
+    (at a quarter of the learning rate); its training record is kept in the new sidecar."""
     effect = reference_effect(name)
     recipe = recipe or RECIPES[name]
     torch.manual_seed(seed)
     source = PairSource(effect, recipe, training_material(recipe, seed), seed)
     heldout = heldout_material(recipe, seed)
     model = ConditionedTCN(recipe.config)
+    learning_rate = recipe.learning_rate
+    if resume is not None:
+        if resume.config != recipe.config:
+            raise ValueError(f"cannot resume {resume.name}: its architecture differs from the recipe's")
+        model.load_state_dict(load_info(resume).model.state_dict())
+        learning_rate /= 4
     mrstft = MultiResolutionSTFTLoss()
 
     def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -184,7 +192,7 @@ def train_effect(
         loss_fn,
         steps=recipe.steps,
         max_seconds=recipe.minutes * 60,
-        learning_rate=recipe.learning_rate,
+        learning_rate=learning_rate,
         validate=_validation_fn(effect, recipe, heldout, seed),
         validate_every=max(1, min(100, recipe.steps // 4)),
         progress=progress,
@@ -211,6 +219,8 @@ def train_effect(
             "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},
             "steps": result.steps,
             "seconds": round(result.seconds, 1),
+            "learning_rate": learning_rate,
+            "resumed_from": resume.sidecar["training"] if resume is not None else None,
             "stopped_because": result.stopped_because,
             "torch": torch.__version__,
             "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -253,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -264,8 +275,20 @@ def main(argv: list[str] | None = None) -> int:
             recipe = replace(recipe, minutes=args.minutes)
         if args.steps is not None:
             recipe = replace(recipe, steps=args.steps)
+        resume = None
+        if args.resume:
+            sidecar = args.out / f"{name}.json"
+            if not sidecar.is_file():
+                parser.error(f"--resume: no {name} model in {args.out}")
+            resume = read_info(sidecar, "shipped")
         info = train_effect(
-            name, args.out, recipe=recipe, seed=args.seed, command=command, progress=_print_progress(name)
+            name,
+            args.out,
+            recipe=recipe,
+            seed=args.seed,
+            command=command,
+            progress=_print_progress(name),
+            resume=resume,
         )
         held = info.sidecar["metrics"]["heldout"]
         print(f"{name}: saved {info.weights_path}")

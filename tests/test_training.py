@@ -1,0 +1,81 @@
+"""The training pipeline end to end (tiny), the sidecar contract, and the training loop's guarantees."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from models.library import find_model, load_model
+from models.tcn import ConditionedTCN, TCNConfig
+from models.training import fit
+
+
+def test_tiny_training_run_writes_a_complete_sidecar(tiny_model: str) -> None:
+    info = find_model(tiny_model)
+    sidecar = json.loads(info.weights_path.with_suffix(".json").read_text())
+    assert sidecar["architecture"]["type"] == "ConditionedTCN"
+    assert (
+        sidecar["receptive_field_samples"]
+        == TCNConfig(**{k: v for k, v in sidecar["architecture"].items() if k != "type"}).receptive_field
+    )
+    assert sidecar["latency_samples"] == 0 and sidecar["sample_rate"] == 44_100
+    assert [k["name"] for k in sidecar["knobs"]] == ["drive", "tone"]
+    assert sidecar["emulates"]["effect"].startswith("pedalboard.Distortion")
+    assert set(sidecar["emulates"]["parameters"]) == {"drive_db", "lowpass_cutoff_hz"}
+    assert sidecar["training"]["command"].startswith("python -m models.train")
+    for who in ("model", "dry"):
+        assert set(sidecar["metrics"]["heldout"][who]) == {"mrstft", "esr", "loudness_error_db"}
+    # The weights are plain tensors (no pickle) and load back into the architecture.
+    state = load_file(str(info.weights_path))
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert load_model(tiny_model).model.receptive_field == sidecar["receptive_field_samples"]
+
+
+def _toy_problem():
+    torch.manual_seed(0)
+    model = ConditionedTCN(TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=2))
+    rf = model.receptive_field
+    x = torch.randn(4, 1, 256 + rf - 1)
+    target = 0.5 * x[..., rf - 1 :]
+    cond = torch.zeros(4, 2)
+    return model, (lambda step: (x, cond, target)), (lambda model: float(torch.mean((model(x, cond) - target) ** 2)))
+
+
+def test_fit_learns_and_keeps_the_best_weights() -> None:
+    model, batch, validate = _toy_problem()
+    before = validate(model)
+    result = fit(
+        model, batch, torch.nn.functional.mse_loss, steps=150, learning_rate=1e-2, validate=validate, validate_every=25
+    )
+    assert result.steps == 150 and result.stopped_because == "step budget"
+    assert validate(model) == pytest.approx(result.best_validation)
+    assert result.best_validation < before / 5
+
+
+def test_ctrl_c_keeps_the_best_model_so_far() -> None:
+    model, batch, validate = _toy_problem()
+
+    def interrupted_batch(step: int):
+        if step == 60:
+            raise KeyboardInterrupt
+        return batch(step)
+
+    before = validate(model)
+    result = fit(
+        model,
+        interrupted_batch,
+        torch.nn.functional.mse_loss,
+        steps=1000,
+        learning_rate=1e-2,
+        validate=validate,
+        validate_every=25,
+    )
+    assert result.stopped_because == "interrupted" and result.steps == 60
+    assert validate(model) == pytest.approx(result.best_validation) and result.best_validation < before
+
+
+def test_time_budget_stops_training() -> None:
+    model, batch, validate = _toy_problem()
+    result = fit(model, batch, torch.nn.functional.mse_loss, steps=10**6, max_seconds=1.0)
+    assert result.stopped_because == "time budget" and result.seconds < 5
