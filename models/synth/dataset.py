@@ -43,7 +43,7 @@ from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC, cli
 from models.synth.profiles import EFFECT_NAMES, PROFILE_DIR, EffectProfile, load_profile
 from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth
 
-DATASET_FORMAT = "reatimbre-coach-data/1"
+DATASET_FORMAT = "reatimbre-coach-data/2"  # 2: draws of 32 clips
 MANIFEST_NAME = "manifest.json"
 #: Clips per draw: every subset of the five effects.
 CLIPS_PER_DRAW = 2 ** len(EFFECT_NAMES)
@@ -102,7 +102,11 @@ class DatasetConfig:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DatasetConfig:
-        return cls(**raw)
+        """The config stored in a manifest or shard JSON."""
+        try:
+            return cls(**raw)
+        except TypeError as exc:
+            raise ReaTimbreError(f"not a coach-data config: {exc}") from exc
 
 
 @dataclass(frozen=True)
