@@ -3,7 +3,8 @@
     python benchmarks/batch_throughput.py [--effect NAME] [--files 8] [--seconds 5] [--workers 1,2] [--ray]
 
 Writes generated stereo 44.1 kHz programme material to a temporary folder and times ``reatimbre batch``'s
-engine (:func:`server.batch.run_batch`) on it, worker start-up included, since a user pays for it too. Without an
+engine (:func:`server.batch.run_batch`) on it, worker start-up included, since a user pays for it too. CPU
+seconds (this process and its worker processes) tell what a run costs when other jobs share the machine. Without an
 installed model (or with ``--standin``) it measures an untrained model of the default effect architecture in a
 temporary data directory: the arithmetic, and so the speed, is the same as a trained one's.
 """
@@ -29,6 +30,12 @@ def make_inputs(folder: Path, files: int, seconds: float) -> None:
     for index in range(files):
         audio = np.stack([make_program(seconds, SAMPLE_RATE, rng) for _ in range(2)])
         sf.write(folder / f"take{index:02d}.wav", audio.T, SAMPLE_RATE, subtype="PCM_24")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished child processes (the worker pool)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def install_standin_model(data_dir: Path) -> str:
@@ -78,21 +85,24 @@ def main() -> None:
         if args.ray:
             runs.append(("Ray, 2 CPUs", 1, "local"))
         print(f"{args.files} files x {args.seconds:g} s stereo 44.1 kHz through {effect!r}, {os.cpu_count()} CPUs")
-        print(f"{'run':14s} {'wall s':>7s} {'files/s':>8s} {'audio s/s':>10s} {'failed':>7s}")
+        columns = ("wall s", 7), ("files/s", 8), ("audio s/s", 10), ("CPU s", 7), ("audio s/CPU s", 14), ("failed", 7)
+        print(f"{'run':14s} " + " ".join(f"{name:>{width}s}" for name, width in columns))
         for label, workers, ray_address in runs:
             if ray_address is not None:
                 import ray
 
                 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error")
             tasks = plan_tasks(inputs, root / f"out-{label.replace(' ', '-')}", settings)
-            started = time.perf_counter()
+            started, cpu_before = time.perf_counter(), _cpu_seconds()
             summary = run_batch(tasks, workers=workers, ray_address="auto" if ray_address else None)
-            wall = time.perf_counter() - started
+            wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
             if ray_address is not None:
                 ray.shutdown()
-            rendered = summary.count("rendered")
+            rendered, audio = summary.count("rendered"), summary.rendered_audio_seconds
+            cpu_text = "-" if ray_address else f"{cpu:.1f}"  # Ray's workers are not this process's children
+            per_cpu = "-" if ray_address else f"{audio / cpu:.1f}"
             print(
-                f"{label:14s} {wall:7.2f} {rendered / wall:8.2f} {summary.rendered_audio_seconds / wall:10.1f} "
+                f"{label:14s} {wall:7.2f} {rendered / wall:8.2f} {audio / wall:10.1f} {cpu_text:>7s} {per_cpu:>14s} "
                 f"{len(summary.failures):7d}"
             )
 
