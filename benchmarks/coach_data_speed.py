@@ -22,7 +22,7 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from models.synth import presets as preset_data  # noqa: E402
-from models.synth.dataset import DatasetConfig, generate, plan_clip  # noqa: E402
+from models.synth.dataset import CLIPS_PER_DRAW, DatasetConfig, generate, plan_clip  # noqa: E402
 from models.synth.features import CLIP_SAMPLES, clip_features  # noqa: E402
 from models.synth.profiles import load_profile  # noqa: E402
 from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth  # noqa: E402
@@ -31,15 +31,18 @@ GOAL_CLIPS_PER_SECOND = 60.0
 
 
 def cpu_breakdown(config: DatasetConfig, clips: int) -> dict[str, float]:
-    """Mean CPU milliseconds per clip of settling, note render and features, in this process."""
+    """Mean CPU milliseconds per clip of settling, note render and features, in this process, over clips drawn
+    at random from every preset of the group (grouped by preset, as a worker renders them)."""
     profile = load_profile(config.profile)
+    span = CLIPS_PER_DRAW * len(config.presets()) * 8
+    picked = sorted(np.random.default_rng(0).choice(span, size=clips, replace=False), key=lambda i: (i // 32) % 12)
     synth = VitalSynth(settle_seconds=config.settle_seconds)
     init_patch = synth.patch_json()
     totals = {"settle_ms": 0.0, "note_ms": 0.0, "features_ms": 0.0}
     render_seconds = CLIP_SAMPLES / config.sample_rate_hz
     loaded = None
-    for i in range(clips):
-        plan = plan_clip(config, i, profile)
+    for i in picked:
+        plan = plan_clip(config, int(i), profile)
         if plan.preset != loaded:
             synth.load_patch_json(preset_data.build_preset_patch(plan.preset, init_patch))
             loaded = plan.preset
@@ -73,7 +76,7 @@ def main() -> None:
         f"settle {args.settle_seconds:g} s (1-min load average before: {load_before:.2f}):"
     )
     print(f"  wall clock, process start-up included: {summary['clips_per_second']:.1f} clips/s")
-    breakdown = cpu_breakdown(config, min(args.clips, 48))
+    breakdown = cpu_breakdown(config, 96)
     per_clip_ms = sum(breakdown.values())
     print(
         "  CPU per clip: "
