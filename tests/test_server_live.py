@@ -153,8 +153,10 @@ def test_parallel_clients_all_get_correct_renders_or_429(live_root: Path) -> Non
             outputs.add(output)
             frames = sf.info(str(output)).frames
             assert frames == sf.info(str(sources[index])).frames
-        print("refusals (429):", sum(refused for refused, _ in results))  # allowed while the queue is full
-        assert server.rss_kib() - rss_before < 300 * 1024, "memory grew by more than 300 MiB"
+        growth_mib = (server.rss_kib() - rss_before) / 1024
+        refusals = sum(refused for refused, _ in results)  # 429s are allowed while the queue is full
+        print(f"{CONCURRENT_JOBS} jobs: {refusals} submissions refused with 429, server RSS grew {growth_mib:.0f} MiB")
+        assert growth_mib < 300, "memory grew by more than 300 MiB"
     finally:
         server.stop()
     assert not (live_root / "config" / "server.json").exists()  # removed on a clean shutdown
