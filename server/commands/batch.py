@@ -75,8 +75,9 @@ def parse_tracks(text: str | None) -> list[int] | None:
 class _Progress:
     """Prints one line per finished file."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: int | None = None) -> None:
         self.done = 0
+        self.total = total
 
     def __call__(self, outcome: TaskOutcome) -> None:
         self.done += 1
@@ -86,7 +87,8 @@ class _Progress:
             "skipped": f"already rendered: {outcome.output_path}",
             "failed": f"FAILED: {outcome.error}",
         }[outcome.status]
-        print(f"[{self.done}] {Path(outcome.input_path).name} {detail}", flush=True)
+        count = f"{self.done}/{self.total}" if self.total else str(self.done)
+        print(f"[{count}] {Path(outcome.input_path).name} {detail}", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError("--out is required: the folder for the rendered files")
     tasks = plan_tasks(collect_inputs(args.inputs, recursive=args.recursive), args.out, settings)
     print(f"{len(tasks)} files to render through {settings.effect}", flush=True)
-    summary = run_batch(tasks, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress())
+    summary = run_batch(tasks, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress(len(tasks)))
     print(summary.report(), file=sys.stderr if summary.failures else sys.stdout, flush=True)
     return 1 if summary.failures else 0
 

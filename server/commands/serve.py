@@ -24,9 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run the local inference server on a loopback address. Every request needs the token "
         "stored in the user's config directory; outputs are written only under --output-dir.",
     )
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"loopback address to bind (default {DEFAULT_HOST})"
-    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"loopback address to bind (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
     parser.add_argument(
         "--output-dir",
@@ -35,9 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where renders are written (default <user data dir>/renders)",
     )
     parser.add_argument("--workers", type=int, default=2, help="jobs run at the same time (default 2)")
-    parser.add_argument(
-        "--queue-size", type=int, default=32, help="jobs that may wait; more get 429 (default 32)"
-    )
+    parser.add_argument("--queue-size", type=int, default=32, help="jobs that may wait; more get 429 (default 32)")
     parser.add_argument(
         "--osc-port",
         type=int,
@@ -66,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     _check_loopback(args.host)
     _check_port_free(args.host, args.port)
+    if args.osc_listen_port is not None and args.osc_port is None:
+        raise ReaTimbreError("--osc-listen-port needs --osc-port (the port REAPER's OSC control surface listens on)")
     for label, value in (("--workers", args.workers), ("--queue-size", args.queue_size)):
         if value < 1:
             raise ReaTimbreError(f"{label} must be at least 1, got {value}")
