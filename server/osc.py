@@ -213,5 +213,9 @@ class OscBridge:
         address = fx_param_address(track, fx, param)
         if not math.isfinite(value_normalized) or not 0.0 <= value_normalized <= 1.0:
             raise ReaTimbreError(f"an FX parameter value must be normalised to 0..1, got {value_normalized}")
-        self._client.send_message(address, float(value_normalized))
+        try:
+            self._client.send_message(address, float(value_normalized))
+        except OSError as exc:
+            host, port = self.reaper_address
+            raise ReaTimbreError(f"cannot send OSC to REAPER at {host}:{port}: {exc.strerror or exc}") from None
         return address

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +18,17 @@ from server.serverconfig import ServerConfig
 
 TOKEN = "fuzz-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Host": "127.0.0.1"}
-MAX_EXAMPLES_PER_OPERATION = 40
+MAX_EXAMPLES_PER_OPERATION = 25
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     output_dir: Path = tmp_path_factory.mktemp("fuzz-renders")
-    app = create_app(ServerConfig(token=TOKEN, output_dir=output_dir, workers=1, queue_size=4))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # a port nobody listens on: no REAPER
+        probe.bind(("127.0.0.1", 0))
+        osc_port = probe.getsockname()[1]
+    config = ServerConfig(token=TOKEN, output_dir=output_dir, workers=1, queue_size=4, osc_reaper_port=osc_port)
+    app = create_app(config)
     with TestClient(app):  # runs the lifespan, so shutdown stops the job threads
         yield app
 
@@ -36,7 +41,9 @@ def _operations(app) -> list:
 @pytest.mark.parametrize("mode", list(GenerationMode), ids=lambda mode: mode.value)
 def test_generated_requests_never_get_a_server_error(api, mode: GenerationMode) -> None:
     operations = _operations(api)
-    assert {op.path for op in operations} >= {"/v1/health", "/v1/models", "/v1/render", "/v1/jobs/{job_id}"}
+    paths = {op.path for op in operations}
+    assert paths >= {"/v1/health", "/v1/models", "/v1/render", "/v1/steer", "/v1/explore", "/v1/jobs/{job_id}"}
+    assert paths >= {"/v1/osc/fxparam", "/v1/osc/feedback"}
     for operation in operations:
 
         @given(case=operation.as_strategy(generation_mode=mode))
