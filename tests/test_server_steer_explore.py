@@ -100,3 +100,18 @@ def test_explore_writes_a_map_inside_the_output_dir(client: TestClient, tmp_path
     assert bad.status_code == 400 and "unknown effect" in bad.json()["detail"]
     too_big = client.post("/v1/explore", json={"name": "tiny2", "input": str(source), "grid": 99}, headers=AUTH)
     assert too_big.status_code == 422
+
+
+def test_cancelled_steer_saves_no_model(client: TestClient, tmp_path: Path) -> None:
+    dry, wet = _pair(tmp_path / "pair")
+    body = {"dry": str(dry), "wet": str(wet), "name": "never", "memory": "short", "minutes": 2}
+    job_id = client.post("/v1/steer", json=body, headers=AUTH).json()["job_id"]
+    deadline = time.monotonic() + 30
+    while not client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()["stage"].startswith("training: step"):
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.02)
+    client.delete(f"/v1/jobs/{job_id}", headers=AUTH)
+    status = _wait(client, job_id)
+    assert status["state"] == "cancelled" and status["result"] is None
+    assert "never" not in [model["name"] for model in client.get("/v1/models", headers=AUTH).json()["models"]]
+    assert not list((tmp_path / "data" / "models").glob("never*"))
