@@ -117,8 +117,7 @@ class JobManager:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._max_finished_jobs = max_finished_jobs
         self._threads = [
-            threading.Thread(target=self._worker, name=f"reatimbre-job-{i}", daemon=True)
-            for i in range(workers)
+            threading.Thread(target=self._worker, name=f"reatimbre-job-{i}", daemon=True) for i in range(workers)
         ]
         self._stopping = False
         for thread in self._threads:
@@ -139,9 +138,7 @@ class JobManager:
                 self._queue.put_nowait(job)
             except queue.Full:
                 _run_cleanup(job)
-                raise QueueFull(
-                    f"the job queue is full ({self._queue.maxsize} waiting); retry later"
-                ) from None
+                raise QueueFull(f"the job queue is full ({self._queue.maxsize} waiting); retry later") from None
             self._jobs[job.job_id] = job
         return job
 

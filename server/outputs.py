@@ -63,9 +63,7 @@ def resolve_output(output_dir: Path, requested: str | None, default_stem: str) -
     if resolved.suffix.lower() != AUDIO_SUFFIX:
         raise ReaTimbreError(f"output {requested!r} must end in {AUDIO_SUFFIX}")
     if resolved.exists():
-        raise ReaTimbreError(
-            f"output {resolved} already exists; choose another name (files are never overwritten)"
-        )
+        raise ReaTimbreError(f"output {resolved} already exists; choose another name (files are never overwritten)")
     return resolved
 
 

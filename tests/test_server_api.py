@@ -56,9 +56,7 @@ NOTE_KIND = JobKind("note", NoteRequest, prepare_note, "write a note")
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     GATE.clear()
-    config = ServerConfig(
-        token=TOKEN, output_dir=tmp_path / "renders", workers=1, queue_size=2, max_body_bytes=2048
-    )
+    config = ServerConfig(token=TOKEN, output_dir=tmp_path / "renders", workers=1, queue_size=2, max_body_bytes=2048)
     with TestClient(create_app(config, kinds=[NOTE_KIND]), base_url="http://127.0.0.1:47810") as test_client:
         yield test_client
     GATE.set()
@@ -101,9 +99,7 @@ def test_submit_poll_and_result(client: TestClient) -> None:
 def test_bad_requests_get_one_line_4xx(client: TestClient) -> None:
     cases = [
         (
-            client.post(
-                "/v1/note", content=b'{"text": ', headers={**AUTH, "content-type": "application/json"}
-            ),
+            client.post("/v1/note", content=b'{"text": ', headers={**AUTH, "content-type": "application/json"}),
             422,
         ),
         (client.post("/v1/note", json={"text": 5}, headers=AUTH), 422),

@@ -52,9 +52,7 @@ def test_bearer_token_comparison() -> None:
     assert not token_matches("Bearer ", token)
 
 
-@pytest.mark.parametrize(
-    "host", ["127.0.0.1", "127.0.0.1:47810", "localhost", "LOCALHOST:80", "[::1]", "[::1]:47810"]
-)
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:47810", "localhost", "LOCALHOST:80", "[::1]", "[::1]:47810"])
 def test_loopback_hosts_are_allowed(host: str) -> None:
     assert host_is_loopback(host)
 
