@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from models.atomic_files import atomic_path, write_text
 from models.errors import ReaTimbreError
 from models.evaluation import loudness_lufs
 from models.library import NeuralEffect, load_model
@@ -137,8 +138,6 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from server.audio_io import atomic_output
-
     (x_name, x_values), (y_name, y_values) = result["knobs"].items()
     panels = [("loudness (dB LUFS)", result["loudness_lufs"], "viridis")]
     if result.get("t60_seconds") is not None:
@@ -153,14 +152,11 @@ def plot(result: dict, path: Path) -> None:
         axis.set_ylabel(y_name)
         axis.set_title(f"{result['model']}: {title.split(' (')[0]}")
     figure.tight_layout()
-    with atomic_output(Path(path)) as tmp:
+    with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
     plt.close(figure)
 
 
 def write_json(result: dict, path: Path) -> None:
     """The numbers as JSON, written atomically."""
-    from server.audio_io import atomic_output
-
-    with atomic_output(Path(path)) as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(result, indent=2) + "\n")

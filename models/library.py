@@ -8,9 +8,7 @@ knobs, what real effect it emulates, how it was trained and how well it does on 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from models.atomic_files import atomic_path, write_text
 from models.errors import ReaTimbreError
 from models.knobs import Knob, resolve_knobs
 from models.tcn import ConditionedTCN, TCNConfig, TCNStream
@@ -199,17 +198,6 @@ def load_info(info: ModelInfo) -> NeuralEffect:
     return NeuralEffect(info, model)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str) -> ModelInfo:
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``directory`` atomically (weights first)."""
     check_model_name(name)
@@ -224,14 +212,7 @@ def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str)
         "latency_samples": 0,
     }
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    weights = directory / f"{name}.safetensors"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        save_file(state, tmp)
-        os.replace(tmp, weights)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _atomic_write_bytes(directory / f"{name}.json", (json.dumps(sidecar, indent=2) + "\n").encode())
+    with atomic_path(directory / f"{name}.safetensors") as tmp:
+        save_file(state, str(tmp))
+    write_text(directory / f"{name}.json", json.dumps(sidecar, indent=2) + "\n")
     return read_info(directory / f"{name}.json", "shipped" if directory == SHIPPED_DIR else "user")

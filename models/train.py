@@ -70,7 +70,7 @@ RECIPES: dict[str, Recipe] = {
         esr_weight=1.0,
     ),
     "reverb": Recipe(
-        TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=5),
+        TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=5),
         segment_samples=65_536,
         batch_size=2,
         steps=6000,

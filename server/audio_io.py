@@ -8,15 +8,14 @@ interruption never leaves a half-written file, and a user's input is never overw
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from models.atomic_files import atomic_path
 from models.errors import ReaTimbreError
 
 FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III"}
@@ -137,20 +136,6 @@ def output_format(output: Path, like: AudioInfo | None = None, subtype: str | No
     return fmt, subtype
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path``; renamed to ``path`` if the block succeeds, deleted if it fails."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
 def is_float_subtype(subtype: str) -> bool:
     """Whether a subtype stores samples beyond +-1.0 without clipping."""
     return subtype.upper() in FLOAT_SUBTYPES
@@ -165,5 +150,5 @@ def write_audio(
     data = np.asarray(audio, dtype=np.float32).T
     if not is_float_subtype(subtype):
         data = np.clip(data, -1.0, 1.0)
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         sf.write(str(tmp), data, sample_rate, format=fmt, subtype=subtype)

@@ -18,12 +18,12 @@ import soundfile as sf
 import soxr
 import torch
 
+from models.atomic_files import atomic_path
 from models.errors import ReaTimbreError
 from models.knobs import resolve_knobs
 from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
 from server.audio_io import (
     AudioInfo,
-    atomic_output,
     check_output_path,
     is_float_subtype,
     output_format,
@@ -187,7 +187,7 @@ def render_file(
         for start in range(0, tail_frames, block_frames):
             yield np.zeros((info.channels, min(block_frames, tail_frames - start)), np.float32)
 
-    with atomic_output(output) as tmp:
+    with atomic_path(output) as tmp:
         try:
             handle = sf.SoundFile(str(tmp), "w", info.sample_rate, info.channels, out_subtype, format=fmt)
         except (sf.LibsndfileError, RuntimeError) as exc:

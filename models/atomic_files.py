@@ -1,0 +1,50 @@
+"""Write files all at once or not at all: a temporary file beside the target, renamed into place when complete.
+
+Standard library only, so the installer can use it before anything else is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _default_mode() -> int:
+    """The permissions an ordinary ``open(path, "w")`` would give (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_DEFAULT_MODE = _default_mode()
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; when the block succeeds it becomes ``path`` (with ``mode``, by
+    default the usual permissions), and when it fails it is deleted, leaving any existing ``path`` untouched."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, _DEFAULT_MODE if mode is None else mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path, mode) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str, mode: int | None = None, newline: str | None = None) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically; ``newline`` as for :func:`open`."""
+    with atomic_path(path, mode) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as handle:
+        handle.write(text)
