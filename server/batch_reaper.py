@@ -96,6 +96,7 @@ def render_project(
     settings: RenderSettings,
     *,
     tracks: Sequence[int] | None = None,
+    items: Sequence[tuple[int, int]] | None = None,
     selected_only: bool = False,
     out_project: Path | None = None,
     media_dir: Path | None = None,
@@ -105,7 +106,8 @@ def render_project(
     on_outcome: Callable[[TaskOutcome], None] | None = None,
     task_fn: Callable[[RenderTask], TaskOutcome] = render_task,
 ) -> ReaperBatchResult:
-    """Render the audio items of an .RPP (all, those on ``tracks`` (0-based), or the saved selection).
+    """Render the audio items of an .RPP: all, or those on ``tracks``, the ``items`` given as (track, item on the
+    track) pairs, or the saved selection; all indices 0-based, and the filters combine.
 
     Renders go to ``media_dir`` (default ``<project folder>/ReaTimbre``); the project with the new takes is
     saved to ``out_project`` (default: the next free ``<name>-reatimbre.rpp`` beside it). With
@@ -125,10 +127,14 @@ def render_project(
         if not 0 <= track < track_count:
             raise ReaTimbreError(f"track {track + 1} does not exist (the project has {track_count} tracks)")
 
+    known = {(item.track_index, item.index) for item in project.items()}
+    for track, index in items or []:
+        if (track, index) not in known:
+            raise ReaTimbreError(f"track {track + 1} has no item {index + 1}")
     chosen = [
         item
         for item in (project.selected_items() if selected_only else project.items())
-        if tracks is None or item.track_index in tracks
+        if (tracks is None or item.track_index in tracks) and (items is None or (item.track_index, item.index) in items)
     ]
     sources: list[tuple[str, Path]] = []
     items_by_label: dict[str, ItemInfo] = {}

@@ -9,7 +9,7 @@ import pytest
 
 from models.errors import ReaTimbreError
 from server.batch import RenderSettings, RenderTask, TaskOutcome, collect_inputs, plan_tasks, run_batch
-from server.commands.batch import parse_tracks
+from server.commands.batch import parse_items, parse_tracks
 from server.scaleout import map_tasks
 
 SETTINGS = RenderSettings("overdrive", {"drive": 0.5})
@@ -98,3 +98,10 @@ def test_track_numbers_are_one_based() -> None:
     for bad in ["0", "a", ","]:
         with pytest.raises(ReaTimbreError, match="--tracks"):
             parse_tracks(bad)
+
+
+def test_item_numbers_are_track_colon_item_one_based() -> None:
+    assert parse_items("1:2, 3:1") == [(0, 1), (2, 0)] and parse_items(None) is None
+    for bad in ["1", "0:1", "1:0", "a:1", "1:2,"]:
+        with pytest.raises(ReaTimbreError, match="--items"):
+            parse_items(bad)

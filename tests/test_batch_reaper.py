@@ -80,6 +80,10 @@ def test_project_track_and_selection_filters(tmp_path: Path) -> None:
     assert only_selected.takes_added == 1
     saved = RppProject.load(only_selected.project_path)
     assert [len(item.takes) for item in saved.items()] == [2, 1, 1]
+    second_vocal = render_project(path, SETTINGS, items=[(0, 1)], task_fn=copy_task)
+    assert [len(item.takes) for item in RppProject.load(second_vocal.project_path).items()] == [1, 2, 1]
+    with pytest.raises(ReaTimbreError, match="track 2 has no item 3"):
+        render_project(path, SETTINGS, items=[(1, 2)], task_fn=copy_task)
     with pytest.raises(ReaTimbreError, match="track 5 does not exist"):
         render_project(path, SETTINGS, tracks=[4], task_fn=copy_task)
     with pytest.raises(ReaTimbreError, match="already exists"):

@@ -45,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     project = parser.add_argument_group(".rpp projects")
     project.add_argument("--tracks", default=None, help="only items on these tracks (1-based, e.g. 1,3)")
+    project.add_argument("--items", default=None, help="only these items, TRACK:ITEM (1-based, e.g. 1:2,3:1)")
     project.add_argument("--selected", action="store_true", help="only the items saved as selected")
     project.add_argument("--out-project", type=Path, default=None, help="new project file (default NAME-reatimbre.rpp)")
     project.add_argument(
@@ -70,6 +71,24 @@ def parse_tracks(text: str | None) -> list[int] | None:
     if not numbers or min(numbers) < 1:
         raise ReaTimbreError(f"--tracks expects track numbers from 1, got {text!r}")
     return [number - 1 for number in numbers]
+
+
+def parse_items(text: str | None) -> list[tuple[int, int]] | None:
+    """``"1:2,3:1"`` (track:item, 1-based as REAPER shows them) → ``[(0, 1), (2, 0)]``."""
+    if text is None:
+        return None
+    pairs = []
+    for part in (piece.strip() for piece in text.split(",")):
+        track, colon, item = part.partition(":")
+        if (
+            not colon
+            or not track.strip().isdigit()
+            or not item.strip().isdigit()
+            or "0" in (track.strip(), item.strip())
+        ):
+            raise ReaTimbreError(f"--items expects TRACK:ITEM numbers from 1, like 1:2,3:1; got {text!r}")
+        pairs.append((int(track) - 1, int(item) - 1))
+    return pairs
 
 
 class _Progress:
@@ -127,6 +146,7 @@ def _run_project(args: argparse.Namespace, settings: RenderSettings, project: Pa
         project,
         settings,
         tracks=parse_tracks(args.tracks),
+        items=parse_items(args.items),
         selected_only=args.selected,
         out_project=args.out_project,
         media_dir=args.out,
