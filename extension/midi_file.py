@@ -9,12 +9,12 @@ parameter's first step.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import mido
 
 from extension.coach_steps import CoachPlan
+from models.atomic_files import atomic_path
 from models.errors import ReaTimbreError
 
 TICKS_PER_QUARTER = 960
@@ -61,13 +61,6 @@ def write_midi_file(path: str | os.PathLike[str], plan: CoachPlan, **timing: flo
     if not target.parent.is_dir():
         raise ReaTimbreError(f"folder {target.parent} does not exist")
     midi = plan_to_midi(plan, **timing)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            midi.save(file=handle)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(target) as tmp:
+        midi.save(filename=str(tmp))
     return target

@@ -24,8 +24,9 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from models.atomic_files import write_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT_SOURCE = REPO / "reaper_scripts"
@@ -83,19 +84,6 @@ def find_resource_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 # --------------------------------------------------------------------------- small file helpers
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _lines(data: bytes) -> tuple[list[str], str]:
@@ -265,9 +253,9 @@ class _Session:
             backup = self.backup_dir / name
             if path.exists():
                 self.backup_dir.mkdir(parents=True, exist_ok=True)
-                _write_atomic(backup, before)
+                write_bytes(backup, before, make_parents=True)
             record = {"existed": path.exists()}
-        _write_atomic(path, after)
+        write_bytes(path, after, make_parents=True)
         record["installed_sha256"] = _sha(after)
         self.manifest["edited"][name] = record
         return True
@@ -278,13 +266,15 @@ class _Session:
             self.manifest["created"][relative] = _sha(data)
             return False
         if path.exists() and relative not in self.manifest["created"]:
-            _write_atomic(self.backup_dir / "replaced" / relative, path.read_bytes())
-        _write_atomic(path, data)
+            write_bytes(self.backup_dir / "replaced" / relative, path.read_bytes(), make_parents=True)
+        write_bytes(path, data, make_parents=True)
         self.manifest["created"][relative] = _sha(data)
         return True
 
     def save(self) -> None:
-        _write_atomic(self.backup_dir / MANIFEST, (json.dumps(self.manifest, indent=2) + "\n").encode())
+        write_bytes(
+            self.backup_dir / MANIFEST, (json.dumps(self.manifest, indent=2) + "\n").encode(), make_parents=True
+        )
 
 
 def install(resource: Path, server_command: list[str], include_reapy: bool = False) -> list[str]:
@@ -338,7 +328,7 @@ def uninstall(resource: Path) -> list[str]:
             changes.append(f"kept {relative}: it was changed after installing")
         replaced = session.backup_dir / "replaced" / relative
         if replaced.exists() and not path.exists():
-            _write_atomic(path, replaced.read_bytes())
+            write_bytes(path, replaced.read_bytes(), make_parents=True)
             changes.append(f"restored the earlier {relative}")
     for directory in sorted({(resource / r).parent for r in session.manifest["created"]}, key=lambda p: -len(p.parts)):
         while directory != resource and directory.is_dir() and not any(directory.iterdir()):
@@ -357,13 +347,13 @@ def uninstall(resource: Path) -> list[str]:
         backup = session.backup_dir / name
         if _sha(current) == record.get("installed_sha256"):
             if record.get("existed"):
-                _write_atomic(path, backup.read_bytes())
+                write_bytes(path, backup.read_bytes(), make_parents=True)
             elif path.exists():
                 path.unlink()
             changes.append(f"restored {name} from its backup")
         else:  # REAPER or the user changed it since: take out only ReaTimbre's lines
-            _write_atomic(session.backup_dir / f"{name}.before-uninstall", current)
-            _write_atomic(path, surgical[name](current))
+            write_bytes(session.backup_dir / f"{name}.before-uninstall", current, make_parents=True)
+            write_bytes(path, surgical[name](current), make_parents=True)
             changes.append(f"removed ReaTimbre's lines from {name} (it changed after installing)")
         backup.unlink(missing_ok=True)
     shutil.rmtree(session.backup_dir / "replaced", ignore_errors=True)

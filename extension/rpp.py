@@ -19,13 +19,13 @@ Typical batch use::
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from extension.fx_names import resolve_fx_name
 from extension.rpp_tree import Block, Document, Line, format_number, parse, quote_always, split_fields
+from models.atomic_files import write_bytes
 from models.errors import ReaTimbreError
 
 MIDI_PPQ = 960
@@ -209,15 +209,7 @@ class RppProject:
             )
         if not target.parent.is_dir():
             raise ReaTimbreError(f"folder {target.parent} does not exist")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(self.to_bytes())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_bytes(target, self.to_bytes())
         self.path = target
         return target
 

@@ -38,10 +38,14 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` atomically."""
+def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None, make_parents: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (creating missing folders if ``make_parents``); returns the path."""
+    path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, mode) as tmp:
         tmp.write_bytes(data)
+    return path
 
 
 def write_text(path: str | os.PathLike, text: str, mode: int | None = None, newline: str | None = None) -> None:

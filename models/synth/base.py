@@ -12,14 +12,13 @@ rendered before. The remaining differences are measured in ``tests/test_synth_re
 
 from __future__ import annotations
 
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from models.atomic_files import write_bytes
 from models.errors import ReaTimbreError
 
 DEFAULT_SAMPLE_RATE_HZ = 44100
@@ -129,14 +128,5 @@ class Synth(ABC):
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``data`` to ``path`` atomically, creating missing folders (see :mod:`models.atomic_files`)."""
+    return write_bytes(path, data, make_parents=True)
