@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from models.coach.nets import EffectCNN, HeadSpec, NextEffectRNN
@@ -66,7 +67,7 @@ def _load_state(module: torch.nn.Module, directory: Path, name: str) -> None:
     try:
         state = load_file(str(path))
         module.load_state_dict(state)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
         raise ReaTimbreError(f"cannot load coach weights {path}: {exc}") from exc
     module.eval()
 

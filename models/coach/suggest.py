@@ -2,8 +2,11 @@
 
 For each step: the next-effect RNN ranks the effects not yet used, the chosen effect's CNN predicts its
 settings from (target, current), the settings are applied to the synth, the patch is re-rendered and the
-paper's distances to the target are measured. A step that does not lower the spectral MSE is undone and ends
-the run ("stops when a step stops helping"). When no step helps, or what is left is far from the target, the
+paper's distances to the target are measured. A step that does not lower the spectral MSE below the best so
+far is kept on probation: if the next step brings the sound closer than before it, both stay (distortion, say,
+may only pay off once the reverb after it is on); otherwise both are undone and the run stops (SerumRNN:
+"stop just before the second step that makes the metric worse"), so a run never ends worse than it started.
+When no step helps, or what is left is far from the target, the
 result says the target is out of reach instead of making the sound worse.
 
 :func:`coach_json` writes a result in the shape :meth:`extension.coach_steps.CoachPlan.from_coach_json`
@@ -33,6 +36,8 @@ from models.synth.profiles import EFFECT_NAMES, EffectProfile, load_profile
 COACH_JSON_FORMAT = "reatimbre-coach/1"
 #: A step must lower the spectral MSE by at least this fraction to count as helping.
 MIN_RELATIVE_GAIN = 0.005
+#: Initial MSE below which the patch already sounds like the target (renders of one patch differ less).
+ALREADY_THERE_MSE = 1e-4
 #: Final MSE (dB-mel/80 units) above which the coach calls a target out of reach; in-domain Vital targets end
 #: far below it (README "Synth coach", coach-eval).
 OUT_OF_REACH_MSE = 0.02
@@ -169,6 +174,8 @@ def run_coach(
     steps: list[Step] = []
     rejected = None
     stopped_because = "all effects used" if len(used[-1]) == len(EFFECT_NAMES) else f"{max_steps} steps"
+    best = current
+    pending: tuple[Step, dict[str, float]] | None = None  # a step that did not help yet, kept on probation
     for number in range(1, max_steps + 1):
         if len(used[-1]) == len(EFFECT_NAMES):
             stopped_because = "all effects used"
@@ -184,7 +191,7 @@ def run_coach(
         previous = {name: synth.get_control(name) for name in controls}
         synth.set_controls(controls)
         after = render()
-        helped = after.metrics["mse"] < current.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN) or not stop_when_worse
+        helped = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN) or not stop_when_worse
         step = Step(
             number,
             effect_name,
@@ -196,18 +203,34 @@ def run_coach(
             helped,
             time.perf_counter() - step_started,
         )
-        if not helped:
+        if helped:
+            if pending is not None:
+                steps.append(pending[0])
+                pending = None
+            steps.append(step)
+            best = after
+        elif pending is None:
+            pending = (step, previous)
+        else:
             synth.set_controls(previous)
-            rejected = step
-            stopped_because = f"step {number} ({effect.display_name}) would not bring the sound closer"
+            synth.set_controls(pending[1])
+            rejected = pending[0]
+            stopped_because = f"steps {pending[0].number}-{number} would not bring the sound closer"
+            pending = None
             break
-        steps.append(step)
         current = after
         currents.append(after.features)
         used.append(used[-1] | {effect_name})
+    if pending is not None:
+        synth.set_controls(pending[1])
+        rejected = pending[0]
+        stopped_because = f"step {pending[0].number} ({pending[0].effect}) would not bring the sound closer"
+    current = best
     final_mse = current.metrics["mse"]
-    out_of_reach = not steps or final_mse > OUT_OF_REACH_MSE
-    if not steps:
+    out_of_reach = (not steps and initial.metrics["mse"] >= ALREADY_THERE_MSE) or final_mse > OUT_OF_REACH_MSE
+    if not steps and not out_of_reach:
+        message = f"the patch already sounds like the target (MSE×100 {100 * final_mse:.3f}); nothing to change"
+    elif not steps:
         message = (
             f"target out of reach: no effect step brings the patch closer (MSE×100 {100 * final_mse:.2f}); "
             "try another preset or note"
@@ -312,6 +335,7 @@ def coach_json(result: CoachResult, **context: Any) -> dict[str, Any]:
                 "effect": step.effect,
                 "description": step.description,
                 "probability": None if math.isnan(step.probability) else round(step.probability, 4),
+                "helped": step.kept,
                 "values": step.values,
                 "metrics": metrics,
                 "seconds": round(step.seconds, 4),

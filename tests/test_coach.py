@@ -1,0 +1,213 @@
+"""The synth coach end to end: a tiny training run, the suggestion loop, the coach JSON, the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from extension.coach_steps import CoachPlan
+from models.coach.families import FamilyConfig, FamilyRenderer, generate_families, load_families
+from models.coach.steps import next_effect
+from models.coach.store import NEXT_EFFECT_NAME, load_coach
+from models.coach.suggest import coach_json, run_coach
+from models.coach.train import TrainSettings, train_coach
+from models.synth.features import CLIP_SAMPLES
+from models.synth.profiles import EFFECT_NAMES, load_profile
+from server.cli import main
+
+TARGET_SETTINGS = {
+    "distortion": {"mode": 1.0, "drive": 0.7},
+    "eq": {"high_frequency": 0.6, "high_resonance": 0.2, "high_gain": 0.1},
+    "reverb": {"mix": 0.6, "low_cut": 0.1, "high_cut": 0.8},
+}
+
+
+@pytest.fixture(scope="module")
+def renderer() -> FamilyRenderer:
+    return FamilyRenderer(load_profile("vital"))
+
+
+@pytest.fixture(scope="module")
+def tiny_coach(tmp_path_factory) -> Path:
+    """Coach weights from a tiny run: 3 families (96 renders), a few training steps per model."""
+    root = tmp_path_factory.mktemp("coach")
+    config = FamilyConfig(families=3, chunk_families=3, presets=("saw", "square", "sine"))
+    generate_families(config, root / "families", workers=1, progress=False)
+    settings = TrainSettings(
+        cnn_steps=4, rnn_steps=4, cnn_batch=8, rnn_batch=4, validate_every=2, validation_examples=16
+    )
+    train_coach(root / "families", root / "weights", settings, progress=False, command="test")
+    return root / "weights"
+
+
+def _target(renderer: FamilyRenderer, preset: str = "saw", settings=None) -> np.ndarray:
+    renderer.load_preset(preset)
+    return renderer.render(TARGET_SETTINGS if settings is None else settings, 48)
+
+
+def _dry(renderer: FamilyRenderer, preset: str = "saw"):
+    renderer.load_preset(preset)
+    renderer.synth.set_controls(renderer.profile.controls({}))
+    return renderer.synth
+
+
+def test_families_share_values_across_subsets(tiny_coach):
+    families = load_families(tiny_coach.parent / "families")
+    assert families.mel_db80.shape == (3, 32, 128, 88)
+    assert families.values.shape == (3, len(families.columns))
+    # the dry clip differs from the all-effects clip, and subsets of one family differ from each other
+    assert np.abs(families.mel_db80[0, 0].astype(float) - families.mel_db80[0, 31].astype(float)).mean() > 0.01
+    # a folder rendered with other settings is refused, not mixed
+    with pytest.raises(Exception, match="other settings"):
+        generate_families(FamilyConfig(families=4), tiny_coach.parent / "families", workers=1, progress=False)
+
+
+def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):
+    models = load_coach(tiny_coach)
+    assert set(models.effect_cnns) == set(EFFECT_NAMES)
+    distortion = models.sidecars["distortion"]
+    assert [h["name"] for h in distortion["heads"]] == ["mode", "drive"]
+    assert distortion["heads"][0]["classes"] == len(
+        load_profile("vital").effect("distortion").parameter("mode").classes
+    )
+    assert distortion["data"]["families"] == 3 and distortion["command"] == "test"
+    assert "mae_0_1" in distortion["test"]["drive"] and "accuracy" in distortion["test"]["mode"]
+    accuracy = models.sidecars[NEXT_EFFECT_NAME]["test_next_effect_accuracy"]
+    assert set(accuracy["per_step"]) == {"1", "2", "3", "4", "5"}
+    size_bytes = sum(p.stat().st_size for p in tiny_coach.glob("*.safetensors"))
+    assert size_bytes < 6_000_000
+
+
+def test_loop_never_ends_worse_and_probation_steps_pay_off(tiny_coach, renderer):
+    models = load_coach(tiny_coach)
+    target = _target(renderer)
+    result = run_coach(models, _dry(renderer), target, max_steps=5)
+    assert result.final.metrics["mse"] <= result.initial.metrics["mse"]
+    best = result.initial.metrics["mse"]
+    for i, step in enumerate(result.steps):
+        if step.kept:
+            assert step.after.metrics["mse"] < best
+            best = step.after.metrics["mse"]
+        else:  # kept on probation: the next step brings the sound below the best before it
+            assert result.steps[i + 1].kept and result.steps[i + 1].after.metrics["mse"] < best
+    if result.steps:
+        assert result.steps[-1].kept
+    if result.rejected is not None:
+        # undone steps left the synth as it was: a re-render matches the final state
+        again = renderer.synth.render(48, 1.0, 1.0, CLIP_SAMPLES / 44100)
+        assert np.allclose(again, result.final.audio, atol=1e-4)
+
+
+class _OracleCNN:
+    """Test double: returns the target's true settings, so the loop's apply/render/measure path is exercised."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def predict(self, *tensors):
+        return [dict(self.values)]
+
+
+def test_loop_with_perfect_predictions_reaches_the_target(tiny_coach, renderer):
+    models = load_coach(tiny_coach)
+    oracle = replace(models, effect_cnns={name: _OracleCNN(TARGET_SETTINGS.get(name, {})) for name in EFFECT_NAMES})
+    target = _target(renderer)
+    mask = sum(1 << EFFECT_NAMES.index(n) for n in TARGET_SETTINGS)
+    used = [0]
+
+    def in_order(options):
+        name = next_effect(mask, used[0], models.step_order)
+        used[0] |= 1 << EFFECT_NAMES.index(name)
+        return name
+
+    result = run_coach(oracle, _dry(renderer), target, max_steps=3, choose=in_order)
+    assert [s.effect for s in result.steps] == ["distortion", "reverb", "eq"]
+    assert result.initial.metrics["mse"] > 0.002
+    assert result.final.metrics["mse"] < 1e-4
+    assert not result.out_of_reach
+    assert result.steps[0].description == "Distortion on: Hard Clip, Distortion Drive +19.6 dB"
+
+
+def test_target_equal_to_the_patch_is_not_out_of_reach(tiny_coach, renderer):
+    synth = _dry(renderer)
+    target = synth.render(48, 1.0, 1.0, CLIP_SAMPLES / 44100)
+    result = run_coach(load_coach(tiny_coach), synth, target, max_steps=2)
+    assert result.initial.metrics["mse"] < 1e-4
+    if not result.steps:
+        assert not result.out_of_reach and "already sounds like the target" in result.message
+
+
+def test_coach_json_matches_the_reaper_bridge(tiny_coach, renderer):
+    models = load_coach(tiny_coach)
+    oracle = replace(models, effect_cnns={name: _OracleCNN(TARGET_SETTINGS.get(name, {})) for name in EFFECT_NAMES})
+    order = iter(["distortion", "reverb", "eq"])
+    target = _target(renderer)
+    synth = _dry(renderer)
+    result = run_coach(oracle, synth, target, max_steps=3, choose=lambda options: next(order))
+    body = json.loads(json.dumps(coach_json(result, preset="saw")))
+    plan = CoachPlan.from_coach_json(body)
+    assert plan.profile == "vital" and len(plan.steps) == 3
+    names = synth.control_names()
+    first = body["steps"][0]
+    assert first["effect"] == "distortion" and first["metrics"]["mse_before"] == body["initial_metrics"]["mse"]
+    assert body["steps"][-1]["helped"] and body["final_metrics"]["mse"] < body["initial_metrics"]["mse"] / 10
+    by_control = {c["control"]: c for c in first["changes"]}
+    assert by_control["distortion_on"]["value"] == 1.0 and by_control["distortion_on"]["cc"] == 103
+    drive = by_control["distortion_drive"]
+    assert drive["param_name"] == synth.display_name("distortion_drive") == "Distortion Drive"
+    assert drive["param_index"] == names.index("distortion_drive")
+    assert drive["value"] == pytest.approx(synth.normalized_value("distortion_drive"), abs=1e-6)
+    assert drive["display"] == "+19.6 dB" and drive["cc"] == 24
+    assert by_control["distortion_type"]["display"] == "Hard Clip"
+    for step in plan.steps:
+        for change in step.changes:
+            assert 0.0 <= change.value <= 1.0 and change.fx_name == "Vital"
+            assert 0 <= change.param_index < len(names)
+
+
+def test_coach_cli_any_rate_target_json_report_and_patch(tiny_coach, renderer, tmp_path, capsys):
+    target = _target(renderer, "square")
+    resampled = soxr.resample(target.T, 44100, 48000)
+    padded = np.concatenate([np.zeros((24_000, 2), np.float32), resampled])  # the note starts at 0.5 s
+    sf.write(tmp_path / "target.flac", padded[:, :1], 48000)  # mono FLAC at 48 kHz
+    args = ["coach", "--target", str(tmp_path / "target.flac"), "--preset", "square", "--start", "0.5"]
+    args += ["--models", str(tiny_coach), "--max-steps", "2", "--json", str(tmp_path / "steps.json")]
+    args += ["--report", str(tmp_path / "report"), "--save-patch", str(tmp_path / "suggested.vital")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("start: MSE×100") and "stopped:" in out
+    body = json.loads((tmp_path / "steps.json").read_text())
+    assert body["preset"] == "square" and body["start_seconds"] == 0.5
+    CoachPlan.from_coach_json(body)
+    assert (tmp_path / "report" / "progression.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "report" / "00-current.wav").exists() and (tmp_path / "report" / "target.wav").exists()
+    assert len(list((tmp_path / "report").glob("0[1-9]-*.wav"))) == len(body["steps"])
+    assert json.loads((tmp_path / "suggested.vital").read_text())["settings"]
+    # the patch file starts a second run; an existing --json is never overwritten
+    again = ["coach", "--target", str(tmp_path / "target.flac"), "--patch", str(tmp_path / "suggested.vital")]
+    again += ["--start", "0.5", "--models", str(tiny_coach), "--json", str(tmp_path / "steps.json")]
+    before = (tmp_path / "steps.json").read_bytes()
+    assert main(again) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "steps.json").read_bytes() == before
+
+
+def test_coach_cli_rejects_bad_input_in_one_line(tiny_coach, tmp_path, capsys):
+    sf.write(tmp_path / "short.wav", np.full(4410, 0.1, np.float32), 44100)
+    base = ["coach", "--target", str(tmp_path / "short.wav"), "--models", str(tiny_coach)]
+    assert main([*base, "--preset", "saw", "--start", "3"]) == 1
+    assert "past the end" in capsys.readouterr().err
+    assert main([*base, "--preset", "no-such-preset"]) == 1
+    assert "unknown preset" in capsys.readouterr().err
+    (tmp_path / "bad.vital").write_text("not json")
+    assert main([*base, "--patch", str(tmp_path / "bad.vital")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a Vital patch" in err
+    assert main([*base, "--preset", "saw", "--max-steps", "9"]) == 1
+    assert "--max-steps" in capsys.readouterr().err

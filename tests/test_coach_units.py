@@ -1,0 +1,164 @@
+"""Synth coach pieces without rendering: step order, training examples, networks, targets, eval tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.coach.evaluate import RunRecord, accuracy_by_step, format_group_table, summarize
+from models.coach.families import subset_effects, subset_mask
+from models.coach.nets import EffectCNN, NextEffectRNN
+from models.coach.steps import (
+    DEFAULT_STEP_ORDER,
+    canonical_prefix,
+    next_effect,
+    ordered_effects,
+    rnn_sequence,
+    sample_effect_pairs,
+    sample_rnn_batch,
+)
+from models.coach.store import heads_for, load_coach, save_module
+from models.coach.suggest import tidy_text
+from models.coach.target import target_clip
+from models.errors import ReaTimbreError
+from models.synth.features import CLIP_SAMPLES
+from models.synth.profiles import EFFECT_NAMES, load_profile
+
+
+def test_masks_and_step_order():
+    assert subset_effects(subset_mask(["reverb", "compressor"])) == ("compressor", "reverb")
+    mask = subset_mask(["reverb", "distortion", "eq"])
+    order = list(DEFAULT_STEP_ORDER)
+    assert ordered_effects(mask) == [n for n in order if n in ("reverb", "distortion", "eq")]
+    assert next_effect(mask, 0) == ordered_effects(mask)[0]
+    assert next_effect(mask, canonical_prefix(mask, 1)) == ordered_effects(mask)[1]
+    assert next_effect(mask, mask) is None
+    with pytest.raises(ReaTimbreError, match="unknown effect"):
+        subset_mask(["flanger"])
+
+
+def test_effect_pairs_have_the_effect_in_the_target_only():
+    rng = np.random.default_rng(0)
+    for effect in EFFECT_NAMES:
+        rows = sample_effect_pairs(effect, 7, 400, rng)
+        bit = 1 << EFFECT_NAMES.index(effect)
+        assert ((rows[:, 0] >= 0) & (rows[:, 0] < 7)).all()
+        assert all(t & bit and not c & bit and c & ~t == 0 for _, t, c in rows)
+        before = subset_mask(DEFAULT_STEP_ORDER[: DEFAULT_STEP_ORDER.index(effect)])
+        canonical = np.mean([c == t & before for _, t, c in rows])
+        assert 0.4 < canonical < 0.8  # half canonical, plus random subsets that happen to be canonical
+
+
+def test_rnn_examples_label_the_next_missing_effect():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        steps_taken, items = sample_rnn_batch(5, 8, rng)
+        for _, target in items:
+            currents, label = rnn_sequence(target, steps_taken)
+            assert len(currents) == steps_taken + 1 and currents[0] == 0
+            assert EFFECT_NAMES[label] == ordered_effects(target)[steps_taken]
+            assert not currents[-1] >> label & 1
+
+
+def _batch(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.rand(n, 128, 88, generator=g) - 1,
+        torch.rand(n, 128, 88, generator=g) - 1,
+        100 * torch.randn(n, 30, 88, generator=g),
+        100 * torch.randn(n, 30, 88, generator=g),
+    )
+
+
+def test_effect_cnn_heads_learn_a_small_batch():
+    torch.manual_seed(0)
+    heads = heads_for(load_profile("vital").effect("distortion"))
+    cnn = EffectCNN(heads, dropout=0.0)
+    inputs = _batch(8)
+    values = torch.tensor([[float(i % 5), 0.1 * i] for i in range(8)])
+    optimiser = torch.optim.Adam(cnn.parameters(), lr=3e-3)
+    first = cnn.loss(cnn(*inputs), values).item()
+    for _ in range(60):
+        loss = cnn.loss(cnn(*inputs), values)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert float(cnn.loss(cnn(*inputs), values)) < 0.2 * first
+    predicted = cnn.predict(*inputs)
+    assert set(predicted[0]) == {"mode", "drive"}
+    assert all(0.0 <= p["drive"] <= 1.0 and p["mode"] in range(5) for p in predicted)
+
+
+def test_next_effect_rnn_never_names_a_used_effect():
+    rnn = NextEffectRNN()
+    target = torch.rand(3, 128, 88)
+    currents = torch.rand(3, 2, 128, 88)
+    used = torch.zeros(3, 2, 5)
+    used[:, 1, 1] = 1.0  # distortion used after the first step
+    logits = rnn(target, currents, used, torch.tensor([2, 2, 1]))
+    assert torch.isinf(logits[:2, 1]).all() and torch.isfinite(logits[2]).all()
+
+
+def test_store_round_trip_and_foreign_files(tmp_path):
+    profile = load_profile("vital")
+    for name in EFFECT_NAMES:
+        cnn = EffectCNN(heads_for(profile.effect(name)))
+        sidecar = {"kind": "effect", "effect": name, "heads": [h.to_json() for h in cnn.heads], "architecture": {}}
+        save_module(cnn, {**sidecar, "profile": "vital", "step_order": list(DEFAULT_STEP_ORDER)}, tmp_path, name)
+    rnn = NextEffectRNN()
+    side = {"kind": "next_effect", "architecture": {"n_effects": 5}, "profile": "vital"}
+    save_module(rnn, {**side, "step_order": list(DEFAULT_STEP_ORDER)}, tmp_path, "next_effect")
+    models = load_coach(tmp_path)
+    assert models.step_order == DEFAULT_STEP_ORDER
+    x = _batch(1)
+    assert torch.allclose(models.next_effect.out.weight, rnn.out.weight)
+    assert models.effect_cnns["eq"](*x).shape == (1, 3)
+    (tmp_path / "eq.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ReaTimbreError, match="cannot load coach weights"):
+        load_coach(tmp_path)
+
+
+def test_target_clip_any_rate_channels_and_start():
+    rate = 22050
+    t = np.arange(3 * rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 220 * t) * (t >= 1.0)).astype(np.float32)
+    clip = target_clip(np.stack([tone] * 4), rate, start_seconds=1.0)  # 4 channels at 22.05 kHz
+    assert clip.shape == (2, CLIP_SAMPLES) and np.allclose(clip[0], clip[1])
+    spectrum = np.abs(np.fft.rfft(clip[0]))
+    assert abs(np.argmax(spectrum) * 44100 / CLIP_SAMPLES - 220) < 2
+    short = target_clip(tone[rate : rate + 1000], rate)  # shorter than a clip: zero-padded
+    assert short.shape == (2, CLIP_SAMPLES) and not short[:, 3000:].any()
+    with pytest.raises(ReaTimbreError, match="silent"):
+        target_clip(np.zeros((1, rate), np.float32), rate)
+    with pytest.raises(ReaTimbreError, match="past the end"):
+        target_clip(tone, rate, start_seconds=5.0)
+
+
+def test_tidy_text():
+    assert tidy_text("0.500000 dB") == "0.5 dB"
+    assert tidy_text("Soft Clip") == "Soft Clip"
+
+
+def _record(mse: list[float], picks=()):
+    curves = {m: [v * k for v in mse] for m, k in (("mse", 1), ("mae", 3), ("mfcc_distance", 1000), ("lsd_db", 300))}
+    return RunRecord(curves, 0.1, sum(b < a for a, b in zip(mse, mse[1:], strict=False)), False, list(picks))
+
+
+def test_summary_tables_follow_the_paper_layout():
+    coach = [_record([0.05, 0.02, 0.01, 0.01, 0.01, 0.01], [(1, True), (2, True), (3, False)])]
+    coach.append(_record([0.03, 0.01, 0.005, 0.005, 0.005, 0.005], [(1, True)]))
+    baseline = [_record([0.05, 0.04, 0.03, 0.03, 0.03, 0.03]), _record([0.03, 0.03, 0.02, 0.02, 0.02, 0.02])]
+    summary = summarize(coach)
+    assert summary["mse"]["initial"] == pytest.approx(0.04)
+    assert summary["mse"]["final"] == pytest.approx(0.0075)
+    assert summary["mse"]["per_step"][0] == pytest.approx(-0.025)
+    assert sum(summary["mse"]["per_step"]) == pytest.approx(summary["mse"]["change"])
+    assert summary["mse"]["ratio"] == pytest.approx(0.1875)
+    accuracy = accuracy_by_step(coach)
+    assert accuracy["1"] == 1.0 and accuracy["3"] == 0.0 and accuracy["5"] is None and accuracy["all"] == 0.75
+    table = format_group_table("basic shapes", coach, baseline)
+    lines = table.splitlines()
+    assert lines[0].startswith("basic shapes — 2 held-out targets")
+    assert [line.split()[0] for line in lines[2:6]] == ["MSE", "MAE", "MFCC", "LSD"]
+    assert "ok" in lines[2] and "0.188" in lines[2] and "0.625" in lines[2]
