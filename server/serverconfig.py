@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.atomic_files import write_text
 from models.userdirs import config_dir
 from server.outputs import default_output_dir
 
@@ -44,15 +44,7 @@ def write_server_info(host: str, port: int, directory: Path | None = None) -> Pa
     """Atomically write ``{"host", "port", "pid"}`` for clients to find this server."""
     path = server_info_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".server-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"host": host, "port": port, "pid": os.getpid()}, handle)
-            handle.write("\n")
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    write_text(path, json.dumps({"host": host, "port": port, "pid": os.getpid()}) + "\n")
     return path
 
 
