@@ -12,11 +12,12 @@ import soundfile as sf
 import soxr
 
 from extension.coach_steps import CoachPlan
-from models.coach.families import FamilyConfig, FamilyRenderer, generate_families, load_families
+from models.coach.families import FamilyRenderer, load_families
 from models.coach.steps import next_effect
 from models.coach.store import NEXT_EFFECT_NAME, load_coach
 from models.coach.suggest import coach_json, run_coach
 from models.coach.train import TrainSettings, train_coach
+from models.synth.dataset import DatasetConfig, generate
 from models.synth.features import CLIP_SAMPLES
 from models.synth.profiles import EFFECT_NAMES, load_profile
 from server.cli import main
@@ -35,10 +36,9 @@ def renderer() -> FamilyRenderer:
 
 @pytest.fixture(scope="module")
 def tiny_coach(tmp_path_factory) -> Path:
-    """Coach weights from a tiny run: 3 families (96 renders), a few training steps per model."""
+    """Coach weights from a tiny run: coach-data of 3 draws (96 renders), a few training steps per model."""
     root = tmp_path_factory.mktemp("coach")
-    config = FamilyConfig(families=3, chunk_families=3, presets=("saw", "square", "sine"))
-    generate_families(config, root / "families", workers=1, progress=False)
+    generate(DatasetConfig(group="basic_shapes", clips=96, shard_clips=32), root / "families", 1, progress=False)
     settings = TrainSettings(
         cnn_steps=4, rnn_steps=4, cnn_batch=8, rnn_batch=4, validate_every=2, validation_examples=16
     )
@@ -57,15 +57,19 @@ def _dry(renderer: FamilyRenderer, preset: str = "saw"):
     return renderer.synth
 
 
-def test_families_share_values_across_subsets(tiny_coach):
+def test_families_are_complete_draws_of_coach_data(tiny_coach):
     families = load_families(tiny_coach.parent / "families")
-    assert families.mel_db80.shape == (3, 32, 128, 88)
-    assert families.values.shape == (3, len(families.columns))
-    # the dry clip differs from the all-effects clip, and subsets of one family differ from each other
+    assert families.mel_db80.shape == (3, 32, 128, 88) and families.mfcc.shape == (3, 32, 30, 88)
+    assert families.values.shape == (3, len(families.columns)) and not np.isnan(families.values).any()
+    assert [families.presets[i] for i in families.preset_index] == ["sine", "triangle", "saw"]
+    # subset 0 is the dry preset, subset 31 has every effect on: they differ
     assert np.abs(families.mel_db80[0, 0].astype(float) - families.mel_db80[0, 31].astype(float)).mean() > 0.01
-    # a folder rendered with other settings is refused, not mixed
-    with pytest.raises(Exception, match="other settings"):
-        generate_families(FamilyConfig(families=4), tiny_coach.parent / "families", workers=1, progress=False)
+    # an incomplete draw (a missing shard) is left out, not mixed
+    (tiny_coach.parent / "families" / "shard-00001.json").rename(tiny_coach.parent / "shard-00001.json")
+    try:
+        assert len(load_families(tiny_coach.parent / "families")) == 2
+    finally:
+        (tiny_coach.parent / "shard-00001.json").rename(tiny_coach.parent / "families" / "shard-00001.json")
 
 
 def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):

@@ -1,44 +1,28 @@
-"""Coach training material: effect "families" rendered on Vital.
+"""Coach training material as *families*: the draws of ``reatimbre coach-data`` (:mod:`models.synth.dataset`).
 
-A family is one preset, one note and one random setting of all five coach effects (SerumRNN's sampling
-ranges, :meth:`models.synth.profiles.Effect.sample`), rendered once for each of the 32 subsets of the effects
-(subset ``mask``: bit ``i`` set = ``EFFECT_NAMES[i]`` on with the family's values). Because the 32 clips share
-their values, any two subsets of a family form a (target, current) pair of the kind the coach meets: the
-current sound is the target with some effects not yet applied (SerumRNN's Cartesian product of pairs).
-The independent clips of :mod:`models.synth.dataset` cannot give such pairs; rendering, presets and
-features are that module's (:class:`~models.synth.vital.VitalSynth`, :mod:`~models.synth.presets`,
-:func:`~models.synth.features.clip_features`).
-
-On disk (``DIR``): ``manifest.json`` (the config) and ``chunk-00000.npz`` … holding ``mel_db80`` float16
-(F, 32, 128, 88), ``mfcc`` float16 (F, 32, 30, 88), ``values`` float32 (F, n_params) in paper space (columns
-of :func:`models.synth.dataset.param_columns`), ``preset_index`` and ``note``. Chunks are written atomically
-and a re-run renders only missing chunks.
+A draw is one preset, one note and one random setting of all five coach effects, rendered under each of the
+32 effect subsets (subset ``mask``: bit ``i`` set = ``EFFECT_NAMES[i]`` on with the draw's values). Because the
+32 clips share their values, any two subsets of a draw form a (target, current) pair of the kind the coach
+meets: the current sound is the target with some effects not yet applied (SerumRNN's Cartesian product).
+:func:`load_families` arranges the complete draws of one or more coach-data folders as arrays indexed
+``[family, mask]``; :class:`FamilyRenderer` renders one preset with any effect settings (evaluation targets).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-import multiprocessing
-import os
-import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from models.errors import ReaTimbreError
 from models.synth import presets as preset_data
-from models.synth.base import write_atomic
-from models.synth.dataset import param_columns
-from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC, clip_features
-from models.synth.profiles import EFFECT_NAMES, EffectProfile, load_profile
+from models.synth.dataset import MANIFEST_NAME, load_shard, shard_paths
+from models.synth.features import CLIP_SAMPLES
+from models.synth.profiles import EFFECT_NAMES, EffectProfile
 
-FAMILY_FORMAT = "reatimbre-coach-families/1"
-MANIFEST_NAME = "manifest.json"
 N_SUBSETS = 1 << len(EFFECT_NAMES)
 Settings = dict[str, dict[str, float]]
 
@@ -58,80 +42,8 @@ def subset_effects(mask: int) -> tuple[str, ...]:
     return tuple(name for i, name in enumerate(EFFECT_NAMES) if mask >> i & 1)
 
 
-@dataclass(frozen=True)
-class FamilyConfig:
-    """Everything that determines a family set (the output folder is not part of it)."""
-
-    families: int
-    seed: int = 0
-    note: int = 48
-    other_note_fraction: float = 0.0
-    other_note_range: tuple[int, int] = (36, 67)
-    presets: tuple[str, ...] = ()
-    chunk_families: int = 8
-    profile: str = "vital"
-    format: str = field(default=FAMILY_FORMAT)
-
-    def preset_list(self) -> list[str]:
-        return list(self.presets) or preset_data.preset_names()
-
-    def validate(self) -> None:
-        """Raise :class:`ReaTimbreError` naming the first bad field."""
-        if self.families < 1:
-            raise ReaTimbreError(f"need at least 1 family, got {self.families}")
-        if self.chunk_families < 1:
-            raise ReaTimbreError(f"chunk size must be at least 1 family, got {self.chunk_families}")
-        if not 0 <= self.note <= 127 or not 0 <= self.other_note_range[0] <= self.other_note_range[1] <= 127:
-            raise ReaTimbreError("notes must be MIDI notes 0..127")
-        if not 0.0 <= self.other_note_fraction <= 1.0:
-            raise ReaTimbreError(f"other-note fraction must be 0..1, got {self.other_note_fraction}")
-        for name in self.preset_list():
-            preset_data.preset_spec(name)
-        if load_profile(self.profile).synth != "vital":
-            raise ReaTimbreError("families are rendered on Vital; choose a Vital profile")
-
-    @property
-    def n_chunks(self) -> int:
-        return -(-self.families // self.chunk_families)
-
-    def to_json(self) -> dict[str, Any]:
-        raw = asdict(self)
-        raw["other_note_range"] = list(self.other_note_range)
-        raw["presets"] = list(self.presets)
-        return raw
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> FamilyConfig:
-        raw = dict(raw)
-        raw["other_note_range"] = tuple(raw["other_note_range"])
-        raw["presets"] = tuple(raw["presets"])
-        return cls(**raw)
-
-
-@dataclass(frozen=True)
-class FamilyPlan:
-    """What family ``index`` renders."""
-
-    index: int
-    preset: str
-    note: int
-    settings: Settings
-
-
-def plan_family(config: FamilyConfig, index: int, profile: EffectProfile | None = None) -> FamilyPlan:
-    """The deterministic plan of family ``index``: preset round-robin, note, values of all five effects."""
-    profile = profile or load_profile(config.profile)
-    presets = config.preset_list()
-    rng = np.random.default_rng([config.seed, index, 0xC0AC])
-    note = config.note
-    if rng.random() < config.other_note_fraction:
-        note = int(rng.integers(config.other_note_range[0], config.other_note_range[1] + 1))
-    settings = {effect.name: effect.sample(rng) for effect in profile.effects}
-    return FamilyPlan(index, presets[index % len(presets)], note, settings)
-
-
 class FamilyRenderer:
-    """One Vital instance that renders a preset with any subset of a family's effect settings."""
+    """One Vital instance that renders a shipped preset with any subset of effect settings."""
 
     def __init__(self, profile: EffectProfile) -> None:
         from models.synth.vital import VitalSynth
@@ -151,128 +63,11 @@ class FamilyRenderer:
         self.synth.set_controls(self.profile.controls(settings))
         return self.synth.render(note, 1.0, 1.0, CLIP_SAMPLES / self.synth.sample_rate_hz)
 
-    def render_family(self, plan: FamilyPlan) -> tuple[np.ndarray, np.ndarray]:
-        """Features of all 32 subsets: mel_db80 (32, 128, 88) and mfcc (32, 30, 88), float16."""
-        self.load_preset(plan.preset)
-        mel = np.empty((N_SUBSETS, N_MELS, CLIP_FRAMES), dtype=np.float16)
-        mfcc = np.empty((N_SUBSETS, N_MFCC, CLIP_FRAMES), dtype=np.float16)
-        for mask in range(N_SUBSETS):
-            settings = {name: plan.settings[name] for name in subset_effects(mask)}
-            features = clip_features(self.render(settings, plan.note))
-            mel[mask] = features.mel_db80
-            mfcc[mask] = features.mfcc
-        return mel, mfcc
-
-
-_RENDERERS: dict[str, FamilyRenderer] = {}
-
-
-def _renderer(profile_name: str) -> FamilyRenderer:
-    if profile_name not in _RENDERERS:
-        _RENDERERS[profile_name] = FamilyRenderer(load_profile(profile_name))
-    return _RENDERERS[profile_name]
-
-
-def profile_checksum(profile_name: str) -> str:
-    """SHA-256 of the profile's parsed JSON (families depend on its classes and sampling ranges)."""
-    raw = load_profile(profile_name).source
-    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-def chunk_path(out_dir: Path, chunk: int) -> Path:
-    return out_dir / f"chunk-{chunk:05d}.npz"
-
-
-def render_chunk(config: FamilyConfig, chunk: int, out_dir: str) -> int:
-    """Render and store one chunk of families (atomically); returns its family count."""
-    profile = load_profile(config.profile)
-    renderer = _renderer(config.profile)
-    columns = param_columns(profile)
-    presets = config.preset_list()
-    indices = range(chunk * config.chunk_families, min((chunk + 1) * config.chunk_families, config.families))
-    plans = [plan_family(config, i, profile) for i in indices]
-    plans.sort(key=lambda p: (presets.index(p.preset), p.index))  # one preset load per preset per chunk
-    mels, mfccs = zip(*(renderer.render_family(plan) for plan in plans), strict=True)
-    values = np.array(
-        [[plan.settings[col.split(".")[0]][col.split(".")[1]] for col in columns] for plan in plans], np.float32
-    )
-    arrays = {
-        "mel_db80": np.stack(mels),
-        "mfcc": np.stack(mfccs),
-        "values": values,
-        "preset_index": np.array([presets.index(p.preset) for p in plans], np.int16),
-        "note": np.array([p.note for p in plans], np.int16),
-        "family_index": np.array([p.index for p in plans], np.int64),
-    }
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_atomic(chunk_path(Path(out_dir), chunk), buffer.getvalue())
-    return len(plans)
-
-
-def _render_chunk_star(args: tuple[FamilyConfig, int, str]) -> int:
-    return render_chunk(*args)
-
-
-def prepare_output(config: FamilyConfig, out_dir: Path) -> list[int]:
-    """Create or check ``out_dir`` (refusing one made with other settings); the chunks still to render."""
-    manifest = out_dir / MANIFEST_NAME
-    if manifest.exists():
-        try:
-            existing = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ReaTimbreError(f"{manifest} is unreadable: {exc}") from exc
-        if existing.get("config") != config.to_json():
-            raise ReaTimbreError(f"{out_dir} holds coach families made with other settings; choose another folder")
-        if existing.get("profile_sha256") != profile_checksum(config.profile):
-            raise ReaTimbreError(f"{out_dir} was rendered with another version of the {config.profile} profile")
-    else:
-        if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-            raise ReaTimbreError(f"{out_dir} exists and is not an empty folder or a coach family set")
-        profile = load_profile(config.profile)
-        body = {
-            "format": FAMILY_FORMAT,
-            "config": config.to_json(),
-            "effects": list(EFFECT_NAMES),
-            "presets": config.preset_list(),
-            "param_columns": param_columns(profile),
-            "profile_sha256": profile_checksum(config.profile),
-        }
-        write_atomic(manifest, json.dumps(body, indent=1).encode("utf-8"))
-    return [c for c in range(config.n_chunks) if not chunk_path(out_dir, c).exists()]
-
-
-def generate_families(
-    config: FamilyConfig, out_dir: str | Path, workers: int | None = None, progress: bool = True
-) -> dict[str, Any]:
-    """Render every missing chunk of ``config`` into ``out_dir`` with ``workers`` processes."""
-    from tqdm import tqdm
-
-    config.validate()
-    out = Path(out_dir)
-    todo = prepare_output(config, out)
-    workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
-    started = time.perf_counter()
-    rendered = 0
-    jobs = [(config, chunk, str(out)) for chunk in todo]
-    with tqdm(total=len(jobs) * config.chunk_families, unit="family", disable=not progress, desc="families") as bar:
-        pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
-        try:
-            results = pool.imap_unordered(_render_chunk_star, jobs) if pool else map(_render_chunk_star, jobs)
-            for count in results:
-                rendered += count
-                bar.update(count)
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
-    seconds = time.perf_counter() - started
-    return {"families_rendered": rendered, "seconds": seconds, "clips": rendered * N_SUBSETS, "workers": workers}
-
 
 @dataclass
 class Families:
-    """Loaded family arrays (see the module docstring) and their column names."""
+    """Complete draws as arrays: ``mel_db80`` (F, 32, 128, 88) and ``mfcc`` (F, 32, 30, 88) float16,
+    ``values`` (F, n_params) float32 in paper space (columns ``columns``), ``preset_index`` and ``note`` (F,)."""
 
     mel_db80: np.ndarray
     mfcc: np.ndarray
@@ -297,27 +92,57 @@ class Families:
         )
 
 
-def load_families(directory: str | Path) -> Families:
-    """Every complete chunk of a family folder, concatenated in chunk order."""
-    directory = Path(directory)
+def _load_folder(directory: Path) -> Families | None:
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ReaTimbreError(f"{directory} is not a coach family set: {exc}") from exc
+        raise ReaTimbreError(f"{directory} is not a coach-data folder: {exc}") from exc
+    if not str(manifest.get("format", "")).endswith("/2"):
+        raise ReaTimbreError(f"{directory} holds coach-data of format {manifest.get('format')!r}; need draws (/2)")
     parts: dict[str, list[np.ndarray]] = {}
-    for path in sorted(directory.glob("chunk-*.npz")):
-        with np.load(path) as data:
-            for key in data.files:
-                parts.setdefault(key, []).append(data[key])
+    for shard in range(int(manifest["n_shards"])):
+        if not all(p.exists() for p in shard_paths(directory, shard)):
+            continue  # still rendering, or interrupted: use the complete shards
+        arrays, _ = load_shard(directory, shard)
+        for key in ("mel_db80", "mfcc", "draw_index", "subset_mask", "preset_index", "params"):
+            parts.setdefault(key, []).append(arrays[key])
     if not parts:
-        raise ReaTimbreError(f"{directory} holds no rendered families yet")
-    arrays = {key: np.concatenate(value) for key, value in parts.items()}
+        return None
+    draw = np.concatenate(parts["draw_index"])
+    mask = np.concatenate(parts["subset_mask"]).astype(np.int64)
+    order = np.lexsort((mask, draw))
+    draws, counts = np.unique(draw, return_counts=True)
+    complete = set(draws[counts == N_SUBSETS].tolist())
+    keep = order[np.isin(draw[order], list(complete))]
+    n = len(complete)
+    if n == 0:
+        return None
+    mel = np.concatenate(parts["mel_db80"])[keep].reshape(n, N_SUBSETS, *parts["mel_db80"][0].shape[1:])
+    mfcc = np.concatenate(parts["mfcc"])[keep].reshape(n, N_SUBSETS, *parts["mfcc"][0].shape[1:])
+    all_on = keep.reshape(n, N_SUBSETS)[:, N_SUBSETS - 1]
+    values = np.concatenate(parts["params"])[all_on].astype(np.float32)
+    presets = list(manifest["presets"])
+    preset_index = np.concatenate(parts["preset_index"])[all_on].astype(np.int16)
+    note = np.full(n, int(manifest["config"]["note"]), dtype=np.int16)
+    return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets)
+
+
+def load_families(directories: str | Path | Iterable[str | Path]) -> Families:
+    """The complete draws of one or more coach-data folders (same profile and presets), concatenated."""
+    if isinstance(directories, (str, Path)):
+        directories = [directories]
+    loaded = [f for f in (_load_folder(Path(d)) for d in directories) if f is not None]
+    if not loaded:
+        raise ReaTimbreError("no complete draws of 32 clips in the coach-data folder(s) yet")
+    first = loaded[0]
+    if any(f.columns != first.columns or f.presets != first.presets for f in loaded[1:]):
+        raise ReaTimbreError("coach-data folders differ in their profile columns or presets; train on one kind")
+    if len(loaded) == 1:
+        return first
     return Families(
-        arrays["mel_db80"],
-        arrays["mfcc"],
-        arrays["values"],
-        arrays["preset_index"],
-        arrays["note"],
-        list(manifest["param_columns"]),
-        list(manifest["presets"]),
+        *(np.concatenate([getattr(f, key) for f in loaded]) for key in ("mel_db80", "mfcc", "values")),
+        np.concatenate([f.preset_index for f in loaded]),
+        np.concatenate([f.note for f in loaded]),
+        first.columns,
+        first.presets,
     )

@@ -271,7 +271,7 @@ def train_next_effect(
 
 
 def train_coach(
-    data_dir: str | Path,
+    data_dirs: str | Path | list[str | Path],
     out_dir: str | Path,
     settings: TrainSettings = TrainSettings(),
     profile_name: str = "vital",
@@ -280,8 +280,10 @@ def train_coach(
     command: str = "",
     progress: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Train the coach models (all, or those named in ``only``) from ``data_dir`` into ``out_dir``."""
-    families = load_families(data_dir)
+    """Train the coach models (all, or those named in ``only``) from coach-data folders into ``out_dir``."""
+    if isinstance(data_dirs, (str, Path)):
+        data_dirs = [data_dirs]
+    families = load_families(data_dirs)
     split = split_families(families, settings.seed)
     out = Path(out_dir)
     names = only or (*step_order, NEXT_EFFECT_NAME)
@@ -292,7 +294,7 @@ def train_coach(
         "profile": profile_name,
         "step_order": list(step_order),
         "data": {
-            "folder": str(data_dir),
+            "folders": [str(d) for d in data_dirs],
             "families": len(families),
             "clips": len(families) * 32,
             "presets": families.presets,

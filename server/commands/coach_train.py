@@ -1,4 +1,4 @@
-"""``reatimbre coach-train``: render coach training families (resumable) and train the coach's models."""
+"""``reatimbre coach-train``: train the coach's models from ``reatimbre coach-data`` folders."""
 
 from __future__ import annotations
 
@@ -11,18 +11,14 @@ from pathlib import Path
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "coach-train",
-        help="render synth-coach training families on Vital and train the effect CNNs and next-effect RNN",
-        description="Render FAMILIES families (one random setting of all five effects on one of the 12 presets, "
-        "rendered with each of the 32 effect subsets) into --data, resuming an interrupted run, then train one "
-        "CNN per effect and the next-effect RNN with progress, early stopping and step/time budgets, and save "
-        "them with sidecars (training settings, data, held-out metrics) into --out.",
+        help="train the synth coach's effect CNNs and next-effect RNN from coach-data folders",
+        description="Train one CNN per effect and the next-effect RNN on the complete draws (one setting of all "
+        "five effects under all 32 subsets) of one or more `reatimbre coach-data` folders, with progress, early "
+        "stopping and step/time budgets, and save them with sidecars (training settings, data, held-out metrics) "
+        "into --out. Families are split 85/10/5 %% into train, validation and test.",
     )
-    parser.add_argument("--data", required=True, type=Path, help="family folder (new, empty, or an earlier run's)")
+    parser.add_argument("--data", required=True, nargs="+", type=Path, help="coach-data folder(s)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the weights and sidecars")
-    parser.add_argument("--families", type=int, default=0, help="render up to this many families first (0: none)")
-    parser.add_argument("--seed", type=int, default=0, help="family sampling seed (default 0)")
-    parser.add_argument("--other-note-fraction", type=float, default=0.2, help="share of families at other notes")
-    parser.add_argument("--workers", type=int, default=None, help="render processes (default: one per CPU)")
     parser.add_argument("--only", nargs="+", metavar="MODEL", help="train only these (effect names, next_effect)")
     parser.add_argument("--cnn-steps", type=int, default=3000)
     parser.add_argument("--rnn-steps", type=int, default=2000)
@@ -37,7 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from models.coach.families import FamilyConfig, generate_families
     from models.coach.train import TrainSettings, train_coach
     from models.errors import ReaTimbreError
 
@@ -45,12 +40,6 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ReaTimbreError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
-    if args.families < 0:
-        raise ReaTimbreError(f"--families must be 0 or more, got {args.families}")
-    if args.families:
-        config = FamilyConfig(families=args.families, seed=args.seed, other_note_fraction=args.other_note_fraction)
-        summary = generate_families(config, args.data, workers=args.workers, progress=not args.quiet)
-        print(f"coach-train: rendered {summary['families_rendered']} families in {summary['seconds']:.0f} s")
     settings = TrainSettings(
         cnn_steps=args.cnn_steps,
         rnn_steps=args.rnn_steps,
