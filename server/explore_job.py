@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.explore import MAX_GRID, MIN_GRID
+from models.errors import ReaTimbreError
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
 from server.jobs import JobContext
 from server.outputs import publish_no_clobber, staging_path, unique_output_path
@@ -22,14 +22,17 @@ class ExploreRequest(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, description="model name from GET /v1/models")
     input: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the audio file")
-    grid: int = Field(default=9, ge=MIN_GRID, le=MAX_GRID)
+    grid: int = Field(default=9, description="points per knob axis (the model library says how many are allowed)")
 
 
 def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
     """Check the model and the input now; the job writes ``<model>-explore-<id>.png`` and ``.json``."""
+    from models.explore import MAX_GRID, MIN_GRID  # imported here: it loads torch, which the server defers
     from models.library import find_model
 
     assert isinstance(request, ExploreRequest)
+    if not MIN_GRID <= request.grid <= MAX_GRID:
+        raise ReaTimbreError(f"grid must be a whole number from {MIN_GRID} to {MAX_GRID}, got {request.grid}")
     source = check_input_file(request.input, env)
     find_model(request.name)
     stem = unique_output_path(env.output_dir, f"{request.name}-explore", "").name

@@ -99,7 +99,7 @@ def test_explore_writes_a_map_inside_the_output_dir(client: TestClient, tmp_path
     bad = client.post("/v1/explore", json={"name": "nope", "input": str(source)}, headers=AUTH)
     assert bad.status_code == 400 and "unknown effect" in bad.json()["detail"]
     too_big = client.post("/v1/explore", json={"name": "tiny2", "input": str(source), "grid": 99}, headers=AUTH)
-    assert too_big.status_code == 422
+    assert too_big.status_code == 400 and "from 2 to 21" in too_big.json()["detail"]
 
 
 def test_cancelled_steer_saves_no_model(client: TestClient, tmp_path: Path) -> None:
