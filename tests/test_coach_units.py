@@ -162,3 +162,14 @@ def test_summary_tables_follow_the_paper_layout():
     assert lines[0].startswith("basic shapes — 2 held-out targets")
     assert [line.split()[0] for line in lines[2:6]] == ["MSE", "MAE", "MFCC", "LSD"]
     assert "ok" in lines[2] and "0.188" in lines[2] and "0.625" in lines[2]
+
+
+def test_candidates_add_the_runner_up_class_only_for_categorical_effects():
+    profile = load_profile("vital")
+    distortion = EffectCNN(heads_for(profile.effect("distortion")))
+    eq = EffectCNN(heads_for(profile.effect("eq")))
+    inputs = _batch(1)
+    first, second = distortion.predict_candidates(*inputs, count=2)
+    assert first == distortion.predict(*inputs)[0]
+    assert second["drive"] == first["drive"] and second["mode"] != first["mode"]
+    assert eq.predict_candidates(*inputs, count=2) == eq.predict(*inputs)

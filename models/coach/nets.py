@@ -135,6 +135,23 @@ class EffectCNN(nn.Module):
                     result[b][head.name] = float(int(values[b].argmax()))
         return result
 
+    @torch.no_grad()
+    def predict_candidates(self, mel_target, mel_current, mfcc_target, mfcc_current, count: int = 2):
+        """Up to ``count`` settings for one item, most likely first: the prediction, then the same with the
+        runner-up class of each categorical parameter (closest call first)."""
+        self.eval()
+        parts = self.split(self(mel_target, mel_current, mfcc_target, mfcc_current))
+        best = self.predict(mel_target, mel_current, mfcc_target, mfcc_current)[0]
+        alternatives = []
+        for head in self.heads:
+            if head.classes > 1:
+                probabilities = torch.softmax(parts[head.name][0], dim=-1)
+                top = torch.topk(probabilities, 2)
+                margin = float(top.values[0] - top.values[1])
+                alternatives.append((margin, {**best, head.name: float(int(top.indices[1]))}))
+        alternatives.sort(key=lambda pair: pair[0])
+        return [best, *(values for _, values in alternatives)][: max(1, count)]
+
 
 class NextEffectRNN(nn.Module):
     """Names the next effect from the sequence of (target, current) pairs and the effects used so far."""

@@ -126,15 +126,21 @@ def rank_effects(
 
 
 @torch.no_grad()
-def predict_settings(models: CoachModels, effect: str, target: ClipFeatures, current: ClipFeatures) -> dict[str, float]:
-    """Paper-space settings of ``effect`` that move ``current`` towards ``target``."""
+def predict_settings(
+    models: CoachModels, effect: str, target: ClipFeatures, current: ClipFeatures, count: int = 1
+) -> list[dict[str, float]]:
+    """Up to ``count`` paper-space settings of ``effect`` that move ``current`` towards ``target``, best first
+    (the CNN's prediction, then its runner-up class for a categorical parameter such as the distortion type)."""
     cnn = models.effect_cnns[effect]
-    return cnn.predict(
+    inputs = (
         _tensor(target.mel_db80)[None],
         _tensor(current.mel_db80)[None],
         _tensor(target.mfcc)[None],
         _tensor(current.mfcc)[None],
-    )[0]
+    )
+    if count > 1 and hasattr(cnn, "predict_candidates"):
+        return cnn.predict_candidates(*inputs, count=count)
+    return cnn.predict(*inputs)[:1]
 
 
 def run_coach(
@@ -146,11 +152,14 @@ def run_coach(
     velocity: float = 1.0,
     choose: Callable[[list[str]], str] | None = None,
     stop_when_worse: bool = True,
+    candidates: int = 2,
 ) -> CoachResult:
     """Coach ``synth``'s current patch towards ``target_audio`` (2, CLIP_SAMPLES at 44.1 kHz).
 
     ``choose`` replaces the RNN's pick (it gets the unused effects; the random-order baseline uses it);
-    ``stop_when_worse=False`` keeps every step (for timing all ``max_steps`` steps). The synth is left holding
+    ``stop_when_worse=False`` keeps every step (for timing all ``max_steps`` steps). ``candidates`` > 1 also
+    renders the CNN's runner-up class of a categorical parameter and keeps whichever lands closer (one more
+    render, for distortion steps only). The synth is left holding
     the suggested patch (the kept steps applied).
     """
     if not 1 <= max_steps <= len(EFFECT_NAMES):
@@ -186,11 +195,17 @@ def run_coach(
         else:
             effect_name, probability = choose([n for n in EFFECT_NAMES if n not in used[-1]]), math.nan
         effect = profile.effect(effect_name)
-        values = predict_settings(models, effect_name, target_features, current.features)
-        controls = effect.controls(values)
-        previous = {name: synth.get_control(name) for name in controls}
-        synth.set_controls(controls)
-        after = render()
+        previous: dict[str, float] = {}
+        after = None
+        for candidate in predict_settings(models, effect_name, target_features, current.features, candidates):
+            controls = effect.controls(candidate)
+            previous = previous or {name: synth.get_control(name) for name in controls}
+            synth.set_controls(controls)
+            rendered = render()
+            if after is None or rendered.metrics["mse"] < after.metrics["mse"]:
+                after, values, chosen = rendered, candidate, controls
+        if chosen is not controls:  # an earlier candidate won: put its settings back
+            synth.set_controls(chosen)
         helped = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN) or not stop_when_worse
         step = Step(
             number,

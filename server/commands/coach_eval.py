@@ -53,10 +53,8 @@ def run(args: argparse.Namespace) -> int:
     suites = [(group.replace("_", " "), lambda g=group: vital_targets(g, args.targets, 48)) for group in args.groups]
     if args.beyond:
         for name, note in OTHER_NOTES.items():
-            suites.append(
-                (f"all presets at {name} (MIDI {note})", lambda n=note: vital_targets("all", args.targets, n))
-            )
-        suites.append(("amsynth targets (start: closest Vital preset)", lambda: amsynth_targets(args.targets)))
+            suites.append((f"{name} (MIDI {note}), all presets", lambda n=note: vital_targets("all", args.targets, n)))
+        suites.append(("amsynth targets, from the closest preset", lambda: amsynth_targets(args.targets)))
     results = {}
     for title, make in suites:
         if not args.quiet:
