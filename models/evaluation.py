@@ -9,7 +9,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pyloudnorm
 import torch
 
 from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio
@@ -37,6 +36,8 @@ def esr(estimate: np.ndarray, target: np.ndarray) -> float:
 
 def loudness_lufs(audio: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness (ITU-R BS.1770-4) of (channels, samples) audio; -70 for silence."""
+    import pyloudnorm  # imported here: it takes seconds to import, and most users of this module never need it
+
     meter = pyloudnorm.Meter(sample_rate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

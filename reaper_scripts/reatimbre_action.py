@@ -28,7 +28,7 @@ for _candidate in (os.path.join(HERE, "lib"), os.path.dirname(HERE)):
         break
 
 import reaper_python as R  # noqa: E402 - REAPER's module, present only inside REAPER (or its emulator)
-from reatimbre_client import Client, ClientError  # noqa: E402
+from reatimbre_client import Client, ClientError, ServerUnreachable  # noqa: E402
 
 from extension.reaper_ops import InProcessApi  # noqa: E402
 from models.errors import ReaTimbreError  # noqa: E402
@@ -38,6 +38,7 @@ _DEFER_TICK = "import sys; sys.modules['reatimbre_action'].tick()"
 _DEFER_WAITS = "import sys; sys.modules['reatimbre_action'].tick_waits()"
 EXT_SECTION = "ReaTimbre"
 POLL_SECONDS = 0.25
+UNREACHABLE_GRACE_SECONDS = 60.0  # a busy server may miss a few polls; give up only after this long
 USER_ERRORS = (ClientError, ReaTimbreError)
 
 
@@ -134,6 +135,7 @@ class JobWatch:
         self.progress = [0.0] * len(job_ids)
         self.last_poll = 0.0
         self.last_report = (-1, "")
+        self.unreachable_since: float | None = None
 
     def poll(self) -> bool:
         """Poll every unfinished job once; True when all have ended."""
@@ -143,10 +145,18 @@ class JobWatch:
                 continue
             try:
                 job = self.client.job(job_id)
+            except ServerUnreachable as exc:
+                now = time.monotonic()
+                self.unreachable_since = self.unreachable_since or now
+                if now - self.unreachable_since > UNREACHABLE_GRACE_SECONDS:
+                    self.finished[n] = True
+                    self.errors.append(str(exc))
+                continue
             except ClientError as exc:
                 self.finished[n] = True
                 self.errors.append(str(exc))
                 continue
+            self.unreachable_since = None
             state = job.get("state")
             self.progress[n] = float(job.get("progress") or 0.0)
             stage = str(job.get("stage") or stage)

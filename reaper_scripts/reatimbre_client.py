@@ -24,6 +24,10 @@ class ClientError(Exception):
     """A failure to show the user as one line (server not running, refused request, bad answer)."""
 
 
+class ServerUnreachable(ClientError):
+    """The server did not answer (not running, or too busy to answer in time)."""
+
+
 def config_dir(platform: str | None = None, environ: dict[str, str] | None = None) -> str:
     """The ReaTimbre config directory: ``REATIMBRE_CONFIG_DIR``, else the platformdirs location."""
     env = os.environ if environ is None else environ
@@ -116,7 +120,7 @@ class Client:
         except urllib.error.HTTPError as exc:
             raise ClientError(f"ReaTimbre server refused {method} {path}: {_detail(exc)}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise ClientError(
+            raise ServerUnreachable(
                 f"ReaTimbre server is not reachable at {self.host}:{self.port} ({getattr(exc, 'reason', exc)}): "
                 "run 'ReaTimbre: Start local server'"
             ) from None

@@ -223,9 +223,17 @@ def test_render_without_a_server_says_how_to_start_it(
 
 
 def test_steer_reports_the_new_model(server, emu: ReaperEmulator, tmp_path: Path) -> None:
+    """The real steer job trains briefly on a dry/wet pair taken from two selected items."""
+    audio_dir = tmp_path / "project" / "Audio"
+    dry_path = _wav(audio_dir / "dry-long.wav", seconds=4.0)
+    dry, rate = sf.read(dry_path, dtype="float32")
+    sf.write(audio_dir / "wet.wav", np.tanh(4.0 * dry), rate)
+    emu.RPR_SetMediaItemSelected(emu.RPR_GetSelectedMediaItem(0, 0), False)  # only the pair is selected
+    dry_track = emu.add_track("dry")
+    emu.add_item(dry_track, dry_path, 0.0, 4.0, selected=True)
     wet_track = emu.add_track("wet")
-    emu.add_item(wet_track, _wav(tmp_path / "project" / "Audio" / "wet.wav"), 0.0, 0.5)
-    run_action(emu, STEER, ["fuzz,short,0.5,upper"])
+    emu.add_item(wet_track, audio_dir / "wet.wav", 0.0, 4.0, selected=True)
+    run_action(emu, STEER, ["fuzz,short,0.1,upper"], timeout_seconds=180)
     assert emu.message_boxes[-1][1].startswith("new effect 'fuzz' is ready")
 
 
