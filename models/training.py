@@ -86,6 +86,8 @@ def fit(
             checks_without_gain += 1
         return patience is not None and checks_without_gain >= patience
 
+    if validate is not None:
+        run_validation()  # the starting weights are a candidate too (they matter when resuming)
     model.train()
     try:
         while True:

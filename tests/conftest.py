@@ -8,10 +8,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="reatimbre-tests-"))
 os.environ["REATIMBRE_CONFIG_DIR"] = str(_SESSION_HOME / "config")
 os.environ["REATIMBRE_DATA_DIR"] = str(_SESSION_HOME / "data")
+# Test workloads are small: one torch thread avoids thread hand-off costs that made tiny steps 10x slower on a busy
+# 2-core machine. Subprocesses (servers started by tests) inherit the same setting.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
