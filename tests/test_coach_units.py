@@ -84,7 +84,7 @@ def test_effect_cnn_heads_learn_a_small_batch():
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    assert float(cnn.loss(cnn(*inputs), values)) < 0.2 * first
+    assert cnn.loss(cnn(*inputs), values).item() < 0.2 * first
     predicted = cnn.predict(*inputs)
     assert set(predicted[0]) == {"mode", "drive"}
     assert all(0.0 <= p["drive"] <= 1.0 and p["mode"] in range(5) for p in predicted)

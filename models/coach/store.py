@@ -1,4 +1,4 @@
-"""Coach weights on disk: ``DIR/<effect>.safetensors`` and ``DIR/next_effect.safetensors``, each with a JSON
+"""Coach weights on disk: ``DIR/<effect>.safetensors`` and ``DIR/next_effect.safetensors`` (float16), each with a JSON
 sidecar saying what it is (architecture, profile, step order), how it was trained and how well it did on
 held-out families. Loading reads tensors only (safetensors executes no code). The shipped set for Vital lives in
 ``models/weights/coach/vital``.
@@ -40,7 +40,11 @@ def save_module(module: torch.nn.Module, sidecar: dict[str, Any], directory: Pat
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / f"{name}.safetensors"
     tmp = directory / f".{name}.safetensors.tmp"
-    state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    # float16 on disk keeps the shipped set small; loading copies the values into the float32 model
+    state = {
+        k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous().cpu()
+        for k, v in module.state_dict().items()
+    }
     try:
         save_file(state, str(tmp))
         tmp.replace(weights)

@@ -17,12 +17,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.errors import ReaTimbreError
-    from server.demo import effects_demo, print_table
+    from server.demo import coach_demo, effects_demo, print_table
 
     if args.seconds <= 0 or args.seconds > 600:
         raise ReaTimbreError("--seconds must be between 0 and 600")
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = effects_demo(args.out, args.seconds)
+    rows = effects_demo(args.out, args.seconds) + coach_demo(args.out)
     if not rows:
         raise ReaTimbreError("no shipped models found in models/weights; reinstall ReaTimbre")
     print_table(rows)
