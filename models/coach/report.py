@@ -45,7 +45,9 @@ def progression_png(result: CoachResult) -> bytes:
     from matplotlib import pyplot as plt
 
     panels = _panels(result)
-    figure, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.2), sharey=True, squeeze=False)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(2.6 * len(panels), 3.2), sharey=True, squeeze=False, layout="constrained"
+    )
     frames = panels[0][1].shape[-1]
     extent = (0.0, frames * HOP_SAMPLES / SAMPLE_RATE_HZ, 0, panels[0][1].shape[0])
     peak_db = max(float(mel.max()) for _, mel, _, _ in panels) * TOP_DB
