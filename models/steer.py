@@ -201,12 +201,14 @@ def steer_model(
     steps: int | None = None,
     directory: Path | None = None,
     seed: int = 0,
+    recipe: SteerRecipe | None = None,
 ) -> dict:
     """Steer a new effect from ``dry`` and ``wet`` (paths, or arrays with ``sample_rate``) and save it as ``name``.
 
     ``progress`` gets each training step's loss and time left; ``report`` gets one line per decision (offset
     removed, memory chosen, ...). Returns a summary with the model's name and its held-out MR-STFT beside the dry
     input's. Everything is checked before training, and nothing is written unless training produced a model.
+    ``recipe`` replaces the chosen memory class's recipe (e.g. a smaller model for tests).
     """
     say = report or (lambda _line: None)
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or not 0.05 <= minutes <= 240:
@@ -217,7 +219,7 @@ def steer_model(
         say(note)
     choice: MemoryChoice = choose_memory(pair, memory)
     say(choice.reason)
-    recipe = RECIPES[choice.memory]
+    recipe = recipe or RECIPES[choice.memory]
     regions = split_regions(pair.dry.shape[1])
 
     torch.manual_seed(seed)

@@ -1,0 +1,129 @@
+"""Steering end to end: train on a pair, save to the user library, render with it; refusals and interruptions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from models.errors import ReaTimbreError
+from models.library import find_model, load_model
+from models.steer import RECIPES, split_regions, steer_model
+from models.steer_pair import MODEL_SAMPLE_RATE
+from models.tcn import TCNConfig
+from server.cli import main
+from tests.test_steer_pair import bursts, delayed, saturate
+
+SR = MODEL_SAMPLE_RATE
+TINY = replace(
+    RECIPES["short"],
+    config=TCNConfig(channels=4, kernel_size=9, dilation_growth=10, layers=3),
+    segment_samples=4096,
+    batch_size=2,
+    validate_every=5,
+)
+
+
+def gain(dry: np.ndarray) -> np.ndarray:
+    """An effect the tiny model can learn in a few dozen steps: -12 dB."""
+    return (0.25 * dry).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def pair_files(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("pair")
+    dry = bursts(seconds=5.0)
+    sf.write(folder / "dry.wav", dry, SR, subtype="FLOAT")
+    sf.write(folder / "wet.wav", delayed(saturate(dry), 220), SR, subtype="FLOAT")
+    return folder / "dry.wav", folder / "wet.wav"
+
+
+def test_regions_are_disjoint_and_cover_the_pair() -> None:
+    regions = split_regions(1000)
+    spans = sorted([*regions.train, regions.validation, regions.heldout])
+    assert spans[0][0] == 0 and spans[-1][1] == 1000
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_steering_learns_the_effect_and_reports_heldout_error() -> None:
+    dry = bursts(seconds=5.0, seed=4)
+    result = steer_model(dry, gain(dry), "steer-gain", "short", minutes=2, sample_rate=SR, steps=60, recipe=TINY)
+    assert result["model"] == "steer-gain" and result["memory"] == "short"
+    assert result["heldout_mrstft"] < 0.5 * result["heldout_dry_mrstft"]
+    effect = load_model("steer-gain")
+    rendered = effect.process(dry[None, :])
+    assert np.sqrt(np.mean(rendered**2)) == pytest.approx(0.25 * np.sqrt(np.mean(dry**2)), rel=0.3)
+
+
+def test_cli_steers_saves_a_user_model_and_render_uses_it(pair_files, tmp_path, capsys, monkeypatch) -> None:
+    import models.steer
+
+    monkeypatch.setitem(models.steer.RECIPES, "short", replace(TINY, validate_every=2))
+    dry, wet = pair_files
+    assert main(["steer", str(dry), str(wet), "--name", "my-drive", "--minutes", "0.2"]) == 0
+    out = capsys.readouterr()
+    assert "my-drive: saved" in out.out and "held-out MR-STFT" in out.out
+    assert "(220 samples) behind the dry: offset removed" in out.err and "memory auto -> short" in out.err
+
+    info = find_model("my-drive")
+    assert info.kind == "user" and [k.name for k in info.knobs] == ["c1", "c2"]
+    sidecar = info.sidecar
+    assert sidecar["steered"]["removed_latency_samples"] == 220
+    assert sidecar["metrics"]["heldout"]["model"]["mrstft"] > 0
+    assert sidecar["metrics"]["heldout"]["dry"]["mrstft"] > 0
+    assert main(["models", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)["models"]}
+    assert listed["my-drive"]["kind"] == "user" and listed["my-drive"]["heldout"]["model"]["mrstft"] > 0
+
+    rendered = tmp_path / "rendered.wav"
+    assert main(["render", str(dry), "-o", str(rendered), "--effect", "my-drive", "--knob", "c1=3", "--quiet"]) == 0
+    audio, rate = sf.read(rendered)
+    assert rate == SR and audio.shape[0] == sf.info(dry).frames and np.isfinite(audio).all()
+
+    # The name is taken now: refused before any training, the model is untouched.
+    before = info.weights_path.read_bytes()
+    assert main(["steer", str(dry), str(wet), "--name", "my-drive", "--minutes", "0.2"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert info.weights_path.read_bytes() == before
+
+
+def test_bad_requests_fail_before_training(pair_files, tmp_path) -> None:
+    dry, wet = pair_files
+    with pytest.raises(ReaTimbreError, match="invalid model name"):
+        steer_model(dry, wet, "../evil", minutes=1)
+    with pytest.raises(ReaTimbreError, match="minutes"):
+        steer_model(dry, wet, "ok-name", minutes=0)
+    with pytest.raises(ReaTimbreError, match="memory must be"):
+        steer_model(dry, wet, "ok-name", memory="huge", minutes=1)
+    with pytest.raises(ReaTimbreError, match="no such file"):
+        steer_model(tmp_path / "nope.wav", wet, "ok-name", minutes=1)
+    assert not any(p.name.startswith("ok-name") for p in find_model_dir().iterdir())
+
+
+def find_model_dir() -> Path:
+    from models.userdirs import user_models_dir
+
+    user_models_dir().mkdir(parents=True, exist_ok=True)
+    return user_models_dir()
+
+
+def test_ctrl_c_keeps_the_best_model_and_cancel_saves_nothing(pair_files) -> None:
+    dry, wet = pair_files
+    calls = []
+
+    def interrupt(progress) -> None:
+        calls.append(progress.step)
+        if progress.step == 3:
+            raise KeyboardInterrupt
+
+    result = steer_model(dry, wet, "interrupted", "short", 2, progress=interrupt, recipe=TINY)
+    assert result["stopped_because"] == "interrupted" and result["steps"] == 3
+    assert find_model("interrupted").sidecar["training"]["stopped_because"] == "interrupted"
+
+    with pytest.raises(ReaTimbreError, match="cancelled"):
+        steer_model(dry, wet, "cancelled", "short", 2, should_cancel=lambda: True, recipe=TINY)
+    assert not any(p.name.startswith("cancelled") for p in find_model_dir().iterdir())
