@@ -26,6 +26,7 @@ MIN_GRID = 2
 MAX_GRID = 21
 MAX_INPUT_SECONDS = 10.0  # longer inputs are cut: the grid renders the input grid**2 times
 IMPULSE_LEVEL = 0.5  # peak of the impulse used for T60
+TRUNCATION_SHARE = 0.8  # a decay must reach its lower level within this share of the window
 IMPULSE_MIN_SECONDS = 3.0  # window in which the impulse response is measured (at least the model's tail)
 
 
@@ -37,7 +38,8 @@ def is_reverb_like(effect: NeuralEffect) -> bool:
 
 def t60_seconds(response: np.ndarray, sample_rate: int) -> float | None:
     """T60 of an impulse response from its Schroeder decay curve: the -5..-25 dB slope (T20) extrapolated to 60 dB,
-    or the -5..-15 dB slope if the response does not decay 25 dB; None if it does not decay even 15 dB."""
+    or the -5..-15 dB slope if the response does not decay 25 dB within the first 80 % of the window; None if it
+    does not decay even 15 dB."""
     energy = np.asarray(response, dtype=np.float64) ** 2
     total = energy.sum()
     if not total > 0:
@@ -46,7 +48,9 @@ def t60_seconds(response: np.ndarray, sample_rate: int) -> float | None:
     times = np.arange(energy.size) / sample_rate
     for low_db in (-25.0, -15.0):
         span = (decay_db <= -5.0) & (decay_db >= low_db)
-        if decay_db.min() <= low_db and span.sum() >= 2:
+        reached = np.flatnonzero(decay_db <= low_db)
+        # Reaching it only at the very end is the window's truncation, not a decay.
+        if reached.size and reached[0] < TRUNCATION_SHARE * energy.size and span.sum() >= 2:
             slope, _ = np.polyfit(times[span], decay_db[span], 1)
             return float(-60.0 / slope) if slope < 0 else None
     return None
