@@ -21,6 +21,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}", "Host": "127.0.0.1"}
 MAX_EXAMPLES_PER_OPERATION = 25
 
 
+@pytest.fixture(autouse=True)
+def ieee_subnormals() -> None:
+    """Audio libraries loaded by earlier tests (JUCE-based synth hosts) can leave the CPU flushing subnormal floats
+    to zero; hypothesis refuses to generate floats in that state, so restore IEEE behaviour for this thread."""
+    import torch
+
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     output_dir: Path = tmp_path_factory.mktemp("fuzz-renders")
