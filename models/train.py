@@ -244,13 +244,7 @@ def train_effect(
 def _print_progress(name: str) -> Callable[[FitProgress], None]:
     def report(p: FitProgress) -> None:
         if p.step % 25 == 0:
-            best = f"{p.best_validation:.4f}" if p.best_validation is not None else "-"
-            print(
-                f"{name}: step {p.step} loss {p.train_loss:.4f} best val {best} "
-                f"{p.fraction:5.1%} {p.elapsed_seconds:5.0f}s elapsed, ~{p.remaining_seconds:4.0f}s left",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"{name}: {p.summary()}", file=sys.stderr, flush=True)
 
     return report
 

@@ -30,6 +30,14 @@ class FitProgress:
     elapsed_seconds: float
     remaining_seconds: float
 
+    def summary(self) -> str:
+        """One progress line: step, loss, best validation, time used and left."""
+        best = f"{self.best_validation:.4f}" if self.best_validation is not None else "-"
+        return (
+            f"step {self.step:5d}  loss {self.train_loss:.4f}  best validation {best}  {self.fraction:5.1%}  "
+            f"{self.elapsed_seconds:4.0f} s elapsed, ~{self.remaining_seconds:4.0f} s left"
+        )
+
 
 @dataclass
 class FitResult:

@@ -51,13 +51,7 @@ def run(args: argparse.Namespace) -> int:
         if args.quiet or p.elapsed_seconds - last_print[0] < 5.0:
             return
         last_print[0] = p.elapsed_seconds
-        best = f"{p.best_validation:.4f}" if p.best_validation is not None else "-"
-        print(
-            f"step {p.step:5d}  loss {p.train_loss:.4f}  best validation MR-STFT {best}  "
-            f"{p.elapsed_seconds:4.0f} s elapsed, ~{p.remaining_seconds:4.0f} s left",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(p.summary(), file=sys.stderr, flush=True)
 
     result = steer_model(
         args.dry,
