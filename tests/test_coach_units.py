@@ -112,7 +112,7 @@ def test_store_round_trip_and_foreign_files(tmp_path):
     models = load_coach(tmp_path)
     assert models.step_order == DEFAULT_STEP_ORDER
     x = _batch(1)
-    assert torch.allclose(models.next_effect.out.weight, rnn.out.weight)
+    assert torch.allclose(models.next_effect.out.weight, rnn.out.weight, atol=1e-3)  # stored as float16
     assert models.effect_cnns["eq"](*x).shape == (1, 3)
     (tmp_path / "eq.safetensors").write_bytes(b"not weights")
     with pytest.raises(ReaTimbreError, match="cannot load coach weights"):
