@@ -215,3 +215,14 @@ def test_coach_cli_rejects_bad_input_in_one_line(tiny_coach, tmp_path, capsys):
     assert err.count("\n") == 1 and "not a Vital patch" in err
     assert main([*base, "--preset", "saw", "--max-steps", "9"]) == 1
     assert "--max-steps" in capsys.readouterr().err
+
+
+def test_effects_already_on_in_the_patch_are_left_alone(tiny_coach, renderer):
+    target = _target(renderer)
+    synth = _dry(renderer)
+    synth.set_controls(renderer.profile.controls({"distortion": TARGET_SETTINGS["distortion"]}))
+    result = run_coach(load_coach(tiny_coach), synth, target, max_steps=4)
+    assert result.already_on == ("distortion",)
+    assert all(step.effect != "distortion" for step in result.steps)
+    assert synth.get_control("distortion_on") == 1.0 and synth.get_control("distortion_type") == 1.0
+    assert coach_json(result)["already_on"] == ["distortion"]
