@@ -60,11 +60,11 @@ RECIPES: dict[str, SteerRecipe] = {
     # ~202 ms receptive field: dynamics, distortion, filters.
     "short": SteerRecipe(
         TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=4),
-        segment_samples=32_768,
-        batch_size=4,
+        segment_samples=16_384,
+        batch_size=2,
         learning_rate=5e-3,
         esr_weight=0.0,
-        validate_every=40,
+        validate_every=60,
         patience=8,
     ),
     # ~2.0 s receptive field: reverb, delay.
