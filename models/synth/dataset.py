@@ -350,14 +350,41 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _render_locally(jobs: list, workers: int, bar: Any, on_shard: Callable[[int], None] | None) -> int:
+    """Render shard jobs in this process (1 worker) or a pool of spawned, single-threaded processes."""
+    rendered = 0
+    if workers == 1:
+        results = map(_run_shard_star, jobs)
+        pool = None
+    else:
+        with _single_threaded_children():
+            pool = multiprocessing.get_context("spawn").Pool(workers)
+        results = pool.imap_unordered(_run_shard_star, jobs)
+    try:
+        for count in results:
+            rendered += count
+            bar.update(count)
+            if on_shard is not None:
+                on_shard(count)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return rendered
+
+
 def generate(
     config: DatasetConfig,
     out_dir: str | Path,
     workers: int | None = None,
     progress: bool = True,
     on_shard: Callable[[int], None] | None = None,
+    run_elsewhere: Callable[..., list[int]] | None = None,
 ) -> dict[str, Any]:
     """Render every missing shard of ``config`` into ``out_dir`` with ``workers`` processes (default: CPUs).
+
+    ``run_elsewhere(fn, jobs, on_result=...)`` replaces the local processes, e.g. ``server.scaleout.map_tasks``
+    bound to a Ray address; every worker must see ``out_dir``.
 
     Returns a summary: clips rendered now, clips already present, shards, wall seconds and clips per second.
     """
@@ -369,26 +396,18 @@ def generate(
     workers = max(1, min(workers or os.cpu_count() or 1, max(1, len(todo))))
     done_before = sum(len(shard_clip_range(config, i)) for i in range(config.n_shards) if i not in set(todo))
     started = time.perf_counter()
-    rendered = 0
     with tqdm(total=config.clips, initial=done_before, unit="clip", disable=not progress, desc="coach-data") as bar:
         jobs = [(config, i, str(out)) for i in todo]
-        if workers == 1:
-            results = map(_run_shard_star, jobs)
-            pool = None
-        else:
-            with _single_threaded_children():
-                pool = multiprocessing.get_context("spawn").Pool(workers)
-            results = pool.imap_unordered(_run_shard_star, jobs)
-        try:
-            for count in results:
-                rendered += count
+        if run_elsewhere is not None:
+
+            def shard_done(_index: int, count: int) -> None:
                 bar.update(count)
                 if on_shard is not None:
                     on_shard(count)
-        finally:
-            if pool is not None:
-                pool.terminate()
-                pool.join()
+
+            rendered = sum(run_elsewhere(_run_shard_star, jobs, on_result=shard_done))
+        else:
+            rendered = _render_locally(jobs, workers, bar, on_shard)
     seconds = time.perf_counter() - started
     return {
         "clips_rendered": rendered,
@@ -396,7 +415,7 @@ def generate(
         "shards": config.n_shards,
         "seconds": seconds,
         "clips_per_second": rendered / seconds if seconds > 0 else 0.0,
-        "workers": workers,
+        "workers": "Ray" if run_elsewhere is not None else workers,
     }
 
 

@@ -32,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="settling render before each note (default 0.3; see README 'Synth layer')",
     )
+    parser.add_argument(
+        "--ray-address", help="render shards as Ray tasks ('auto', 'ray://host:10001', 'local'); workers must see --out"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
@@ -51,7 +54,14 @@ def run(args: argparse.Namespace) -> int:
         shard_clips=args.shard_clips,
         settle_seconds=DEFAULT_SETTLE_SECONDS if args.settle_seconds is None else args.settle_seconds,
     )
-    summary = generate(config, args.out, workers=args.workers, progress=not args.quiet)
+    run_elsewhere = None
+    if args.ray_address:
+        from functools import partial
+
+        from server.scaleout import map_tasks
+
+        run_elsewhere = partial(map_tasks, ray_address=args.ray_address)
+    summary = generate(config, args.out, workers=args.workers, progress=not args.quiet, run_elsewhere=run_elsewhere)
     print(
         f"coach-data: {summary['clips_rendered']} clips rendered"
         + (f" ({summary['clips_present_before']} were already there)" if summary["clips_present_before"] else "")
