@@ -49,6 +49,15 @@ class FitResult:
     stopped_because: str
     history: list[dict] = field(default_factory=list)
 
+    def record(self) -> dict:
+        """The run's summary for a sidecar: steps, seconds, why it stopped, best validation loss."""
+        return {
+            "steps": self.steps,
+            "seconds": round(self.seconds, 1),
+            "stopped_because": self.stopped_because,
+            "best_validation_loss": self.best_validation,
+        }
+
 
 def fit(
     model: nn.Module,

@@ -220,12 +220,7 @@ def train_effect(
         patience=settings.patience,
         progress=_printer(effect, progress),
     )
-    info = {
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
-        "stopped_because": result.stopped_because,
-        "best_validation_loss": result.best_validation,
-    }
+    info = result.record()
     return cnn, {"training": info, "test": cnn_test_metrics(cnn, split.test, effect, step_order)}
 
 
@@ -261,12 +256,7 @@ def train_next_effect(
         patience=settings.patience,
         progress=_printer(NEXT_EFFECT_NAME, progress),
     )
-    info = {
-        "steps": result.steps,
-        "seconds": round(result.seconds, 1),
-        "stopped_because": result.stopped_because,
-        "best_validation_loss": result.best_validation,
-    }
+    info = result.record()
     return rnn, {"training": info, "test_next_effect_accuracy": rnn_test_accuracy(rnn, split.test, step_order)}
 
 
