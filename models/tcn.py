@@ -5,9 +5,14 @@ A stack of causal, unpadded, dilated 1-D convolutions. Each block is
     conv (dilation g**n) -> FiLM(control) -> PReLU  (+ 1x1 residual path, cropped)
 
 and a 1x1 convolution maps the last block's channels to the output, minus the network's response to silence, so
-silence in gives exact silence out (no DC offset in pauses, whatever the knobs). The control vector (the knobs)
-goes through a small MLP and is projected per block to a FiLM scale and shift. The network is causal: output
-sample ``t`` depends on input samples ``t - receptive_field + 1 .. t`` only, so its latency is zero samples.
+silence in gives exact silence out (no DC offset in pauses, whatever the knobs). With ``gain_path`` the output
+layer gives two signals per channel, a residual ``r`` and a gain change ``g``, and the output is
+``x * (1 + g) + r`` for the current input sample ``x``: the network starts as the identity (the dry sound), and
+level changes such as a compressor's become a smooth gain to learn rather than a waveform to rebuild.
+
+The control vector (the knobs) goes through a small MLP and is projected per block to a FiLM scale and shift.
+The network is causal: output sample ``t`` depends on input samples ``t - receptive_field + 1 .. t`` only, so
+its latency is zero samples.
 
 :class:`TCNStream` renders audio of any length block by block with per-layer history buffers, producing the same
 samples as one pass over the whole signal with ``receptive_field - 1`` samples of silence in front.
@@ -34,6 +39,7 @@ class TCNConfig:
     cond_hidden: int = 32
     in_channels: int = 1
     out_channels: int = 1
+    gain_path: bool = False  # output = input * (1 + g) + r (needs in_channels == out_channels)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,7 +62,9 @@ class TCNConfig:
             flops += 2 * c_in * self.channels  # 1x1 residual
             flops += 4 * self.channels  # fused affine, PReLU and residual add
             c_in = self.channels
-        flops += 2 * self.channels * self.out_channels
+        flops += 2 * self.channels * self.out_channels * (2 if self.gain_path else 1)
+        if self.gain_path:
+            flops += 3 * self.out_channels  # x * (1 + g) + r
         return flops
 
 
@@ -110,7 +118,11 @@ class ConditionedTCN(nn.Module):
             blocks.append(TCNBlock(in_ch, c.channels, c.kernel_size, dilation, c.cond_hidden))
             in_ch = c.channels
         self.blocks = nn.ModuleList(blocks)
-        self.output = nn.Conv1d(c.channels, c.out_channels, 1, bias=False)
+        if c.gain_path and c.in_channels != c.out_channels:
+            raise ValueError("gain_path needs as many output channels as input channels")
+        self.output = nn.Conv1d(c.channels, c.out_channels * (2 if c.gain_path else 1), 1, bias=False)
+        if c.gain_path:
+            nn.init.zeros_(self.output.weight)  # start as the identity
 
     @property
     def receptive_field(self) -> int:
@@ -119,15 +131,26 @@ class ConditionedTCN(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Map input (B, in_channels, T) and control (B, cond_dim) to (B, out_channels, T - rf + 1)."""
         embedding = self.cond_mlp(cond)
+        dry = x
         silence = x.new_zeros(x.shape[0], self.config.in_channels)
         for block in self.blocks:
             x = block(x, embedding)
             silence = block.constant(silence, embedding)
-        return self.output(x - silence.unsqueeze(-1))
+        out = self.output(x - silence.unsqueeze(-1))
+        if self.config.gain_path:
+            out = apply_gain_path(dry[..., dry.shape[-1] - out.shape[-1] :], out)
+        return out
 
     def stream(self, cond: torch.Tensor) -> TCNStream:
         """A block-by-block renderer for one fixed control vector ``cond`` of shape (cond_dim,)."""
         return TCNStream(self, cond)
+
+
+def apply_gain_path(dry: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) current input samples and (B, 2C, T) output-layer signals (C residuals, then C gain changes) →
+    ``dry * (1 + gain) + residual``."""
+    residual, gain = out.chunk(2, dim=1)
+    return dry * (1.0 + gain) + residual
 
 
 class TCNStream:
@@ -156,6 +179,7 @@ class TCNStream:
             # Subtracting the last block's silence level before the (bias-free) output layer makes silence exact 0.
             self._last_level = level.view(1, -1, 1)
             self._out_weight = model.output.weight
+            self._gain_path = model.config.gain_path
 
     def _apply(self, index: int, x: torch.Tensor) -> torch.Tensor:
         weight, bias, slope, residual, dilation = self._layers[index]
@@ -165,6 +189,7 @@ class TCNStream:
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Render the next block: (B, in_channels, L) in, (B, out_channels, L) out."""
+        dry = x
         if self._histories is None:
             self._histories = [
                 level.view(1, -1, 1).expand(x.shape[0], -1, history).contiguous() for level, history in self._silence
@@ -175,4 +200,5 @@ class TCNStream:
             if keep:
                 self._histories[index] = joined[..., joined.shape[-1] - keep :].clone()
             x = self._apply(index, joined)
-        return F.conv1d(x - self._last_level, self._out_weight)
+        out = F.conv1d(x - self._last_level, self._out_weight)
+        return apply_gain_path(dry, out) if self._gain_path else out

@@ -67,13 +67,18 @@ def fit(
     steps: int,
     max_seconds: float | None = None,
     learning_rate: float = 2e-3,
+    warmup_fraction: float = 0.0,
     validate: Callable[[nn.Module], float] | None = None,
     validate_every: int = 100,
     patience: int | None = None,
     progress: Callable[[FitProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FitResult:
-    """Train ``model`` in place and leave it holding the best weights (by validation, else the last)."""
+    """Train ``model`` in place and leave it holding the best weights (by validation, else the last).
+
+    The learning rate rises linearly over the first ``warmup_fraction`` of the budget, then decays on a cosine;
+    validations during the warm-up do not count towards ``patience``.
+    """
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
     start = time.monotonic()
     best_state = copy.deepcopy(model.state_dict())
@@ -99,7 +104,7 @@ def fit(
         history.append({"step": step, "seconds": round(time.monotonic() - start, 2), "validation": score})
         if best_validation is None or score < best_validation:
             best_validation, best_state, checks_without_gain = score, copy.deepcopy(model.state_dict()), 0
-        else:
+        elif used_fraction() >= warmup_fraction:
             checks_without_gain += 1
         return patience is not None and checks_without_gain >= patience
 
@@ -115,8 +120,9 @@ def fit(
             if should_stop is not None and should_stop():
                 stopped_because = "cancelled"
                 break
+            warmup = min(1.0, max(0.01, fraction / warmup_fraction)) if warmup_fraction > 0 else 1.0
             for group in optimiser.param_groups:
-                group["lr"] = learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
+                group["lr"] = warmup * learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
             x, cond, target = next_batch(step)
             loss = loss_fn(model(x, cond), target)
             if not torch.isfinite(loss):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from models.tcn import ConditionedTCN, TCNConfig
+from models.tcn import ConditionedTCN, TCNConfig, apply_gain_path
 
 
 @pytest.mark.parametrize(
@@ -25,6 +25,8 @@ def _trained_like(config: TCNConfig) -> ConditionedTCN:
         for name, parameter in model.named_parameters():
             if name.endswith("bias"):
                 parameter.uniform_(-0.3, 0.3)
+            elif name == "output.weight":  # a gain-path model starts with these at zero
+                parameter.normal_(0.0, 0.3)
     return model.eval()
 
 
@@ -44,8 +46,9 @@ def test_receptive_field_matches_the_network() -> None:
         assert model(outside, cond)[0, 0, -1] == base
 
 
-def test_stream_equals_one_pass_for_any_block_sizes() -> None:
-    config = TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=4)
+@pytest.mark.parametrize("gain_path", [False, True])
+def test_stream_equals_one_pass_for_any_block_sizes(gain_path: bool) -> None:
+    config = TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=4, gain_path=gain_path)
     model = _trained_like(config)
     x = 0.3 * torch.randn(2, 1, 30_000)
     cond = torch.tensor([0.7, 0.1])
@@ -75,11 +78,28 @@ def test_flops_count_is_per_sample_work() -> None:
     assert conv < config.flops_per_sample() < conv * 1.2
 
 
-def test_silence_in_gives_exact_silence_out() -> None:
+@pytest.mark.parametrize("gain_path", [False, True])
+def test_silence_in_gives_exact_silence_out(gain_path: bool) -> None:
     """No DC offset in pauses: biases and FiLM shifts are cancelled by subtracting the silence response."""
-    config = TCNConfig(channels=8, kernel_size=3, dilation_growth=2, layers=5)
+    config = TCNConfig(channels=8, kernel_size=3, dilation_growth=2, layers=5, gain_path=gain_path)
     model = _trained_like(config)
     for cond in (torch.tensor([0.0, 1.0]), torch.tensor([0.9, 0.2])):
         with torch.no_grad():
             assert torch.max(torch.abs(model(torch.zeros(2, 1, 2_000), cond.expand(2, 2)))) < 1e-6
         assert torch.max(torch.abs(model.stream(cond).process(torch.zeros(1, 1, 3_000)))) < 1e-6
+
+
+def test_gain_path_starts_as_the_identity_and_scales_the_input() -> None:
+    """An untrained gain-path model passes the dry sound through; its gain signal multiplies the current sample."""
+    config = TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=3, gain_path=True)
+    torch.manual_seed(1)
+    model = ConditionedTCN(config).eval()
+    rf = config.receptive_field
+    x = torch.randn(2, 1, 1_000 + rf - 1)
+    with torch.no_grad():
+        assert torch.equal(model(x, torch.zeros(2, 2)), x[..., rf - 1 :])
+    dry = torch.tensor([[[1.0, -2.0, 0.5]]])
+    residual_and_gain = torch.tensor([[[0.1, 0.0, -0.1], [-0.5, 1.0, 0.0]]])
+    assert torch.allclose(apply_gain_path(dry, residual_and_gain), torch.tensor([[[0.6, -4.0, 0.4]]]))
+    with pytest.raises(ValueError, match="gain_path"):
+        ConditionedTCN(TCNConfig(in_channels=1, out_channels=2, gain_path=True))

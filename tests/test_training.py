@@ -79,3 +79,25 @@ def test_time_budget_stops_training() -> None:
     model, batch, validate = _toy_problem()
     result = fit(model, batch, torch.nn.functional.mse_loss, steps=10**6, max_seconds=1.0)
     assert result.stopped_because == "time budget" and result.seconds < 5
+
+
+def test_warmup_checks_do_not_use_up_patience() -> None:
+    """A validation score that only gets worse stops training after ``patience`` checks, but not during warm-up."""
+    stopped_at = {}
+    for warmup in (0.0, 0.5):
+        model, batch, _ = _toy_problem()
+        scores = iter(range(1000))
+        result = fit(
+            model,
+            batch,
+            torch.nn.functional.mse_loss,
+            steps=100,
+            learning_rate=1e-3,
+            warmup_fraction=warmup,
+            validate=lambda _model, scores=scores: float(next(scores)),
+            validate_every=10,
+            patience=2,
+        )
+        assert result.stopped_because == "plateau"
+        stopped_at[warmup] = result.steps
+    assert stopped_at == {0.0: 20, 0.5: 60}  # checks at steps 50 and 60 are the first after warm-up
