@@ -6,9 +6,12 @@ A stack of causal, unpadded, dilated 1-D convolutions. Each block is
 
 and a 1x1 convolution maps the last block's channels to the output, minus the network's response to silence, so
 silence in gives exact silence out (no DC offset in pauses, whatever the knobs). With ``gain_path`` the output
-layer gives two signals per channel, a residual ``r`` and a gain change ``g``, and the output is
-``x * (1 + g) + r`` for the current input sample ``x``: the network starts as the identity (the dry sound), and
-level changes such as a compressor's become a smooth gain to learn rather than a waveform to rebuild.
+layer gives two signals per channel, a residual ``r`` and a gain signal ``g``, and the output is
+``x * 10 ** (30 * tanh(g) / 20) + r`` for the current input sample ``x``: the network starts as the identity (the
+dry sound), and level changes such as a compressor's become a gain within +-30 dB to learn rather than a waveform
+to rebuild; the tanh makes the gain saturate on loud input instead of running away. With ``level_input`` the
+first block also sees each channel's log level, so a gain that depends on loudness in dB (a compressor's curve)
+is a piecewise-linear function to learn rather than a logarithm to approximate.
 
 The control vector (the knobs) goes through a small MLP and is projected per block to a FiLM scale and shift.
 The network is causal: output sample ``t`` depends on input samples ``t - receptive_field + 1 .. t`` only, so
@@ -20,11 +23,15 @@ samples as one pass over the whole signal with ``receptive_field - 1`` samples o
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+MAX_GAIN_DB = 30.0  # range of a gain path's gain, either way
+LEVEL_FLOOR = 1e-4  # amplitude below which the level input reads as silence (-80 dBFS)
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,13 @@ class TCNConfig:
     cond_hidden: int = 32
     in_channels: int = 1
     out_channels: int = 1
-    gain_path: bool = False  # output = input * (1 + g) + r (needs in_channels == out_channels)
+    gain_path: bool = False  # output = input * gain(g) + r (needs in_channels == out_channels)
+    level_input: bool = False  # also feed each channel's log level, log10(|x| + 1e-4) / 2
+
+    @property
+    def network_inputs(self) -> int:
+        """Channels the first block sees: the audio, and its level when ``level_input``."""
+        return self.in_channels * (2 if self.level_input else 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,8 +68,8 @@ class TCNConfig:
 
     def flops_per_sample(self) -> int:
         """Multiply-adds x 2 per output sample and audio channel (convolutions, FiLM, PReLU, residuals)."""
-        flops = 0
-        c_in = self.in_channels
+        flops = 4 * self.in_channels if self.level_input else 0  # abs, add, log
+        c_in = self.network_inputs
         for _ in range(self.layers):
             flops += 2 * c_in * self.channels * self.kernel_size  # dilated conv
             flops += 2 * c_in * self.channels  # 1x1 residual
@@ -64,7 +77,7 @@ class TCNConfig:
             c_in = self.channels
         flops += 2 * self.channels * self.out_channels * (2 if self.gain_path else 1)
         if self.gain_path:
-            flops += 3 * self.out_channels  # x * (1 + g) + r
+            flops += 4 * self.out_channels  # x * exp(k * tanh(g)) + r
         return flops
 
 
@@ -113,7 +126,7 @@ class ConditionedTCN(nn.Module):
             nn.ReLU(),
         )
         blocks = []
-        in_ch = c.in_channels
+        in_ch = c.network_inputs
         for dilation in c.dilations:
             blocks.append(TCNBlock(in_ch, c.channels, c.kernel_size, dilation, c.cond_hidden))
             in_ch = c.channels
@@ -123,20 +136,42 @@ class ConditionedTCN(nn.Module):
         self.output = nn.Conv1d(c.channels, c.out_channels * (2 if c.gain_path else 1), 1, bias=False)
         if c.gain_path:
             nn.init.zeros_(self.output.weight)  # start as the identity
+            self.gain_bias = nn.Parameter(torch.zeros(c.out_channels))
 
     @property
     def receptive_field(self) -> int:
         return self.config.receptive_field
 
+    def network_input(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_channels, T) audio → what the first block sees: the audio, then its log level if configured."""
+        if not self.config.level_input:
+            return x
+        return torch.cat((x, torch.log10(x.abs() + LEVEL_FLOOR) / 2), dim=1)
+
+    def silence_offset(self, silence: torch.Tensor) -> torch.Tensor:
+        """(B, out, 1) what to subtract from the output layer, given the last block's silence level (B, channels).
+
+        The output layer's response to silence, so that silence in gives exact silence out. A gain path's gain half
+        gets its own learned offset instead (``dry * gain`` is silent anyway): a level-independent gain, such as a
+        compressor's make-up gain on quiet passages, is then one number to learn rather than a direction in the
+        features that also grows with the input level.
+        """
+        offset = F.conv1d(silence.unsqueeze(-1), self.output.weight)
+        if self.config.gain_path:
+            n = self.config.out_channels
+            offset = torch.cat((offset[:, :n], offset[:, n:] - self.gain_bias.view(1, n, 1)), 1)
+        return offset
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Map input (B, in_channels, T) and control (B, cond_dim) to (B, out_channels, T - rf + 1)."""
         embedding = self.cond_mlp(cond)
         dry = x
-        silence = x.new_zeros(x.shape[0], self.config.in_channels)
+        x = self.network_input(x)
+        silence = self.network_input(x.new_zeros(x.shape[0], self.config.in_channels, 1))[..., 0]
         for block in self.blocks:
             x = block(x, embedding)
             silence = block.constant(silence, embedding)
-        out = self.output(x - silence.unsqueeze(-1))
+        out = self.output(x) - self.silence_offset(silence)
         if self.config.gain_path:
             out = apply_gain_path(dry[..., dry.shape[-1] - out.shape[-1] :], out)
         return out
@@ -147,10 +182,10 @@ class ConditionedTCN(nn.Module):
 
 
 def apply_gain_path(dry: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """(B, C, T) current input samples and (B, 2C, T) output-layer signals (C residuals, then C gain changes) →
-    ``dry * (1 + gain) + residual``."""
+    """(B, C, T) current input samples and (B, 2C, T) output-layer signals (C residuals, then C gain signals) →
+    ``dry * 10 ** (MAX_GAIN_DB * tanh(gain) / 20) + residual``: a gain within +-MAX_GAIN_DB that saturates."""
     residual, gain = out.chunk(2, dim=1)
-    return dry * (1.0 + gain) + residual
+    return dry * torch.exp(torch.tanh(gain) * (MAX_GAIN_DB * math.log(10) / 20)) + residual
 
 
 class TCNStream:
@@ -168,7 +203,7 @@ class TCNStream:
         self._histories: list[torch.Tensor] | None = None
         with torch.inference_mode():
             embedding = model.cond_mlp(cond.reshape(1, -1).float())
-            level = torch.zeros(1, model.config.in_channels)
+            level = model.network_input(torch.zeros(1, model.config.in_channels, 1))[..., 0]
             for block in model.blocks:
                 gamma, beta = block.film(embedding).chunk(2, dim=1)
                 weight = block.conv.weight * gamma[0].view(-1, 1, 1)
@@ -176,10 +211,10 @@ class TCNStream:
                 self._layers.append((weight, bias, block.act.weight, block.residual.weight, block.dilation))
                 self._silence.append((level, block.history))
                 level = block.constant(level, embedding)
-            # Subtracting the last block's silence level before the (bias-free) output layer makes silence exact 0.
-            self._last_level = level.view(1, -1, 1)
+            self._out_offset = model.silence_offset(level.view(1, -1))
             self._out_weight = model.output.weight
             self._gain_path = model.config.gain_path
+            self._network_input = model.network_input
 
     def _apply(self, index: int, x: torch.Tensor) -> torch.Tensor:
         weight, bias, slope, residual, dilation = self._layers[index]
@@ -190,6 +225,7 @@ class TCNStream:
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Render the next block: (B, in_channels, L) in, (B, out_channels, L) out."""
         dry = x
+        x = self._network_input(x)
         if self._histories is None:
             self._histories = [
                 level.view(1, -1, 1).expand(x.shape[0], -1, history).contiguous() for level, history in self._silence
@@ -200,5 +236,5 @@ class TCNStream:
             if keep:
                 self._histories[index] = joined[..., joined.shape[-1] - keep :].clone()
             x = self._apply(index, joined)
-        out = F.conv1d(x - self._last_level, self._out_weight)
+        out = F.conv1d(x, self._out_weight) - self._out_offset
         return apply_gain_path(dry, out) if self._gain_path else out

@@ -68,6 +68,7 @@ def fit(
     max_seconds: float | None = None,
     learning_rate: float = 2e-3,
     warmup_fraction: float = 0.0,
+    average_decay: float = 0.0,
     validate: Callable[[nn.Module], float] | None = None,
     validate_every: int = 100,
     patience: int | None = None,
@@ -76,14 +77,20 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place and leave it holding the best weights (by validation, else the last).
 
-    The learning rate rises linearly over the first ``warmup_fraction`` of the budget, then decays on a cosine;
-    validations during the warm-up do not count towards ``patience``.
+    The learning rate rises linearly over the first ``warmup_fraction`` of the budget, then decays on a cosine.
+    Validations during the warm-up, or before anything has beaten the starting weights, do not count towards
+    ``patience`` (a model that starts as the identity often gets worse before it gets better). With
+    ``average_decay`` > 0 an exponential moving average of the weights (decay per step) is what gets validated and
+    returned: it smooths the step-to-step jitter of small, noisy batches.
     """
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    average = copy.deepcopy(model) if average_decay > 0 else None
+    judged = average if average is not None else model  # the weights that are validated and kept
     start = time.monotonic()
     best_state = copy.deepcopy(model.state_dict())
     best_validation: float | None = None
     checks_without_gain = 0
+    improved_on_start = validate is None  # patience starts once training has beaten the starting weights
     history: list[dict] = []
     step = 0
     stopped_because = "step budget"
@@ -96,15 +103,16 @@ def fit(
 
     def run_validation() -> bool:
         """Validate and keep the best weights; True when patience ran out."""
-        nonlocal best_validation, best_state, checks_without_gain
-        model.eval()
+        nonlocal best_validation, best_state, checks_without_gain, improved_on_start
+        judged.eval()
         with torch.no_grad():
-            score = float(validate(model))
+            score = float(validate(judged))
         model.train()
         history.append({"step": step, "seconds": round(time.monotonic() - start, 2), "validation": score})
         if best_validation is None or score < best_validation:
-            best_validation, best_state, checks_without_gain = score, copy.deepcopy(model.state_dict()), 0
-        elif used_fraction() >= warmup_fraction:
+            improved_on_start = best_validation is not None
+            best_validation, best_state, checks_without_gain = score, copy.deepcopy(judged.state_dict()), 0
+        elif used_fraction() >= warmup_fraction and improved_on_start:
             checks_without_gain += 1
         return patience is not None and checks_without_gain >= patience
 
@@ -132,6 +140,8 @@ def fit(
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
             step += 1
+            if average is not None:
+                _update_average(average, model, min(average_decay, step / (step + 10)))
             value = loss.item()
             running_loss = value if math.isnan(running_loss) else 0.95 * running_loss + 0.05 * value
             if validate is not None and step % validate_every == 0 and run_validation():
@@ -148,5 +158,16 @@ def fit(
         run_validation()
     if validate is not None:
         model.load_state_dict(best_state)
+    elif average is not None:
+        model.load_state_dict(average.state_dict())
     model.eval()
     return FitResult(step, time.monotonic() - start, best_validation, stopped_because, history)
+
+
+@torch.no_grad()
+def _update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Move ``average``'s weights towards ``model``'s: avg = decay * avg + (1 - decay) * current."""
+    averaged = list(average.parameters())
+    torch._foreach_lerp_(averaged, list(model.parameters()), 1.0 - decay)
+    for kept, current in zip(average.buffers(), model.buffers(), strict=True):
+        kept.copy_(current)

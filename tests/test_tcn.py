@@ -1,5 +1,7 @@
 """The conditioned TCN: receptive field, causality, exact block-by-block rendering."""
 
+import math
+
 import pytest
 import torch
 
@@ -46,9 +48,14 @@ def test_receptive_field_matches_the_network() -> None:
         assert model(outside, cond)[0, 0, -1] == base
 
 
-@pytest.mark.parametrize("gain_path", [False, True])
-def test_stream_equals_one_pass_for_any_block_sizes(gain_path: bool) -> None:
-    config = TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=4, gain_path=gain_path)
+OUTPUT_KINDS = [(False, False), (True, False), (True, True)]  # (gain_path, level_input)
+
+
+@pytest.mark.parametrize(("gain_path", "level_input"), OUTPUT_KINDS)
+def test_stream_equals_one_pass_for_any_block_sizes(gain_path: bool, level_input: bool) -> None:
+    config = TCNConfig(
+        channels=8, kernel_size=9, dilation_growth=10, layers=4, gain_path=gain_path, level_input=level_input
+    )
     model = _trained_like(config)
     x = 0.3 * torch.randn(2, 1, 30_000)
     cond = torch.tensor([0.7, 0.1])
@@ -78,10 +85,12 @@ def test_flops_count_is_per_sample_work() -> None:
     assert conv < config.flops_per_sample() < conv * 1.2
 
 
-@pytest.mark.parametrize("gain_path", [False, True])
-def test_silence_in_gives_exact_silence_out(gain_path: bool) -> None:
+@pytest.mark.parametrize(("gain_path", "level_input"), OUTPUT_KINDS)
+def test_silence_in_gives_exact_silence_out(gain_path: bool, level_input: bool) -> None:
     """No DC offset in pauses: biases and FiLM shifts are cancelled by subtracting the silence response."""
-    config = TCNConfig(channels=8, kernel_size=3, dilation_growth=2, layers=5, gain_path=gain_path)
+    config = TCNConfig(
+        channels=8, kernel_size=3, dilation_growth=2, layers=5, gain_path=gain_path, level_input=level_input
+    )
     model = _trained_like(config)
     for cond in (torch.tensor([0.0, 1.0]), torch.tensor([0.9, 0.2])):
         with torch.no_grad():
@@ -90,7 +99,8 @@ def test_silence_in_gives_exact_silence_out(gain_path: bool) -> None:
 
 
 def test_gain_path_starts_as_the_identity_and_scales_the_input() -> None:
-    """An untrained gain-path model passes the dry sound through; its gain signal multiplies the current sample."""
+    """An untrained gain-path model passes the dry sound through; its gain signal scales the current sample within
+    +-30 dB, saturating."""
     config = TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=3, gain_path=True)
     torch.manual_seed(1)
     model = ConditionedTCN(config).eval()
@@ -98,8 +108,10 @@ def test_gain_path_starts_as_the_identity_and_scales_the_input() -> None:
     x = torch.randn(2, 1, 1_000 + rf - 1)
     with torch.no_grad():
         assert torch.equal(model(x, torch.zeros(2, 2)), x[..., rf - 1 :])
-    dry = torch.tensor([[[1.0, -2.0, 0.5]]])
-    residual_and_gain = torch.tensor([[[0.1, 0.0, -0.1], [-0.5, 1.0, 0.0]]])
-    assert torch.allclose(apply_gain_path(dry, residual_and_gain), torch.tensor([[[0.6, -4.0, 0.4]]]))
+    dry = torch.tensor([[[1.0, -2.0, 0.5, 0.5]]])
+    half = math.atanh(0.2)  # tanh -> 0.2: +6 dB
+    residual_and_gain = torch.tensor([[[0.1, 0.0, -0.1, 0.0], [0.0, 50.0, -50.0, half]]])
+    expected = torch.tensor([[[1.1, -2.0 * 10**1.5, 0.5 * 10**-1.5 - 0.1, 0.5 * 10**0.3]]])
+    assert torch.allclose(apply_gain_path(dry, residual_and_gain), expected)
     with pytest.raises(ValueError, match="gain_path"):
         ConditionedTCN(TCNConfig(in_channels=1, out_channels=2, gain_path=True))

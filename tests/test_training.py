@@ -39,7 +39,12 @@ def _toy_problem():
     x = torch.randn(4, 1, 256 + rf - 1)
     target = 0.5 * x[..., rf - 1 :]
     cond = torch.zeros(4, 2)
-    return model, (lambda step: (x, cond, target)), (lambda model: float(torch.mean((model(x, cond) - target) ** 2)))
+
+    def validate(model: ConditionedTCN) -> float:
+        with torch.no_grad():
+            return float(torch.mean((model(x, cond) - target) ** 2))
+
+    return model, (lambda step: (x, cond, target)), validate
 
 
 def test_fit_learns_and_keeps_the_best_weights() -> None:
@@ -86,7 +91,7 @@ def test_warmup_checks_do_not_use_up_patience() -> None:
     stopped_at = {}
     for warmup in (0.0, 0.5):
         model, batch, _ = _toy_problem()
-        scores = iter(range(1000))
+        scores = iter([100, *range(1000)])  # the first step beats the start, then only worse
         result = fit(
             model,
             batch,
@@ -100,4 +105,50 @@ def test_warmup_checks_do_not_use_up_patience() -> None:
         )
         assert result.stopped_because == "plateau"
         stopped_at[warmup] = result.steps
-    assert stopped_at == {0.0: 20, 0.5: 60}  # checks at steps 50 and 60 are the first after warm-up
+    assert stopped_at == {0.0: 30, 0.5: 60}  # checks at steps 50 and 60 are the first after warm-up
+
+
+def test_patience_waits_until_the_start_is_beaten() -> None:
+    """Validations that are all worse than the starting weights never end training as a plateau."""
+    model, batch, _ = _toy_problem()
+    scores = iter(range(1000))
+    result = fit(
+        model,
+        batch,
+        torch.nn.functional.mse_loss,
+        steps=100,
+        learning_rate=1e-3,
+        validate=lambda _model: float(next(scores)),
+        validate_every=10,
+        patience=2,
+    )
+    assert result.stopped_because == "step budget" and result.steps == 100 and result.best_validation == 0
+
+
+def test_weight_average_smooths_noisy_training() -> None:
+    """With noisy batches and a high learning rate, the averaged weights that ``fit`` keeps beat the raw ones."""
+    checks = {}
+    for decay in (0.0, 0.95):
+        model, _, validate = _toy_problem()
+        rf = model.receptive_field
+        noise = torch.Generator().manual_seed(1)
+
+        def noisy_batch(_step: int, rf: int = rf, noise: torch.Generator = noise):
+            x = torch.randn(2, 1, 256 + rf - 1, generator=noise)
+            target = 0.5 * x[..., rf - 1 :] + 0.5 * torch.randn(2, 1, 256, generator=noise)
+            return x, torch.zeros(2, 2), target
+
+        result = fit(
+            model,
+            noisy_batch,
+            torch.nn.functional.mse_loss,
+            steps=300,
+            learning_rate=3e-2,
+            average_decay=decay,
+            validate=validate,
+            validate_every=100,
+        )
+        assert validate(model) == pytest.approx(result.best_validation)
+        checks[decay] = [h["validation"] for h in result.history]
+    # At the checks while the learning rate is still high (steps 100 and 200) the average is much closer.
+    assert all(checks[0.95][i] < 0.6 * checks[0.0][i] for i in (1, 2))
