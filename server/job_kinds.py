@@ -58,9 +58,7 @@ def check_input_file(path_text: str, env: JobEnv, field_name: str = "input") -> 
         raise ReaTimbreError(f"{field_name} file not found: {path}")
     size_bytes = path.stat().st_size
     if size_bytes > env.max_input_bytes:
-        raise InputTooLarge(
-            f"{field_name} file {path} is {size_bytes} bytes; the limit is {env.max_input_bytes} bytes"
-        )
+        raise InputTooLarge(f"{field_name} file {path} is {size_bytes} bytes; the limit is {env.max_input_bytes} bytes")
     return path
 
 

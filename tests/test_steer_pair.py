@@ -20,7 +20,7 @@ def bursts(seconds: float = 6.0, seed: int = 0) -> np.ndarray:
     while position < out.size:
         n = int(rng.uniform(0.2, 0.5) * SR)
         t = np.arange(n) / SR
-        event = (0.5 * rng.standard_normal(n) * np.exp(-t * 8) + 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t))
+        event = 0.5 * rng.standard_normal(n) * np.exp(-t * 8) + 0.3 * np.sin(2 * np.pi * rng.uniform(100, 900) * t)
         event *= 10 ** (rng.uniform(-30, -3) / 20) * np.hanning(n)
         end = min(out.size, position + n)
         out[position:end] = event[: end - position]
