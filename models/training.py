@@ -90,7 +90,6 @@ def fit(
     best_state = copy.deepcopy(model.state_dict())
     best_validation: float | None = None
     checks_without_gain = 0
-    improved_on_start = validate is None  # patience starts once training has beaten the starting weights
     history: list[dict] = []
     step = 0
     stopped_because = "step budget"
@@ -103,16 +102,15 @@ def fit(
 
     def run_validation() -> bool:
         """Validate and keep the best weights; True when patience ran out."""
-        nonlocal best_validation, best_state, checks_without_gain, improved_on_start
+        nonlocal best_validation, best_state, checks_without_gain
         judged.eval()
         with torch.no_grad():
             score = float(validate(judged))
         model.train()
         history.append({"step": step, "seconds": round(time.monotonic() - start, 2), "validation": score})
         if best_validation is None or score < best_validation:
-            improved_on_start = best_validation is not None
             best_validation, best_state, checks_without_gain = score, copy.deepcopy(judged.state_dict()), 0
-        elif used_fraction() >= warmup_fraction and improved_on_start:
+        elif used_fraction() >= warmup_fraction and best_validation < history[0]["validation"]:  # start beaten
             checks_without_gain += 1
         return patience is not None and checks_without_gain >= patience
 
@@ -167,7 +165,7 @@ def fit(
 @torch.no_grad()
 def _update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
     """Move ``average``'s weights towards ``model``'s: avg = decay * avg + (1 - decay) * current."""
-    averaged = list(average.parameters())
-    torch._foreach_lerp_(averaged, list(model.parameters()), 1.0 - decay)
+    for kept, current in zip(average.parameters(), model.parameters(), strict=True):
+        kept.lerp_(current, 1.0 - decay)
     for kept, current in zip(average.buffers(), model.buffers(), strict=True):
         kept.copy_(current)

@@ -86,23 +86,28 @@ def test_time_budget_stops_training() -> None:
     assert result.stopped_because == "time budget" and result.seconds < 5
 
 
+def _fit_on_scores(scores: list[int], warmup_fraction: float = 0.0):
+    """100 steps on the toy problem, validated every 10 with patience 2, the validation returning ``scores``."""
+    model, batch, _ = _toy_problem()
+    next_score = iter(scores)
+    return fit(
+        model,
+        batch,
+        torch.nn.functional.mse_loss,
+        steps=100,
+        learning_rate=1e-3,
+        warmup_fraction=warmup_fraction,
+        validate=lambda _model: float(next(next_score)),
+        validate_every=10,
+        patience=2,
+    )
+
+
 def test_warmup_checks_do_not_use_up_patience() -> None:
     """A validation score that only gets worse stops training after ``patience`` checks, but not during warm-up."""
     stopped_at = {}
     for warmup in (0.0, 0.5):
-        model, batch, _ = _toy_problem()
-        scores = iter([100, *range(1000)])  # the first step beats the start, then only worse
-        result = fit(
-            model,
-            batch,
-            torch.nn.functional.mse_loss,
-            steps=100,
-            learning_rate=1e-3,
-            warmup_fraction=warmup,
-            validate=lambda _model, scores=scores: float(next(scores)),
-            validate_every=10,
-            patience=2,
-        )
+        result = _fit_on_scores([100, *range(1000)], warmup)  # the first step beats the start, then only worse
         assert result.stopped_because == "plateau"
         stopped_at[warmup] = result.steps
     assert stopped_at == {0.0: 30, 0.5: 60}  # checks at steps 50 and 60 are the first after warm-up
@@ -110,18 +115,7 @@ def test_warmup_checks_do_not_use_up_patience() -> None:
 
 def test_patience_waits_until_the_start_is_beaten() -> None:
     """Validations that are all worse than the starting weights never end training as a plateau."""
-    model, batch, _ = _toy_problem()
-    scores = iter(range(1000))
-    result = fit(
-        model,
-        batch,
-        torch.nn.functional.mse_loss,
-        steps=100,
-        learning_rate=1e-3,
-        validate=lambda _model: float(next(scores)),
-        validate_every=10,
-        patience=2,
-    )
+    result = _fit_on_scores(list(range(1000)))
     assert result.stopped_because == "step budget" and result.steps == 100 and result.best_validation == 0
 
 
