@@ -21,6 +21,7 @@ from models.coach.steps import (
 from models.coach.store import heads_for, load_coach, save_module
 from models.coach.suggest import tidy_text
 from models.coach.target import target_clip
+from models.coach.train import NEXT_EFFECT_ARCHITECTURE
 from models.errors import ReaTimbreError
 from models.synth.features import CLIP_SAMPLES
 from models.synth.profiles import EFFECT_NAMES, load_profile
@@ -100,14 +101,15 @@ def test_next_effect_rnn_never_names_a_used_effect():
     assert torch.isinf(logits[:2, 1]).all() and torch.isfinite(logits[2]).all()
 
 
-def test_store_round_trip_and_foreign_files(tmp_path):
+@pytest.mark.parametrize("architecture", [{"n_effects": 5}, NEXT_EFFECT_ARCHITECTURE], ids=["first-shipped", "current"])
+def test_store_round_trip_and_foreign_files(tmp_path, architecture):
     profile = load_profile("vital")
     for name in EFFECT_NAMES:
         cnn = EffectCNN(heads_for(profile.effect(name)))
         sidecar = {"kind": "effect", "effect": name, "heads": [h.to_json() for h in cnn.heads], "architecture": {}}
         save_module(cnn, {**sidecar, "profile": "vital", "step_order": list(DEFAULT_STEP_ORDER)}, tmp_path, name)
-    rnn = NextEffectRNN()
-    side = {"kind": "next_effect", "architecture": {"n_effects": 5}, "profile": "vital"}
+    rnn = NextEffectRNN(**architecture)
+    side = {"kind": "next_effect", "architecture": architecture, "profile": "vital"}
     save_module(rnn, {**side, "step_order": list(DEFAULT_STEP_ORDER)}, tmp_path, "next_effect")
     models = load_coach(tmp_path)
     assert models.step_order == DEFAULT_STEP_ORDER

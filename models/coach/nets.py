@@ -156,10 +156,17 @@ class EffectCNN(nn.Module):
 class NextEffectRNN(nn.Module):
     """Names the next effect from the sequence of (target, current) pairs and the effects used so far."""
 
-    def __init__(self, n_effects: int = 5, features: int = 96, hidden: int = 64, dropout: float = 0.3) -> None:
+    def __init__(
+        self,
+        n_effects: int = 5,
+        features: int = 96,
+        hidden: int = 64,
+        dropout: float = 0.3,
+        widths: tuple[int, int, int] | list[int] = (16, 32, 24),
+    ) -> None:
         super().__init__()
         self.n_effects = n_effects
-        self.encoder = PairEncoder((16, 32, 24), None, features)
+        self.encoder = PairEncoder(tuple(widths), None, features)
         self.lstm = nn.LSTM(features + n_effects, hidden, batch_first=True, bidirectional=True)
         self.head = nn.Sequential(nn.Linear(2 * hidden, features), nn.ELU(), nn.Dropout(dropout))
         self.out = nn.Linear(features, n_effects)

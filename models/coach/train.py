@@ -35,6 +35,10 @@ from models.training import FitProgress, fit
 
 VALIDATION_FRACTION = 0.10
 TEST_FRACTION = 0.05
+#: Size of the next-effect RNN that coach-train builds (stored in its sidecar; loading reads it from there).
+#: Wider than NextEffectRNN's defaults (the first shipped RNN): on 211 training draws, 1,500 steps gave held-out
+#: accuracy 0.880 against 0.870 and training accuracy 0.932 against 0.908 (the smaller one underfits).
+NEXT_EFFECT_ARCHITECTURE = {"n_effects": len(EFFECT_NAMES), "features": 128, "hidden": 96, "widths": [32, 48, 48]}
 
 
 @dataclass(frozen=True)
@@ -230,7 +234,7 @@ def train_next_effect(
     """Train the next-effect RNN; returns it and its sidecar fields."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, 99])
-    rnn = NextEffectRNN(len(EFFECT_NAMES))
+    rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE)
     model = _SequenceModel(rnn)
     val_batches = []
     for _ in range(max(1, settings.validation_examples // 64)):
@@ -300,7 +304,7 @@ def train_coach(
             print(f"coach-train: {name}", file=sys.stderr, flush=True)
         if name == NEXT_EFFECT_NAME:
             module, fields = train_next_effect(split, settings, step_order, progress)
-            sidecar = {"kind": "next_effect", "architecture": {"n_effects": len(EFFECT_NAMES)}}
+            sidecar = {"kind": "next_effect", "architecture": dict(NEXT_EFFECT_ARCHITECTURE)}
         else:
             module, fields = train_effect(name, split, settings, profile_name, step_order, progress)
             heads = [h.to_json() for h in module.heads]
