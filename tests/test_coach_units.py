@@ -14,7 +14,7 @@ from models.coach.steps import (
     canonical_prefix,
     next_effect,
     ordered_effects,
-    rnn_sequence,
+    rnn_label,
     sample_effect_pairs,
     sample_rnn_batch,
 )
@@ -55,11 +55,29 @@ def test_rnn_examples_label_the_next_missing_effect():
     rng = np.random.default_rng(1)
     for _ in range(50):
         steps_taken, items = sample_rnn_batch(5, 8, rng)
-        for _, target in items:
-            currents, label = rnn_sequence(target, steps_taken)
-            assert len(currents) == steps_taken + 1 and currents[0] == 0
+        for family, target, currents in items:
+            assert 0 <= family < 5 and len(currents) == steps_taken + 1 and currents[0] == 0
+            assert currents == tuple(canonical_prefix(target, t) for t in range(steps_taken + 1))
+            label = rnn_label(target, currents[-1])
             assert EFFECT_NAMES[label] == ordered_effects(target)[steps_taken]
             assert not currents[-1] >> label & 1
+
+
+def test_off_path_rnn_examples_add_effects_the_target_may_lack():
+    rng = np.random.default_rng(2)
+    spurious = 0
+    for _ in range(200):
+        steps_taken, items = sample_rnn_batch(5, 4, rng, off_path_fraction=1.0)
+        for _, target, currents in items:
+            added = [after & ~before for before, after in zip(currents, currents[1:], strict=False)]
+            assert currents[0] == 0 and all(bin(a).count("1") == 1 for a in added)  # one new effect per step
+            label = rnn_label(target, currents[-1])
+            assert target >> label & 1 and not currents[-1] >> label & 1
+            assert EFFECT_NAMES[label] == next_effect(target, currents[-1])
+            spurious += bool(currents[-1] & ~target)
+    assert spurious > 100  # many sequences hold an effect the target does not have
+    with pytest.raises(ValueError, match="nothing"):
+        rnn_label(0b00011, 0b00011)
 
 
 def _batch(n: int, seed: int = 0):

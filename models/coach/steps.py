@@ -13,8 +13,11 @@ Training examples are index triples into a :class:`~models.coach.families.Famili
 * effect CNN for effect ``e``: (family, target mask S ∋ e, current mask C ⊆ S∖{e}); half of them use the
   canonical C (the effects of S before ``e`` in step order), half any subset (SerumRNN's Cartesian product),
   which keeps the CNN usable after an unexpected earlier step;
-* next-effect RNN: (family, S, t) for a prefix of t steps; the sequence is the (target, current) pairs after
-  0..t canonical steps with the one-hots of the effects used so far, and the label is S's effect number t.
+* next-effect RNN: (family, S, currents) after t steps; the sequence is the (target, current) pairs after 0..t
+  steps with the one-hots of the effects used so far, and the label is the first effect of S, in step order,
+  that the last current lacks. Most sequences are canonical (S's own effects in step order); a share is *off
+  the path* — effects added in a random order, including ones S lacks — as the coach's own sequences are after
+  a wrong pick, so that the RNN has seen a current with an effect the target does not have.
 """
 
 from __future__ import annotations
@@ -74,22 +77,53 @@ def sample_effect_pairs(
     return rows
 
 
+#: One next-effect RNN example: (family, target mask, current masks after 0..t steps).
+RNNExample = tuple[int, int, tuple[int, ...]]
+
+
+def off_path_currents(target: int, steps_taken: int, rng: np.random.Generator) -> tuple[int, ...]:
+    """Current masks after ``steps_taken`` effects added in a random order (any of the five, the target's or
+    not), redrawn until the target still has an effect the last current lacks."""
+    while True:
+        order = rng.permutation(len(EFFECT_NAMES))[:steps_taken]
+        currents = [0]
+        for index in order:
+            currents.append(currents[-1] | 1 << int(index))
+        if target & ~currents[-1]:
+            return tuple(currents)
+
+
 def sample_rnn_batch(
-    n_families: int, count: int, rng: np.random.Generator, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER
-) -> tuple[int, list[tuple[int, int]]]:
-    """One RNN batch: a number of steps taken ``t`` and ``count`` (family, target mask) with more than ``t``
-    effects. ``t`` is drawn in proportion to how many targets allow it, so every (target, t) is equally likely.
+    n_families: int,
+    count: int,
+    rng: np.random.Generator,
+    step_order: tuple[str, ...] = DEFAULT_STEP_ORDER,
+    off_path_fraction: float = 0.0,
+) -> tuple[int, list[RNNExample]]:
+    """One RNN batch: a number of steps taken ``t`` and ``count`` examples with ``t + 1`` currents each.
+
+    ``t`` is drawn in proportion to how many targets allow it, so every canonical (target, t) is equally likely;
+    a share ``off_path_fraction`` of the examples follow :func:`off_path_currents` instead.
     """
     sizes = [len(ordered_effects(m, step_order)) for m in range(N_SUBSETS)]
     by_steps = [[m for m in range(1, N_SUBSETS) if sizes[m] > t] for t in range(len(step_order))]
     weights = np.array([len(masks) for masks in by_steps], dtype=np.float64)
     steps_taken = int(rng.choice(len(by_steps), p=weights / weights.sum()))
     masks = by_steps[steps_taken]
-    return steps_taken, [(int(rng.integers(n_families)), int(masks[rng.integers(len(masks))])) for _ in range(count)]
+    examples: list[RNNExample] = []
+    for _ in range(count):
+        family, target = int(rng.integers(n_families)), int(masks[rng.integers(len(masks))])
+        if rng.random() < off_path_fraction:
+            currents = off_path_currents(target, steps_taken, rng)
+        else:
+            currents = tuple(canonical_prefix(target, t, step_order) for t in range(steps_taken + 1))
+        examples.append((family, target, currents))
+    return steps_taken, examples
 
 
-def rnn_sequence(target: int, steps_taken: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER):
-    """(current masks after 0..steps_taken steps, label effect index) of one RNN example."""
-    currents = [canonical_prefix(target, t, step_order) for t in range(steps_taken + 1)]
-    label = next_effect(target, currents[-1], step_order)
-    return currents, EFFECT_NAMES.index(label)
+def rnn_label(target: int, current: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER) -> int:
+    """Index in :data:`EFFECT_NAMES` of the effect the RNN should name after ``current`` (see :func:`next_effect`)."""
+    label = next_effect(target, current, step_order)
+    if label is None:
+        raise ValueError(f"target mask {target} has nothing that current mask {current} lacks")
+    return EFFECT_NAMES.index(label)

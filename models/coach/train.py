@@ -23,8 +23,10 @@ from models.coach.families import Families, load_families
 from models.coach.nets import EffectCNN, NextEffectRNN
 from models.coach.steps import (
     DEFAULT_STEP_ORDER,
+    RNNExample,
     canonical_prefix,
     ordered_effects,
+    rnn_label,
     sample_effect_pairs,
     sample_rnn_batch,
 )
@@ -55,6 +57,7 @@ class TrainSettings:
     validate_every: int = 100
     patience: int = 6
     validation_examples: int = 512
+    rnn_off_path_fraction: float = 0.25  # of RNN examples whose effects were added in a random order (steps.py)
     seed: int = 0
 
 
@@ -99,15 +102,14 @@ def pair_batch(families: Families, rows: np.ndarray, effect: str) -> tuple[torch
 
 
 def sequence_batch(
-    families: Families, steps_taken: int, items: list[tuple[int, int]], step_order: tuple[str, ...]
+    families: Families, examples: list[RNNExample], step_order: tuple[str, ...]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mels (B, 2+t, 128, 88): target then currents, used (B, 1+t, 5), labels (B,)) for an RNN batch."""
     mels, used, labels = [], [], []
-    for family, target in items:
-        currents = [canonical_prefix(target, t, step_order) for t in range(steps_taken + 1)]
+    for family, target, currents in examples:
         mels.append(families.mel_db80[family, [target, *currents]])
         used.append([[float(c >> i & 1) for i in range(len(EFFECT_NAMES))] for c in currents])
-        labels.append(EFFECT_NAMES.index(ordered_effects(target, step_order)[steps_taken]))
+        labels.append(rnn_label(target, currents[-1], step_order))
     return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
 
 
@@ -184,10 +186,15 @@ def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[
     per_step = {}
     total_right = total = 0
     for t in range(len(step_order)):
-        items = [(f, s) for f in range(len(families)) for s in range(1, 32) if len(ordered_effects(s, step_order)) > t]
+        items = [
+            (f, s, tuple(canonical_prefix(s, k, step_order) for k in range(t + 1)))
+            for f in range(len(families))
+            for s in range(1, 32)
+            if len(ordered_effects(s, step_order)) > t
+        ]
         right = 0
         for start in range(0, len(items), 128):
-            mels, used, labels = sequence_batch(families, t, items[start : start + 128], step_order)
+            mels, used, labels = sequence_batch(families, items[start : start + 128], step_order)
             right += int((model(mels, used).argmax(-1) == labels).sum())
         per_step[str(t + 1)] = round(right / len(items), 4)
         total_right, total = total_right + right, total + len(items)
@@ -238,12 +245,14 @@ def train_next_effect(
     model = _SequenceModel(rnn)
     val_batches = []
     for _ in range(max(1, settings.validation_examples // 64)):
-        t, items = sample_rnn_batch(len(split.validation), 64, rng, step_order)
-        val_batches.append(sequence_batch(split.validation, t, items, step_order))
+        _, items = sample_rnn_batch(len(split.validation), 64, rng, step_order, settings.rnn_off_path_fraction)
+        val_batches.append(sequence_batch(split.validation, items, step_order))
 
     def next_batch(step: int):
-        t, items = sample_rnn_batch(len(split.train), settings.rnn_batch, rng, step_order)
-        return sequence_batch(split.train, t, items, step_order)
+        _, items = sample_rnn_batch(
+            len(split.train), settings.rnn_batch, rng, step_order, settings.rnn_off_path_fraction
+        )
+        return sequence_batch(split.train, items, step_order)
 
     def validate(m: nn.Module) -> float:
         return float(np.mean([float(nn.functional.cross_entropy(m(x, u), y)) for x, u, y in val_batches]))
