@@ -119,6 +119,29 @@ def test_next_effect_rnn_never_names_a_used_effect():
     assert torch.isinf(logits[:2, 1]).all() and torch.isfinite(logits[2]).all()
 
 
+def test_ranker_encodes_each_step_once_and_matches_the_whole_sequence():
+    from models.coach.suggest import EffectRanker
+    from models.synth.features import ClipFeatures
+
+    torch.manual_seed(0)
+    rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE).eval()
+    mels = torch.rand(4, 128, 88) - 1  # target, then three currents
+    used = [set(), {"distortion"}, {"distortion", "reverb"}]
+    models = type("Models", (), {"next_effect": rnn})()
+    ranker = EffectRanker(models, ClipFeatures(mels[0].numpy(), None))
+    for k in range(3):
+        ranker.add(ClipFeatures(mels[k + 1].numpy(), None))
+        ranked = ranker.rank(used[: k + 1])
+        one_hots = torch.tensor([[float(n in u) for n in EFFECT_NAMES] for u in used[: k + 1]])[None]
+        with torch.no_grad():
+            whole = torch.softmax(rnn(mels[:1], mels[None, 1 : k + 2], one_hots, torch.tensor([k + 1]))[0], -1)
+        assert len(ranker.encoded) == k + 1
+        assert [name for name, _ in ranked] == [
+            n for n in sorted(EFFECT_NAMES, key=lambda n: -float(whole[EFFECT_NAMES.index(n)])) if n not in used[k]
+        ]
+        assert all(abs(p - float(whole[EFFECT_NAMES.index(n)])) < 1e-5 for n, p in ranked)
+
+
 @pytest.mark.parametrize("architecture", [{"n_effects": 5}, NEXT_EFFECT_ARCHITECTURE], ids=["first-shipped", "current"])
 def test_store_round_trip_and_foreign_files(tmp_path, architecture):
     profile = load_profile("vital")

@@ -171,6 +171,13 @@ class NextEffectRNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * hidden, features), nn.ELU(), nn.Dropout(dropout))
         self.out = nn.Linear(features, n_effects)
 
+    def encode(self, mel_target: torch.Tensor, mel_current: torch.Tensor) -> torch.Tensor:
+        """Per-step features (N, features) of N (target, current) pairs, each (N, 128, 88).
+
+        A step's features depend on its own pair only, so the coach encodes each new current once and keeps it.
+        """
+        return self.encoder(mel_target, mel_current, mel_target, mel_current)
+
     def forward(
         self, mel_target: torch.Tensor, mel_currents: torch.Tensor, used: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
@@ -182,7 +189,11 @@ class NextEffectRNN(nn.Module):
         batch, steps = mel_currents.shape[:2]
         flat_current = mel_currents.reshape(batch * steps, *mel_currents.shape[2:])
         flat_target = mel_target.unsqueeze(1).expand(-1, steps, -1, -1).reshape_as(flat_current)
-        encoded = self.encoder(flat_target, flat_current, flat_target, flat_current).reshape(batch, steps, -1)
+        return self.classify(self.encode(flat_target, flat_current).reshape(batch, steps, -1), used, lengths)
+
+    def classify(self, encoded: torch.Tensor, used: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` from already encoded steps ``encoded`` (B, L, features)."""
+        batch, steps = encoded.shape[:2]
         sequence = torch.cat([encoded, used], dim=-1)
         packed = nn.utils.rnn.pack_padded_sequence(sequence, lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, _ = self.lstm(packed)

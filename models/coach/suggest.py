@@ -110,19 +110,31 @@ def effects_on(synth: Synth, profile: EffectProfile) -> tuple[str, ...]:
     return tuple(out)
 
 
-@torch.no_grad()
-def rank_effects(
-    models: CoachModels, target: ClipFeatures, currents: list[ClipFeatures], used: list[set[str]]
-) -> list[tuple[str, float]]:
-    """Effects not used yet, most likely next first, with the RNN's probabilities."""
-    mel_target = _tensor(target.mel_db80)[None]
-    mel_currents = _tensor(np.stack([c.mel_db80 for c in currents]))[None]
-    one_hots = _tensor(np.array([[float(name in u) for name in EFFECT_NAMES] for u in used]))[None]
-    lengths = torch.tensor([len(currents)])
-    logits = models.next_effect(mel_target, mel_currents, one_hots, lengths)[0]
-    probabilities = torch.softmax(logits, dim=-1)
-    ranked = sorted(range(len(EFFECT_NAMES)), key=lambda i: -float(probabilities[i]))
-    return [(EFFECT_NAMES[i], float(probabilities[i])) for i in ranked if EFFECT_NAMES[i] not in used[-1]]
+class EffectRanker:
+    """The next-effect RNN over one coach run: each (target, current) pair is encoded once, when first needed."""
+
+    def __init__(self, models: CoachModels, target: ClipFeatures) -> None:
+        self.rnn = models.next_effect
+        self.target_mel = _tensor(target.mel_db80)[None]
+        self.currents: list[ClipFeatures] = []
+        self.encoded: list[torch.Tensor] = []
+
+    def add(self, current: ClipFeatures) -> None:
+        """The sound after the latest step (the first one added is the starting patch)."""
+        self.currents.append(current)
+
+    @torch.no_grad()
+    def rank(self, used: list[set[str]]) -> list[tuple[str, float]]:
+        """Effects not used yet, most likely next first, with the RNN's probabilities; ``used[i]`` holds the
+        effects used before current ``i``."""
+        for current in self.currents[len(self.encoded) :]:
+            self.encoded.append(self.rnn.encode(self.target_mel, _tensor(current.mel_db80)[None]))
+        one_hots = _tensor(np.array([[float(name in u) for name in EFFECT_NAMES] for u in used]))[None]
+        lengths = torch.tensor([len(self.encoded)])
+        logits = self.rnn.classify(torch.cat(self.encoded)[None], one_hots, lengths)[0]
+        probabilities = torch.softmax(logits, dim=-1)
+        ranked = sorted(range(len(EFFECT_NAMES)), key=lambda i: -float(probabilities[i]))
+        return [(EFFECT_NAMES[i], float(probabilities[i])) for i in ranked if EFFECT_NAMES[i] not in used[-1]]
 
 
 @torch.no_grad()
@@ -179,7 +191,8 @@ def run_coach(
     initial = current
     already_on = effects_on(synth, profile)
     used = [set(already_on)]
-    currents = [current.features]
+    ranker = EffectRanker(models, target_features)
+    ranker.add(current.features)
     steps: list[Step] = []
     rejected = None
     stopped_because = "all effects used" if len(used[-1]) == len(EFFECT_NAMES) else f"{max_steps} steps"
@@ -191,7 +204,7 @@ def run_coach(
             break
         step_started = time.perf_counter()
         if choose is None:
-            effect_name, probability = rank_effects(models, target_features, currents, used)[0]
+            effect_name, probability = ranker.rank(used)[0]
         else:
             effect_name, probability = choose([n for n in EFFECT_NAMES if n not in used[-1]]), math.nan
         effect = profile.effect(effect_name)
@@ -234,7 +247,7 @@ def run_coach(
             pending = None
             break
         current = after
-        currents.append(after.features)
+        ranker.add(after.features)
         used.append(used[-1] | {effect_name})
     if pending is not None:
         synth.set_controls(pending[1])

@@ -25,6 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cnn-seconds", type=float, default=300.0, help="time budget per effect CNN")
     parser.add_argument("--rnn-seconds", type=float, default=300.0, help="time budget for the RNN")
     parser.add_argument("--patience", type=int, default=6, help="validation checks without gain before stopping")
+    parser.add_argument(
+        "--rnn-off-path",
+        type=float,
+        default=0.25,
+        metavar="FRACTION",
+        help="share of RNN training sequences whose effects are added in a random order (default 0.25)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
@@ -40,12 +47,15 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ReaTimbreError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if not 0.0 <= args.rnn_off_path <= 1.0:
+        raise ReaTimbreError(f"--rnn-off-path must be in 0..1, got {args.rnn_off_path}")
     settings = TrainSettings(
         cnn_steps=args.cnn_steps,
         rnn_steps=args.rnn_steps,
         cnn_seconds=args.cnn_seconds,
         rnn_seconds=args.rnn_seconds,
         patience=args.patience,
+        rnn_off_path_fraction=args.rnn_off_path,
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     summaries = train_coach(
