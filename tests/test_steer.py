@@ -48,6 +48,14 @@ def test_regions_are_disjoint_and_cover_the_pair() -> None:
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
 
 
+def test_short_recipe_takes_its_gain_from_a_level_detector() -> None:
+    """Peak and RMS levels from one sample to beyond a 20 Hz period feed a gain computer; the memory stays short."""
+    config = RECIPES["short"].config
+    assert config.gain_path and config.level_input and config.level_rms and config.gain_computer
+    assert min(config.level_windows) == 1 and max(config.level_windows) > SR / 20
+    assert config.receptive_field < 0.3 * SR < RECIPES["long"].config.receptive_field
+
+
 def test_steering_learns_the_effect_and_reports_heldout_error() -> None:
     dry = bursts(seconds=5.0, seed=4)
     result = steer_model(dry, gain(dry), "steer-gain", "short", minutes=2, sample_rate=SR, steps=150, recipe=TINY)

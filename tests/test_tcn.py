@@ -1,11 +1,12 @@
 """The conditioned TCN: receptive field, causality, exact block-by-block rendering."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 
-from models.tcn import ConditionedTCN, TCNConfig, apply_gain_path
+from models.tcn import ConditionedTCN, TCNConfig, apply_gain_path, sliding_window
 
 
 @pytest.mark.parametrize(
@@ -14,6 +15,8 @@ from models.tcn import ConditionedTCN, TCNConfig, apply_gain_path
         (TCNConfig(kernel_size=9, dilation_growth=10, layers=4), 8_889),
         (TCNConfig(kernel_size=9, dilation_growth=10, layers=5), 88_889),
         (TCNConfig(kernel_size=3, dilation_growth=2, layers=8), 511),
+        (TCNConfig(kernel_size=9, dilation_growth=10, layers=4, level_input=True, level_windows=(1, 4096)), 12_984),
+        (TCNConfig(kernel_size=9, dilation_growth=10, layers=4, level_windows=(1, 4096)), 8_889),  # no level input
     ],
 )
 def test_receptive_field_formula(config: TCNConfig, expected: int) -> None:
@@ -27,7 +30,7 @@ def _trained_like(config: TCNConfig) -> ConditionedTCN:
         for name, parameter in model.named_parameters():
             if name.endswith("bias"):
                 parameter.uniform_(-0.3, 0.3)
-            elif name == "output.weight":  # a gain-path model starts with these at zero
+            elif name in ("output.weight", "gain_computer.last.weight"):  # a gain-path model starts with these at 0
                 parameter.normal_(0.0, 0.3)
     return model.eval()
 
@@ -48,14 +51,56 @@ def test_receptive_field_matches_the_network() -> None:
         assert model(outside, cond)[0, 0, -1] == base
 
 
-OUTPUT_KINDS = [(False, False), (True, False), (True, True)]  # (gain_path, level_input)
+LEVELS = {"level_input": True, "level_windows": (1, 16, 300, 1024), "level_rms": True}
+OUTPUT_KINDS = [  # what the output and the first block's input are made of
+    {},
+    {"gain_path": True},
+    {"gain_path": True, "level_input": True},
+    {"gain_path": True, **LEVELS},
+    {"gain_path": True, **LEVELS, "gain_computer": 8},
+]
 
 
-@pytest.mark.parametrize(("gain_path", "level_input"), OUTPUT_KINDS)
-def test_stream_equals_one_pass_for_any_block_sizes(gain_path: bool, level_input: bool) -> None:
+def test_receptive_field_includes_the_level_windows() -> None:
+    """Output sample t responds to input t-rf+1 through the longest level window, and not to t-rf."""
     config = TCNConfig(
-        channels=8, kernel_size=9, dilation_growth=10, layers=4, gain_path=gain_path, level_input=level_input
+        channels=4, kernel_size=3, dilation_growth=2, layers=2, gain_path=True, **LEVELS, gain_computer=4
     )
+    model = _trained_like(config)
+    rf = config.receptive_field
+    assert rf == 1 + 1023 + 2 * (1 + 2)
+    x = torch.full((1, 1, rf + 1), 0.01)
+    cond = torch.tensor([[0.2, 0.8]])
+    with torch.no_grad():
+        base = model(x, cond)[0, 0, -1]
+        inside, outside = x.clone(), x.clone()
+        inside[..., 1] = 0.9
+        outside[..., 0] = 0.9
+        assert model(inside, cond)[0, 0, -1] != base
+        assert model(outside, cond)[0, 0, -1] == base
+
+
+@pytest.mark.parametrize("window", [1, 2, 7, 64, 1000])
+def test_sliding_window_max_and_sum(window: int) -> None:
+    values = torch.rand(2, 1, 3_000, dtype=torch.float64)
+    frames = values.unfold(-1, window, 1)  # (..., T - window + 1, window)
+    assert torch.equal(sliding_window(values, window, torch.maximum), frames.amax(-1))
+    assert torch.allclose(sliding_window(values, window, torch.add), frames.sum(-1))
+
+
+def test_level_input_reads_a_steady_tone_by_its_peak_whatever_its_shape() -> None:
+    """A sine and a square wave of the same peak give the same level once the window spans a period."""
+    model = ConditionedTCN(TCNConfig(channels=4, layers=2, level_input=True, level_windows=(1, 512)))
+    t = torch.arange(4_000) / 44_100
+    sine = 0.5 * torch.sin(2 * torch.pi * 220 * t)
+    levels = [model.network_input(x.view(1, 1, -1))[0, 2, -1000:] for x in (sine, 0.5 * torch.sign(sine))]
+    assert torch.allclose(levels[0], levels[1], atol=1e-3)
+    assert torch.allclose(levels[0], torch.log10(torch.tensor(0.5 + 1e-4)) / 2, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", OUTPUT_KINDS)
+def test_stream_equals_one_pass_for_any_block_sizes(kind: dict) -> None:
+    config = TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=4, **kind)
     model = _trained_like(config)
     x = 0.3 * torch.randn(2, 1, 30_000)
     cond = torch.tensor([0.7, 0.1])
@@ -85,12 +130,10 @@ def test_flops_count_is_per_sample_work() -> None:
     assert conv < config.flops_per_sample() < conv * 1.2
 
 
-@pytest.mark.parametrize(("gain_path", "level_input"), OUTPUT_KINDS)
-def test_silence_in_gives_exact_silence_out(gain_path: bool, level_input: bool) -> None:
+@pytest.mark.parametrize("kind", OUTPUT_KINDS)
+def test_silence_in_gives_exact_silence_out(kind: dict) -> None:
     """No DC offset in pauses: biases and FiLM shifts are cancelled by subtracting the silence response."""
-    config = TCNConfig(
-        channels=8, kernel_size=3, dilation_growth=2, layers=5, gain_path=gain_path, level_input=level_input
-    )
+    config = TCNConfig(channels=8, kernel_size=3, dilation_growth=2, layers=5, **kind)
     model = _trained_like(config)
     for cond in (torch.tensor([0.0, 1.0]), torch.tensor([0.9, 0.2])):
         with torch.no_grad():
@@ -103,11 +146,12 @@ def test_gain_path_starts_as_the_identity_and_scales_the_input() -> None:
     +-30 dB, saturating."""
     config = TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=3, gain_path=True)
     torch.manual_seed(1)
-    model = ConditionedTCN(config).eval()
-    rf = config.receptive_field
-    x = torch.randn(2, 1, 1_000 + rf - 1)
-    with torch.no_grad():
-        assert torch.equal(model(x, torch.zeros(2, 2)), x[..., rf - 1 :])
+    for start in (config, replace(config, **LEVELS, gain_computer=4)):
+        model = ConditionedTCN(start).eval()
+        rf = start.receptive_field
+        x = torch.randn(2, 1, 1_000 + rf - 1)
+        with torch.no_grad():
+            assert torch.equal(model(x, torch.zeros(2, 2)), x[..., rf - 1 :])
     dry = torch.tensor([[[1.0, -2.0, 0.5, 0.5]]])
     half = math.atanh(0.2)  # tanh -> 0.2: +6 dB
     residual_and_gain = torch.tensor([[[0.1, 0.0, -0.1, 0.0], [0.0, 50.0, -50.0, half]]])
