@@ -1,6 +1,6 @@
 """Latency of one whole coach suggestion, renders included, with the shipped Vital weights.
 
-    python benchmarks/coach_speed.py [--runs 12] [--steps 5] [--threads N]
+    python benchmarks/coach_speed.py [--runs 12] [--steps 5] [--threads N] [--models DIR]
 
 Each run starts from a dry preset and takes exactly ``--steps`` steps (the stopping rule is off so every run
 does the same work): the first render, then per step the RNN, one CNN, applying the settings, a re-render and
@@ -28,10 +28,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--models", default=None, help="coach weights folder (default: the shipped Vital set)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    models = load_coach()
+    models = load_coach(args.models)
     renderer = FamilyRenderer(load_profile("vital"))
     targets = list(vital_targets("all", args.runs + 1, 48, seed=4242))
     run_ms, render_ms = [], []
