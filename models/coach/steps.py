@@ -81,6 +81,13 @@ def sample_effect_pairs(
 RNNExample = tuple[int, int, tuple[int, ...]]
 
 
+def canonical_currents(
+    target: int, steps_taken: int, step_order: tuple[str, ...] = DEFAULT_STEP_ORDER
+) -> tuple[int, ...]:
+    """Current masks after 0..``steps_taken`` of the target's own effects, applied in step order."""
+    return tuple(canonical_prefix(target, t, step_order) for t in range(steps_taken + 1))
+
+
 def off_path_currents(target: int, steps_taken: int, rng: np.random.Generator) -> tuple[int, ...]:
     """Current masks after ``steps_taken`` effects added in a random order (any of the five, the target's or
     not), redrawn until the target still has an effect the last current lacks."""
@@ -116,7 +123,7 @@ def sample_rnn_batch(
         if rng.random() < off_path_fraction:
             currents = off_path_currents(target, steps_taken, rng)
         else:
-            currents = tuple(canonical_prefix(target, t, step_order) for t in range(steps_taken + 1))
+            currents = canonical_currents(target, steps_taken, step_order)
         examples.append((family, target, currents))
     return steps_taken, examples
 

@@ -24,6 +24,7 @@ from models.coach.nets import EffectCNN, NextEffectRNN
 from models.coach.steps import (
     DEFAULT_STEP_ORDER,
     RNNExample,
+    canonical_currents,
     canonical_prefix,
     ordered_effects,
     rnn_label,
@@ -187,7 +188,7 @@ def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[
     total_right = total = 0
     for t in range(len(step_order)):
         items = [
-            (f, s, tuple(canonical_prefix(s, k, step_order) for k in range(t + 1)))
+            (f, s, canonical_currents(s, t, step_order))
             for f in range(len(families))
             for s in range(1, 32)
             if len(ordered_effects(s, step_order)) > t
