@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "server.commands.batch",
     "server.commands.coach_data",
     "server.commands.coach",
+    "server.commands.coach_chains",
     "server.commands.coach_train",
     "server.commands.coach_eval",
 ]

@@ -12,9 +12,10 @@ import soundfile as sf
 import soxr
 
 from extension.coach_steps import CoachPlan
+from models.coach.chains import load_chains
 from models.coach.families import FamilyRenderer, load_families
-from models.coach.steps import next_effect
-from models.coach.store import NEXT_EFFECT_NAME, load_coach
+from models.coach.steps import next_effect, rnn_label
+from models.coach.store import NEXT_EFFECT_NAME, load_coach, read_sidecar
 from models.coach.suggest import coach_json, run_coach
 from models.coach.train import TrainSettings, train_coach
 from models.synth.dataset import DatasetConfig, generate
@@ -40,10 +41,43 @@ def tiny_coach(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("coach")
     generate(DatasetConfig(group="basic_shapes", clips=96, shard_clips=32), root / "families", 1, progress=False)
     settings = TrainSettings(
-        cnn_steps=4, rnn_steps=4, cnn_batch=8, rnn_batch=4, validate_every=2, validation_examples=16
+        cnn_steps=4,
+        rnn_steps=4,
+        cnn_batch=8,
+        rnn_batch=4,
+        validate_every=2,
+        validation_examples=16,
+        average_decay=0.9,
     )
     train_coach(root / "families", root / "weights", settings, progress=False, command="test")
     return root / "weights"
+
+
+def test_chains_replay_the_loop_and_train_the_rnn(tiny_coach, tmp_path, capsys):
+    data, out = tiny_coach.parent / "families", tmp_path / "chains"
+    command = ["coach-chains", "--data", str(data), "--models", str(tiny_coach), "--out", str(out), "--quiet"]
+    assert main([*command, "--chains", "12"]) == 0
+    chains, families = load_chains(out), load_families(data)
+    assert len(chains) == 12 and chains.mel_db80.shape[1:] == (4, 128, 88)
+    assert set(chains.draw_index) <= set(families.draw_index)
+    rows = [list(families.draw_index).index(d) for d in chains.draw_index]
+    for target, applied, mels, row in zip(chains.target_mask, chains.applied, chains.mel_db80, rows, strict=True):
+        used, dry = 0, families.mel_db80[row, 0].astype(np.float32)
+        for step, index in enumerate(applied[applied >= 0]):
+            used |= 1 << int(index)
+            rnn_label(int(target), used)  # every stored step leaves an effect to name
+            assert np.abs(mels[step].astype(np.float32) - dry).mean() > 1e-3  # a rendered, changed sound
+        assert not mels[len(applied[applied >= 0]) :].any()  # padding after the last step
+    assert main([*command, "--chains", "12"]) == 0 and "0 chains" in capsys.readouterr().out  # resumes
+    assert main([*command, "--chains", "20"]) == 1
+    assert "other settings" in capsys.readouterr().err
+    settings = TrainSettings(rnn_steps=4, rnn_batch=4, validate_every=2, validation_examples=16)
+    fields = train_coach(data, tmp_path / "w", settings, only=(NEXT_EFFECT_NAME,), progress=False, chain_dirs=(out,))
+    rnn = fields[NEXT_EFFECT_NAME]
+    assert sum(rnn["chains"].values()) == int((chains.lengths > 0).sum())
+    assert read_sidecar(tmp_path / "w", NEXT_EFFECT_NAME)["data"]["chain_folders"] == [str(out)]
+    assert rnn["chains"]["test"] > 0  # the held-out draw has chains: they are scored
+    assert set(rnn["test_chain_accuracy"]["per_step"]) <= {"2", "3", "4", "5"}
 
 
 def _target(renderer: FamilyRenderer, preset: str = "saw", settings=None) -> np.ndarray:
@@ -81,6 +115,7 @@ def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):
         load_profile("vital").effect("distortion").parameter("mode").classes
     )
     assert distortion["data"]["families"] == 3 and distortion["command"] == "test"
+    assert distortion["settings"]["average_decay"] == 0.9  # the training recipe is on record
     assert "mae_0_1" in distortion["test"]["drive"] and "accuracy" in distortion["test"]["mode"]
     accuracy = models.sidecars[NEXT_EFFECT_NAME]["test_next_effect_accuracy"]
     assert set(accuracy["per_step"]) == {"1", "2", "3", "4", "5"}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from models.coach.chains import plan_chains, steps_with_labels
 from models.coach.evaluate import RunRecord, accuracy_by_step, format_group_table, summarize
 from models.coach.families import subset_effects, subset_mask
 from models.coach.nets import EffectCNN, NextEffectRNN
@@ -216,3 +217,30 @@ def test_candidates_add_the_runner_up_class_only_for_categorical_effects():
     assert first == distortion.predict(*inputs)[0]
     assert second["drive"] == first["drive"] and second["mode"] != first["mode"]
     assert eq.predict_candidates(*inputs, count=2) == eq.predict(*inputs)
+
+
+def _indices(*names: str) -> tuple[int, ...]:
+    return tuple(EFFECT_NAMES.index(n) for n in names)
+
+
+def test_chains_stop_before_the_step_that_leaves_nothing_to_name():
+    target = subset_mask(["distortion", "reverb", "eq"])
+    # on the path: the last of the target's effects is never applied (no label would be left)
+    assert steps_with_labels(target, _indices("distortion", "reverb", "eq")) == _indices("distortion", "reverb")
+    # off the path: effects the target lacks are applied too, until only one of its effects is missing
+    order = _indices("phaser", "eq", "compressor", "reverb", "distortion")
+    assert steps_with_labels(target, order) == _indices("phaser", "eq", "compressor", "reverb")
+
+
+def test_chain_plans_follow_the_step_order_or_go_off_path():
+    plans = plan_chains(5, 200, np.random.default_rng(0), off_path_fraction=0.3)
+    on_path = [p for p in plans if len(p.order) < len(EFFECT_NAMES)]
+    assert {p.row for p in plans} == set(range(5))
+    assert all(bin(p.target_mask).count("1") >= 2 for p in plans)  # a one-effect target has no chain
+    assert 0.15 < 1 - len(on_path) / len(plans) < 0.45  # the off-path share
+    assert all(p.order == _indices(*ordered_effects(p.target_mask)) for p in on_path)
+    for plan in plans:
+        used = 0
+        for index in steps_with_labels(plan.target_mask, plan.order):
+            used |= 1 << index
+            rnn_label(plan.target_mask, used)  # raises if nothing were left to name

@@ -67,7 +67,8 @@ class FamilyRenderer:
 @dataclass
 class Families:
     """Complete draws as arrays: ``mel_db80`` (F, 32, 128, 88) and ``mfcc`` (F, 32, 30, 88) float16,
-    ``values`` (F, n_params) float32 in paper space (columns ``columns``), ``preset_index`` and ``note`` (F,)."""
+    ``values`` (F, n_params) float32 in paper space (columns ``columns``), ``preset_index``, ``note`` and
+    ``draw_index`` (F,): the draw's number in its coach-data folder."""
 
     mel_db80: np.ndarray
     mfcc: np.ndarray
@@ -76,6 +77,7 @@ class Families:
     note: np.ndarray
     columns: list[str]
     presets: list[str]
+    draw_index: np.ndarray
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -89,6 +91,7 @@ class Families:
             self.note[rows],
             self.columns,
             self.presets,
+            self.draw_index[rows],
         )
 
 
@@ -124,7 +127,8 @@ def _load_folder(directory: Path) -> Families | None:
     presets = list(manifest["presets"])
     preset_index = np.concatenate(parts["preset_index"])[all_on].astype(np.int16)
     note = np.full(n, int(manifest["config"]["note"]), dtype=np.int16)
-    return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets)
+    draw_index = draw[all_on].astype(np.int64)
+    return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets, draw_index)
 
 
 def load_families(directories: str | Path | Iterable[str | Path]) -> Families:
@@ -145,4 +149,5 @@ def load_families(directories: str | Path | Iterable[str | Path]) -> Families:
         np.concatenate([f.note for f in loaded]),
         first.columns,
         first.presets,
+        np.concatenate([f.draw_index for f in loaded]),
     )

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.coach.chains import Chains, load_chains, sample_chain_examples
 from models.coach.families import Families, load_families
 from models.coach.nets import EffectCNN, NextEffectRNN
 from models.coach.steps import (
@@ -59,6 +60,8 @@ class TrainSettings:
     patience: int = 6
     validation_examples: int = 512
     rnn_off_path_fraction: float = 0.25  # of RNN examples whose effects were added in a random order (steps.py)
+    average_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
+    rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
     seed: int = 0
 
 
@@ -112,6 +115,32 @@ def sequence_batch(
         used.append([[float(c >> i & 1) for i in range(len(EFFECT_NAMES))] for c in currents])
         labels.append(rnn_label(target, currents[-1], step_order))
     return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
+
+
+@dataclass
+class ChainPart:
+    """The chains of one split's draws, with the family row of each draw."""
+
+    families: Families
+    chains: Chains
+
+    def __post_init__(self) -> None:
+        self.chains = self.chains.on_draws(self.families.draw_index)
+        self.row_of_draw = {int(d): i for i, d in enumerate(self.families.draw_index)}
+
+    def batch(self, rows: np.ndarray, steps: int, step_order: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+        """Like :func:`sequence_batch` for chains after ``steps`` steps: target, the dry render, then the
+        chain's currents; ``used`` before each current is what the chain had applied by then."""
+        mels, used, labels = [], [], []
+        for r in rows:
+            family, target = self.row_of_draw[int(self.chains.draw_index[r])], int(self.chains.target_mask[r])
+            masks = [0]
+            for index in self.chains.applied[r, :steps]:
+                masks.append(masks[-1] | 1 << int(index))
+            mels.append(np.concatenate([self.families.mel_db80[family, [target, 0]], self.chains.mel_db80[r, :steps]]))
+            used.append([[float(m >> i & 1) for i in range(len(EFFECT_NAMES))] for m in masks])
+            labels.append(rnn_label(target, masks[-1], step_order))
+        return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
 
 
 class _PairModel(nn.Module):
@@ -202,6 +231,24 @@ def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[
     return {"per_step": per_step, "all": round(total_right / total, 4), "examples": total}
 
 
+@torch.no_grad()
+def rnn_chain_accuracy(rnn: NextEffectRNN, part: ChainPart, step_order: tuple[str, ...]) -> dict[str, Any]:
+    """Next-effect accuracy on chains (currents set by the CNNs, as in the loop), per number of steps taken."""
+    rnn.eval()
+    model = _SequenceModel(rnn)
+    lengths = part.chains.lengths
+    per_step, total_right, total = {}, 0, 0
+    for k in range(1, int(lengths.max(initial=0)) + 1):
+        rows = np.flatnonzero(lengths >= k)
+        right = 0
+        for start in range(0, len(rows), 128):
+            mels, used, labels = part.batch(rows[start : start + 128], k, step_order)
+            right += int((model(mels, used).argmax(-1) == labels).sum())
+        per_step[str(k + 1)] = round(right / len(rows), 4)  # the pick made after k steps is step k + 1
+        total_right, total = total_right + right, total + len(rows)
+    return {"per_step": per_step, "all": round(total_right / max(1, total), 4), "examples": total}
+
+
 def train_effect(
     effect: str, split: Split, settings: TrainSettings, profile_name: str, step_order: tuple[str, ...], progress: bool
 ) -> tuple[EffectCNN, dict[str, Any]]:
@@ -230,6 +277,7 @@ def train_effect(
         validate=validate,
         validate_every=settings.validate_every,
         patience=settings.patience,
+        average_decay=settings.average_decay,
         progress=_printer(effect, progress),
     )
     info = result.record()
@@ -237,19 +285,35 @@ def train_effect(
 
 
 def train_next_effect(
-    split: Split, settings: TrainSettings, step_order: tuple[str, ...], progress: bool
+    split: Split,
+    settings: TrainSettings,
+    step_order: tuple[str, ...],
+    progress: bool,
+    chains: Chains | None = None,
 ) -> tuple[NextEffectRNN, dict[str, Any]]:
-    """Train the next-effect RNN; returns it and its sidecar fields."""
+    """Train the next-effect RNN (on family sequences, and on ``chains`` of the training draws for a share
+    ``rnn_chain_fraction`` of the batches); returns it and its sidecar fields."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, 99])
     rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE)
     model = _SequenceModel(rnn)
+    parts = {}
+    if chains is not None:
+        parts = {name: ChainPart(getattr(split, name), chains) for name in ("train", "validation", "test")}
+        if not len(parts["train"].chains):
+            raise ReaTimbreError("none of the chains is on a training draw of these coach-data folders")
     val_batches = []
     for _ in range(max(1, settings.validation_examples // 64)):
         _, items = sample_rnn_batch(len(split.validation), 64, rng, step_order, settings.rnn_off_path_fraction)
         val_batches.append(sequence_batch(split.validation, items, step_order))
+        if parts and len(parts["validation"].chains):
+            k, rows = sample_chain_examples(parts["validation"].chains, 64, rng)
+            val_batches.append(parts["validation"].batch(rows, k, step_order))
 
     def next_batch(step: int):
+        if parts and rng.random() < settings.rnn_chain_fraction:
+            k, rows = sample_chain_examples(parts["train"].chains, settings.rnn_batch, rng)
+            return parts["train"].batch(rows, k, step_order)
         _, items = sample_rnn_batch(
             len(split.train), settings.rnn_batch, rng, step_order, settings.rnn_off_path_fraction
         )
@@ -268,10 +332,15 @@ def train_next_effect(
         validate=validate,
         validate_every=settings.validate_every,
         patience=settings.patience,
+        average_decay=settings.average_decay,
         progress=_printer(NEXT_EFFECT_NAME, progress),
     )
-    info = result.record()
-    return rnn, {"training": info, "test_next_effect_accuracy": rnn_test_accuracy(rnn, split.test, step_order)}
+    fields = {"training": result.record(), "test_next_effect_accuracy": rnn_test_accuracy(rnn, split.test, step_order)}
+    if parts:
+        fields["chains"] = {name: len(part.chains) for name, part in parts.items()}
+        if len(parts["test"].chains):
+            fields["test_chain_accuracy"] = rnn_chain_accuracy(rnn, parts["test"], step_order)
+    return rnn, fields
 
 
 def train_coach(
@@ -283,11 +352,14 @@ def train_coach(
     only: tuple[str, ...] = (),
     command: str = "",
     progress: bool = True,
+    chain_dirs: tuple[str | Path, ...] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Train the coach models (all, or those named in ``only``) from coach-data folders into ``out_dir``."""
+    """Train the coach models (all, or those named in ``only``) from coach-data folders into ``out_dir``;
+    ``chain_dirs`` (``coach-chains`` folders over the same data) add in-loop sequences to the RNN's training."""
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
     families = load_families(data_dirs)
+    chains = load_chains(list(chain_dirs)) if chain_dirs else None
     split = split_families(families, settings.seed)
     out = Path(out_dir)
     names = only or (*step_order, NEXT_EFFECT_NAME)
@@ -304,6 +376,7 @@ def train_coach(
             "presets": families.presets,
             "notes": sorted({int(n) for n in families.note}),
             "split_families": {"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
+            "chain_folders": [str(d) for d in chain_dirs],
         },
         "settings": asdict(settings),
         "command": command,
@@ -313,7 +386,7 @@ def train_coach(
         if progress:
             print(f"coach-train: {name}", file=sys.stderr, flush=True)
         if name == NEXT_EFFECT_NAME:
-            module, fields = train_next_effect(split, settings, step_order, progress)
+            module, fields = train_next_effect(split, settings, step_order, progress, chains)
             sidecar = {"kind": "next_effect", "architecture": dict(NEXT_EFFECT_ARCHITECTURE)}
         else:
             module, fields = train_effect(name, split, settings, profile_name, step_order, progress)

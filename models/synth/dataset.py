@@ -336,7 +336,7 @@ SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 
 
 @contextlib.contextmanager
-def _single_threaded_children() -> Iterator[None]:
+def single_threaded_children() -> Iterator[None]:
     """Start worker processes with single-threaded native libraries (the parent's own setting is restored)."""
     saved = {key: os.environ.get(key) for key in SINGLE_THREAD_ENV}
     os.environ.update(SINGLE_THREAD_ENV)
@@ -357,7 +357,7 @@ def _render_locally(jobs: list, workers: int, bar: Any, on_shard: Callable[[int]
         results = map(_run_shard_star, jobs)
         pool = None
     else:
-        with _single_threaded_children():
+        with single_threaded_children():
             pool = multiprocessing.get_context("spawn").Pool(workers)
         results = pool.imap_unordered(_run_shard_star, jobs)
     try:

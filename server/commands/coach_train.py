@@ -32,6 +32,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="FRACTION",
         help="share of RNN training sequences whose effects are added in a random order (default 0.25)",
     )
+    parser.add_argument(
+        "--average-decay",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="validate and keep a moving average of the weights with this decay per step, e.g. 0.999 (default off)",
+    )
+    parser.add_argument(
+        "--validation-examples",
+        type=int,
+        default=512,
+        metavar="N",
+        help="validation pairs (CNNs) or sequences (RNN) drawn once from the validation draws (default 512)",
+    )
+    parser.add_argument(
+        "--rnn-chains",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="coach-chains folder(s) over the same coach-data: in-loop sequences for the RNN",
+    )
+    parser.add_argument(
+        "--rnn-chain-fraction",
+        type=float,
+        default=0.5,
+        metavar="FRACTION",
+        help="share of RNN batches drawn from --rnn-chains (default 0.5)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
@@ -49,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if not 0.0 <= args.rnn_off_path <= 1.0:
         raise ReaTimbreError(f"--rnn-off-path must be in 0..1, got {args.rnn_off_path}")
+    if not 0.0 <= args.average_decay < 1.0:
+        raise ReaTimbreError(f"--average-decay must be in 0..1 (0 = off), got {args.average_decay}")
+    if not 0.0 <= args.rnn_chain_fraction <= 1.0:
+        raise ReaTimbreError(f"--rnn-chain-fraction must be in 0..1, got {args.rnn_chain_fraction}")
+    if args.validation_examples < 1:
+        raise ReaTimbreError(f"--validation-examples must be at least 1, got {args.validation_examples}")
     settings = TrainSettings(
         cnn_steps=args.cnn_steps,
         rnn_steps=args.rnn_steps,
@@ -56,10 +91,19 @@ def run(args: argparse.Namespace) -> int:
         rnn_seconds=args.rnn_seconds,
         patience=args.patience,
         rnn_off_path_fraction=args.rnn_off_path,
+        average_decay=args.average_decay,
+        validation_examples=args.validation_examples,
+        rnn_chain_fraction=args.rnn_chain_fraction,
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     summaries = train_coach(
-        args.data, args.out, settings, only=tuple(args.only or ()), command=command, progress=not args.quiet
+        args.data,
+        args.out,
+        settings,
+        only=tuple(args.only or ()),
+        command=command,
+        progress=not args.quiet,
+        chain_dirs=tuple(args.rnn_chains),
     )
     for name, fields in summaries.items():
         training = fields["training"]
