@@ -33,7 +33,7 @@ from models.atomic_files import write_bytes
 from models.coach.families import N_SUBSETS, Families, FamilyRenderer
 from models.coach.steps import DEFAULT_STEP_ORDER, ordered_effects
 from models.coach.store import CoachModels, load_coach
-from models.coach.suggest import predict_settings
+from models.coach.suggest import DEFAULT_CANDIDATES, predict_settings
 from models.errors import ReaTimbreError
 from models.synth.dataset import single_threaded_children
 from models.synth.features import CLIP_FRAMES, N_MELS, ClipFeatures, clip_features
@@ -102,8 +102,14 @@ def render_chain(
     current, mels = dry, []
     for index in applied:
         name = EFFECT_NAMES[index]
-        settings[name] = predict_settings(models, name, target, current)[0]
-        current = clip_features(renderer.render(settings, note))
+        best = None
+        # as run_coach: the CNN's settings, and its runner-up class where it has one; the closer render stays
+        for candidate in predict_settings(models, name, target, current, count=DEFAULT_CANDIDATES):
+            rendered = clip_features(renderer.render({**settings, name: candidate}, note))
+            error = float(np.mean((rendered.mel_db80 - target.mel_db80) ** 2))
+            if best is None or error < best[0]:
+                best = (error, candidate, rendered)
+        _, settings[name], current = best
         mels.append(current.mel_db80)
     return applied, np.stack(mels).astype(np.float16) if mels else np.zeros((0, N_MELS, CLIP_FRAMES), np.float16)
 

@@ -36,6 +36,8 @@ from models.synth.profiles import EFFECT_NAMES, EffectProfile, load_profile
 COACH_JSON_FORMAT = "reatimbre-coach/1"
 #: A step must lower the spectral MSE by at least this fraction to count as helping.
 MIN_RELATIVE_GAIN = 0.005
+#: Settings tried per step: the CNN's prediction and its runner-up class of a categorical parameter.
+DEFAULT_CANDIDATES = 2
 #: Initial MSE below which the patch already sounds like the target (renders of one patch differ less).
 ALREADY_THERE_MSE = 1e-4
 #: Final MSE (dB-mel/80 units) above which the coach calls a target out of reach; in-domain Vital targets end
@@ -164,7 +166,7 @@ def run_coach(
     velocity: float = 1.0,
     choose: Callable[[list[str]], str] | None = None,
     stop_when_worse: bool = True,
-    candidates: int = 2,
+    candidates: int = DEFAULT_CANDIDATES,
 ) -> CoachResult:
     """Coach ``synth``'s current patch towards ``target_audio`` (2, CLIP_SAMPLES at 44.1 kHz).
 
