@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DECAY",
         help="validate and keep a moving average of the weights with this decay per step, e.g. 0.999 (default off)",
     )
+    parser.add_argument("--validate-every", type=int, default=100, metavar="STEPS", help="default 100")
     parser.add_argument(
         "--validation-examples",
         type=int,
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--average-decay must be in 0..1 (0 = off), got {args.average_decay}")
     if not 0.0 <= args.rnn_chain_fraction <= 1.0:
         raise ReaTimbreError(f"--rnn-chain-fraction must be in 0..1, got {args.rnn_chain_fraction}")
+    if args.validate_every < 1:
+        raise ReaTimbreError(f"--validate-every must be at least 1, got {args.validate_every}")
     if args.validation_examples < 1:
         raise ReaTimbreError(f"--validation-examples must be at least 1, got {args.validation_examples}")
     settings = TrainSettings(
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         rnn_off_path_fraction=args.rnn_off_path,
         average_decay=args.average_decay,
         validation_examples=args.validation_examples,
+        validate_every=args.validate_every,
         rnn_chain_fraction=args.rnn_chain_fraction,
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
