@@ -95,6 +95,21 @@ class Families:
         )
 
 
+def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """``np.concatenate(chunks)[rows]`` without holding both: each chunk is released once copied."""
+    out = np.empty((len(rows), *chunks[0].shape[1:]), dtype=chunks[0].dtype)
+    destination = np.full(sum(len(c) for c in chunks), -1, dtype=np.int64)
+    destination[rows] = np.arange(len(rows))
+    start = 0
+    for i, chunk in enumerate(chunks):
+        where = destination[start : start + len(chunk)]
+        wanted = where >= 0
+        out[where[wanted]] = chunk[wanted]
+        start += len(chunk)
+        chunks[i] = chunk[:0]  # the caller's list no longer holds the data
+    return out
+
+
 def _load_folder(directory: Path) -> Families | None:
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -120,8 +135,8 @@ def _load_folder(directory: Path) -> Families | None:
     n = len(complete)
     if n == 0:
         return None
-    mel = np.concatenate(parts["mel_db80"])[keep].reshape(n, N_SUBSETS, *parts["mel_db80"][0].shape[1:])
-    mfcc = np.concatenate(parts["mfcc"])[keep].reshape(n, N_SUBSETS, *parts["mfcc"][0].shape[1:])
+    mel = _gather(parts["mel_db80"], keep).reshape(n, N_SUBSETS, *parts["mel_db80"][0].shape[1:])
+    mfcc = _gather(parts["mfcc"], keep).reshape(n, N_SUBSETS, *parts["mfcc"][0].shape[1:])
     all_on = keep.reshape(n, N_SUBSETS)[:, N_SUBSETS - 1]
     values = np.concatenate(parts["params"])[all_on].astype(np.float32)
     presets = list(manifest["presets"])

@@ -359,8 +359,10 @@ def train_coach(
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
     families = load_families(data_dirs)
-    chains = load_chains(list(chain_dirs)) if chain_dirs else None
     split = split_families(families, settings.seed)
+    n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
+    del families  # the split holds its own copies; keep one set of clips in memory, not two
+    chains = load_chains(list(chain_dirs)) if chain_dirs else None
     out = Path(out_dir)
     names = only or (*step_order, NEXT_EFFECT_NAME)
     unknown = sorted(set(names) - {*EFFECT_NAMES, NEXT_EFFECT_NAME})
@@ -371,10 +373,10 @@ def train_coach(
         "step_order": list(step_order),
         "data": {
             "folders": [str(d) for d in data_dirs],
-            "families": len(families),
-            "clips": len(families) * 32,
-            "presets": families.presets,
-            "notes": sorted({int(n) for n in families.note}),
+            "families": n_families,
+            "clips": n_families * 32,
+            "presets": presets,
+            "notes": notes,
             "split_families": {"train": len(split.train), "validation": len(split.validation), "test": len(split.test)},
             "chain_folders": [str(d) for d in chain_dirs],
         },
