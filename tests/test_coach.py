@@ -78,6 +78,16 @@ def test_chains_replay_the_loop_and_train_the_rnn(tiny_coach, tmp_path, capsys):
     assert read_sidecar(tmp_path / "w", NEXT_EFFECT_NAME)["data"]["chain_folders"] == [str(out)]
     assert rnn["chains"]["test"] > 0  # the held-out draw has chains: they are scored
     assert set(rnn["test_chain_accuracy"]["per_step"]) <= {"2", "3", "4", "5"}
+    # fine-tuning starts from those weights and keeps their record
+    train_coach(
+        data,
+        tmp_path / "w2",
+        replace(settings, init_from=str(tmp_path / "w")),
+        only=(NEXT_EFFECT_NAME,),
+        progress=False,
+    )
+    record = read_sidecar(tmp_path / "w2", NEXT_EFFECT_NAME)["started_from"]
+    assert record["folder"] == str(tmp_path / "w") and record["test_chain_accuracy"] == rnn["test_chain_accuracy"]
 
 
 def _target(renderer: FamilyRenderer, preset: str = "saw", settings=None) -> np.ndarray:

@@ -66,7 +66,8 @@ def read_sidecar(directory: Path, name: str) -> dict[str, Any]:
     return sidecar
 
 
-def _load_state(module: torch.nn.Module, directory: Path, name: str) -> None:
+def load_state(module: torch.nn.Module, directory: Path, name: str) -> None:
+    """Load ``directory/<name>.safetensors`` into ``module`` (same architecture) and put it in eval mode."""
     path = directory / f"{name}.safetensors"
     try:
         state = load_file(str(path))
@@ -97,11 +98,11 @@ def load_coach(directory: str | Path | None = None, profile: str = "vital") -> C
         side = sidecars[name]
         heads = [HeadSpec(h["name"], int(h["classes"])) for h in side["heads"]]
         cnn = EffectCNN(heads, **side["architecture"])
-        _load_state(cnn, directory, name)
+        load_state(cnn, directory, name)
         cnns[name] = cnn
     rnn_side = sidecars[NEXT_EFFECT_NAME]
     rnn = NextEffectRNN(**rnn_side["architecture"])
-    _load_state(rnn, directory, NEXT_EFFECT_NAME)
+    load_state(rnn, directory, NEXT_EFFECT_NAME)
     profiles = {side.get("profile") for side in sidecars.values()}
     orders = {tuple(side.get("step_order", ())) for side in sidecars.values()}
     if len(profiles) != 1 or len(orders) != 1:

@@ -32,7 +32,7 @@ from models.coach.steps import (
     sample_effect_pairs,
     sample_rnn_batch,
 )
-from models.coach.store import NEXT_EFFECT_NAME, heads_for, save_module
+from models.coach.store import NEXT_EFFECT_NAME, heads_for, load_state, read_sidecar, save_module
 from models.errors import ReaTimbreError
 from models.synth.profiles import EFFECT_NAMES, load_profile
 from models.training import FitProgress, fit
@@ -62,6 +62,7 @@ class TrainSettings:
     rnn_off_path_fraction: float = 0.25  # of RNN examples whose effects were added in a random order (steps.py)
     average_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
+    init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
     seed: int = 0
 
 
@@ -256,6 +257,8 @@ def train_effect(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, EFFECT_NAMES.index(effect)])
     cnn = EffectCNN(heads_for(load_profile(profile_name).effect(effect)))
+    if settings.init_from:
+        load_state(cnn, Path(settings.init_from), effect)
     model = _PairModel(cnn)
     val_rows = sample_effect_pairs(effect, len(split.validation), settings.validation_examples, rng, step_order)
     val_batches = [pair_batch(split.validation, val_rows[i : i + 256], effect) for i in range(0, len(val_rows), 256)]
@@ -296,6 +299,8 @@ def train_next_effect(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, 99])
     rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE)
+    if settings.init_from:
+        load_state(rnn, Path(settings.init_from), NEXT_EFFECT_NAME)
     model = _SequenceModel(rnn)
     parts = {}
     if chains is not None:
@@ -341,6 +346,13 @@ def train_next_effect(
         if len(parts["test"].chains):
             fields["test_chain_accuracy"] = rnn_chain_accuracy(rnn, parts["test"], step_order)
     return rnn, fields
+
+
+def started_from(directory: Path, name: str) -> dict[str, Any]:
+    """What a fine-tuned model started from: the training record of ``directory``'s model of that name."""
+    earlier = read_sidecar(directory, name)
+    keys = ("command", "data", "settings", "training", "test_next_effect_accuracy", "test_chain_accuracy", "test")
+    return {"folder": str(directory), **{key: earlier[key] for key in keys if key in earlier}}
 
 
 def train_coach(
@@ -395,6 +407,8 @@ def train_coach(
             heads = [h.to_json() for h in module.heads]
             sidecar = {"kind": "effect", "effect": name, "heads": heads, "architecture": {}}
         sidecar.update(common)
+        if settings.init_from:
+            sidecar["started_from"] = started_from(Path(settings.init_from), name)
         sidecar.update(fields)
         save_module(module, sidecar, out, name)
         summaries[name] = fields

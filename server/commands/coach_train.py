@@ -39,6 +39,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DECAY",
         help="validate and keep a moving average of the weights with this decay per step, e.g. 0.999 (default off)",
     )
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="peak Adam learning rate (default 1e-3)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="start each model from the weights of the same name in this coach models folder (fine-tuning)",
+    )
     parser.add_argument("--validate-every", type=int, default=100, metavar="STEPS", help="default 100")
     parser.add_argument(
         "--validation-examples",
@@ -83,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--average-decay must be in 0..1 (0 = off), got {args.average_decay}")
     if not 0.0 <= args.rnn_chain_fraction <= 1.0:
         raise ReaTimbreError(f"--rnn-chain-fraction must be in 0..1, got {args.rnn_chain_fraction}")
+    if not args.learning_rate > 0:
+        raise ReaTimbreError(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.validate_every < 1:
         raise ReaTimbreError(f"--validate-every must be at least 1, got {args.validate_every}")
     if args.validation_examples < 1:
@@ -97,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         average_decay=args.average_decay,
         validation_examples=args.validation_examples,
         validate_every=args.validate_every,
+        learning_rate=args.learning_rate,
+        init_from=str(args.init or ""),
         rnn_chain_fraction=args.rnn_chain_fraction,
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
