@@ -35,6 +35,7 @@ from models.coach.steps import DEFAULT_STEP_ORDER, ordered_effects
 from models.coach.store import CoachModels, load_coach
 from models.coach.suggest import DEFAULT_CANDIDATES, predict_settings
 from models.errors import ReaTimbreError
+from models.metrics import spectral_mse
 from models.synth.dataset import single_threaded_children
 from models.synth.features import CLIP_FRAMES, N_MELS, ClipFeatures, clip_features
 from models.synth.profiles import EFFECT_NAMES, load_profile
@@ -106,7 +107,7 @@ def render_chain(
         # as run_coach: the CNN's settings, and its runner-up class where it has one; the closer render stays
         for candidate in predict_settings(models, name, target, current, count=DEFAULT_CANDIDATES):
             rendered = clip_features(renderer.render({**settings, name: candidate}, note))
-            error = float(np.mean((rendered.mel_db80 - target.mel_db80) ** 2))
+            error = float(spectral_mse(rendered.mel_db80, target.mel_db80))
             if best is None or error < best[0]:
                 best = (error, candidate, rendered)
         _, settings[name], current = best
@@ -117,12 +118,15 @@ def render_chain(
 _WORKER: dict[str, Any] = {}
 
 
+def _set_worker(models: CoachModels) -> None:
+    _WORKER.update(models=models, renderer=FamilyRenderer(load_profile(models.profile)))
+
+
 def _init_worker(models_dir: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    models = load_coach(models_dir)
-    _WORKER.update(models=models, renderer=FamilyRenderer(load_profile(models.profile)))
+    _set_worker(load_coach(models_dir))
 
 
 def _render_shard(job: dict[str, Any]) -> int:
@@ -213,16 +217,17 @@ def generate_chains(
     started = time.perf_counter()
     done = 0
     with tqdm(total=len(jobs) * shard_chains, unit="chain", disable=not progress, desc="coach-chains") as bar:
-        for n in _run(jobs, str(models_dir), workers):
+        for n in _run(jobs, models, str(models_dir), workers):
             done += n
             bar.update(n)
     seconds = time.perf_counter() - started
     return {"chains_rendered": done, "seconds": seconds, "chains_per_second": done / seconds if seconds else 0.0}
 
 
-def _run(jobs: list[dict[str, Any]], models_dir: str, workers: int) -> Iterator[int]:
+def _run(jobs: list[dict[str, Any]], models: CoachModels, models_dir: str, workers: int) -> Iterator[int]:
+    """Render the jobs here with the loaded ``models``, or in worker processes that load ``models_dir``."""
     if workers <= 1:
-        _init_worker(models_dir)
+        _set_worker(models)
         yield from map(_render_shard, jobs)
         return
     with single_threaded_children():

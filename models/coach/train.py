@@ -106,6 +106,11 @@ def pair_batch(families: Families, rows: np.ndarray, effect: str) -> tuple[torch
     return _tensor(mels), _tensor(mfccs), _tensor(values)
 
 
+def _one_hots(masks: tuple[int, ...] | list[int]) -> list[list[float]]:
+    """The effects in each mask as a one-hot row over :data:`EFFECT_NAMES`."""
+    return [[float(m >> i & 1) for i in range(len(EFFECT_NAMES))] for m in masks]
+
+
 def sequence_batch(
     families: Families, examples: list[RNNExample], step_order: tuple[str, ...]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,7 +118,7 @@ def sequence_batch(
     mels, used, labels = [], [], []
     for family, target, currents in examples:
         mels.append(families.mel_db80[family, [target, *currents]])
-        used.append([[float(c >> i & 1) for i in range(len(EFFECT_NAMES))] for c in currents])
+        used.append(_one_hots(currents))
         labels.append(rnn_label(target, currents[-1], step_order))
     return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
 
@@ -139,7 +144,7 @@ class ChainPart:
             for index in self.chains.applied[r, :steps]:
                 masks.append(masks[-1] | 1 << int(index))
             mels.append(np.concatenate([self.families.mel_db80[family, [target, 0]], self.chains.mel_db80[r, :steps]]))
-            used.append([[float(m >> i & 1) for i in range(len(EFFECT_NAMES))] for m in masks])
+            used.append(_one_hots(masks))
             labels.append(rnn_label(target, masks[-1], step_order))
         return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
 
