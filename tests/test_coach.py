@@ -16,7 +16,7 @@ from models.coach.chains import load_chains
 from models.coach.families import FamilyRenderer, load_families
 from models.coach.steps import next_effect, rnn_label
 from models.coach.store import NEXT_EFFECT_NAME, load_coach, read_sidecar
-from models.coach.suggest import coach_json, run_coach
+from models.coach.suggest import MIN_RELATIVE_GAIN, coach_json, run_coach
 from models.coach.train import TrainSettings, train_coach
 from models.synth.dataset import DatasetConfig, generate
 from models.synth.features import CLIP_SAMPLES
@@ -133,21 +133,22 @@ def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):
     assert size_bytes < 6_000_000
 
 
-def test_loop_never_ends_worse_and_probation_steps_pay_off(tiny_coach, renderer):
+def test_loop_never_ends_worse_and_suggests_up_to_the_closest_sound(tiny_coach, renderer):
     models = load_coach(tiny_coach)
     target = _target(renderer)
     result = run_coach(models, _dry(renderer), target, max_steps=5)
     assert result.final.metrics["mse"] <= result.initial.metrics["mse"]
     best = result.initial.metrics["mse"]
-    for i, step in enumerate(result.steps):
+    for step in result.steps:  # a step not closer on its own is suggested only when a later one makes up for it
         if step.kept:
             assert step.after.metrics["mse"] < best
             best = step.after.metrics["mse"]
-        else:  # kept on probation: the next step brings the sound below the best before it
-            assert result.steps[i + 1].kept and result.steps[i + 1].after.metrics["mse"] < best
     if result.steps:
-        assert result.steps[-1].kept
-    if result.rejected is not None:
+        assert result.steps[-1].kept and result.final.metrics["mse"] == best
+    for step in result.undone:  # nothing tried after the suggested steps got closer than they did
+        assert step.after.metrics["mse"] >= best * (1 - MIN_RELATIVE_GAIN)
+    assert [s.number for s in result.tried] == list(range(1, len(result.tried) + 1))
+    if result.undone:
         # undone steps left the synth as it was: a re-render matches the final state
         again = renderer.synth.render(48, 1.0, 1.0, CLIP_SAMPLES / 44100)
         assert np.allclose(again, result.final.audio, atol=1e-4)
@@ -190,6 +191,14 @@ def test_target_equal_to_the_patch_is_not_out_of_reach(tiny_coach, renderer):
     assert result.initial.metrics["mse"] < 1e-4
     if not result.steps:
         assert not result.out_of_reach and "already sounds like the target" in result.message
+
+
+def test_target_the_effects_cannot_make_is_out_of_reach(tiny_coach, renderer):
+    synth = _dry(renderer)
+    target = synth.render(72, 1.0, 1.0, CLIP_SAMPLES / 44100)  # two octaves up: no effect setting makes that
+    result = run_coach(load_coach(tiny_coach), synth, target, max_steps=3)
+    assert result.final.metrics["mse"] <= result.initial.metrics["mse"]
+    assert result.out_of_reach and "out of reach" in result.message
 
 
 def test_coach_json_matches_the_reaper_bridge(tiny_coach, renderer):

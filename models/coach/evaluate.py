@@ -5,8 +5,9 @@ non-empty subset of the five effects, random settings (the profile's sampling ra
 the dry preset. For each target the full loop runs twice — with the next-effect RNN, and with a random order
 of the same CNNs (the baseline; same stopping rule) — and we record the paper's four distances after every
 step (a run that stopped early keeps its last value, so later per-step changes are 0), the time of the whole
-run (renders included), and whether the RNN named the right next effect: the first effect, in step order,
-that the target has and the current patch lacks (SerumRNN Table 4, measured inside the loop).
+run (renders included), and whether the RNN named the right next effect at each step it took (suggested or
+undone): the first effect, in step order, that the target has and the current patch lacks (SerumRNN Table 4,
+measured inside the loop).
 
 Beyond the paper: the same tables for targets at other notes, and for targets rendered by another synth
 (amsynth, hosted through DawDreamer), where the coach starts from the closest of the 12 Vital presets and
@@ -71,8 +72,7 @@ def _picks(result: CoachResult, mask: int | None, step_order: tuple[str, ...]) -
     if mask is None:
         return []
     out, used = [], 0
-    tried = list(result.steps) + ([result.rejected] if result.rejected is not None else [])
-    for step in tried:
+    for step in result.tried:
         label = next_effect(mask, used, step_order)
         if label is None:
             break

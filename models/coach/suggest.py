@@ -2,12 +2,13 @@
 
 For each step: the next-effect RNN ranks the effects not yet used, the chosen effect's CNN predicts its
 settings from (target, current), the settings are applied to the synth, the patch is re-rendered and the
-paper's distances to the target are measured. A step that does not lower the spectral MSE below the best so
-far is kept on probation: if the next step brings the sound closer than before it, both stay (distortion, say,
-may only pay off once the reverb after it is on); otherwise both are undone and the run stops (SerumRNN:
-"stop just before the second step that makes the metric worse"), so a run never ends worse than it started.
-When no step helps, or what is left is far from the target, the
-result says the target is out of reach instead of making the sound worse.
+paper's distances to the target are measured. The loop takes up to ``max_steps`` steps and suggests those
+up to the closest sound it reached; the steps after it are undone (SerumRNN stops "just before the second
+step that makes the metric worse"; looking further finds the cases where distortion, say, sounds worse on its
+own until the reverb and phaser after it are on). So a run never ends worse than it started, and a step that
+is worse on its own stays only when a later one more than makes up for it.
+When what is left is far from the target (no step helps, or the steps remove less than half of the distance),
+the result says the target is out of reach instead of making the sound worse.
 
 :func:`coach_json` writes a result in the shape :meth:`extension.coach_steps.CoachPlan.from_coach_json`
 reads, with everything else the REAPER bridge and a user need (profile, parameter names, normalised values,
@@ -40,9 +41,13 @@ MIN_RELATIVE_GAIN = 0.005
 DEFAULT_CANDIDATES = 2
 #: Initial MSE below which the patch already sounds like the target (renders of one patch differ less).
 ALREADY_THERE_MSE = 1e-4
-#: Final MSE (dB-mel/80 units) above which the coach calls a target out of reach; in-domain Vital targets end
-#: far below it (README "Synth coach", coach-eval).
+#: Final MSE (dB-mel/80 units) above which a target is out of reach however much the steps helped.
 OUT_OF_REACH_MSE = 0.02
+#: Final MSE below which what is left counts as close to the target.
+CLOSE_MSE = 0.005
+#: Steps that leave more than this share of the initial MSE (and more than CLOSE_MSE) mean the target is out of
+#: reach: they remove ~90 % on in-domain Vital targets, ~40 % on amsynth's (README "Synth coach", coach-eval).
+OUT_OF_REACH_RATIO = 0.5
 
 
 @dataclass
@@ -78,7 +83,7 @@ class CoachResult:
     target: Snapshot
     initial: Snapshot
     steps: list[Step]
-    rejected: Step | None
+    undone: list[Step]  # steps tried after the closest sound, in order (none of them is suggested)
     stopped_because: str
     out_of_reach: bool
     message: str
@@ -86,6 +91,16 @@ class CoachResult:
     step_order: tuple[str, ...]
     already_on: tuple[str, ...] = ()
     changes: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> Step | None:
+        """The first step tried and not suggested."""
+        return self.undone[0] if self.undone else None
+
+    @property
+    def tried(self) -> list[Step]:
+        """Every step the loop took, suggested or undone, in order."""
+        return self.steps + self.undone
 
     @property
     def final(self) -> Snapshot:
@@ -171,10 +186,10 @@ def run_coach(
     """Coach ``synth``'s current patch towards ``target_audio`` (2, CLIP_SAMPLES at 44.1 kHz).
 
     ``choose`` replaces the RNN's pick (it gets the unused effects; the random-order baseline uses it);
-    ``stop_when_worse=False`` keeps every step (for timing all ``max_steps`` steps). ``candidates`` > 1 also
-    renders the CNN's runner-up class of a categorical parameter and keeps whichever lands closer (one more
-    render, for distortion steps only). The synth is left holding
-    the suggested patch (the kept steps applied).
+    ``stop_when_worse=False`` suggests every step taken, closer or not (for timing all ``max_steps`` steps).
+    ``candidates`` > 1 also renders the CNN's runner-up class of a categorical parameter and keeps whichever
+    lands closer (one more render, for distortion steps only). The synth is left holding the suggested patch
+    (the suggested steps applied, the undone ones put back).
     """
     if not 1 <= max_steps <= len(EFFECT_NAMES):
         raise ReaTimbreError(f"--max-steps must be 1..{len(EFFECT_NAMES)}, got {max_steps}")
@@ -195,14 +210,10 @@ def run_coach(
     used = [set(already_on)]
     ranker = EffectRanker(models, target_features)
     ranker.add(current.features)
-    steps: list[Step] = []
-    rejected = None
-    stopped_because = "all effects used" if len(used[-1]) == len(EFFECT_NAMES) else f"{max_steps} steps"
-    best = current
-    pending: tuple[Step, dict[str, float]] | None = None  # a step that did not help yet, kept on probation
+    tried: list[tuple[Step, dict[str, float]]] = []  # every step taken, with the controls it changed
+    best, best_count = current, 0  # the closest sound so far, and how many steps lead to it
     for number in range(1, max_steps + 1):
         if len(used[-1]) == len(EFFECT_NAMES):
-            stopped_because = "all effects used"
             break
         step_started = time.perf_counter()
         if choose is None:
@@ -221,7 +232,7 @@ def run_coach(
                 after, values, chosen = rendered, candidate, controls
         if chosen is not controls:  # an earlier candidate won: put its settings back
             synth.set_controls(chosen)
-        helped = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN) or not stop_when_worse
+        helped = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN)
         step = Step(
             number,
             effect_name,
@@ -230,36 +241,37 @@ def run_coach(
             probability,
             dict(current.metrics),
             after,
-            helped,
+            helped or not stop_when_worse,
             time.perf_counter() - step_started,
         )
-        if helped:
-            if pending is not None:
-                steps.append(pending[0])
-                pending = None
-            steps.append(step)
-            best = after
-        elif pending is None:
-            pending = (step, previous)
-        else:
-            synth.set_controls(previous)
-            synth.set_controls(pending[1])
-            rejected = pending[0]
-            stopped_because = f"steps {pending[0].number}-{number} would not bring the sound closer"
-            pending = None
-            break
+        tried.append((step, previous))
+        if helped or not stop_when_worse:
+            best, best_count = after, len(tried)
         current = after
         ranker.add(after.features)
         used.append(used[-1] | {effect_name})
-    if pending is not None:
-        synth.set_controls(pending[1])
-        rejected = pending[0]
-        stopped_because = f"step {pending[0].number} ({pending[0].effect}) would not bring the sound closer"
-    current = best
-    final_mse = current.metrics["mse"]
-    out_of_reach = (not steps and initial.metrics["mse"] >= ALREADY_THERE_MSE) or final_mse > OUT_OF_REACH_MSE
-    if not steps and not out_of_reach:
+    for _, previous in reversed(tried[best_count:]):  # undo the steps after the closest sound, newest first
+        synth.set_controls(previous)
+    steps = [step for step, _ in tried[:best_count]]
+    undone = [step for step, _ in tried[best_count:]]
+    if len(undone) == 1:
+        stopped_because = f"step {undone[0].number} ({undone[0].effect}) would not bring the sound closer"
+    elif undone:
+        stopped_because = f"steps {undone[0].number}-{undone[-1].number} would not bring the sound closer"
+    elif len(used[-1]) == len(EFFECT_NAMES):
+        stopped_because = "all effects used"
+    else:
+        stopped_because = f"{max_steps} steps"
+    initial_mse, final_mse = initial.metrics["mse"], best.metrics["mse"]
+    out_of_reach = final_mse > OUT_OF_REACH_MSE or (
+        final_mse > CLOSE_MSE and final_mse > OUT_OF_REACH_RATIO * initial_mse
+    )
+    if not steps and initial_mse < ALREADY_THERE_MSE:
         message = f"the patch already sounds like the target (MSE×100 {100 * final_mse:.3f}); nothing to change"
+    elif not steps and not out_of_reach:
+        message = (
+            f"the patch is already close to the target (MSE×100 {100 * final_mse:.2f}); no effect step brings it closer"
+        )
     elif not steps:
         message = (
             f"target out of reach: no effect step brings the patch closer (MSE×100 {100 * final_mse:.2f}); "
@@ -268,18 +280,18 @@ def run_coach(
     elif out_of_reach:
         message = (
             f"target partly out of reach: {len(steps)} step(s) bring MSE×100 from "
-            f"{100 * initial.metrics['mse']:.2f} to {100 * final_mse:.2f}, still far from the target; "
+            f"{100 * initial_mse:.2f} to {100 * final_mse:.2f}, still far from the target; "
             "it may need other oscillators, filters or notes than these five effects"
         )
     else:
-        message = f"{len(steps)} step(s) bring MSE×100 from {100 * initial.metrics['mse']:.2f} to {100 * final_mse:.2f}"
+        message = f"{len(steps)} step(s) bring MSE×100 from {100 * initial_mse:.2f} to {100 * final_mse:.2f}"
     result = CoachResult(
         profile,
         note,
         target,
         initial,
         steps,
-        rejected,
+        undone,
         stopped_because,
         out_of_reach,
         message,

@@ -77,7 +77,7 @@ def print_result(result) -> None:
     for step in result.steps:
         before, after = step.before["mse"], step.after.metrics["mse"]
         print(f"step {step.number}: {step.description}")
-        note = "" if step.kept else "  (worse on its own; the next step more than makes up for it)"
+        note = "" if step.kept else "  (not closer on its own; a later step more than makes up for it)"
         print(f"        MSE×100 {100 * before:.2f} -> {100 * after:.2f}{note}")
     if result.rejected is not None:
         r = result.rejected
