@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import soundfile as sf
 from test_server_render import make_tiny_model, make_tone
@@ -72,7 +72,7 @@ class LiveServer:
                 try:
                     if self.get("/v1/health").status_code == 200:
                         break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
             time.sleep(0.1)
 
@@ -80,11 +80,11 @@ class LiveServer:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, headers=self.headers, timeout=10)
+    def get(self, path: str) -> httpx2.Response:
+        return httpx2.get(self.url + path, headers=self.headers, timeout=10)
 
-    def post(self, path: str, body: dict) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, headers=self.headers, timeout=10)
+    def post(self, path: str, body: dict) -> httpx2.Response:
+        return httpx2.post(self.url + path, json=body, headers=self.headers, timeout=10)
 
     def wait(self, job_id: str, timeout_s: float = 120) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -131,7 +131,7 @@ def test_parallel_clients_all_get_correct_renders_or_429(live_root: Path) -> Non
 
         def client(index: int) -> tuple[int, dict]:
             refused = 0
-            with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as http:
+            with httpx2.Client(base_url=server.url, headers=server.headers, timeout=30) as http:
                 body = {"input": str(sources[index]), "effect": "tiny", "knobs": {"drive": index / CONCURRENT_JOBS}}
                 while True:
                     response = http.post("/v1/render", json=body)
