@@ -14,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="suggest effect steps, one at a time, that bring a synth patch closer to a target sound",
         description="Render the current patch (a shipped preset or your .vital file), then step by step pick the "
         "next effect with the next-effect RNN, predict its settings with that effect's CNN, apply them, re-render "
-        "and measure; stop when a step stops helping. Prints each step in Vital's own words with the distance to "
-        "the target before and after.",
+        "and measure, up to --max-steps steps; suggest the steps up to the closest sound reached (later ones stopped "
+        "helping and are undone). Prints each step in Vital's own words with the distance to the target before and "
+        "after.",
     )
     parser.add_argument("--target", required=True, type=Path, help="target audio file (any rate, channels, length)")
     start = parser.add_mutually_exclusive_group(required=True)
