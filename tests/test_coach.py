@@ -18,6 +18,7 @@ from models.coach.steps import next_effect, rnn_label
 from models.coach.store import NEXT_EFFECT_NAME, load_coach, read_sidecar
 from models.coach.suggest import MIN_RELATIVE_GAIN, coach_json, run_coach
 from models.coach.train import TrainSettings, train_coach
+from models.errors import ReaTimbreError
 from models.synth.dataset import DatasetConfig, generate
 from models.synth.features import CLIP_SAMPLES
 from models.synth.profiles import EFFECT_NAMES, load_profile
@@ -55,7 +56,8 @@ def tiny_coach(tmp_path_factory) -> Path:
 
 def test_chains_replay_the_loop_and_train_the_rnn(tiny_coach, tmp_path, capsys):
     data, out = tiny_coach.parent / "families", tmp_path / "chains"
-    command = ["coach-chains", "--data", str(data), "--models", str(tiny_coach), "--out", str(out), "--quiet"]
+    command = ["coach-chains", "--data", str(data), "--max-draws", "3", "--models", str(tiny_coach)]
+    command += ["--out", str(out), "--quiet"]
     assert main([*command, "--chains", "12"]) == 0
     chains, families = load_chains(out), load_families(data)
     assert len(chains) == 12 and chains.mel_db80.shape[1:] == (4, 128, 88)
@@ -114,6 +116,12 @@ def test_families_are_complete_draws_of_coach_data(tiny_coach):
         assert len(load_families(tiny_coach.parent / "families")) == 2
     finally:
         (tiny_coach.parent / "shard-00001.json").rename(tiny_coach.parent / "families" / "shard-00001.json")
+    # the first N draws only: a folder rendered further keeps the draw set (and split) of an earlier run
+    first_two = load_families(tiny_coach.parent / "families", max_draws=2)
+    assert first_two.draw_index.tolist() == families.draw_index[:2].tolist()
+    assert np.array_equal(first_two.mel_db80, families.mel_db80[:2])
+    with pytest.raises(ReaTimbreError, match="only 3 complete draws"):
+        load_families(tiny_coach.parent / "families", max_draws=4)
 
 
 def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):

@@ -110,7 +110,7 @@ def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _load_folder(directory: Path) -> Families | None:
+def _load_folder(directory: Path, max_draws: int | None = None) -> Families | None:
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -130,7 +130,7 @@ def _load_folder(directory: Path) -> Families | None:
     mask = np.concatenate(parts["subset_mask"]).astype(np.int64)
     order = np.lexsort((mask, draw))
     draws, counts = np.unique(draw, return_counts=True)
-    complete = set(draws[counts == N_SUBSETS].tolist())
+    complete = set(draws[counts == N_SUBSETS].tolist()[:max_draws])  # np.unique sorts: the first draws
     keep = order[np.isin(draw[order], list(complete))]
     n = len(complete)
     if n == 0:
@@ -146,13 +146,31 @@ def _load_folder(directory: Path) -> Families | None:
     return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets, draw_index)
 
 
-def load_families(directories: str | Path | Iterable[str | Path]) -> Families:
-    """The complete draws of one or more coach-data folders (same profile and presets), concatenated."""
+def load_families(directories: str | Path | Iterable[str | Path], max_draws: int | None = None) -> Families:
+    """The complete draws of one or more coach-data folders (same profile and presets), concatenated.
+
+    ``max_draws`` keeps only the first N (by draw index, folder by folder): it fixes the draw set, and with it
+    the train/validation/test split, of a folder that is still rendering or was rendered further later.
+    """
     if isinstance(directories, (str, Path)):
         directories = [directories]
-    loaded = [f for f in (_load_folder(Path(d)) for d in directories) if f is not None]
+    if max_draws is not None and max_draws < 1:
+        raise ReaTimbreError(f"max draws must be at least 1, got {max_draws}")
+    loaded: list[Families] = []
+    for directory in directories:
+        left = None if max_draws is None else max_draws - sum(len(f) for f in loaded)
+        if left == 0:
+            break
+        folder = _load_folder(Path(directory), left)
+        if folder is not None:
+            loaded.append(folder)
     if not loaded:
         raise ReaTimbreError("no complete draws of 32 clips in the coach-data folder(s) yet")
+    if max_draws is not None and sum(len(f) for f in loaded) < max_draws:
+        raise ReaTimbreError(
+            f"asked for the first {max_draws} draws; the coach-data folder(s) hold only "
+            f"{sum(len(f) for f in loaded)} complete draws"
+        )
     first = loaded[0]
     if any(f.columns != first.columns or f.presets != first.presets for f in loaded[1:]):
         raise ReaTimbreError("coach-data folders differ in their profile columns or presets; train on one kind")

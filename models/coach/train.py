@@ -63,6 +63,7 @@ class TrainSettings:
     average_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
     init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
+    max_draws: int | None = None  # use only the first N complete draws of the data (fixes the split)
     seed: int = 0
 
 
@@ -375,7 +376,7 @@ def train_coach(
     ``chain_dirs`` (``coach-chains`` folders over the same data) add in-loop sequences to the RNN's training."""
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
-    families = load_families(data_dirs)
+    families = load_families(data_dirs, settings.max_draws)
     split = split_families(families, settings.seed)
     n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
     del families  # the split holds its own copies; keep one set of clips in memory, not two

@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from server.commands.coach_data import add_max_draws
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,13 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chains", required=True, type=int, help="number of chains to render")
     parser.add_argument("--models", type=Path, default=None, help="coach models folder (default: the shipped ones)")
     parser.add_argument("--off-path", type=float, default=0.25, metavar="FRACTION", help="default 0.25")
-    parser.add_argument(
-        "--max-draws",
-        type=int,
-        default=None,
-        metavar="N",
-        help="use only the first N complete draws (fixes the draw set of a coach-data folder still rendering)",
-    )
+    add_max_draws(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -37,8 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from models.coach.chains import generate_chains
     from models.coach.families import load_families
     from models.coach.store import shipped_dir
@@ -50,13 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
     if not 0.0 <= args.off_path <= 1.0:
         raise ReaTimbreError(f"--off-path must be in 0..1, got {args.off_path}")
-    if args.max_draws is not None and args.max_draws < 1:
-        raise ReaTimbreError(f"--max-draws must be at least 1, got {args.max_draws}")
-    families = load_families(args.data)
-    if args.max_draws is not None:
-        if len(families) < args.max_draws:
-            raise ReaTimbreError(f"--max-draws {args.max_draws}: the data has only {len(families)} complete draws")
-        families = families.subset(np.arange(args.max_draws))
+    families = load_families(args.data, args.max_draws)
     models_dir = args.models or shipped_dir()
     summary = generate_chains(
         families,

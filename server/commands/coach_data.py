@@ -8,6 +8,18 @@ from pathlib import Path
 GROUP_CHOICES = ("basic_shapes", "advanced_shapes", "advanced_modulating_shapes", "all")
 
 
+def add_max_draws(parser: argparse.ArgumentParser) -> None:
+    """``--max-draws N`` for the commands that read coach-data folders."""
+    parser.add_argument(
+        "--max-draws",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use only the first N complete draws: fixes the draw set (and the train/validation/test split) of a "
+        "coach-data folder still rendering or rendered further later",
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "coach-data",

@@ -7,6 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from server.commands.coach_data import add_max_draws
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -19,6 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="coach-data folder(s)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the weights and sidecars")
+    add_max_draws(parser)
     parser.add_argument("--only", nargs="+", metavar="MODEL", help="train only these (effect names, next_effect)")
     parser.add_argument("--cnn-steps", type=int, default=3000)
     parser.add_argument("--rnn-steps", type=int, default=2000)
@@ -110,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         init_from=str(args.init or ""),
         rnn_chain_fraction=args.rnn_chain_fraction,
+        max_draws=args.max_draws,
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     summaries = train_coach(
