@@ -157,19 +157,19 @@ def load_families(directories: str | Path | Iterable[str | Path], max_draws: int
     if max_draws is not None and max_draws < 1:
         raise ReaTimbreError(f"max draws must be at least 1, got {max_draws}")
     loaded: list[Families] = []
+    total = 0
     for directory in directories:
-        left = None if max_draws is None else max_draws - sum(len(f) for f in loaded)
-        if left == 0:
+        if total == max_draws:
             break
-        folder = _load_folder(Path(directory), left)
+        folder = _load_folder(Path(directory), None if max_draws is None else max_draws - total)
         if folder is not None:
             loaded.append(folder)
+            total += len(folder)
     if not loaded:
         raise ReaTimbreError("no complete draws of 32 clips in the coach-data folder(s) yet")
-    if max_draws is not None and sum(len(f) for f in loaded) < max_draws:
+    if max_draws is not None and total < max_draws:
         raise ReaTimbreError(
-            f"asked for the first {max_draws} draws; the coach-data folder(s) hold only "
-            f"{sum(len(f) for f in loaded)} complete draws"
+            f"asked for the first {max_draws} draws; the coach-data folder(s) hold only {total} complete draws"
         )
     first = loaded[0]
     if any(f.columns != first.columns or f.presets != first.presets for f in loaded[1:]):

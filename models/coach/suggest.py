@@ -232,7 +232,7 @@ def run_coach(
                 after, values, chosen = rendered, candidate, controls
         if chosen is not controls:  # an earlier candidate won: put its settings back
             synth.set_controls(chosen)
-        helped = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN)
+        kept = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN) or not stop_when_worse
         step = Step(
             number,
             effect_name,
@@ -241,11 +241,11 @@ def run_coach(
             probability,
             dict(current.metrics),
             after,
-            helped or not stop_when_worse,
+            kept,
             time.perf_counter() - step_started,
         )
         tried.append((step, previous))
-        if helped or not stop_when_worse:
+        if kept:
             best, best_count = after, len(tried)
         current = after
         ranker.add(after.features)
