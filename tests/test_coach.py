@@ -13,11 +13,11 @@ import soxr
 
 from extension.coach_steps import CoachPlan
 from models.coach.chains import load_chains
-from models.coach.families import FamilyRenderer, load_families
+from models.coach.families import Families, FamilyRenderer, load_families
 from models.coach.steps import next_effect, rnn_label
 from models.coach.store import NEXT_EFFECT_NAME, load_coach, read_sidecar
 from models.coach.suggest import MIN_RELATIVE_GAIN, coach_json, run_coach
-from models.coach.train import TrainSettings, train_coach
+from models.coach.train import TrainSettings, split_families, train_coach
 from models.errors import ReaTimbreError
 from models.synth.dataset import DatasetConfig, generate
 from models.synth.features import CLIP_SAMPLES
@@ -73,6 +73,12 @@ def test_chains_replay_the_loop_and_train_the_rnn(tiny_coach, tmp_path, capsys):
     assert main([*command, "--chains", "12"]) == 0 and "0 chains" in capsys.readouterr().out  # resumes
     assert main([*command, "--chains", "20"]) == 1
     assert "other settings" in capsys.readouterr().err
+    # --skip-draws: chains for the draws rendered since, and only those
+    later = ["--out", str(tmp_path / "later"), "--chains", "3"]
+    assert main([*command[:-3], *later, "--skip-draws", "2", "--quiet"]) == 0
+    assert set(load_chains(tmp_path / "later").draw_index) == {families.draw_index[2]}
+    assert main([*command[:-3], *later, "--skip-draws", "3", "--quiet"]) == 1
+    assert "--skip-draws must be in 0..2" in capsys.readouterr().err
     settings = TrainSettings(rnn_steps=4, rnn_batch=4, validate_every=2, validation_examples=16)
     fields = train_coach(data, tmp_path / "w", settings, only=(NEXT_EFFECT_NAME,), progress=False, chain_dirs=(out,))
     rnn = fields[NEXT_EFFECT_NAME]
@@ -122,6 +128,24 @@ def test_families_are_complete_draws_of_coach_data(tiny_coach):
     assert np.array_equal(first_two.mel_db80, families.mel_db80[:2])
     with pytest.raises(ReaTimbreError, match="only 3 complete draws"):
         load_families(tiny_coach.parent / "families", max_draws=4)
+
+
+def test_keep_split_extends_the_split_of_the_first_draws():
+    n = 60
+    families = Families(
+        np.zeros((n, 1, 1, 1)), np.zeros((n, 1, 1, 1)), np.zeros((n, 1)), np.zeros(n, np.int16),
+        np.full(n, 48, np.int16), ["a.b"], ["saw"], np.arange(n) * 10,
+    )  # fmt: skip
+    first, grown = split_families(families.subset(np.arange(40))), split_families(families, keep_split=40)
+    for name in ("train", "validation", "test"):
+        old, new = getattr(first, name).draw_index, getattr(grown, name).draw_index
+        assert new[new < 400].tolist() == old.tolist()  # the first 40 draws keep their split
+        assert 0 < len(new[new >= 400]) < 20  # the 20 new draws are split too
+    assert sorted(np.concatenate([getattr(grown, k).draw_index for k in ("train", "validation", "test")])) == list(
+        families.draw_index
+    )
+    with pytest.raises(ReaTimbreError, match="at least 3 families on each side"):
+        split_families(families, keep_split=59)
 
 
 def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):

@@ -64,6 +64,7 @@ class TrainSettings:
     rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
     init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
     max_draws: int | None = None  # use only the first N complete draws of the data (fixes the split)
+    keep_split: int | None = None  # the first N draws keep the split a run on N draws had
     seed: int = 0
 
 
@@ -74,19 +75,31 @@ class Split:
     test: Families
 
 
-def split_families(families: Families, seed: int = 0) -> Split:
-    """Split by family: 85 % train, 10 % validation, 5 % test (at least one family each when possible)."""
-    n = len(families)
-    if n < 3:
-        raise ReaTimbreError(f"need at least 3 families to train (train, validation, test); got {n}")
+def _split_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test rows of ``n`` families: 85 / 10 / 5 % (at least one of each)."""
     order = np.random.default_rng(seed).permutation(n)
     n_test = max(1, int(round(n * TEST_FRACTION)))
     n_val = max(1, int(round(n * VALIDATION_FRACTION)))
-    return Split(
-        families.subset(np.sort(order[n_test + n_val :])),
-        families.subset(np.sort(order[n_test : n_test + n_val])),
-        families.subset(np.sort(order[:n_test])),
-    )
+    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+
+
+def split_families(families: Families, seed: int = 0, keep_split: int | None = None) -> Split:
+    """Split by family: 85 % train, 10 % validation, 5 % test (at least one family each when possible).
+
+    ``keep_split`` N: the first N families split exactly as they would alone and the rest split on their own, so
+    models trained on N draws can be fine-tuned on more without their training draws leaking into validation.
+    """
+    n = len(families)
+    if n < 3:
+        raise ReaTimbreError(f"need at least 3 families to train (train, validation, test); got {n}")
+    if keep_split is None or keep_split >= n:
+        parts = _split_rows(n, seed)
+    else:
+        if keep_split < 3 or n - keep_split < 3:
+            raise ReaTimbreError(f"keep split needs at least 3 families on each side; got {keep_split} of {n}")
+        head, tail = _split_rows(keep_split, seed), _split_rows(n - keep_split, seed)
+        parts = tuple(np.concatenate([a, b + keep_split]) for a, b in zip(head, tail, strict=True))
+    return Split(*(families.subset(np.sort(rows)) for rows in parts))
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -377,7 +390,7 @@ def train_coach(
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
     families = load_families(data_dirs, settings.max_draws)
-    split = split_families(families, settings.seed)
+    split = split_families(families, settings.seed, settings.keep_split)
     n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
     del families  # the split holds its own copies; keep one set of clips in memory, not two
     chains = load_chains(list(chain_dirs)) if chain_dirs else None

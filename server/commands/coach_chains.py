@@ -26,6 +26,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", type=Path, default=None, help="coach models folder (default: the shipped ones)")
     parser.add_argument("--off-path", type=float, default=0.25, metavar="FRACTION", help="default 0.25")
     add_max_draws(parser)
+    parser.add_argument(
+        "--skip-draws",
+        type=int,
+        default=0,
+        metavar="N",
+        help="render chains only for the draws after the first N (e.g. those rendered since an earlier chains run)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -33,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from models.coach.chains import generate_chains
     from models.coach.families import load_families
     from models.coach.store import shipped_dir
@@ -45,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.off_path <= 1.0:
         raise ReaTimbreError(f"--off-path must be in 0..1, got {args.off_path}")
     families = load_families(args.data, args.max_draws)
+    if not 0 <= args.skip_draws < len(families):
+        raise ReaTimbreError(f"--skip-draws must be in 0..{len(families) - 1} (draws loaded), got {args.skip_draws}")
+    if args.skip_draws:
+        families = families.subset(np.arange(args.skip_draws, len(families)))
     models_dir = args.models or shipped_dir()
     summary = generate_chains(
         families,
