@@ -265,10 +265,11 @@ class Chains:
 
 
 def load_chains(directories: str | Path | list[str | Path]) -> Chains:
-    """Every complete shard of one or more chains folders."""
+    """Every complete shard of one or more chains folders (the spectrograms are read straight into one array, so
+    loading needs no second copy of them)."""
     if isinstance(directories, (str, Path)):
         directories = [directories]
-    parts: dict[str, list[np.ndarray]] = {}
+    paths: list[Path] = []
     for directory in map(Path, directories):
         try:
             manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -276,13 +277,25 @@ def load_chains(directories: str | Path | list[str | Path]) -> Chains:
             raise ReaTimbreError(f"{directory} is not a coach-chains folder: {exc}") from exc
         if manifest.get("format") != CHAINS_FORMAT:
             raise ReaTimbreError(f"{directory} holds {manifest.get('format')!r}, not {CHAINS_FORMAT}")
-        for path in sorted(directory.glob("chains-*.npz")):
-            with np.load(path) as shard:
-                for key in ("draw_index", "target_mask", "applied", "mel_db80"):
-                    parts.setdefault(key, []).append(shard[key])
-    if not parts:
+        paths.extend(sorted(directory.glob("chains-*.npz")))
+    if not paths:
         raise ReaTimbreError(f"no chains rendered yet in {', '.join(map(str, directories))}")
-    return Chains(*(np.concatenate(parts[key]) for key in ("draw_index", "target_mask", "applied", "mel_db80")))
+    small: dict[str, list[np.ndarray]] = {"draw_index": [], "target_mask": [], "applied": []}
+    for path in paths:
+        with np.load(path) as shard:
+            for key, parts in small.items():
+                parts.append(shard[key])
+    draw_index, target_mask, applied = (np.concatenate(small[key]) for key in small)
+    mel_db80: np.ndarray | None = None
+    start = 0
+    for path, rows in zip(paths, small["draw_index"], strict=True):
+        with np.load(path) as shard:
+            mel = shard["mel_db80"]
+        if mel_db80 is None:
+            mel_db80 = np.empty((len(draw_index), *mel.shape[1:]), dtype=mel.dtype)
+        mel_db80[start : start + len(rows)] = mel
+        start += len(rows)
+    return Chains(draw_index, target_mask, applied, mel_db80)
 
 
 def sample_chain_examples(chains: Chains, count: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:

@@ -306,26 +306,30 @@ def train_effect(
     return cnn, {"training": info, "test": cnn_test_metrics(cnn, split.test, effect, step_order)}
 
 
+def chain_parts(split: Split, chains: Chains) -> dict[str, ChainPart]:
+    """The chains of each split's draws (copies: the caller can let ``chains`` go)."""
+    parts = {name: ChainPart(getattr(split, name), chains) for name in ("train", "validation", "test")}
+    if not len(parts["train"].chains):
+        raise ReaTimbreError("none of the chains is on a training draw of these coach-data folders")
+    return parts
+
+
 def train_next_effect(
     split: Split,
     settings: TrainSettings,
     step_order: tuple[str, ...],
     progress: bool,
-    chains: Chains | None = None,
+    parts: dict[str, ChainPart] | None = None,
 ) -> tuple[NextEffectRNN, dict[str, Any]]:
-    """Train the next-effect RNN (on family sequences, and on ``chains`` of the training draws for a share
-    ``rnn_chain_fraction`` of the batches); returns it and its sidecar fields."""
+    """Train the next-effect RNN (on family sequences, and on the chains of the training draws, ``parts`` from
+    :func:`chain_parts`, for a share ``rnn_chain_fraction`` of the batches); returns it and its sidecar fields."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, 99])
     rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE)
     if settings.init_from:
         load_state(rnn, Path(settings.init_from), NEXT_EFFECT_NAME)
     model = _SequenceModel(rnn)
-    parts = {}
-    if chains is not None:
-        parts = {name: ChainPart(getattr(split, name), chains) for name in ("train", "validation", "test")}
-        if not len(parts["train"].chains):
-            raise ReaTimbreError("none of the chains is on a training draw of these coach-data folders")
+    parts = parts or {}
     val_batches = []
     for _ in range(max(1, settings.validation_examples // 64)):
         _, items = sample_rnn_batch(len(split.validation), 64, rng, step_order, settings.rnn_off_path_fraction)
@@ -393,12 +397,14 @@ def train_coach(
     split = split_families(families, settings.seed, settings.keep_split)
     n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
     del families  # the split holds its own copies; keep one set of clips in memory, not two
-    chains = load_chains(list(chain_dirs)) if chain_dirs else None
     out = Path(out_dir)
     names = only or (*step_order, NEXT_EFFECT_NAME)
     unknown = sorted(set(names) - {*EFFECT_NAMES, NEXT_EFFECT_NAME})
     if unknown:
         raise ReaTimbreError(f"unknown coach model(s) {', '.join(unknown)}")
+    parts = None
+    if chain_dirs and NEXT_EFFECT_NAME in names:  # held once (split copies), not twice
+        parts = chain_parts(split, load_chains(list(chain_dirs)))
     common = {
         "profile": profile_name,
         "step_order": list(step_order),
@@ -419,7 +425,7 @@ def train_coach(
         if progress:
             print(f"coach-train: {name}", file=sys.stderr, flush=True)
         if name == NEXT_EFFECT_NAME:
-            module, fields = train_next_effect(split, settings, step_order, progress, chains)
+            module, fields = train_next_effect(split, settings, step_order, progress, parts)
             sidecar = {"kind": "next_effect", "architecture": dict(NEXT_EFFECT_ARCHITECTURE)}
         else:
             module, fields = train_effect(name, split, settings, profile_name, step_order, progress)
