@@ -62,6 +62,8 @@ def test_chains_replay_the_loop_and_train_the_rnn(tiny_coach, tmp_path, capsys):
     chains, families = load_chains(out), load_families(data)
     assert len(chains) == 12 and chains.mel_db80.shape[1:] == (4, 128, 88)
     assert set(chains.draw_index) <= set(families.draw_index)
+    first = load_chains(out, families.draw_index[:1])  # one draw's chains, read on their own
+    assert np.array_equal(first.mel_db80, chains.on_draws(families.draw_index[:1]).mel_db80) and len(first)
     rows = [list(families.draw_index).index(d) for d in chains.draw_index]
     for target, applied, mels, row in zip(chains.target_mask, chains.applied, chains.mel_db80, rows, strict=True):
         used, dry = 0, families.mel_db80[row, 0].astype(np.float32)

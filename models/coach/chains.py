@@ -260,13 +260,20 @@ class Chains:
         return Chains(self.draw_index[rows], self.target_mask[rows], self.applied[rows], self.mel_db80[rows])
 
     def on_draws(self, draws: np.ndarray) -> Chains:
-        """The chains of the given draws (e.g. one split's), with at least one step."""
-        return self.subset(np.flatnonzero(np.isin(self.draw_index, draws) & (self.lengths > 0)))
+        """The chains of the given draws (e.g. one split's), with at least one step (itself if that is all)."""
+        keep = _on_draws(self.draw_index, self.applied, draws)
+        return self if keep.all() else self.subset(np.flatnonzero(keep))
 
 
-def load_chains(directories: str | Path | list[str | Path]) -> Chains:
-    """Every complete shard of one or more chains folders (the spectrograms are read straight into one array, so
-    loading needs no second copy of them)."""
+def _on_draws(draw_index: np.ndarray, applied: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Mask of the chains on ``draws`` that have at least one step."""
+    return np.isin(draw_index, draws) & (applied >= 0).any(axis=1)
+
+
+def load_chains(directories: str | Path | list[str | Path], draws: np.ndarray | None = None) -> Chains:
+    """Every complete shard of one or more chains folders; with ``draws``, only the chains on those draws that
+    have at least one step. The spectrograms are read straight into one array of the rows kept, so loading
+    needs no second copy of them."""
     if isinstance(directories, (str, Path)):
         directories = [directories]
     paths: list[Path] = []
@@ -280,21 +287,30 @@ def load_chains(directories: str | Path | list[str | Path]) -> Chains:
         paths.extend(sorted(directory.glob("chains-*.npz")))
     if not paths:
         raise ReaTimbreError(f"no chains rendered yet in {', '.join(map(str, directories))}")
-    small: dict[str, list[np.ndarray]] = {"draw_index": [], "target_mask": [], "applied": []}
+    small: dict[str, list[np.ndarray]] = {"draw_index": [], "target_mask": [], "applied": [], "keep": []}
     for path in paths:
         with np.load(path) as shard:
-            for key, parts in small.items():
-                parts.append(shard[key])
-    draw_index, target_mask, applied = (np.concatenate(small[key]) for key in small)
+            for key in ("draw_index", "target_mask", "applied"):
+                small[key].append(shard[key])
+        keep = np.ones(len(small["draw_index"][-1]), dtype=bool)
+        if draws is not None:
+            keep = _on_draws(small["draw_index"][-1], small["applied"][-1], draws)
+        small["keep"].append(keep)
+    draw_index, target_mask, applied = (
+        np.concatenate([a[k] for a, k in zip(small[key], small["keep"], strict=True)])
+        for key in ("draw_index", "target_mask", "applied")
+    )
     mel_db80: np.ndarray | None = None
     start = 0
-    for path, rows in zip(paths, small["draw_index"], strict=True):
+    for path, keep in zip(paths, small["keep"], strict=True):
+        if not keep.any() and mel_db80 is not None:
+            continue
         with np.load(path) as shard:
-            mel = shard["mel_db80"]
+            mel = shard["mel_db80"][keep]
         if mel_db80 is None:
             mel_db80 = np.empty((len(draw_index), *mel.shape[1:]), dtype=mel.dtype)
-        mel_db80[start : start + len(rows)] = mel
-        start += len(rows)
+        mel_db80[start : start + len(mel)] = mel
+        start += len(mel)
     return Chains(draw_index, target_mask, applied, mel_db80)
 
 

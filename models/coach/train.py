@@ -306,9 +306,12 @@ def train_effect(
     return cnn, {"training": info, "test": cnn_test_metrics(cnn, split.test, effect, step_order)}
 
 
-def chain_parts(split: Split, chains: Chains) -> dict[str, ChainPart]:
-    """The chains of each split's draws (copies: the caller can let ``chains`` go)."""
-    parts = {name: ChainPart(getattr(split, name), chains) for name in ("train", "validation", "test")}
+def chain_parts(split: Split, chain_dirs: tuple[str | Path, ...]) -> dict[str, ChainPart]:
+    """The chains of each split's draws, each split's read on its own (no full set held beside them)."""
+    parts = {}
+    for name in ("train", "validation", "test"):
+        families = getattr(split, name)
+        parts[name] = ChainPart(families, load_chains(list(chain_dirs), families.draw_index))
     if not len(parts["train"].chains):
         raise ReaTimbreError("none of the chains is on a training draw of these coach-data folders")
     return parts
@@ -402,9 +405,7 @@ def train_coach(
     unknown = sorted(set(names) - {*EFFECT_NAMES, NEXT_EFFECT_NAME})
     if unknown:
         raise ReaTimbreError(f"unknown coach model(s) {', '.join(unknown)}")
-    parts = None
-    if chain_dirs and NEXT_EFFECT_NAME in names:  # held once (split copies), not twice
-        parts = chain_parts(split, load_chains(list(chain_dirs)))
+    parts = chain_parts(split, chain_dirs) if chain_dirs and NEXT_EFFECT_NAME in names else None
     common = {
         "profile": profile_name,
         "step_order": list(step_order),
