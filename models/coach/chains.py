@@ -272,8 +272,16 @@ def _on_draws(draw_index: np.ndarray, applied: np.ndarray, draws: np.ndarray) ->
 
 def load_chains(directories: str | Path | list[str | Path], draws: np.ndarray | None = None) -> Chains:
     """Every complete shard of one or more chains folders; with ``draws``, only the chains on those draws that
-    have at least one step. The spectrograms are read straight into one array of the rows kept, so loading
-    needs no second copy of them."""
+    have at least one step."""
+    return load_chain_groups(directories, {"": draws})[""]
+
+
+def load_chain_groups(
+    directories: str | Path | list[str | Path], groups: dict[str, np.ndarray | None]
+) -> dict[str, Chains]:
+    """The chains on each group's draws (``None``: every chain), e.g. one group per train/validation/test split,
+    in one pass over the shards; the spectrograms go straight into one array per group, so loading needs no
+    second copy of them."""
     if isinstance(directories, (str, Path)):
         directories = [directories]
     paths: list[Path] = []
@@ -287,31 +295,38 @@ def load_chains(directories: str | Path | list[str | Path], draws: np.ndarray | 
         paths.extend(sorted(directory.glob("chains-*.npz")))
     if not paths:
         raise ReaTimbreError(f"no chains rendered yet in {', '.join(map(str, directories))}")
-    small: dict[str, list[np.ndarray]] = {"draw_index": [], "target_mask": [], "applied": [], "keep": []}
+    small: dict[str, list[np.ndarray]] = {"draw_index": [], "target_mask": [], "applied": []}
     for path in paths:
         with np.load(path) as shard:
-            for key in ("draw_index", "target_mask", "applied"):
-                small[key].append(shard[key])
-        keep = np.ones(len(small["draw_index"][-1]), dtype=bool)
-        if draws is not None:
-            keep = _on_draws(small["draw_index"][-1], small["applied"][-1], draws)
-        small["keep"].append(keep)
-    draw_index, target_mask, applied = (
-        np.concatenate([a[k] for a, k in zip(small[key], small["keep"], strict=True)])
-        for key in ("draw_index", "target_mask", "applied")
-    )
-    mel_db80: np.ndarray | None = None
-    start = 0
-    for path, keep in zip(paths, small["keep"], strict=True):
-        if not keep.any() and mel_db80 is not None:
+            for key, parts in small.items():
+                parts.append(shard[key])
+    keeps = {
+        name: [np.ones(len(d), bool) if draws is None else _on_draws(d, a, draws)
+               for d, a in zip(small["draw_index"], small["applied"], strict=True)]
+        for name, draws in groups.items()
+    }  # fmt: skip
+    mels: dict[str, np.ndarray] = {}
+    filled = dict.fromkeys(groups, 0)
+    for i, path in enumerate(paths):
+        wanted = [name for name in groups if keeps[name][i].any() or name not in mels]
+        if not wanted:
             continue
         with np.load(path) as shard:
-            mel = shard["mel_db80"][keep]
-        if mel_db80 is None:
-            mel_db80 = np.empty((len(draw_index), *mel.shape[1:]), dtype=mel.dtype)
-        mel_db80[start : start + len(mel)] = mel
-        start += len(mel)
-    return Chains(draw_index, target_mask, applied, mel_db80)
+            mel = shard["mel_db80"]
+        for name in wanted:
+            rows = mel[keeps[name][i]]
+            if name not in mels:
+                total = sum(int(k.sum()) for k in keeps[name])
+                mels[name] = np.empty((total, *mel.shape[1:]), dtype=mel.dtype)
+            mels[name][filled[name] : filled[name] + len(rows)] = rows
+            filled[name] += len(rows)
+    return {
+        name: Chains(
+            *(np.concatenate([a[k] for a, k in zip(small[key], keeps[name], strict=True)]) for key in small),
+            mels[name],
+        )
+        for name in groups
+    }
 
 
 def sample_chain_examples(chains: Chains, count: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:

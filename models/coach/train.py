@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.coach.chains import Chains, load_chains, sample_chain_examples
+from models.coach.chains import Chains, load_chain_groups, sample_chain_examples
 from models.coach.families import Families, load_families
 from models.coach.nets import EffectCNN, NextEffectRNN
 from models.coach.steps import (
@@ -307,11 +307,10 @@ def train_effect(
 
 
 def chain_parts(split: Split, chain_dirs: tuple[str | Path, ...]) -> dict[str, ChainPart]:
-    """The chains of each split's draws, each split's read on its own (no full set held beside them)."""
-    parts = {}
-    for name in ("train", "validation", "test"):
-        families = getattr(split, name)
-        parts[name] = ChainPart(families, load_chains(list(chain_dirs), families.draw_index))
+    """The chains of each split's draws, read in one pass (no full set held beside them)."""
+    names = ("train", "validation", "test")
+    chains = load_chain_groups(list(chain_dirs), {name: getattr(split, name).draw_index for name in names})
+    parts = {name: ChainPart(getattr(split, name), chains.pop(name)) for name in names}
     if not len(parts["train"].chains):
         raise ReaTimbreError("none of the chains is on a training draw of these coach-data folders")
     return parts
