@@ -10,6 +10,7 @@ import pytest
 from models.errors import ReaTimbreError
 from models.synth.dataset import (
     EFFECT_SUBSETS,
+    MANIFEST_NAME,
     DatasetConfig,
     clip_without,
     generate,
@@ -99,6 +100,24 @@ def test_an_interrupted_run_resumes_with_only_the_missing_shards(tmp_path) -> No
     after, _ = load_shard(out, 0)
     np.testing.assert_array_equal(before["mel_db80"], after["mel_db80"])  # untouched
     assert shard_paths(out, 1)[1].exists() and not list(out.glob(".*tmp"))
+
+
+def test_a_larger_clip_count_grows_the_folder_by_new_draws_only(tmp_path) -> None:
+    out = tmp_path / "data"
+    four = DatasetConfig(**(SMALL.to_json() | {"clips": 4}))
+    generate(four, out, workers=1, progress=False)
+    before, _ = load_shard(out, 0)
+    summary = generate(SMALL, out, workers=1, progress=False)  # 6 clips: one more shard
+    assert summary["clips_rendered"] == 2 and summary["clips_present_before"] == 4
+    after, _ = load_shard(out, 0)
+    np.testing.assert_array_equal(before["mel_db80"], after["mel_db80"])  # untouched
+    grown, _ = load_shard(out, 1)
+    np.testing.assert_array_equal(grown["params"], render_shard(SMALL, 1).arrays["params"])  # same draws as one run
+    assert json.loads((out / MANIFEST_NAME).read_text())["config"]["clips"] == 6
+    with pytest.raises(ReaTimbreError, match="different settings"):  # a partial last shard cannot grow
+        generate(DatasetConfig(**(SMALL.to_json() | {"clips": 8})), out, workers=1, progress=False)
+    with pytest.raises(ReaTimbreError, match="different settings"):  # nor can a folder shrink
+        generate(four, out, workers=1, progress=False)
 
 
 def test_other_folders_are_refused_untouched(tmp_path) -> None:

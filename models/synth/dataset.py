@@ -301,10 +301,30 @@ def _manifest(config: DatasetConfig) -> dict[str, Any]:
     }
 
 
+def _grows(existing: dict[str, Any], config: DatasetConfig) -> bool:
+    """Whether ``config`` extends the dataset of manifest ``existing`` by more draws and nothing else.
+
+    A draw depends on its index only, so a larger ``--clips`` adds draws after the rendered ones; the old total
+    must fill its last shard (a partial shard would change), and the profile and presets must be unchanged.
+    """
+    try:
+        old = DatasetConfig.from_json(existing["config"])
+    except (KeyError, TypeError, ReaTimbreError):
+        return False
+    same_otherwise = {**old.to_json(), "clips": config.clips} == config.to_json()
+    return (
+        same_otherwise
+        and config.clips > old.clips
+        and old.clips % old.shard_clips == 0
+        and existing.get("checksums") == _manifest(config)["checksums"]
+    )
+
+
 def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
     """Create or check ``out_dir``; returns the shard indices still to render.
 
-    A folder holding a dataset made with other settings, or other files, is refused rather than touched.
+    A folder holding the same dataset resumes; one holding fewer draws of it grows (its manifest is rewritten
+    for the larger total). A folder with other settings, or other files, is refused rather than touched.
     """
     manifest_path = out_dir / MANIFEST_NAME
     if manifest_path.exists():
@@ -313,9 +333,11 @@ def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
         except (OSError, json.JSONDecodeError) as exc:
             raise ReaTimbreError(f"{manifest_path} is unreadable: {exc}") from exc
         if existing.get("config") != config.to_json():
-            raise ReaTimbreError(
-                f"{out_dir} holds a coach dataset made with different settings; choose another --out folder"
-            )
+            if not _grows(existing, config):
+                raise ReaTimbreError(
+                    f"{out_dir} holds a coach dataset made with different settings; choose another --out folder"
+                )
+            write_atomic(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"))
     else:
         if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
             raise ReaTimbreError(f"{out_dir} exists and is not an empty folder or a coach dataset")
