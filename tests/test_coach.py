@@ -148,6 +148,14 @@ def test_keep_split_extends_the_split_of_the_first_draws():
     )
     with pytest.raises(ReaTimbreError, match="at least 3 families on each side"):
         split_families(families, keep_split=59)
+    again = split_families(families, keep_split=(40, 50))  # grown twice: 40, then 50, then 60 draws
+    once = split_families(families.subset(np.arange(50)), keep_split=40)
+    for name in ("train", "validation", "test"):
+        old, new = getattr(once, name).draw_index, getattr(again, name).draw_index
+        assert new[new < 500].tolist() == old.tolist()  # the 50-draw run's split, itself kept from 40
+        assert 0 < len(new[new >= 500]) < 10
+    with pytest.raises(ReaTimbreError, match="must increase"):
+        split_families(families, keep_split=(50, 40))
 
 
 def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class TrainSettings:
     rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
     init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
     max_draws: int | None = None  # use only the first N complete draws of the data (fixes the split)
-    keep_split: int | None = None  # the first N draws keep the split a run on N draws had
+    keep_split: tuple[int, ...] = ()  # boundaries: the first N draws keep the split a run on N draws had
     seed: int = 0
 
 
@@ -83,23 +84,29 @@ def _split_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
-def split_families(families: Families, seed: int = 0, keep_split: int | None = None) -> Split:
+def split_families(families: Families, seed: int = 0, keep_split: Sequence[int] | int | None = None) -> Split:
     """Split by family: 85 % train, 10 % validation, 5 % test (at least one family each when possible).
 
-    ``keep_split`` N: the first N families split exactly as they would alone and the rest split on their own, so
-    models trained on N draws can be fine-tuned on more without their training draws leaking into validation.
+    ``keep_split`` N (or boundaries N1 < N2 < …): the families before each boundary split exactly as the run
+    that had that many did, each stretch between boundaries (and after the last) on its own. Models trained on
+    N draws can so be fine-tuned on more, again and again, without their training draws leaking into validation.
     """
     n = len(families)
     if n < 3:
         raise ReaTimbreError(f"need at least 3 families to train (train, validation, test); got {n}")
-    if keep_split is None or keep_split >= n:
-        parts = _split_rows(n, seed)
-    else:
-        if keep_split < 3 or n - keep_split < 3:
-            raise ReaTimbreError(f"keep split needs at least 3 families on each side; got {keep_split} of {n}")
-        head, tail = _split_rows(keep_split, seed), _split_rows(n - keep_split, seed)
-        parts = tuple(np.concatenate([a, b + keep_split]) for a, b in zip(head, tail, strict=True))
-    return Split(*(families.subset(np.sort(rows)) for rows in parts))
+    bounds = [keep_split] if isinstance(keep_split, int) else list(keep_split or [])
+    bounds = [b for b in bounds if b < n]
+    if bounds != sorted(set(bounds)):
+        raise ReaTimbreError(f"keep-split boundaries must increase; got {', '.join(map(str, bounds))}")
+    edges = [0, *bounds, n]
+    if any(b - a < 3 for a, b in pairwise(edges)):
+        shown = ", ".join(map(str, bounds))
+        raise ReaTimbreError(f"keep split needs at least 3 families on each side of a boundary; got {shown} of {n}")
+    parts: tuple[list[np.ndarray], ...] = ([], [], [])
+    for start, end in pairwise(edges):
+        for part, rows in zip(parts, _split_rows(end - start, seed), strict=True):
+            part.append(rows + start)
+    return Split(*(families.subset(np.sort(np.concatenate(rows))) for rows in parts))
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:

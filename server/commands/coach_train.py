@@ -25,10 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--keep-split",
         type=int,
-        default=None,
+        nargs="+",
+        default=(),
         metavar="N",
         help="the first N draws keep the train/validation/test split a run on --max-draws N had and the rest "
-        "split on their own: fine-tune models trained on N draws on more without leaking their training draws",
+        "split on their own: fine-tune models trained on N draws on more without leaking their training draws; "
+        "give every earlier run's N (e.g. 4300 6000) to keep each stretch's split",
     )
     parser.add_argument("--only", nargs="+", metavar="MODEL", help="train only these (effect names, next_effect)")
     parser.add_argument("--cnn-steps", type=int, default=3000)
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         init_from=str(args.init or ""),
         rnn_chain_fraction=args.rnn_chain_fraction,
         max_draws=args.max_draws,
-        keep_split=args.keep_split,
+        keep_split=tuple(args.keep_split),
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     summaries = train_coach(
