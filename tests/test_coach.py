@@ -158,6 +158,27 @@ def test_keep_split_extends_the_split_of_the_first_draws():
         split_families(families, keep_split=(50, 40))
 
 
+def test_a_consuming_split_gives_the_same_parts_without_copying_the_clips():
+    n = 30
+    rng = np.random.default_rng(0)
+
+    def make():
+        return Families(
+            rng.random((n, 2, 3, 4)).astype(np.float16), rng.random((n, 2, 2, 4)).astype(np.float16),
+            rng.random((n, 1)), np.arange(n, dtype=np.int16) % 3, np.full(n, 48, np.int16), ["a.b"], ["saw"],
+            np.arange(n) * 10,
+        )  # fmt: skip
+
+    families = make()
+    copied = split_families(families, keep_split=20)
+    consumed = split_families(families, keep_split=20, consume=True)
+    for name in ("train", "validation", "test"):
+        a, b = getattr(copied, name), getattr(consumed, name)
+        assert np.shares_memory(b.mel_db80, families.mel_db80)  # views of the one set of clips
+        for field in ("mel_db80", "mfcc", "values", "preset_index", "draw_index"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
 def test_tiny_training_writes_loadable_models_with_sidecars(tiny_coach):
     models = load_coach(tiny_coach)
     assert set(models.effect_cnns) == set(EFFECT_NAMES)

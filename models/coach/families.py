@@ -94,6 +94,48 @@ class Families:
             self.draw_index[rows],
         )
 
+    def slice(self, start: int, stop: int) -> Families:
+        """Families ``start:stop`` as views (no copy)."""
+        part = slice(start, stop)
+        return Families(
+            self.mel_db80[part],
+            self.mfcc[part],
+            self.values[part],
+            self.preset_index[part],
+            self.note[part],
+            self.columns,
+            self.presets,
+            self.draw_index[part],
+        )
+
+    def reorder_in_place(self, order: np.ndarray) -> None:
+        """Rearrange the families so that row ``i`` holds what row ``order[i]`` held, moving one family at a
+        time (the clips are never held twice; a full copy of 10,000 draws would need 9 GB more)."""
+        order = np.asarray(order, dtype=np.int64)
+        if sorted(order.tolist()) != list(range(len(self))):
+            raise ValueError("order must be a permutation of the families")
+        for name in ("values", "preset_index", "note", "draw_index"):
+            setattr(self, name, getattr(self, name)[order])
+        for big in (self.mel_db80, self.mfcc):
+            _permute_rows(big, order)
+
+
+def _permute_rows(array: np.ndarray, order: np.ndarray) -> None:
+    """``array[:] = array[order]`` in place, following each cycle of the permutation with one spare row."""
+    done = np.zeros(len(order), dtype=bool)
+    for start in range(len(order)):
+        if done[start] or order[start] == start:
+            done[start] = True
+            continue
+        spare = array[start].copy()
+        row = start
+        while order[row] != start:
+            array[row] = array[order[row]]
+            done[row] = True
+            row = int(order[row])
+        array[row] = spare
+        done[row] = True
+
 
 def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
     """``np.concatenate(chunks)[rows]`` without holding both: each chunk is released once copied."""

@@ -84,12 +84,16 @@ def _split_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 
-def split_families(families: Families, seed: int = 0, keep_split: Sequence[int] | int | None = None) -> Split:
+def split_families(
+    families: Families, seed: int = 0, keep_split: Sequence[int] | int | None = None, consume: bool = False
+) -> Split:
     """Split by family: 85 % train, 10 % validation, 5 % test (at least one family each when possible).
 
     ``keep_split`` N (or boundaries N1 < N2 < …): the families before each boundary split exactly as the run
     that had that many did, each stretch between boundaries (and after the last) on its own. Models trained on
     N draws can so be fine-tuned on more, again and again, without their training draws leaking into validation.
+    ``consume``: reorder ``families`` in place and return views of it (no second copy of the clips; the caller
+    must not use ``families`` afterwards).
     """
     n = len(families)
     if n < 3:
@@ -106,7 +110,12 @@ def split_families(families: Families, seed: int = 0, keep_split: Sequence[int] 
     for start, end in pairwise(edges):
         for part, rows in zip(parts, _split_rows(end - start, seed), strict=True):
             part.append(rows + start)
-    return Split(*(families.subset(np.sort(np.concatenate(rows))) for rows in parts))
+    rows = [np.sort(np.concatenate(part)) for part in parts]
+    if not consume:
+        return Split(*(families.subset(r) for r in rows))
+    families.reorder_in_place(np.concatenate(rows))
+    ends = np.cumsum([len(r) for r in rows])
+    return Split(*(families.slice(end - len(r), end) for r, end in zip(rows, ends, strict=True)))
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -403,9 +412,9 @@ def train_coach(
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
     families = load_families(data_dirs, settings.max_draws)
-    split = split_families(families, settings.seed, settings.keep_split)
     n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
-    del families  # the split holds its own copies; keep one set of clips in memory, not two
+    split = split_families(families, settings.seed, settings.keep_split, consume=True)  # one copy of the clips
+    del families
     out = Path(out_dir)
     names = only or (*step_order, NEXT_EFFECT_NAME)
     unknown = sorted(set(names) - {*EFFECT_NAMES, NEXT_EFFECT_NAME})
