@@ -128,6 +128,8 @@ def test_families_are_complete_draws_of_coach_data(tiny_coach):
     first_two = load_families(tiny_coach.parent / "families", max_draws=2)
     assert first_two.draw_index.tolist() == families.draw_index[:2].tolist()
     assert np.array_equal(first_two.mel_db80, families.mel_db80[:2])
+    mel_only = load_families(tiny_coach.parent / "families", with_mfcc=False)  # what an RNN-only run loads
+    assert np.array_equal(mel_only.mel_db80, families.mel_db80) and mel_only.mfcc.shape[2] == 0
     with pytest.raises(ReaTimbreError, match="only 3 complete draws"):
         load_families(tiny_coach.parent / "families", max_draws=4)
 

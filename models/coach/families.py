@@ -148,11 +148,11 @@ def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
         wanted = where >= 0
         out[where[wanted]] = chunk[wanted]
         start += len(chunk)
-        chunks[i] = chunk[:0]  # the caller's list no longer holds the data
+        chunks[i] = np.empty((0, *chunk.shape[1:]), dtype=chunk.dtype)  # released (a [:0] view would keep it)
     return out
 
 
-def _load_folder(directory: Path, max_draws: int | None = None) -> Families | None:
+def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool = True) -> Families | None:
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -165,7 +165,8 @@ def _load_folder(directory: Path, max_draws: int | None = None) -> Families | No
             continue  # still rendering, or interrupted: use the complete shards
         arrays, _ = load_shard(directory, shard)
         for key in ("mel_db80", "mfcc", "draw_index", "subset_mask", "preset_index", "params"):
-            parts.setdefault(key, []).append(arrays[key])
+            if key != "mfcc" or with_mfcc:
+                parts.setdefault(key, []).append(arrays[key])
     if not parts:
         return None
     draw = np.concatenate(parts["draw_index"])
@@ -178,7 +179,10 @@ def _load_folder(directory: Path, max_draws: int | None = None) -> Families | No
     if n == 0:
         return None
     mel = _gather(parts["mel_db80"], keep).reshape(n, N_SUBSETS, *parts["mel_db80"][0].shape[1:])
-    mfcc = _gather(parts["mfcc"], keep).reshape(n, N_SUBSETS, *parts["mfcc"][0].shape[1:])
+    if with_mfcc:
+        mfcc = _gather(parts["mfcc"], keep).reshape(n, N_SUBSETS, *parts["mfcc"][0].shape[1:])
+    else:
+        mfcc = np.zeros((n, N_SUBSETS, 0, mel.shape[-1]), dtype=mel.dtype)
     all_on = keep.reshape(n, N_SUBSETS)[:, N_SUBSETS - 1]
     values = np.concatenate(parts["params"])[all_on].astype(np.float32)
     presets = list(manifest["presets"])
@@ -188,11 +192,14 @@ def _load_folder(directory: Path, max_draws: int | None = None) -> Families | No
     return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets, draw_index)
 
 
-def load_families(directories: str | Path | Iterable[str | Path], max_draws: int | None = None) -> Families:
+def load_families(
+    directories: str | Path | Iterable[str | Path], max_draws: int | None = None, with_mfcc: bool = True
+) -> Families:
     """The complete draws of one or more coach-data folders (same profile and presets), concatenated.
 
     ``max_draws`` keeps only the first N (by draw index, folder by folder): it fixes the draw set, and with it
     the train/validation/test split, of a folder that is still rendering or was rendered further later.
+    ``with_mfcc=False`` leaves the MFCCs out (empty, 0 coefficients) for users of the mel alone, such as the RNN.
     """
     if isinstance(directories, (str, Path)):
         directories = [directories]
@@ -203,7 +210,7 @@ def load_families(directories: str | Path | Iterable[str | Path], max_draws: int
     for directory in directories:
         if total == max_draws:
             break
-        folder = _load_folder(Path(directory), None if max_draws is None else max_draws - total)
+        folder = _load_folder(Path(directory), None if max_draws is None else max_draws - total, with_mfcc)
         if folder is not None:
             loaded.append(folder)
             total += len(folder)

@@ -411,12 +411,12 @@ def train_coach(
     ``chain_dirs`` (``coach-chains`` folders over the same data) add in-loop sequences to the RNN's training."""
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
-    families = load_families(data_dirs, settings.max_draws)
+    names = only or (*step_order, NEXT_EFFECT_NAME)
+    families = load_families(data_dirs, settings.max_draws, with_mfcc=set(names) != {NEXT_EFFECT_NAME})
     n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
     split = split_families(families, settings.seed, settings.keep_split, consume=True)  # one copy of the clips
     del families
     out = Path(out_dir)
-    names = only or (*step_order, NEXT_EFFECT_NAME)
     unknown = sorted(set(names) - {*EFFECT_NAMES, NEXT_EFFECT_NAME})
     if unknown:
         raise ReaTimbreError(f"unknown coach model(s) {', '.join(unknown)}")
