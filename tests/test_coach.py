@@ -161,17 +161,12 @@ def test_keep_split_extends_the_split_of_the_first_draws():
 
 
 def test_a_consuming_split_gives_the_same_parts_without_copying_the_clips():
-    n = 30
-    rng = np.random.default_rng(0)
-
-    def make():
-        return Families(
-            rng.random((n, 2, 3, 4)).astype(np.float16), rng.random((n, 2, 2, 4)).astype(np.float16),
-            rng.random((n, 1)), np.arange(n, dtype=np.int16) % 3, np.full(n, 48, np.int16), ["a.b"], ["saw"],
-            np.arange(n) * 10,
-        )  # fmt: skip
-
-    families = make()
+    n, rng = 30, np.random.default_rng(0)
+    families = Families(
+        rng.random((n, 2, 3, 4)).astype(np.float16), rng.random((n, 2, 2, 4)).astype(np.float16),
+        rng.random((n, 1)), np.arange(n, dtype=np.int16) % 3, np.full(n, 48, np.int16), ["a.b"], ["saw"],
+        np.arange(n) * 10,
+    )  # fmt: skip
     copied = split_families(families, keep_split=20)
     consumed = split_families(families, keep_split=20, consume=True)
     for name in ("train", "validation", "test"):

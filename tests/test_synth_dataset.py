@@ -114,9 +114,9 @@ def test_a_larger_clip_count_grows_the_folder_by_new_draws_only(tmp_path) -> Non
     grown, _ = load_shard(out, 1)
     np.testing.assert_array_equal(grown["params"], render_shard(SMALL, 1).arrays["params"])  # same draws as one run
     assert json.loads((out / MANIFEST_NAME).read_text())["config"]["clips"] == 6
-    with pytest.raises(ReaTimbreError, match="different settings"):  # a partial last shard cannot grow
+    with pytest.raises(ReaTimbreError, match="partial shard"):
         generate(DatasetConfig(**(SMALL.to_json() | {"clips": 8})), out, workers=1, progress=False)
-    with pytest.raises(ReaTimbreError, match="different settings"):  # nor can a folder shrink
+    with pytest.raises(ReaTimbreError, match="can only grow"):
         generate(four, out, workers=1, progress=False)
 
 
@@ -124,7 +124,7 @@ def test_other_folders_are_refused_untouched(tmp_path) -> None:
     out = tmp_path / "data"
     generate(SMALL, out, workers=1, progress=False)
     with pytest.raises(ReaTimbreError, match="different settings"):
-        generate(DatasetConfig(group="basic_shapes", clips=8, shard_clips=4, seed=3), out, workers=1, progress=False)
+        generate(DatasetConfig(group="basic_shapes", clips=8, shard_clips=4, seed=4), out, workers=1, progress=False)
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "song.wav").write_bytes(b"RIFF")

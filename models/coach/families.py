@@ -82,7 +82,8 @@ class Families:
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
-    def subset(self, rows: np.ndarray) -> Families:
+    def subset(self, rows: np.ndarray | slice) -> Families:
+        """The families at ``rows``: copies for an index array, views (no copy) for a slice."""
         return Families(
             self.mel_db80[rows],
             self.mfcc[rows],
@@ -92,20 +93,6 @@ class Families:
             self.columns,
             self.presets,
             self.draw_index[rows],
-        )
-
-    def slice(self, start: int, stop: int) -> Families:
-        """Families ``start:stop`` as views (no copy)."""
-        part = slice(start, stop)
-        return Families(
-            self.mel_db80[part],
-            self.mfcc[part],
-            self.values[part],
-            self.preset_index[part],
-            self.note[part],
-            self.columns,
-            self.presets,
-            self.draw_index[part],
         )
 
     def reorder_in_place(self, order: np.ndarray) -> None:

@@ -115,7 +115,7 @@ def split_families(
         return Split(*(families.subset(r) for r in rows))
     families.reorder_in_place(np.concatenate(rows))
     ends = np.cumsum([len(r) for r in rows])
-    return Split(*(families.slice(end - len(r), end) for r, end in zip(rows, ends, strict=True)))
+    return Split(*(families.subset(slice(end - len(r), end)) for r, end in zip(rows, ends, strict=True)))
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:

@@ -301,23 +301,26 @@ def _manifest(config: DatasetConfig) -> dict[str, Any]:
     }
 
 
-def _grows(existing: dict[str, Any], config: DatasetConfig) -> bool:
-    """Whether ``config`` extends the dataset of manifest ``existing`` by more draws and nothing else.
+def _growth_refusal(existing: dict[str, Any], config: DatasetConfig, out_dir: Path) -> str | None:
+    """Why ``config`` cannot extend the dataset of manifest ``existing`` by more draws (None: it can).
 
     A draw depends on its index only, so a larger ``--clips`` adds draws after the rendered ones; the old total
     must fill its last shard (a partial shard would change), and the profile and presets must be unchanged.
     """
+    other = f"{out_dir} holds a coach dataset made with different settings; choose another --out folder"
     try:
         old = DatasetConfig.from_json(existing["config"])
     except (KeyError, TypeError, ReaTimbreError):
-        return False
-    same_otherwise = {**old.to_json(), "clips": config.clips} == config.to_json()
-    return (
-        same_otherwise
-        and config.clips > old.clips
-        and old.clips % old.shard_clips == 0
-        and existing.get("checksums") == _manifest(config)["checksums"]
-    )
+        return other
+    if {**old.to_json(), "clips": config.clips} != config.to_json():
+        return other
+    if existing.get("checksums") != _manifest(config)["checksums"]:
+        return f"{out_dir} was rendered with another profile or preset file; choose another --out folder"
+    if config.clips < old.clips:
+        return f"{out_dir} holds {old.clips} clips of this dataset; --clips can only grow it"
+    if old.clips % old.shard_clips:
+        return f"{out_dir} ends in a partial shard ({old.clips} clips); only a multiple of {old.shard_clips} can grow"
+    return None
 
 
 def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
@@ -333,10 +336,9 @@ def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
         except (OSError, json.JSONDecodeError) as exc:
             raise ReaTimbreError(f"{manifest_path} is unreadable: {exc}") from exc
         if existing.get("config") != config.to_json():
-            if not _grows(existing, config):
-                raise ReaTimbreError(
-                    f"{out_dir} holds a coach dataset made with different settings; choose another --out folder"
-                )
+            refusal = _growth_refusal(existing, config, out_dir)
+            if refusal:
+                raise ReaTimbreError(refusal)
             write_atomic(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"))
     else:
         if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
