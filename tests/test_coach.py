@@ -340,3 +340,22 @@ def test_effects_already_on_in_the_patch_are_left_alone(tiny_coach, renderer):
     assert all(step.effect != "distortion" for step in result.steps)
     assert synth.get_control("distortion_on") == 1.0 and synth.get_control("distortion_type") == 1.0
     assert coach_json(result)["already_on"] == ["distortion"]
+
+
+def test_coach_eval_prints_the_paper_tables_and_its_seed_picks_the_targets(tmp_path, capsys):
+    from models.coach.evaluate import vital_targets
+
+    first, again = (next(vital_targets("basic_shapes", 1, 48, seed=s)) for s in (1, 1))
+    other = next(vital_targets("basic_shapes", 1, 48, seed=2))
+    assert np.array_equal(first.audio, again.audio)  # a seed is one fixed target set
+    assert not np.allclose(first.audio, other.audio)  # another seed, another target
+    out = tmp_path / "eval.json"
+    args = ["coach-eval", "--targets", "2", "--groups", "basic_shapes", "--seed", "7", "--json", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "basic shapes — 2 held-out targets" in printed and "Next-effect accuracy" in printed
+    body = json.loads(out.read_text())["basic shapes"]
+    assert body["seed"] == 7 and body["targets"] == 2
+    mse = body["coach"]["mse"]
+    assert mse["final"] <= mse["initial"] and len(mse["per_step"]) == 5  # the coach never ends farther away
+    assert main(args) == 1 and "already exists" in capsys.readouterr().err  # never overwrites its JSON

@@ -25,6 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--groups", nargs="+", default=list(PAPER_GROUPS), choices=PAPER_GROUPS, metavar="GROUP")
     parser.add_argument("--beyond", action="store_true", help="also other notes (C3, G4) and amsynth targets")
     parser.add_argument("--max-steps", type=int, default=5, help="steps per run (default 5)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the held-out targets and the random order (default: the one the README's tables use); "
+        "another seed draws another set, to see how much a number moves between sets",
+    )
     parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: shipped)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON (new file)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -33,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.coach.evaluate import (
+        EVAL_SEED,
         amsynth_targets,
         evaluate_targets,
         format_accuracy_table,
@@ -49,12 +57,16 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--targets must be at least 1, got {args.targets}")
     if args.json is not None and args.json.exists():
         raise ReaTimbreError(f"{args.json} already exists; choose a new file")
+    seed = EVAL_SEED if args.seed is None else args.seed
     models = load_coach(args.models)
-    suites = [(group.replace("_", " "), lambda g=group: vital_targets(g, args.targets, 48)) for group in args.groups]
+    suites = [
+        (group.replace("_", " "), lambda g=group: vital_targets(g, args.targets, 48, seed)) for group in args.groups
+    ]
     if args.beyond:
         for name, note in OTHER_NOTES.items():
-            suites.append((f"{name} (MIDI {note}), all presets", lambda n=note: vital_targets("all", args.targets, n)))
-        suites.append(("amsynth targets, from the closest preset", lambda: amsynth_targets(args.targets)))
+            title = f"{name} (MIDI {note}), all presets"
+            suites.append((title, lambda n=note: vital_targets("all", args.targets, n, seed)))
+        suites.append(("amsynth targets, from the closest preset", lambda: amsynth_targets(args.targets, seed=seed)))
     results = {}
     for title, make in suites:
         if not args.quiet:
@@ -64,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"\r  {title}: {n}/{args.targets}", end="", file=sys.stderr, flush=True)
 
-        coach, baseline = evaluate_targets(models, make(), args.max_steps, progress=show)
+        coach, baseline = evaluate_targets(models, make(), args.max_steps, seed=seed, progress=show)
         if not args.quiet:
             print(file=sys.stderr)
         results[title] = (coach, baseline)
@@ -84,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 "accuracy": accuracy_by_step(coach, args.max_steps),
                 "timing": timing(coach),
                 "targets": len(coach),
+                "seed": seed,
             }
             for title, (coach, baseline) in results.items()
         }
