@@ -2,15 +2,20 @@
 
 :func:`fit` runs Adam with a cosine learning-rate decay driven by whichever runs out first, the step budget or the
 time budget; validates now and then, keeps the best weights, stops early on a plateau, and on Ctrl-C returns the
-best weights so far instead of losing the run.
+best weights so far instead of losing the run. A plain ``kill`` (SIGTERM) counts as Ctrl-C while :func:`fit` runs
+in the main thread: a run started in the background, where Ctrl-C cannot reach it and SIGINT is ignored, can still
+be stopped with its best weights kept.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -118,38 +123,39 @@ def fit(
         run_validation()  # the starting weights are a candidate too (they matter when resuming)
     model.train()
     try:
-        while True:
-            fraction = used_fraction()
-            if fraction >= 1.0:
-                stopped_because = "time budget" if step < steps else "step budget"
-                break
-            if should_stop is not None and should_stop():
-                stopped_because = "cancelled"
-                break
-            warmup = min(1.0, max(0.01, fraction / warmup_fraction)) if warmup_fraction > 0 else 1.0
-            for group in optimiser.param_groups:
-                group["lr"] = warmup * learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
-            x, cond, target = next_batch(step)
-            loss = loss_fn(model(x, cond), target)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training diverged at step {step} (loss {loss.item()})")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            step += 1
-            if average is not None:
-                _update_average(average, model, min(average_decay, step / (step + 10)))
-            value = loss.item()
-            running_loss = value if math.isnan(running_loss) else 0.95 * running_loss + 0.05 * value
-            if validate is not None and step % validate_every == 0 and run_validation():
-                stopped_because = "plateau"
-                break
-            if progress is not None:
-                elapsed = time.monotonic() - start
-                frac = used_fraction()
-                remaining = elapsed / frac * (1 - frac) if frac > 0 else math.inf
-                progress(FitProgress(step, frac, running_loss, best_validation, elapsed, remaining))
+        with _terminate_as_interrupt():
+            while True:
+                fraction = used_fraction()
+                if fraction >= 1.0:
+                    stopped_because = "time budget" if step < steps else "step budget"
+                    break
+                if should_stop is not None and should_stop():
+                    stopped_because = "cancelled"
+                    break
+                warmup = min(1.0, max(0.01, fraction / warmup_fraction)) if warmup_fraction > 0 else 1.0
+                for group in optimiser.param_groups:
+                    group["lr"] = warmup * learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
+                x, cond, target = next_batch(step)
+                loss = loss_fn(model(x, cond), target)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training diverged at step {step} (loss {loss.item()})")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimiser.step()
+                step += 1
+                if average is not None:
+                    _update_average(average, model, min(average_decay, step / (step + 10)))
+                value = loss.item()
+                running_loss = value if math.isnan(running_loss) else 0.95 * running_loss + 0.05 * value
+                if validate is not None and step % validate_every == 0 and run_validation():
+                    stopped_because = "plateau"
+                    break
+                if progress is not None:
+                    elapsed = time.monotonic() - start
+                    frac = used_fraction()
+                    remaining = elapsed / frac * (1 - frac) if frac > 0 else math.inf
+                    progress(FitProgress(step, frac, running_loss, best_validation, elapsed, remaining))
     except KeyboardInterrupt:
         stopped_because = "interrupted"
     if validate is not None and (not history or history[-1]["step"] != step):
@@ -160,6 +166,23 @@ def fit(
         model.load_state_dict(average.state_dict())
     model.eval()
     return FitResult(step, time.monotonic() - start, best_validation, stopped_because, history)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While in the main thread, turn SIGTERM into KeyboardInterrupt (so :func:`fit` stops as on Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @torch.no_grad()

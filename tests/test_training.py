@@ -1,6 +1,8 @@
 """The training pipeline end to end (tiny), the sidecar contract, and the training loop's guarantees."""
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -58,12 +60,18 @@ def test_fit_learns_and_keeps_the_best_weights() -> None:
     assert result.best_validation < before / 5
 
 
-def test_ctrl_c_keeps_the_best_model_so_far() -> None:
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_an_interrupted_run_keeps_the_best_model_so_far(how: str) -> None:
+    """Ctrl-C, or a plain ``kill`` (SIGTERM: how a run in the background is stopped), ends training with the best
+    weights so far, and the process's own SIGTERM handling is back afterwards."""
     model, batch, validate = _toy_problem()
+    handler_before = signal.getsignal(signal.SIGTERM)
 
     def interrupted_batch(step: int):
         if step == 60:
-            raise KeyboardInterrupt
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
         return batch(step)
 
     before = validate(model)
@@ -78,6 +86,7 @@ def test_ctrl_c_keeps_the_best_model_so_far() -> None:
     )
     assert result.stopped_because == "interrupted" and result.steps == 60
     assert validate(model) == pytest.approx(result.best_validation) and result.best_validation < before
+    assert signal.getsignal(signal.SIGTERM) is handler_before
 
 
 def test_time_budget_stops_training() -> None:
