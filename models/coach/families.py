@@ -14,13 +14,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from models.errors import ReaTimbreError
 from models.synth import presets as preset_data
 from models.synth.dataset import MANIFEST_NAME, load_shard, shard_paths
-from models.synth.features import CLIP_SAMPLES
+from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC
 from models.synth.profiles import EFFECT_NAMES, EffectProfile
 
 N_SUBSETS = 1 << len(EFFECT_NAMES)
@@ -82,11 +83,21 @@ class Families:
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
+    @property
+    def memory_mapped(self) -> bool:
+        """Whether the clips are read from disk (:mod:`models.coach.family_cache`) rather than held in memory."""
+        return isinstance(self.mel_db80, (np.memmap, RowView))
+
     def subset(self, rows: np.ndarray | slice) -> Families:
-        """The families at ``rows``: copies for an index array, views (no copy) for a slice."""
+        """The families at ``rows``: copies for an index array, views (no copy) for a slice; memory-mapped
+        clips are never copied (an index array gives a :class:`RowView`)."""
+        if self.memory_mapped and not isinstance(rows, slice):
+            mel, mfcc = RowView(self.mel_db80, rows), RowView(self.mfcc, rows)
+        else:
+            mel, mfcc = self.mel_db80[rows], self.mfcc[rows]
         return Families(
-            self.mel_db80[rows],
-            self.mfcc[rows],
+            mel,
+            mfcc,
             self.values[rows],
             self.preset_index[rows],
             self.note[rows],
@@ -105,6 +116,40 @@ class Families:
             setattr(self, name, getattr(self, name)[order])
         for big in (self.mel_db80, self.mfcc):
             _permute_rows(big, order)
+
+
+class RowView:
+    """Rows ``rows`` of a large (memory-mapped) array, indexed like the array itself without copying it: the
+    first index picks among ``rows``; only what an index selects is read."""
+
+    def __init__(self, base: np.ndarray | RowView, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if isinstance(base, RowView):
+            base, rows = base.base, base.rows[rows]
+        self.base, self.rows = base, rows
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows), *self.base.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.base.dtype
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: Any) -> np.ndarray | RowView:
+        first, *rest = key if isinstance(key, tuple) else (key,)
+        if isinstance(first, slice):
+            if not rest:
+                return RowView(self.base, self.rows[first])
+            return np.asarray(self.base[self.rows[first]])[(slice(None), *rest)]
+        return np.asarray(self.base[(self.rows[first], *rest)])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.asarray(self.base[self.rows])
+        return out if dtype is None else out.astype(dtype)
 
 
 def _permute_rows(array: np.ndarray, order: np.ndarray) -> None:
@@ -160,7 +205,11 @@ def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool 
     mask = np.concatenate(parts["subset_mask"]).astype(np.int64)
     order = np.lexsort((mask, draw))
     draws, counts = np.unique(draw, return_counts=True)
-    complete = set(draws[counts == N_SUBSETS].tolist()[:max_draws])  # np.unique sorts: the first draws
+    complete_draws = draws[counts == N_SUBSETS]  # np.unique sorts them
+    if max_draws is not None:  # the first N draws: 0..N-1, before any gap (a shard still rendering)
+        in_a_row = int(np.sum(complete_draws == np.arange(len(complete_draws))))
+        complete_draws = complete_draws[: min(max_draws, in_a_row)]
+    complete = set(complete_draws.tolist())
     keep = order[np.isin(draw[order], list(complete))]
     n = len(complete)
     if n == 0:
@@ -179,19 +228,68 @@ def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool 
     return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets, draw_index)
 
 
+def _available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), else None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_memory(directories: list[str | Path], max_draws: int | None, with_mfcc: bool) -> None:
+    """Refuse (one line) draws whose clips would need more memory than is available."""
+    available = _available_memory_bytes()
+    if available is None:
+        return
+    draws = 0
+    for directory in directories:
+        try:
+            manifest = json.loads((Path(directory) / MANIFEST_NAME).read_text(encoding="utf-8"))
+            draws += int(manifest["config"]["clips"]) // N_SUBSETS
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # _load_folder reports a folder it cannot read
+    draws = min(draws, max_draws or draws)
+    bands = N_MELS + (N_MFCC if with_mfcc else 0)
+    needed = draws * N_SUBSETS * bands * CLIP_FRAMES * 2  # float16 dB-mel (+ MFCC) frames
+    if needed > 0.9 * available:
+        raise ReaTimbreError(
+            f"{draws} draws need ~{needed / 2**30:.1f} GiB of memory and {available / 2**30:.1f} GiB is available; "
+            "use --memory-map (reads them from a cache on disk) or fewer --max-draws"
+        )
+
+
 def load_families(
-    directories: str | Path | Iterable[str | Path], max_draws: int | None = None, with_mfcc: bool = True
+    directories: str | Path | Iterable[str | Path],
+    max_draws: int | None = None,
+    with_mfcc: bool = True,
+    memory_map: bool = False,
+    progress: bool = False,
 ) -> Families:
     """The complete draws of one or more coach-data folders (same profile and presets), concatenated.
 
     ``max_draws`` keeps only the first N (by draw index, folder by folder): it fixes the draw set, and with it
     the train/validation/test split, of a folder that is still rendering or was rendered further later.
     ``with_mfcc=False`` leaves the MFCCs out (empty, 0 coefficients) for users of the mel alone, such as the RNN.
+    ``memory_map`` reads the clips of one folder from its on-disk cache instead of holding them in memory
+    (:mod:`models.coach.family_cache`; built or extended on first use, with a bar on stderr if ``progress``).
+    Without it, draws that would not fit in the memory available are refused up front rather than loaded until
+    the system kills the process.
     """
     if isinstance(directories, (str, Path)):
         directories = [directories]
+    directories = list(directories)
     if max_draws is not None and max_draws < 1:
         raise ReaTimbreError(f"max draws must be at least 1, got {max_draws}")
+    if memory_map:
+        from models.coach.family_cache import mapped_families
+
+        if len(directories) != 1:
+            raise ReaTimbreError("memory-mapped draws come from one coach-data folder; give one --data folder")
+        return mapped_families(directories[0], max_draws, with_mfcc, progress)
+    _check_memory(directories, max_draws, with_mfcc)
     loaded: list[Families] = []
     total = 0
     for directory in directories:
@@ -205,7 +303,8 @@ def load_families(
         raise ReaTimbreError("no complete draws of 32 clips in the coach-data folder(s) yet")
     if max_draws is not None and total < max_draws:
         raise ReaTimbreError(
-            f"asked for the first {max_draws} draws; the coach-data folder(s) hold only {total} complete draws"
+            f"asked for the first {max_draws} draws; the coach-data folder(s) hold only {total} complete draws "
+            "in a row from the first"
         )
     first = loaded[0]
     if any(f.columns != first.columns or f.presets != first.presets for f in loaded[1:]):

@@ -66,6 +66,7 @@ class TrainSettings:
     init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
     max_draws: int | None = None  # use only the first N complete draws of the data (fixes the split)
     keep_split: tuple[int, ...] = ()  # boundaries: the first N draws keep the split a run on N draws had
+    memory_map: bool = False  # read the clips from the data folder's on-disk cache (more draws than RAM)
     seed: int = 0
 
 
@@ -111,7 +112,7 @@ def split_families(
         for part, rows in zip(parts, _split_rows(end - start, seed), strict=True):
             part.append(rows + start)
     rows = [np.sort(np.concatenate(part)) for part in parts]
-    if not consume:
+    if not consume or families.memory_mapped:  # memory-mapped subsets are views already
         return Split(*(families.subset(r) for r in rows))
     families.reorder_in_place(np.concatenate(rows))
     ends = np.cumsum([len(r) for r in rows])
@@ -412,7 +413,8 @@ def train_coach(
     if isinstance(data_dirs, (str, Path)):
         data_dirs = [data_dirs]
     names = only or (*step_order, NEXT_EFFECT_NAME)
-    families = load_families(data_dirs, settings.max_draws, with_mfcc=set(names) != {NEXT_EFFECT_NAME})
+    with_mfcc = set(names) != {NEXT_EFFECT_NAME}
+    families = load_families(data_dirs, settings.max_draws, with_mfcc, settings.memory_map, progress)
     n_families, presets, notes = len(families), families.presets, sorted({int(n) for n in families.note})
     split = split_families(families, settings.seed, settings.keep_split, consume=True)  # one copy of the clips
     del families

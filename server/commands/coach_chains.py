@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.coach_data import add_max_draws
+from server.commands.coach_data import add_max_draws, add_memory_map
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -26,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", type=Path, default=None, help="coach models folder (default: the shipped ones)")
     parser.add_argument("--off-path", type=float, default=0.25, metavar="FRACTION", help="default 0.25")
     add_max_draws(parser)
+    add_memory_map(parser)
     parser.add_argument(
         "--skip-draws",
         type=int,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
     if not 0.0 <= args.off_path <= 1.0:
         raise ReaTimbreError(f"--off-path must be in 0..1, got {args.off_path}")
-    families = load_families(args.data, args.max_draws)
+    families = load_families(args.data, args.max_draws, memory_map=args.memory_map, progress=not args.quiet)
     if not 0 <= args.skip_draws < len(families):
         raise ReaTimbreError(f"--skip-draws must be in 0..{len(families) - 1} (draws loaded), got {args.skip_draws}")
     if args.skip_draws:

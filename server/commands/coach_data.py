@@ -20,6 +20,16 @@ def add_max_draws(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_memory_map(parser: argparse.ArgumentParser) -> None:
+    """``--memory-map`` for the commands that read coach-data folders."""
+    parser.add_argument(
+        "--memory-map",
+        action="store_true",
+        help="read the draws from a cache on disk (built, or grown, in DATA/families-cache on first use) instead "
+        "of holding them in memory: for more draws than fit in RAM (~0.9 MB each); one --data folder",
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "coach-data",

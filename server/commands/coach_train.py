@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.coach_data import add_max_draws
+from server.commands.coach_data import add_max_draws, add_memory_map
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="coach-data folder(s)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the weights and sidecars")
     add_max_draws(parser)
+    add_memory_map(parser)
     parser.add_argument(
         "--keep-split",
         type=int,
@@ -124,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
         init_from=str(args.init or ""),
         rnn_chain_fraction=args.rnn_chain_fraction,
         max_draws=args.max_draws,
+        memory_map=args.memory_map,
         keep_split=tuple(args.keep_split),
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
