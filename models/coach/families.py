@@ -184,13 +184,19 @@ def _gather(chunks: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool = True) -> Families | None:
+def draws_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of a coach-data folder of draws (format /2), or a one-line error."""
     try:
         manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ReaTimbreError(f"{directory} is not a coach-data folder: {exc}") from exc
     if not str(manifest.get("format", "")).endswith("/2"):
         raise ReaTimbreError(f"{directory} holds coach-data of format {manifest.get('format')!r}; need draws (/2)")
+    return manifest
+
+
+def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool = True) -> Families | None:
+    manifest = draws_manifest(directory)
     parts: dict[str, list[np.ndarray]] = {}
     for shard in range(int(manifest["n_shards"])):
         if not all(p.exists() for p in shard_paths(directory, shard)):

@@ -21,23 +21,13 @@ from typing import Any
 import numpy as np
 
 from models.atomic_files import write_bytes
-from models.coach.families import N_SUBSETS, Families
+from models.coach.families import N_SUBSETS, Families, draws_manifest
 from models.errors import ReaTimbreError
-from models.synth.dataset import MANIFEST_NAME, load_shard, shard_paths
+from models.synth.dataset import load_shard, shard_paths
 
 CACHE_DIR_NAME = "families-cache"
 CACHE_FORMAT = "reatimbre-families-cache/1"
 _ARRAYS = ("mel_db80", "mfcc")
-
-
-def _manifest(directory: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReaTimbreError(f"{directory} is not a coach-data folder: {exc}") from exc
-    if not str(manifest.get("format", "")).endswith("/2"):
-        raise ReaTimbreError(f"{directory} holds coach-data of format {manifest.get('format')!r}; need draws (/2)")
-    return manifest
 
 
 def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +165,7 @@ def mapped_families(
     directory = Path(directory)
     if max_draws is not None and max_draws < 1:
         raise ReaTimbreError(f"max draws must be at least 1, got {max_draws}")
-    manifest = _manifest(directory)
+    manifest = draws_manifest(directory)
     cache = _Cache(directory, manifest)
     total = max_draws or int(manifest["config"]["clips"]) // N_SUBSETS
     with tqdm(total=total, initial=cache.n_draws, unit="draw", desc="families-cache", disable=not progress) as bar:
