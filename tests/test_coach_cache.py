@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from models.coach import families as families_module
+from models.coach import family_cache
 from models.coach.families import RowView, load_families
 from models.coach.family_cache import CACHE_DIR_NAME
 from models.coach.store import read_sidecar
@@ -60,6 +61,23 @@ def test_mapped_draws_equal_the_loaded_ones_and_grow_in_place(folder):
     mel_only = load_families(folder, memory_map=True, with_mfcc=False)  # what an RNN-only run reads
     np.testing.assert_array_equal(mel_only.mel_db80, in_memory.mel_db80)
     assert mel_only.mfcc.shape[2] == 0
+
+
+def test_an_interrupted_build_keeps_the_draws_it_committed(folder, monkeypatch):
+    monkeypatch.setattr(family_cache, "COMMIT_EVERY_DRAWS", 1)
+    real_load_shard = family_cache.load_shard
+
+    def interrupted(directory, shard):
+        if shard == 1:
+            raise KeyboardInterrupt  # Ctrl-C while the second shard is read
+        return real_load_shard(directory, shard)
+
+    monkeypatch.setattr(family_cache, "load_shard", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_families(folder, memory_map=True)
+    assert committed(folder) == 1  # shard 0 holds draw 0 and part of draw 1
+    monkeypatch.setattr(family_cache, "load_shard", real_load_shard)
+    assert_same(load_families(folder, memory_map=True), load_families(folder))
 
 
 def test_a_split_of_mapped_draws_reads_from_disk_and_matches(folder):

@@ -4,9 +4,10 @@
 float16 arrays in draw order — ``mel_db80.f16`` (N, 32, 128, 88) and ``mfcc.f16`` (N, 32, 30, 88) — with
 ``meta.npz`` (parameter values, preset and draw index per draw) and ``cache.json`` (the committed draw count,
 shapes, and the folder's rendering config). When the folder has rendered further, the next use appends only the
-new draws: the arrays are appended and flushed, then ``meta.npz`` and ``cache.json`` are replaced atomically, so an
-interrupted append leaves the last committed cache intact (bytes past it are cut off on the next use). A folder
-re-rendered with another config gets a fresh cache. The cache is derived data: deleting it loses nothing.
+new draws: the arrays are appended and flushed, then ``meta.npz`` and ``cache.json`` are replaced atomically
+(every 1,000 draws while it builds), so an interrupted append leaves the last committed cache intact (bytes past
+it are cut off on the next use); a lock lets one process at a time build or grow it. A folder re-rendered with
+another config gets a fresh cache. The cache is derived data: deleting it loses nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,37 @@ from models.synth.dataset import load_shard, shard_paths
 CACHE_DIR_NAME = "families-cache"
 CACHE_FORMAT = "reatimbre-families-cache/1"
 _ARRAYS = ("mel_db80", "mfcc")
+COMMIT_EVERY_DRAWS = 1000
 
 
 def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
     """What must match for a cache to belong to the folder: its config except how far it renders."""
     config = {k: v for k, v in manifest["config"].items() if k != "clips"}
     return {"config": config, "presets": manifest["presets"], "param_columns": manifest["param_columns"]}
+
+
+def _sync(files: dict[str, Any]) -> None:
+    """Flush appended bytes to disk before the record that commits them is written."""
+    for handle in files.values():
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold the cache folder's lock: one process at a time builds or grows it (POSIX; elsewhere no lock)."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _Cache:
@@ -104,15 +131,17 @@ class _Cache:
                     added["preset_index"].append(np.int16(clips[N_SUBSETS - 1]["preset_index"]))
                     added["draw_index"].append(np.int64(next_draw))
                     next_draw += 1
+                if next_draw - self.n_draws >= COMMIT_EVERY_DRAWS:  # an interrupted build keeps what it made
+                    _sync(files)
+                    added = self._commit(next_draw, added)
                 if progress is not None:
                     progress(next_draw)
+            _sync(files)
+            if next_draw > self.n_draws:
+                self._commit(next_draw, added)
         finally:
             for handle in files.values():
-                handle.flush()
-                os.fsync(handle.fileno())
                 handle.close()
-        if next_draw > self.n_draws:
-            self._commit(next_draw, added)
 
     def _open_for_append(self, clip: dict[str, Any]) -> dict[str, Any]:
         if not self.shapes:
@@ -125,7 +154,8 @@ class _Cache:
             files[name] = open(path, "ab")  # noqa: SIM115 - closed in extend's finally
         return files
 
-    def _commit(self, n_draws: int, added: dict[str, list[np.ndarray]]) -> None:
+    def _commit(self, n_draws: int, added: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+        """Record the appended draws as part of the cache; returns an empty ``added`` for what follows."""
         meta = {}
         for key, new in added.items():
             old = self.meta.get(key)
@@ -137,6 +167,7 @@ class _Cache:
         record = {"format": CACHE_FORMAT, "draws": n_draws, "shapes": self.shapes, "identity": self.identity}
         write_bytes(self.path / "cache.json", json.dumps(record, indent=1).encode("utf-8"))
         self.n_draws, self.meta = n_draws, meta
+        return {key: [] for key in added}
 
     def families(self, n_draws: int, with_mfcc: bool, manifest: dict[str, Any]) -> Families:
         """The first ``n_draws`` cached draws, memory-mapped read-only."""
@@ -166,10 +197,12 @@ def mapped_families(
     if max_draws is not None and max_draws < 1:
         raise ReaTimbreError(f"max draws must be at least 1, got {max_draws}")
     manifest = draws_manifest(directory)
-    cache = _Cache(directory, manifest)
-    total = max_draws or int(manifest["config"]["clips"]) // N_SUBSETS
-    with tqdm(total=total, initial=cache.n_draws, unit="draw", desc="families-cache", disable=not progress) as bar:
-        cache.extend(max_draws, lambda n: bar.update(n - bar.n))
+    with _locked(directory / CACHE_DIR_NAME):
+        cache = _Cache(directory, manifest)
+        total = max_draws or int(manifest["config"]["clips"]) // N_SUBSETS
+        bar = tqdm(total=total, initial=cache.n_draws, unit="draw", desc="families-cache", disable=not progress)
+        with bar:
+            cache.extend(max_draws, lambda n: bar.update(n - bar.n))
     if cache.n_draws == 0:
         raise ReaTimbreError(f"no complete draws of 32 clips in {directory} yet")
     if max_draws is not None and cache.n_draws < max_draws:
