@@ -254,7 +254,8 @@ def _check_memory(directories: list[str | Path], max_draws: int | None, with_mfc
     for directory in directories:
         try:
             manifest = json.loads((Path(directory) / MANIFEST_NAME).read_text(encoding="utf-8"))
-            draws += int(manifest["config"]["clips"]) // N_SUBSETS
+            shards = sum(shard_paths(Path(directory), i)[1].exists() for i in range(int(manifest["n_shards"])))
+            draws += shards * int(manifest["config"]["shard_clips"]) // N_SUBSETS  # those rendered so far
         except (OSError, ValueError, KeyError, TypeError):
             return  # _load_folder reports a folder it cannot read
     draws = min(draws, max_draws or draws)
