@@ -69,7 +69,8 @@ class FamilyRenderer:
 class Families:
     """Complete draws as arrays: ``mel_db80`` (F, 32, 128, 88) and ``mfcc`` (F, 32, 30, 88) float16,
     ``values`` (F, n_params) float32 in paper space (columns ``columns``), ``preset_index``, ``note`` and
-    ``draw_index`` (F,): the draw's number in its coach-data folder."""
+    ``draw_index`` (F,): the draw's number in its coach-data folder. Memory-mapped draws
+    (:attr:`memory_mapped`) hold the two clip arrays as ``np.memmap`` or :class:`RowView`, indexed the same way."""
 
     mel_db80: np.ndarray
     mfcc: np.ndarray
@@ -253,10 +254,10 @@ def _check_memory(directories: list[str | Path], max_draws: int | None, with_mfc
     draws = 0
     for directory in directories:
         try:
-            manifest = json.loads((Path(directory) / MANIFEST_NAME).read_text(encoding="utf-8"))
+            manifest = draws_manifest(Path(directory))
             shards = sum(shard_paths(Path(directory), i)[1].exists() for i in range(int(manifest["n_shards"])))
             draws += shards * int(manifest["config"]["shard_clips"]) // N_SUBSETS  # those rendered so far
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ReaTimbreError, ValueError, KeyError, TypeError):
             return  # _load_folder reports a folder it cannot read
     draws = min(draws, max_draws or draws)
     bands = N_MELS + (N_MFCC if with_mfcc else 0)
