@@ -139,3 +139,9 @@ def test_draws_that_would_not_fit_in_memory_are_refused_up_front(folder, monkeyp
     with pytest.raises(ReaTimbreError, match="use --memory-map"):
         load_families(folder)
     assert len(load_families(folder, memory_map=True)) == 3  # the cache streams shard by shard
+
+
+def test_a_cache_that_cannot_be_written_is_a_one_line_error(folder):
+    (folder / CACHE_DIR_NAME).write_text("not a folder")  # as a read-only or odd data folder would refuse it
+    with pytest.raises(ReaTimbreError, match="cannot write the draws' cache"):
+        load_families(folder, memory_map=True)

@@ -102,7 +102,6 @@ class _Cache:
         """Append the folder's next complete draws until ``wanted`` draws (all there are, if None) are cached."""
         if wanted is not None and self.n_draws >= wanted:
             return
-        self.path.mkdir(parents=True, exist_ok=True)
         first_shard = self.n_draws * N_SUBSETS // self.shard_clips
         pending: dict[int, dict[int, dict[str, Any]]] = {}  # draw -> mask -> clip arrays
         files: dict[str, Any] = {}
@@ -197,12 +196,15 @@ def mapped_families(
     if max_draws is not None and max_draws < 1:
         raise ReaTimbreError(f"max draws must be at least 1, got {max_draws}")
     manifest = draws_manifest(directory)
-    with _locked(directory / CACHE_DIR_NAME):
-        cache = _Cache(directory, manifest)
-        total = max_draws or int(manifest["config"]["clips"]) // N_SUBSETS
-        bar = tqdm(total=total, initial=cache.n_draws, unit="draw", desc="families-cache", disable=not progress)
-        with bar:
-            cache.extend(max_draws, lambda n: bar.update(n - bar.n))
+    try:
+        with _locked(directory / CACHE_DIR_NAME):
+            cache = _Cache(directory, manifest)
+            total = max_draws or int(manifest["config"]["clips"]) // N_SUBSETS
+            bar = tqdm(total=total, initial=cache.n_draws, unit="draw", desc="families-cache", disable=not progress)
+            with bar:
+                cache.extend(max_draws, lambda n: bar.update(n - bar.n))
+    except OSError as exc:
+        raise ReaTimbreError(f"cannot write the draws' cache in {directory / CACHE_DIR_NAME}: {exc}") from exc
     if cache.n_draws == 0:
         raise ReaTimbreError(f"no complete draws of 32 clips in {directory} yet")
     if max_draws is not None and cache.n_draws < max_draws:
