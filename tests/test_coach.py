@@ -88,16 +88,23 @@ def test_chains_replay_the_loop_and_train_the_rnn(tiny_coach, tmp_path, capsys):
     assert read_sidecar(tmp_path / "w", NEXT_EFFECT_NAME)["data"]["chain_folders"] == [str(out)]
     assert rnn["chains"]["test"] > 0  # the held-out draw has chains: they are scored
     assert set(rnn["test_chain_accuracy"]["per_step"]) <= {"2", "3", "4", "5"}
-    # fine-tuning starts from those weights and keeps their record
+    # fine-tuning starts from those weights and keeps their record; here it adds the presence output
     train_coach(
         data,
         tmp_path / "w2",
-        replace(settings, init_from=str(tmp_path / "w")),
+        replace(settings, init_from=str(tmp_path / "w"), rnn_presence_weight=0.5),
         only=(NEXT_EFFECT_NAME,),
         progress=False,
+        chain_dirs=(out,),
     )
-    record = read_sidecar(tmp_path / "w2", NEXT_EFFECT_NAME)["started_from"]
+    sidecar = read_sidecar(tmp_path / "w2", NEXT_EFFECT_NAME)
+    record = sidecar["started_from"]
     assert record["folder"] == str(tmp_path / "w") and record["test_chain_accuracy"] == rnn["test_chain_accuracy"]
+    assert sidecar["architecture"]["presence"] is True and sidecar["settings"]["rnn_presence_weight"] == 0.5
+    for name in EFFECT_NAMES:  # a full set again: the tiny CNNs with the fine-tuned RNN
+        for suffix in (".safetensors", ".json"):
+            (tmp_path / "w2" / f"{name}{suffix}").write_bytes((tiny_coach / f"{name}{suffix}").read_bytes())
+    assert load_coach(tmp_path / "w2").next_effect.presence is not None
 
 
 def _target(renderer: FamilyRenderer, preset: str = "saw", settings=None) -> np.ndarray:

@@ -19,10 +19,10 @@ from models.coach.steps import (
     sample_effect_pairs,
     sample_rnn_batch,
 )
-from models.coach.store import heads_for, load_coach, save_module
+from models.coach.store import heads_for, load_coach, load_state, save_module
 from models.coach.suggest import tidy_text
 from models.coach.target import target_clip
-from models.coach.train import NEXT_EFFECT_ARCHITECTURE
+from models.coach.train import NEXT_EFFECT_ARCHITECTURE, next_effect_loss
 from models.errors import ReaTimbreError
 from models.synth.features import CLIP_SAMPLES
 from models.synth.profiles import EFFECT_NAMES, load_profile
@@ -120,6 +120,36 @@ def test_next_effect_rnn_never_names_a_used_effect():
     assert torch.isinf(logits[:2, 1]).all() and torch.isfinite(logits[2]).all()
 
 
+def test_presence_output_learns_every_missing_effect_beside_the_next_one():
+    torch.manual_seed(0)
+    rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE, presence=True)
+    target, currents = torch.rand(4, 128, 88) - 1, torch.rand(4, 1, 128, 88) - 1
+    for k in range(4):  # each target louder in its own quarter of the mel bands
+        target[k, 32 * k : 32 * (k + 1)] += 0.8
+    used, lengths = torch.zeros(4, 1, 5), torch.ones(4, dtype=torch.long)
+    # next effect (index in EFFECT_NAMES) and the mask of every effect the target has and the current lacks
+    labels = torch.tensor([[1, 0b10011], [0, 0b00001], [4, 0b11000], [2, 0b00100]])
+    with torch.no_grad():
+        output = rnn.eval()(target, currents, used, lengths, with_presence=True)
+        assert output.shape == (4, 10) and torch.equal(output[:, :5], rnn(target, currents, used, lengths))
+    rnn.train()
+    output = rnn(target, currents, used, lengths, with_presence=True)
+    plain = next_effect_loss(output, labels)
+    assert torch.isclose(plain, torch.nn.functional.cross_entropy(output[:, :5], labels[:, 0]))
+    assert next_effect_loss(output, labels, 0.5) > plain
+    optimiser = torch.optim.Adam(rnn.parameters(), lr=3e-3)
+    for _ in range(60):
+        loss = next_effect_loss(rnn(target, currents, used, lengths, with_presence=True), labels, 1.0)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    rnn.eval()
+    presence = torch.sigmoid(rnn(target, currents, used, lengths, with_presence=True)[:, 5:])
+    bits = (labels[:, 1:2] >> torch.arange(5)) & 1
+    assert torch.equal(presence > 0.5, bits.bool())
+    assert rnn(target, currents, used, lengths).shape == (4, 5)  # without the flag: the ranking logits only
+
+
 def test_ranker_encodes_each_step_once_and_matches_the_whole_sequence():
     from models.coach.suggest import EffectRanker
     from models.synth.features import ClipFeatures
@@ -158,6 +188,11 @@ def test_store_round_trip_and_foreign_files(tmp_path, architecture):
     x = _batch(1)
     assert torch.allclose(models.next_effect.out.weight, rnn.out.weight, atol=1e-3)  # stored as float16
     assert models.effect_cnns["eq"](*x).shape == (1, 3)
+    with pytest.raises(ReaTimbreError, match="cannot load coach weights"):  # a head the file lacks
+        load_state(NextEffectRNN(**architecture, presence=True), tmp_path, "next_effect")
+    grown = NextEffectRNN(**architecture, presence=True)
+    load_state(grown, tmp_path, "next_effect", may_lack=("presence.",))  # fine-tuning adds it on purpose
+    assert torch.allclose(grown.out.weight, rnn.out.weight, atol=1e-3)
     (tmp_path / "eq.safetensors").write_bytes(b"not weights")
     with pytest.raises(ReaTimbreError, match="cannot load coach weights"):
         load_coach(tmp_path)

@@ -9,7 +9,8 @@ inference, they (1) average-pool the mel pair 2 × 2 before the convolutions and
   logits for a categorical one (binary = two classes).
 * :class:`NextEffectRNN` — a smaller CNN per step of the sequence, concatenated with the one-hot of the
   effects used so far, into a bidirectional LSTM; a dense layer and logits over the five effects, where
-  effects already used are masked out.
+  effects already used are masked out. Optionally a second output (``presence``): one logit per effect for
+  "the target has it and the current lacks it", trained beside the softmax as an auxiliary task.
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ class NextEffectRNN(nn.Module):
         hidden: int = 64,
         dropout: float = 0.3,
         widths: tuple[int, int, int] | list[int] = (16, 32, 24),
+        presence: bool = False,
     ) -> None:
         super().__init__()
         self.n_effects = n_effects
@@ -170,6 +172,7 @@ class NextEffectRNN(nn.Module):
         self.lstm = nn.LSTM(features + n_effects, hidden, batch_first=True, bidirectional=True)
         self.head = nn.Sequential(nn.Linear(2 * hidden, features), nn.ELU(), nn.Dropout(dropout))
         self.out = nn.Linear(features, n_effects)
+        self.presence = nn.Linear(features, n_effects) if presence else None
 
     def encode(self, mel_target: torch.Tensor, mel_current: torch.Tensor) -> torch.Tensor:
         """Per-step features (N, features) of N (target, current) pairs, each (N, 128, 88).
@@ -179,9 +182,15 @@ class NextEffectRNN(nn.Module):
         return self.encoder(mel_target, mel_current, mel_target, mel_current)
 
     def forward(
-        self, mel_target: torch.Tensor, mel_currents: torch.Tensor, used: torch.Tensor, lengths: torch.Tensor
+        self,
+        mel_target: torch.Tensor,
+        mel_currents: torch.Tensor,
+        used: torch.Tensor,
+        lengths: torch.Tensor,
+        with_presence: bool = False,
     ) -> torch.Tensor:
-        """Logits (B, n_effects) after each sequence's last step, used effects masked to -inf.
+        """Logits (B, n_effects) after each sequence's last step, used effects masked to -inf; with
+        ``with_presence`` (and a presence output) the presence logits follow them: (B, 2 · n_effects).
 
         ``mel_target`` (B, 128, 88); ``mel_currents`` (B, L, 128, 88); ``used`` (B, L, n_effects) one-hots of
         the effects used before each step; ``lengths`` (B,) steps per sequence (padding after).
@@ -189,16 +198,21 @@ class NextEffectRNN(nn.Module):
         batch, steps = mel_currents.shape[:2]
         flat_current = mel_currents.reshape(batch * steps, *mel_currents.shape[2:])
         flat_target = mel_target.unsqueeze(1).expand(-1, steps, -1, -1).reshape_as(flat_current)
-        return self.classify(self.encode(flat_target, flat_current).reshape(batch, steps, -1), used, lengths)
+        encoded = self.encode(flat_target, flat_current).reshape(batch, steps, -1)
+        return self.classify(encoded, used, lengths, with_presence)
 
-    def classify(self, encoded: torch.Tensor, used: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def classify(
+        self, encoded: torch.Tensor, used: torch.Tensor, lengths: torch.Tensor, with_presence: bool = False
+    ) -> torch.Tensor:
         """:meth:`forward` from already encoded steps ``encoded`` (B, L, features)."""
         batch, steps = encoded.shape[:2]
         sequence = torch.cat([encoded, used], dim=-1)
         packed = nn.utils.rnn.pack_padded_sequence(sequence, lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, _ = self.lstm(packed)
         output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=steps)
-        last = output[torch.arange(batch), lengths - 1]
-        logits = self.out(self.head(last))
+        last = self.head(output[torch.arange(batch), lengths - 1])
         last_used = used[torch.arange(batch), lengths - 1] > 0.5
-        return logits.masked_fill(last_used, float("-inf"))
+        logits = self.out(last).masked_fill(last_used, float("-inf"))
+        if with_presence and self.presence is not None:
+            return torch.cat([logits, self.presence(last)], dim=-1)
+        return logits

@@ -66,12 +66,18 @@ def read_sidecar(directory: Path, name: str) -> dict[str, Any]:
     return sidecar
 
 
-def load_state(module: torch.nn.Module, directory: Path, name: str) -> None:
-    """Load ``directory/<name>.safetensors`` into ``module`` (same architecture) and put it in eval mode."""
+def load_state(module: torch.nn.Module, directory: Path, name: str, may_lack: tuple[str, ...] = ()) -> None:
+    """Load ``directory/<name>.safetensors`` into ``module`` (same architecture) and put it in eval mode.
+
+    ``may_lack``: prefixes of ``module``'s weights the file may not have (they keep their initial values),
+    e.g. an output added to a model that is being fine-tuned; every other weight must match."""
     path = directory / f"{name}.safetensors"
     try:
         state = load_file(str(path))
-        module.load_state_dict(state)
+        missing, unexpected = module.load_state_dict(state, strict=not may_lack)
+        missing = [key for key in missing if not key.startswith(may_lack)]
+        if missing or unexpected:
+            raise ValueError(f"missing weights {missing}, unexpected weights {unexpected}")
     except (OSError, RuntimeError, ValueError, SafetensorError) as exc:
         raise ReaTimbreError(f"cannot load coach weights {path}: {exc}") from exc
     module.eval()

@@ -63,11 +63,17 @@ class TrainSettings:
     rnn_off_path_fraction: float = 0.25  # of RNN examples whose effects were added in a random order (steps.py)
     average_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
+    rnn_presence_weight: float = 0.0  # > 0: the RNN also learns which effects the target has (auxiliary loss)
     init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
     max_draws: int | None = None  # use only the first N complete draws of the data (fixes the split)
     keep_split: tuple[int, ...] = ()  # boundaries: the first N draws keep the split a run on N draws had
     memory_map: bool = False  # read the clips from the data folder's on-disk cache (more draws than RAM)
     seed: int = 0
+
+
+def next_effect_architecture(settings: TrainSettings) -> dict[str, Any]:
+    """The RNN coach-train builds: :data:`NEXT_EFFECT_ARCHITECTURE`, with a presence output when it is trained."""
+    return {**NEXT_EFFECT_ARCHITECTURE, **({"presence": True} if settings.rnn_presence_weight > 0 else {})}
 
 
 @dataclass
@@ -142,15 +148,21 @@ def _one_hots(masks: tuple[int, ...] | list[int]) -> list[list[float]]:
     return [[float(m >> i & 1) for i in range(len(EFFECT_NAMES))] for m in masks]
 
 
+def _labels(target: int, current: int, step_order: tuple[str, ...]) -> tuple[int, int]:
+    """An RNN example's labels: the next effect's index and the mask of effects the target has, the current not."""
+    return rnn_label(target, current, step_order), target & ~current
+
+
 def sequence_batch(
     families: Families, examples: list[RNNExample], step_order: tuple[str, ...]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mels (B, 2+t, 128, 88): target then currents, used (B, 1+t, 5), labels (B,)) for an RNN batch."""
+    """(mels (B, 2+t, 128, 88): target then currents, used (B, 1+t, 5), labels (B, 2)) for an RNN batch;
+    ``labels[:, 0]`` is the next effect, ``labels[:, 1]`` the mask of the effects still missing."""
     mels, used, labels = [], [], []
     for family, target, currents in examples:
         mels.append(families.mel_db80[family, [target, *currents]])
         used.append(_one_hots(currents))
-        labels.append(rnn_label(target, currents[-1], step_order))
+        labels.append(_labels(target, currents[-1], step_order))
     return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
 
 
@@ -176,7 +188,7 @@ class ChainPart:
                 masks.append(masks[-1] | 1 << int(index))
             mels.append(np.concatenate([self.families.mel_db80[family, [target, 0]], self.chains.mel_db80[r, :steps]]))
             used.append(_one_hots(masks))
-            labels.append(rnn_label(target, masks[-1], step_order))
+            labels.append(_labels(target, masks[-1], step_order))
         return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
 
 
@@ -192,7 +204,8 @@ class _PairModel(nn.Module):
 
 
 class _SequenceModel(nn.Module):
-    """Adapter: x = target and current mels, cond = used one-hots (all sequences of one length)."""
+    """Adapter: x = target and current mels, cond = used one-hots (all sequences of one length); the output
+    is the RNN's logits, followed by its presence logits if it has them."""
 
     def __init__(self, rnn: NextEffectRNN) -> None:
         super().__init__()
@@ -200,7 +213,18 @@ class _SequenceModel(nn.Module):
 
     def forward(self, mels: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
         lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
-        return self.rnn(mels[:, 0], mels[:, 1:], used, lengths)
+        return self.rnn(mels[:, 0], mels[:, 1:], used, lengths, with_presence=True)
+
+
+def next_effect_loss(output: torch.Tensor, labels: torch.Tensor, presence_weight: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of the next effect, plus ``presence_weight`` × the binary cross-entropy of the presence
+    logits (if ``output`` has them) against the effects the target has and the current lacks."""
+    n = len(EFFECT_NAMES)
+    loss = nn.functional.cross_entropy(output[:, :n], labels[:, 0])
+    if presence_weight > 0 and output.shape[1] > n:
+        missing = (labels[:, 1:2] >> torch.arange(n)) & 1
+        loss = loss + presence_weight * nn.functional.binary_cross_entropy_with_logits(output[:, n:], missing.float())
+    return loss
 
 
 def _printer(name: str, enabled: bool) -> Callable[[FitProgress], None] | None:
@@ -262,7 +286,7 @@ def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[
         right = 0
         for start in range(0, len(items), 128):
             mels, used, labels = sequence_batch(families, items[start : start + 128], step_order)
-            right += int((model(mels, used).argmax(-1) == labels).sum())
+            right += int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
         per_step[str(t + 1)] = round(right / len(items), 4)
         total_right, total = total_right + right, total + len(items)
     return {"per_step": per_step, "all": round(total_right / total, 4), "examples": total}
@@ -280,7 +304,7 @@ def rnn_chain_accuracy(rnn: NextEffectRNN, part: ChainPart, step_order: tuple[st
         right = 0
         for start in range(0, len(rows), 128):
             mels, used, labels = part.batch(rows[start : start + 128], k, step_order)
-            right += int((model(mels, used).argmax(-1) == labels).sum())
+            right += int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
         per_step[str(k + 1)] = round(right / len(rows), 4)  # the pick made after k steps is step k + 1
         total_right, total = total_right + right, total + len(rows)
     return {"per_step": per_step, "all": round(total_right / max(1, total), 4), "examples": total}
@@ -344,9 +368,9 @@ def train_next_effect(
     :func:`chain_parts`, for a share ``rnn_chain_fraction`` of the batches); returns it and its sidecar fields."""
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, 99])
-    rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE)
-    if settings.init_from:
-        load_state(rnn, Path(settings.init_from), NEXT_EFFECT_NAME)
+    rnn = NextEffectRNN(**next_effect_architecture(settings))
+    if settings.init_from:  # a presence output the starting weights lack starts fresh
+        load_state(rnn, Path(settings.init_from), NEXT_EFFECT_NAME, may_lack=("presence.",))
     model = _SequenceModel(rnn)
     parts = parts or {}
     val_batches = []
@@ -366,13 +390,13 @@ def train_next_effect(
         )
         return sequence_batch(split.train, items, step_order)
 
-    def validate(m: nn.Module) -> float:
-        return float(np.mean([float(nn.functional.cross_entropy(m(x, u), y)) for x, u, y in val_batches]))
+    def validate(m: nn.Module) -> float:  # the next effect's cross-entropy alone, comparable across runs
+        return float(np.mean([float(next_effect_loss(m(x, u), y)) for x, u, y in val_batches]))
 
     result = fit(
         model,
         next_batch,
-        nn.functional.cross_entropy,
+        lambda output, labels: next_effect_loss(output, labels, settings.rnn_presence_weight),
         steps=settings.rnn_steps,
         max_seconds=settings.rnn_seconds,
         learning_rate=settings.learning_rate,
@@ -444,7 +468,7 @@ def train_coach(
             print(f"coach-train: {name}", file=sys.stderr, flush=True)
         if name == NEXT_EFFECT_NAME:
             module, fields = train_next_effect(split, settings, step_order, progress, parts)
-            sidecar = {"kind": "next_effect", "architecture": dict(NEXT_EFFECT_ARCHITECTURE)}
+            sidecar = {"kind": "next_effect", "architecture": next_effect_architecture(settings)}
         else:
             module, fields = train_effect(name, split, settings, profile_name, step_order, progress)
             heads = [h.to_json() for h in module.heads]

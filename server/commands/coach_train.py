@@ -84,6 +84,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="FRACTION",
         help="share of RNN batches drawn from --rnn-chains (default 0.5)",
     )
+    parser.add_argument(
+        "--rnn-presence-weight",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="> 0: the RNN also learns which effects the target has and the current lacks (auxiliary loss of "
+        "this weight; a second output the coach's ranking reads too); default 0 (off)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
@@ -105,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--average-decay must be in 0..1 (0 = off), got {args.average_decay}")
     if not 0.0 <= args.rnn_chain_fraction <= 1.0:
         raise ReaTimbreError(f"--rnn-chain-fraction must be in 0..1, got {args.rnn_chain_fraction}")
+    if not args.rnn_presence_weight >= 0:
+        raise ReaTimbreError(f"--rnn-presence-weight must be 0 or more, got {args.rnn_presence_weight}")
     if not args.learning_rate > 0:
         raise ReaTimbreError(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.validate_every < 1:
@@ -124,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         init_from=str(args.init or ""),
         rnn_chain_fraction=args.rnn_chain_fraction,
+        rnn_presence_weight=args.rnn_presence_weight,
         max_draws=args.max_draws,
         memory_map=args.memory_map,
         keep_split=tuple(args.keep_split),

@@ -1,0 +1,112 @@
+"""Where does the next-effect RNN miss? Teacher-forced predictions on the held-out draws of a coach-data folder,
+broken down by step, label effect, predicted effect, preset group and how audible the label effect is.
+
+    python benchmarks/coach_rnn_misses.py --data runs/coach/cd-all --max-draws 6000 --keep-split 4300 \
+        --models models/weights/coach/vital [--models runs/coach/rnn-w11 ...]
+
+Several ``--models`` folders are scored one by one and, when there are several, also as an ensemble (mean of
+their softmax probabilities). "Audibility" of a label effect is the spectral MSE (dB-mel/80) between the target
+and the target without that effect: how much the sound it names actually changes the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.coach.families import load_families
+from models.coach.nets import NextEffectRNN
+from models.coach.steps import DEFAULT_STEP_ORDER, canonical_currents, ordered_effects
+from models.coach.store import NEXT_EFFECT_NAME, load_state, read_sidecar
+from models.coach.train import sequence_batch, split_families
+from models.synth import presets as preset_data
+from models.synth.profiles import EFFECT_NAMES
+
+AUDIBILITY_EDGES = (1e-4, 1e-3, 1e-2)
+
+
+def load_rnn(directory: Path) -> NextEffectRNN:
+    rnn = NextEffectRNN(**read_sidecar(directory, NEXT_EFFECT_NAME)["architecture"])
+    load_state(rnn, directory, NEXT_EFFECT_NAME)
+    return rnn
+
+
+@torch.no_grad()
+def probabilities(rnn: NextEffectRNN, families, items, step_order) -> np.ndarray:
+    """Softmax over the five effects for each (family, target, currents) item."""
+    out = []
+    for start in range(0, len(items), 256):
+        mels, used, _ = sequence_batch(families, items[start : start + 256], step_order)
+        lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
+        out.append(torch.softmax(rnn(mels[:, 0], mels[:, 1:], used, lengths), -1).numpy())
+    return np.concatenate(out)
+
+
+def report(name: str, right: np.ndarray, table: dict[str, np.ndarray]) -> None:
+    print(f"\n== {name}: accuracy {right.mean():.4f} on {len(right)} examples, {int((~right).sum())} misses")
+    for key, values in table.items():
+        cells = []
+        for value in sorted(set(values.tolist()), key=str):
+            chosen = values == value
+            cells.append(f"{value}: {right[chosen].mean():.3f} ({int((~right[chosen]).sum())}/{int(chosen.sum())})")
+        print(f"  by {key}: " + ", ".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--max-draws", type=int, required=True)
+    parser.add_argument("--keep-split", type=int, nargs="*", default=[])
+    parser.add_argument("--models", nargs="+", default=["models/weights/coach/vital"])
+    parser.add_argument("--part", choices=["test", "validation"], default="test")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    families = load_families(args.data, args.max_draws, with_mfcc=False)
+    part = getattr(split_families(families, 0, args.keep_split), args.part)
+    del families
+    step_order = DEFAULT_STEP_ORDER
+    items, steps, labels, audible = [], [], [], []
+    for f in range(len(part)):
+        for s in range(1, 32):
+            for t in range(len(ordered_effects(s, step_order))):
+                currents = canonical_currents(s, t, step_order)
+                label = ordered_effects(s & ~currents[-1], step_order)[0]
+                bit = 1 << EFFECT_NAMES.index(label)
+                diff = part.mel_db80[f, s].astype(np.float32) - part.mel_db80[f, s & ~bit].astype(np.float32)
+                items.append((f, s, currents))
+                steps.append(t + 1)
+                labels.append(EFFECT_NAMES.index(label))
+                audible.append(float(np.mean(diff**2)))
+    steps_a, labels_a, audible_a = np.array(steps), np.array(labels), np.array(audible)
+    groups = {name: group for group, names in preset_data.preset_groups().items() for name in names}
+    group_a = np.array([groups.get(part.presets[int(part.preset_index[f])], "?") for f, _, _ in items])
+    bucket = np.digitize(audible_a, AUDIBILITY_EDGES)
+    bucket_names = np.array(["<1e-4", "1e-4..1e-3", "1e-3..1e-2", ">=1e-2"])[bucket]
+    print(f"{len(part)} {args.part} draws, {len(items)} teacher-forced examples")
+    print("label audibility: " + ", ".join(f"{n} {np.mean(bucket_names == n):.3f}" for n in sorted(set(bucket_names))))
+    all_probs = []
+    for folder in args.models:
+        probs = probabilities(load_rnn(Path(folder)), part, items, step_order)
+        all_probs.append(probs)
+        predicted = probs.argmax(-1)
+        right = predicted == labels_a
+        table = {
+            "step": steps_a,
+            "label": np.array(EFFECT_NAMES)[labels_a],
+            "predicted (misses)": np.where(right, "-", np.array(EFFECT_NAMES)[predicted]),
+            "group": group_a,
+            "label audibility": bucket_names,
+        }
+        report(folder, right, table)
+        loud = audible_a >= 1e-3
+        print(f"  without labels under 1e-3: {right[loud].mean():.4f} ({loud.mean():.1%} of examples)")
+    if len(all_probs) > 1:
+        right = np.mean(all_probs, axis=0).argmax(-1) == labels_a
+        report("ensemble (mean probability)", right, {"step": steps_a, "label audibility": bucket_names})
+
+
+if __name__ == "__main__":
+    main()
