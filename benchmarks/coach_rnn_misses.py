@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from models.coach.families import load_families
-from models.coach.nets import NextEffectRNN
+from models.coach.nets import NextEffectRNN, presence_next_probabilities
 from models.coach.steps import DEFAULT_STEP_ORDER, canonical_currents, ordered_effects
 from models.coach.store import NEXT_EFFECT_NAME, load_state, read_sidecar
 from models.coach.train import sequence_batch, split_families
@@ -35,14 +35,22 @@ def load_rnn(directory: Path) -> NextEffectRNN:
 
 
 @torch.no_grad()
-def probabilities(rnn: NextEffectRNN, families, items, step_order) -> np.ndarray:
-    """Softmax over the five effects for each (family, target, currents) item."""
-    out = []
+def probabilities(rnn: NextEffectRNN, families, items, step_order) -> dict[str, np.ndarray]:
+    """Next-effect probabilities for each (family, target, currents) item: the softmax, and for an RNN with a
+    presence output also those read from it and the mean of the two."""
+    out: dict[str, list[np.ndarray]] = {}
+    order = [EFFECT_NAMES.index(name) for name in step_order]
     for start in range(0, len(items), 256):
         mels, used, _ = sequence_batch(families, items[start : start + 256], step_order)
         lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
-        out.append(torch.softmax(rnn(mels[:, 0], mels[:, 1:], used, lengths), -1).numpy())
-    return np.concatenate(out)
+        output = rnn(mels[:, 0], mels[:, 1:], used, lengths, with_presence=True)
+        softmax = torch.softmax(output[:, :5], -1)
+        out.setdefault("softmax", []).append(softmax.numpy())
+        if output.shape[1] > 5:
+            presence = presence_next_probabilities(output[:, 5:], used[:, -1], order)
+            out.setdefault("presence", []).append(presence.numpy())
+            out.setdefault("mean", []).append((0.5 * (softmax + presence)).numpy())
+    return {key: np.concatenate(value) for key, value in out.items()}
 
 
 def report(name: str, right: np.ndarray, table: dict[str, np.ndarray]) -> None:
@@ -89,7 +97,11 @@ def main() -> None:
     print("label audibility: " + ", ".join(f"{n} {np.mean(bucket_names == n):.3f}" for n in sorted(set(bucket_names))))
     all_probs = []
     for folder in args.models:
-        probs = probabilities(load_rnn(Path(folder)), part, items, step_order)
+        decodings = probabilities(load_rnn(Path(folder)), part, items, step_order)
+        for name, probs in decodings.items():
+            if name != "softmax":
+                print(f"{folder} read by {name}: accuracy {np.mean(probs.argmax(-1) == labels_a):.4f}")
+        probs = decodings.get("mean", decodings["softmax"])
         all_probs.append(probs)
         predicted = probs.argmax(-1)
         right = predicted == labels_a
