@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.coach.chains import load_chains
 from models.coach.families import load_families
 from models.coach.nets import NextEffectRNN, presence_next_probabilities
 from models.coach.steps import DEFAULT_STEP_ORDER, canonical_currents, ordered_effects
 from models.coach.store import NEXT_EFFECT_NAME, load_state, read_sidecar
-from models.coach.train import sequence_batch, split_families
+from models.coach.train import ChainPart, rnn_chain_accuracy, sequence_batch, split_families
 from models.synth import presets as preset_data
 from models.synth.profiles import EFFECT_NAMES
 
@@ -36,20 +37,22 @@ def load_rnn(directory: Path) -> NextEffectRNN:
 
 @torch.no_grad()
 def probabilities(rnn: NextEffectRNN, families, items, step_order) -> dict[str, np.ndarray]:
-    """Next-effect probabilities for each (family, target, currents) item: the softmax, and for an RNN with a
-    presence output also those read from it and the mean of the two."""
+    """Next-effect probabilities for each (family, target, currents) item (items grouped by length): the
+    softmax, and for an RNN with a presence output also those read from it and the mean of the two (which
+    is how the coach ranks with such an RNN)."""
     out: dict[str, list[np.ndarray]] = {}
     order = [EFFECT_NAMES.index(name) for name in step_order]
-    for start in range(0, len(items), 256):
-        mels, used, _ = sequence_batch(families, items[start : start + 256], step_order)
-        lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
-        output = rnn(mels[:, 0], mels[:, 1:], used, lengths, with_presence=True)
-        softmax = torch.softmax(output[:, :5], -1)
-        out.setdefault("softmax", []).append(softmax.numpy())
-        if output.shape[1] > 5:
-            presence = presence_next_probabilities(output[:, 5:], used[:, -1], order)
-            out.setdefault("presence", []).append(presence.numpy())
-            out.setdefault("mean", []).append((0.5 * (softmax + presence)).numpy())
+    starts = [i for i in range(len(items)) if i == 0 or len(items[i][2]) != len(items[i - 1][2])]
+    for start, end in zip(starts, [*starts[1:], len(items)], strict=True):
+        for first in range(start, end, 256):
+            mels, used, _ = sequence_batch(families, items[first : min(first + 256, end)], step_order)
+            lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
+            output = rnn(mels[:, 0], mels[:, 1:], used, lengths, with_presence=True)
+            out.setdefault("softmax", []).append(torch.softmax(output[:, :5], -1).numpy())
+            if output.shape[1] > 5:
+                presence = presence_next_probabilities(output[:, 5:], used[:, -1], order)
+                out.setdefault("presence", []).append(presence.numpy())
+                out.setdefault("mean", []).append(rnn.next_probabilities(output, used[:, -1], order).numpy())
     return {key: np.concatenate(value) for key, value in out.items()}
 
 
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--keep-split", type=int, nargs="*", default=[])
     parser.add_argument("--models", nargs="+", default=["models/weights/coach/vital"])
     parser.add_argument("--part", choices=["test", "validation"], default="test")
+    parser.add_argument("--chains", nargs="*", default=[], help="coach-chains folders: also score on their chains")
     args = parser.parse_args()
     torch.set_num_threads(2)
     families = load_families(args.data, args.max_draws, with_mfcc=False)
@@ -77,9 +81,9 @@ def main() -> None:
     del families
     step_order = DEFAULT_STEP_ORDER
     items, steps, labels, audible = [], [], [], []
-    for f in range(len(part)):
-        for s in range(1, 32):
-            for t in range(len(ordered_effects(s, step_order))):
+    for t in range(len(step_order)):  # by step, so that every batch holds sequences of one length
+        for f in range(len(part)):
+            for s in (s for s in range(1, 32) if len(ordered_effects(s, step_order)) > t):
                 currents = canonical_currents(s, t, step_order)
                 label = ordered_effects(s & ~currents[-1], step_order)[0]
                 bit = 1 << EFFECT_NAMES.index(label)
@@ -95,12 +99,16 @@ def main() -> None:
     bucket_names = np.array(["<1e-4", "1e-4..1e-3", "1e-3..1e-2", ">=1e-2"])[bucket]
     print(f"{len(part)} {args.part} draws, {len(items)} teacher-forced examples")
     print("label audibility: " + ", ".join(f"{n} {np.mean(bucket_names == n):.3f}" for n in sorted(set(bucket_names))))
+    chains = ChainPart(part, load_chains(args.chains, part.draw_index)) if args.chains else None
     all_probs = []
     for folder in args.models:
-        decodings = probabilities(load_rnn(Path(folder)), part, items, step_order)
+        rnn = load_rnn(Path(folder))
+        decodings = probabilities(rnn, part, items, step_order)
         for name, probs in decodings.items():
             if name != "softmax":
                 print(f"{folder} read by {name}: accuracy {np.mean(probs.argmax(-1) == labels_a):.4f}")
+        if chains is not None:
+            print(f"{folder} on {len(chains.chains)} chains: {rnn_chain_accuracy(rnn, chains, step_order)}")
         probs = decodings.get("mean", decodings["softmax"])
         all_probs.append(probs)
         predicted = probs.argmax(-1)

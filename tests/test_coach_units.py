@@ -206,6 +206,14 @@ def test_store_round_trip_and_foreign_files(tmp_path, architecture):
     save_module(rnn, {**side, "step_order": list(DEFAULT_STEP_ORDER)}, tmp_path, "next_effect")
     models = load_coach(tmp_path)
     assert models.step_order == DEFAULT_STEP_ORDER
+    # the coach's order is the RNN's; CNNs trained with another order's canonical pairs still load
+    reordered = list(reversed(DEFAULT_STEP_ORDER))
+    save_module(rnn, {**side, "step_order": reordered}, tmp_path, "next_effect")
+    assert load_coach(tmp_path).step_order == tuple(reordered)
+    save_module(rnn, {**side, "step_order": reordered[:4]}, tmp_path, "next_effect")
+    with pytest.raises(ReaTimbreError, match="no step order"):
+        load_coach(tmp_path)
+    save_module(rnn, {**side, "step_order": list(DEFAULT_STEP_ORDER)}, tmp_path, "next_effect")
     x = _batch(1)
     assert torch.allclose(models.next_effect.out.weight, rnn.out.weight, atol=1e-3)  # stored as float16
     assert models.effect_cnns["eq"](*x).shape == (1, 3)

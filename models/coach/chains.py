@@ -168,8 +168,11 @@ def generate_chains(
     workers: int = 1,
     manifest_extra: dict[str, Any] | None = None,
     progress: bool = True,
+    step_order: tuple[str, ...] = DEFAULT_STEP_ORDER,
 ) -> dict[str, Any]:
-    """Render ``count`` chains over ``families`` into ``out_dir`` (resumable: present shards are kept)."""
+    """Render ``count`` chains over ``families`` into ``out_dir`` (resumable: present shards are kept). On the
+    path, chains add the target's effects in ``step_order``: the order of the RNN they will train (coach-train's),
+    which may differ from the order the RNN beside ``models_dir``'s CNNs was trained in."""
     from tqdm import tqdm
 
     out = Path(out_dir)
@@ -180,7 +183,7 @@ def generate_chains(
         "off_path_fraction": off_path_fraction,
         "shard_chains": shard_chains,
         "draws": [int(d) for d in families.draw_index],
-        "step_order": list(models.step_order),
+        "step_order": list(step_order),
     }
     manifest_path = out / MANIFEST_NAME
     if manifest_path.exists():
@@ -192,7 +195,7 @@ def generate_chains(
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"format": CHAINS_FORMAT, "config": config, "models": str(models_dir), **(manifest_extra or {})}
     write_bytes(manifest_path, json.dumps(manifest, indent=1).encode("utf-8"))
-    plans = plan_chains(len(families), count, np.random.default_rng(seed), off_path_fraction, tuple(models.step_order))
+    plans = plan_chains(len(families), count, np.random.default_rng(seed), off_path_fraction, step_order)
     jobs = []
     for shard, start in enumerate(range(0, count, shard_chains)):
         path = shard_path(out, shard)

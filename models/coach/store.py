@@ -110,7 +110,11 @@ def load_coach(directory: str | Path | None = None, profile: str = "vital") -> C
     rnn = NextEffectRNN(**rnn_side["architecture"])
     load_state(rnn, directory, NEXT_EFFECT_NAME)
     profiles = {side.get("profile") for side in sidecars.values()}
-    orders = {tuple(side.get("step_order", ())) for side in sidecars.values()}
-    if len(profiles) != 1 or len(orders) != 1:
-        raise ReaTimbreError(f"coach models in {directory} disagree on their profile or step order")
-    return CoachModels(profiles.pop(), orders.pop(), cnns, rnn, sidecars, directory)
+    if len(profiles) != 1:
+        raise ReaTimbreError(f"coach models in {directory} disagree on their profile")
+    # The step order is the RNN's: the order it names effects in. A CNN's sidecar records the order of the
+    # canonical half of its training pairs (the other half are any subsets), which may be an earlier one.
+    order = tuple(rnn_side.get("step_order", ()))
+    if sorted(order) != sorted(EFFECT_NAMES):
+        raise ReaTimbreError(f"the next-effect RNN in {directory} has no step order over the coach's effects")
+    return CoachModels(profiles.pop(), order, cnns, rnn, sidecars, directory)
