@@ -22,7 +22,7 @@ from models.coach.steps import (
 from models.coach.store import heads_for, load_coach, load_state, save_module
 from models.coach.suggest import tidy_text
 from models.coach.target import target_clip
-from models.coach.train import NEXT_EFFECT_ARCHITECTURE, mask_sequences, next_effect_loss
+from models.coach.train import NEXT_EFFECT_ARCHITECTURE, next_effect_loss
 from models.errors import ReaTimbreError
 from models.synth.features import CLIP_SAMPLES
 from models.synth.profiles import EFFECT_NAMES, load_profile
@@ -308,20 +308,3 @@ def test_chain_plans_follow_the_step_order_or_go_off_path():
         for index in steps_with_labels(plan.target_mask, plan.order):
             used |= 1 << index
             rnn_label(plan.target_mask, used)  # raises if nothing were left to name
-
-
-def test_masked_sequences_blank_the_same_spans_in_every_clip():
-    rng = np.random.default_rng(0)
-    mels = torch.rand(6, 3, 128, 88) - 1
-    mels[:, 1:] = mels[:, :1] + 0.1 * torch.rand(6, 2, 128, 88)  # currents: the target plus a little
-    before = mels.clone()
-    masked = mask_sequences(mels, 0.5, rng)
-    assert torch.equal(mels, before)  # the batch itself is left alone
-    changed = [(masked[b] != mels[b]).any() for b in range(6)]
-    assert 0 < sum(changed) < 6  # about half the sequences
-    for b in np.flatnonzero(changed):
-        blank = masked[b] == -1.0
-        assert torch.equal(blank[0], blank[1]) and torch.equal(blank[0], blank[2])  # same spans in each clip
-        bands, frames = blank[0].all(1), blank[0].all(0)
-        assert 1 <= int(bands.sum()) <= 12 and 1 <= int(frames.sum()) <= 8
-        assert torch.equal(masked[b][~blank], mels[b][~blank])  # nothing else changes

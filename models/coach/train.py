@@ -64,7 +64,6 @@ class TrainSettings:
     average_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     rnn_chain_fraction: float = 0.5  # of RNN batches drawn from chains (coach-chains), when chains are given
     rnn_presence_weight: float = 0.0  # > 0: the RNN also learns which effects the target has (auxiliary loss)
-    rnn_mask_fraction: float = 0.0  # of RNN training sequences with a mel band and a time span blanked (all clips)
     init_from: str = ""  # a coach models folder whose weights each model starts from (fine-tuning)
     max_draws: int | None = None  # use only the first N complete draws of the data (fixes the split)
     keep_split: tuple[int, ...] = ()  # boundaries: the first N draws keep the split a run on N draws had
@@ -191,27 +190,6 @@ class ChainPart:
             used.append(_one_hots(masks))
             labels.append(_labels(target, masks[-1], step_order))
         return _tensor(np.stack(mels)), torch.tensor(used), torch.tensor(labels)
-
-
-MASK_MAX_BANDS = 12  # widest blanked span of mel bands (of 128)
-MASK_MAX_FRAMES = 8  # widest blanked span of frames (of 88)
-
-
-def mask_sequences(mels: torch.Tensor, fraction: float, rng: np.random.Generator) -> torch.Tensor:
-    """Blank one random span of mel bands and one of frames to silence (-1, the dB-mel/80 floor) in a share
-    ``fraction`` of the sequences of an RNN batch (B, clips, 128, 88) — the same spans in every clip of a
-    sequence, so target and currents still differ only by their effects. A regulariser against learning the
-    training draws by heart (SpecAugment-style)."""
-    out = mels.clone()
-    n_bands, n_frames = mels.shape[-2:]
-    for b in np.flatnonzero(rng.random(len(mels)) < fraction):
-        width = int(rng.integers(1, MASK_MAX_BANDS + 1))
-        low = int(rng.integers(0, n_bands - width + 1))
-        out[b, :, low : low + width, :] = -1.0
-        span = int(rng.integers(1, MASK_MAX_FRAMES + 1))
-        start = int(rng.integers(0, n_frames - span + 1))
-        out[b, :, :, start : start + span] = -1.0
-    return out
 
 
 class _PairModel(nn.Module):
@@ -412,15 +390,11 @@ def train_next_effect(
     def next_batch(step: int):
         if parts and rng.random() < settings.rnn_chain_fraction:
             k, rows = sample_chain_examples(parts["train"].chains, settings.rnn_batch, rng)
-            mels, used, labels = parts["train"].batch(rows, k, step_order)
-        else:
-            _, items = sample_rnn_batch(
-                len(split.train), settings.rnn_batch, rng, step_order, settings.rnn_off_path_fraction
-            )
-            mels, used, labels = sequence_batch(split.train, items, step_order)
-        if settings.rnn_mask_fraction > 0:
-            mels = mask_sequences(mels, settings.rnn_mask_fraction, rng)
-        return mels, used, labels
+            return parts["train"].batch(rows, k, step_order)
+        _, items = sample_rnn_batch(
+            len(split.train), settings.rnn_batch, rng, step_order, settings.rnn_off_path_fraction
+        )
+        return sequence_batch(split.train, items, step_order)
 
     def validate(m: nn.Module) -> float:  # the next effect's cross-entropy alone, comparable across runs
         return float(np.mean([float(next_effect_loss(m(x, u), y)) for x, u, y in val_batches]))

@@ -92,14 +92,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="> 0: the RNN also learns which effects the target has and the current lacks (auxiliary loss of "
         "this weight; a second output the coach's ranking reads too); default 0 (off)",
     )
-    parser.add_argument(
-        "--rnn-mask-fraction",
-        type=float,
-        default=0.0,
-        metavar="FRACTION",
-        help="share of RNN training sequences with a random mel band span and time span blanked in every clip "
-        "(a regulariser); default 0 (off)",
-    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
@@ -121,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--average-decay must be in 0..1 (0 = off), got {args.average_decay}")
     if not 0.0 <= args.rnn_chain_fraction <= 1.0:
         raise ReaTimbreError(f"--rnn-chain-fraction must be in 0..1, got {args.rnn_chain_fraction}")
-    if not 0.0 <= args.rnn_mask_fraction <= 1.0:
-        raise ReaTimbreError(f"--rnn-mask-fraction must be in 0..1, got {args.rnn_mask_fraction}")
     if not args.rnn_presence_weight >= 0:
         raise ReaTimbreError(f"--rnn-presence-weight must be 0 or more, got {args.rnn_presence_weight}")
     if not args.learning_rate > 0:
@@ -145,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
         init_from=str(args.init or ""),
         rnn_chain_fraction=args.rnn_chain_fraction,
         rnn_presence_weight=args.rnn_presence_weight,
-        rnn_mask_fraction=args.rnn_mask_fraction,
         max_draws=args.max_draws,
         memory_map=args.memory_map,
         keep_split=tuple(args.keep_split),
