@@ -19,8 +19,8 @@ import torch
 
 from models.coach.chains import load_chains
 from models.coach.families import load_families
-from models.coach.nets import NextEffectRNN, presence_next_probabilities
-from models.coach.steps import DEFAULT_STEP_ORDER, canonical_currents, ordered_effects
+from models.coach.nets import NextEffectRNN
+from models.coach.steps import canonical_currents, ordered_effects
 from models.coach.store import NEXT_EFFECT_NAME, load_state, read_sidecar
 from models.coach.train import ChainPart, rnn_chain_accuracy, sequence_batch, split_families
 from models.synth import presets as preset_data
@@ -35,11 +35,22 @@ def load_rnn(directory: Path) -> NextEffectRNN:
     return rnn
 
 
+def presence_next(presence_logits: torch.Tensor, used: torch.Tensor, order: list[int]) -> torch.Tensor:
+    """The next effect read from presence logits: the chance that an effect is missing while no unused effect
+    before it in step ``order`` is, normalised over the effects (used ones are never next)."""
+    missing = torch.sigmoid(presence_logits).masked_fill(used > 0.5, 0.0)
+    out, none_before = torch.zeros_like(missing), torch.ones_like(missing[:, 0])
+    for index in order:
+        out[:, index] = missing[:, index] * none_before
+        none_before = none_before * (1.0 - missing[:, index])
+    return out / out.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
 @torch.no_grad()
 def probabilities(rnn: NextEffectRNN, families, items, step_order) -> dict[str, np.ndarray]:
     """Next-effect probabilities for each (family, target, currents) item (items grouped by length): the
-    softmax, and for an RNN with a presence output also those read from it and the mean of the two (which
-    is how the coach ranks with such an RNN)."""
+    softmax (how the coach ranks), and for an RNN with a presence output also those read from it and the mean
+    of the two."""
     out: dict[str, list[np.ndarray]] = {}
     order = [EFFECT_NAMES.index(name) for name in step_order]
     starts = [i for i in range(len(items)) if i == 0 or len(items[i][2]) != len(items[i - 1][2])]
@@ -48,11 +59,12 @@ def probabilities(rnn: NextEffectRNN, families, items, step_order) -> dict[str, 
             mels, used, _ = sequence_batch(families, items[first : min(first + 256, end)], step_order)
             lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
             output = rnn(mels[:, 0], mels[:, 1:], used, lengths, with_presence=True)
-            out.setdefault("softmax", []).append(torch.softmax(output[:, :5], -1).numpy())
+            softmax = torch.softmax(output[:, :5], -1)
+            out.setdefault("softmax", []).append(softmax.numpy())
             if output.shape[1] > 5:
-                presence = presence_next_probabilities(output[:, 5:], used[:, -1], order)
+                presence = presence_next(output[:, 5:], used[:, -1], order)
                 out.setdefault("presence", []).append(presence.numpy())
-                out.setdefault("mean", []).append(rnn.next_probabilities(output, used[:, -1], order).numpy())
+                out.setdefault("mean", []).append((0.5 * (softmax + presence)).numpy())
     return {key: np.concatenate(value) for key, value in out.items()}
 
 
@@ -79,7 +91,11 @@ def main() -> None:
     families = load_families(args.data, args.max_draws, with_mfcc=False)
     part = getattr(split_families(families, 0, args.keep_split), args.part)
     del families
-    step_order = DEFAULT_STEP_ORDER
+    orders = {tuple(read_sidecar(Path(folder), NEXT_EFFECT_NAME)["step_order"]) for folder in args.models}
+    if len(orders) != 1:
+        parser.error("the --models RNNs were trained in different step orders; score them one order at a time")
+    step_order = orders.pop()
+    print(f"step order: {', '.join(step_order)}")
     items, steps, labels, audible = [], [], [], []
     for t in range(len(step_order)):  # by step, so that every batch holds sequences of one length
         for f in range(len(part)):
@@ -104,12 +120,11 @@ def main() -> None:
     for folder in args.models:
         rnn = load_rnn(Path(folder))
         decodings = probabilities(rnn, part, items, step_order)
-        for name, probs in decodings.items():
-            if name != "softmax":
-                print(f"{folder} read by {name}: accuracy {np.mean(probs.argmax(-1) == labels_a):.4f}")
+        for name, probs in decodings.items() if len(decodings) > 1 else ():
+            print(f"{folder} read by {name}: accuracy {np.mean(probs.argmax(-1) == labels_a):.4f}")
         if chains is not None:
             print(f"{folder} on {len(chains.chains)} chains: {rnn_chain_accuracy(rnn, chains, step_order)}")
-        probs = decodings.get("mean", decodings["softmax"])
+        probs = decodings["softmax"]
         all_probs.append(probs)
         predicted = probs.argmax(-1)
         right = predicted == labels_a

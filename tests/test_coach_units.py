@@ -9,7 +9,7 @@ import torch
 from models.coach.chains import plan_chains, steps_with_labels
 from models.coach.evaluate import RunRecord, accuracy_by_step, format_group_table, summarize
 from models.coach.families import subset_effects, subset_mask
-from models.coach.nets import EffectCNN, NextEffectRNN, presence_next_probabilities
+from models.coach.nets import EffectCNN, NextEffectRNN
 from models.coach.steps import (
     DEFAULT_STEP_ORDER,
     canonical_prefix,
@@ -150,30 +150,13 @@ def test_presence_output_learns_every_missing_effect_beside_the_next_one():
     assert rnn(target, currents, used, lengths).shape == (4, 5)  # without the flag: the ranking logits only
 
 
-def test_presence_reads_as_the_first_missing_effect_in_step_order():
-    order = [EFFECT_NAMES.index(name) for name in DEFAULT_STEP_ORDER]
-    sure, unsure = 6.0, 0.0  # logits: sigmoid 0.998 and 0.5
-    logits = torch.full((2, 5), -sure)
-    logits[:, EFFECT_NAMES.index("reverb")] = sure  # reverb surely missing in both
-    logits[0, EFFECT_NAMES.index("distortion")] = unsure  # distortion, before reverb in step order: 50/50
-    used = torch.zeros(2, 5)
-    used[1, EFFECT_NAMES.index("distortion")] = 1.0  # already on in the second: it cannot be next
-    logits[1, EFFECT_NAMES.index("distortion")] = sure
-    p = presence_next_probabilities(logits, used, order)
-    assert torch.allclose(p.sum(-1), torch.ones(2))
-    assert abs(float(p[0, EFFECT_NAMES.index("distortion")]) - 0.5) < 0.01  # first if present ...
-    assert abs(float(p[0, EFFECT_NAMES.index("reverb")]) - 0.5) < 0.01  # ... else reverb
-    assert float(p[1, EFFECT_NAMES.index("reverb")]) > 0.99 and float(p[1, EFFECT_NAMES.index("distortion")]) == 0
-
-
 @pytest.mark.parametrize("presence", [False, True], ids=["softmax", "with-presence"])
 def test_ranker_encodes_each_step_once_and_matches_the_whole_sequence(presence):
     from models.coach.suggest import EffectRanker
     from models.synth.features import ClipFeatures
 
     torch.manual_seed(0)
-    rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE, presence=presence).eval()
-    order = [EFFECT_NAMES.index(name) for name in DEFAULT_STEP_ORDER]
+    rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE, presence=presence).eval()  # ranks by the softmax alone
     mels = torch.rand(4, 128, 88) - 1  # target, then three currents
     used = [set(), {"distortion"}, {"distortion", "reverb"}]
     models = type("Models", (), {"next_effect": rnn, "step_order": DEFAULT_STEP_ORDER})()
@@ -183,10 +166,7 @@ def test_ranker_encodes_each_step_once_and_matches_the_whole_sequence(presence):
         ranked = ranker.rank(used[: k + 1])
         one_hots = torch.tensor([[float(n in u) for n in EFFECT_NAMES] for u in used[: k + 1]])[None]
         with torch.no_grad():
-            output = rnn(mels[:1], mels[None, 1 : k + 2], one_hots, torch.tensor([k + 1]), with_presence=True)
-            whole = rnn.next_probabilities(output, one_hots[:, -1], order)[0]
-            if not presence:
-                assert torch.allclose(whole, torch.softmax(output[0], -1))
+            whole = torch.softmax(rnn(mels[:1], mels[None, 1 : k + 2], one_hots, torch.tensor([k + 1]))[0], -1)
         assert len(ranker.encoded) == k + 1
         assert [name for name, _ in ranked] == [
             n for n in sorted(EFFECT_NAMES, key=lambda n: -float(whole[EFFECT_NAMES.index(n)])) if n not in used[k]

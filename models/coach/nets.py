@@ -10,7 +10,8 @@ inference, they (1) average-pool the mel pair 2 × 2 before the convolutions and
 * :class:`NextEffectRNN` — a smaller CNN per step of the sequence, concatenated with the one-hot of the
   effects used so far, into a bidirectional LSTM; a dense layer and logits over the five effects, where
   effects already used are masked out. Optionally a second output (``presence``): one logit per effect for
-  "the target has it and the current lacks it", trained beside the softmax as an auxiliary task.
+  "the target has it and the current lacks it", trained beside the softmax as an auxiliary task only (the
+  coach ranks by the softmax: on held-out draws, mixing the presence into the ranking scored lower).
 """
 
 from __future__ import annotations
@@ -174,15 +175,6 @@ class NextEffectRNN(nn.Module):
         self.out = nn.Linear(features, n_effects)
         self.presence = nn.Linear(features, n_effects) if presence else None
 
-    def next_probabilities(self, output: torch.Tensor, used_last: torch.Tensor, order: list[int]) -> torch.Tensor:
-        """Next-effect probabilities (B, n_effects) from :meth:`forward`'s ``with_presence`` output: the softmax,
-        or with a presence output the mean of the softmax and :func:`presence_next_probabilities`.
-        ``used_last`` (B, n_effects): the effects on before the last step; ``order``: the step order as indices."""
-        softmax = torch.softmax(output[:, : self.n_effects], dim=-1)
-        if output.shape[1] == self.n_effects:
-            return softmax
-        return 0.5 * (softmax + presence_next_probabilities(output[:, self.n_effects :], used_last, order))
-
     def encode(self, mel_target: torch.Tensor, mel_current: torch.Tensor) -> torch.Tensor:
         """Per-step features (N, features) of N (target, current) pairs, each (N, 128, 88).
 
@@ -225,16 +217,3 @@ class NextEffectRNN(nn.Module):
         if with_presence and self.presence is not None:
             return torch.cat([logits, self.presence(last)], dim=-1)
         return logits
-
-
-def presence_next_probabilities(presence_logits: torch.Tensor, used: torch.Tensor, order: list[int]) -> torch.Tensor:
-    """The next effect's probabilities read from presence logits (B, n_effects): the chance that effect ``e``
-    is missing while no unused effect before it in step ``order`` (indices into the effects) is, normalised
-    over the effects; ``used`` (B, n_effects) marks the effects already on, which are never next."""
-    missing = torch.sigmoid(presence_logits).masked_fill(used > 0.5, 0.0)
-    out = torch.zeros_like(missing)
-    none_before = torch.ones_like(missing[:, 0])
-    for index in order:
-        out[:, index] = missing[:, index] * none_before
-        none_before = none_before * (1.0 - missing[:, index])
-    return out / out.sum(-1, keepdim=True).clamp_min(1e-12)

@@ -132,7 +132,6 @@ class EffectRanker:
 
     def __init__(self, models: CoachModels, target: ClipFeatures) -> None:
         self.rnn = models.next_effect
-        self.order = [EFFECT_NAMES.index(name) for name in models.step_order]
         self.target_mel = _tensor(target.mel_db80)[None]
         self.currents: list[ClipFeatures] = []
         self.encoded: list[torch.Tensor] = []
@@ -149,8 +148,8 @@ class EffectRanker:
             self.encoded.append(self.rnn.encode(self.target_mel, _tensor(current.mel_db80)[None]))
         one_hots = _tensor(np.array([[float(name in u) for name in EFFECT_NAMES] for u in used]))[None]
         lengths = torch.tensor([len(self.encoded)])
-        output = self.rnn.classify(torch.cat(self.encoded)[None], one_hots, lengths, with_presence=True)
-        probabilities = self.rnn.next_probabilities(output, one_hots[:, -1], self.order)[0]
+        logits = self.rnn.classify(torch.cat(self.encoded)[None], one_hots, lengths)[0]
+        probabilities = torch.softmax(logits, dim=-1)
         ranked = sorted(range(len(EFFECT_NAMES)), key=lambda i: -float(probabilities[i]))
         return [(EFFECT_NAMES[i], float(probabilities[i])) for i in ranked if EFFECT_NAMES[i] not in used[-1]]
 

@@ -269,12 +269,6 @@ def cnn_test_metrics(cnn: EffectCNN, families: Families, effect: str, step_order
     return out
 
 
-def _predict(rnn: NextEffectRNN, output: torch.Tensor, used: torch.Tensor, step_order: tuple[str, ...]) -> torch.Tensor:
-    """The effect the RNN names (as the coach's ranking reads it) for each of a batch's outputs."""
-    order = [EFFECT_NAMES.index(name) for name in step_order]
-    return rnn.next_probabilities(output, used[:, -1], order).argmax(-1)
-
-
 @torch.no_grad()
 def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[str, ...]) -> dict[str, Any]:
     """Next-effect accuracy per step (teacher forced, every test family and target subset)."""
@@ -292,7 +286,7 @@ def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[
         right = 0
         for start in range(0, len(items), 128):
             mels, used, labels = sequence_batch(families, items[start : start + 128], step_order)
-            right += int((_predict(rnn, model(mels, used), used, step_order) == labels[:, 0]).sum())
+            right += int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
         per_step[str(t + 1)] = round(right / len(items), 4)
         total_right, total = total_right + right, total + len(items)
     return {"per_step": per_step, "all": round(total_right / total, 4), "examples": total}
@@ -310,7 +304,7 @@ def rnn_chain_accuracy(rnn: NextEffectRNN, part: ChainPart, step_order: tuple[st
         right = 0
         for start in range(0, len(rows), 128):
             mels, used, labels = part.batch(rows[start : start + 128], k, step_order)
-            right += int((_predict(rnn, model(mels, used), used, step_order) == labels[:, 0]).sum())
+            right += int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
         per_step[str(k + 1)] = round(right / len(rows), 4)  # the pick made after k steps is step k + 1
         total_right, total = total_right + right, total + len(rows)
     return {"per_step": per_step, "all": round(total_right / max(1, total), 4), "examples": total}

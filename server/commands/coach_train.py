@@ -90,7 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         metavar="WEIGHT",
         help="> 0: the RNN also learns which effects the target has and the current lacks (auxiliary loss of "
-        "this weight; a second output the coach's ranking reads too); default 0 (off)",
+        "this weight, on a second output used in training only); default 0 (off)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
