@@ -21,18 +21,12 @@ from models.coach.chains import load_chains
 from models.coach.families import load_families
 from models.coach.nets import NextEffectRNN
 from models.coach.steps import canonical_currents, ordered_effects
-from models.coach.store import NEXT_EFFECT_NAME, load_state, read_sidecar
+from models.coach.store import NEXT_EFFECT_NAME, load_next_effect, read_sidecar
 from models.coach.train import ChainPart, rnn_chain_accuracy, sequence_batch, split_families
 from models.synth import presets as preset_data
 from models.synth.profiles import EFFECT_NAMES
 
 AUDIBILITY_EDGES = (1e-4, 1e-3, 1e-2)
-
-
-def load_rnn(directory: Path) -> NextEffectRNN:
-    rnn = NextEffectRNN(**read_sidecar(directory, NEXT_EFFECT_NAME)["architecture"])
-    load_state(rnn, directory, NEXT_EFFECT_NAME)
-    return rnn
 
 
 def presence_next(presence_logits: torch.Tensor, used: torch.Tensor, order: list[int]) -> torch.Tensor:
@@ -59,10 +53,11 @@ def probabilities(rnn: NextEffectRNN, families, items, step_order) -> dict[str, 
             mels, used, _ = sequence_batch(families, items[first : min(first + 256, end)], step_order)
             lengths = torch.full((mels.shape[0],), mels.shape[1] - 1, dtype=torch.long)
             output = rnn(mels[:, 0], mels[:, 1:], used, lengths, with_presence=True)
-            softmax = torch.softmax(output[:, :5], -1)
+            n = len(EFFECT_NAMES)
+            softmax = torch.softmax(output[:, :n], -1)
             out.setdefault("softmax", []).append(softmax.numpy())
-            if output.shape[1] > 5:
-                presence = presence_next(output[:, 5:], used[:, -1], order)
+            if output.shape[1] > n:
+                presence = presence_next(output[:, n:], used[:, -1], order)
                 out.setdefault("presence", []).append(presence.numpy())
                 out.setdefault("mean", []).append((0.5 * (softmax + presence)).numpy())
     return {key: np.concatenate(value) for key, value in out.items()}
@@ -118,7 +113,7 @@ def main() -> None:
     chains = ChainPart(part, load_chains(args.chains, part.draw_index)) if args.chains else None
     all_probs = []
     for folder in args.models:
-        rnn = load_rnn(Path(folder))
+        rnn = load_next_effect(Path(folder))
         decodings = probabilities(rnn, part, items, step_order)
         for name, probs in decodings.items() if len(decodings) > 1 else ():
             print(f"{folder} read by {name}: accuracy {np.mean(probs.argmax(-1) == labels_a):.4f}")

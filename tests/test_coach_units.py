@@ -159,7 +159,7 @@ def test_ranker_encodes_each_step_once_and_matches_the_whole_sequence(presence):
     rnn = NextEffectRNN(**NEXT_EFFECT_ARCHITECTURE, presence=presence).eval()  # ranks by the softmax alone
     mels = torch.rand(4, 128, 88) - 1  # target, then three currents
     used = [set(), {"distortion"}, {"distortion", "reverb"}]
-    models = type("Models", (), {"next_effect": rnn, "step_order": DEFAULT_STEP_ORDER})()
+    models = type("Models", (), {"next_effect": rnn})()
     ranker = EffectRanker(models, ClipFeatures(mels[0].numpy(), None))
     for k in range(3):
         ranker.add(ClipFeatures(mels[k + 1].numpy(), None))

@@ -95,6 +95,14 @@ class CoachModels:
     directory: Path
 
 
+def load_next_effect(directory: Path, sidecar: dict[str, Any] | None = None) -> NextEffectRNN:
+    """The next-effect RNN in ``directory``, built as its sidecar (read unless given) describes."""
+    sidecar = sidecar if sidecar is not None else read_sidecar(directory, NEXT_EFFECT_NAME)
+    rnn = NextEffectRNN(**sidecar["architecture"])
+    load_state(rnn, directory, NEXT_EFFECT_NAME)
+    return rnn
+
+
 def load_coach(directory: str | Path | None = None, profile: str = "vital") -> CoachModels:
     """Load every coach model in ``directory`` (default: the shipped set for ``profile``)."""
     directory = Path(directory) if directory is not None else shipped_dir(profile)
@@ -107,8 +115,7 @@ def load_coach(directory: str | Path | None = None, profile: str = "vital") -> C
         load_state(cnn, directory, name)
         cnns[name] = cnn
     rnn_side = sidecars[NEXT_EFFECT_NAME]
-    rnn = NextEffectRNN(**rnn_side["architecture"])
-    load_state(rnn, directory, NEXT_EFFECT_NAME)
+    rnn = load_next_effect(directory, rnn_side)
     profiles = {side.get("profile") for side in sidecars.values()}
     if len(profiles) != 1:
         raise ReaTimbreError(f"coach models in {directory} disagree on their profile")

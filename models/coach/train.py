@@ -269,6 +269,11 @@ def cnn_test_metrics(cnn: EffectCNN, families: Families, effect: str, step_order
     return out
 
 
+def _count_right(model: _SequenceModel, mels: torch.Tensor, used: torch.Tensor, labels: torch.Tensor) -> int:
+    """How many of a batch's sequences the RNN's softmax (its presence logits aside) names right."""
+    return int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
+
+
 @torch.no_grad()
 def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[str, ...]) -> dict[str, Any]:
     """Next-effect accuracy per step (teacher forced, every test family and target subset)."""
@@ -286,7 +291,7 @@ def rnn_test_accuracy(rnn: NextEffectRNN, families: Families, step_order: tuple[
         right = 0
         for start in range(0, len(items), 128):
             mels, used, labels = sequence_batch(families, items[start : start + 128], step_order)
-            right += int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
+            right += _count_right(model, mels, used, labels)
         per_step[str(t + 1)] = round(right / len(items), 4)
         total_right, total = total_right + right, total + len(items)
     return {"per_step": per_step, "all": round(total_right / total, 4), "examples": total}
@@ -304,7 +309,7 @@ def rnn_chain_accuracy(rnn: NextEffectRNN, part: ChainPart, step_order: tuple[st
         right = 0
         for start in range(0, len(rows), 128):
             mels, used, labels = part.batch(rows[start : start + 128], k, step_order)
-            right += int((model(mels, used)[:, : len(EFFECT_NAMES)].argmax(-1) == labels[:, 0]).sum())
+            right += _count_right(model, mels, used, labels)
         per_step[str(k + 1)] = round(right / len(rows), 4)  # the pick made after k steps is step k + 1
         total_right, total = total_right + right, total + len(rows)
     return {"per_step": per_step, "all": round(total_right / max(1, total), 4), "examples": total}
