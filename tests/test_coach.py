@@ -336,6 +336,8 @@ def test_coach_cli_rejects_bad_input_in_one_line(tiny_coach, tmp_path, capsys):
     assert err.count("\n") == 1 and "not a Vital patch" in err
     assert main([*base, "--preset", "saw", "--max-steps", "9"]) == 1
     assert "--max-steps" in capsys.readouterr().err
+    assert main([*base, "--preset", "saw", "--threads", "0"]) == 1
+    assert "--threads must be at least 1" in capsys.readouterr().err
 
 
 def test_effects_already_on_in_the_patch_are_left_alone(tiny_coach, renderer):

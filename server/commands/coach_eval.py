@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from server.commands.coach import add_threads, apply_threads
+
 PAPER_GROUPS = ("basic_shapes", "advanced_shapes", "advanced_modulating_shapes")
 #: Other notes, named as the paper names MIDI 48 "C4".
 OTHER_NOTES = {"C3": 36, "G4": 55}
@@ -35,6 +37,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: shipped)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON (new file)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    add_threads(parser)
     parser.set_defaults(run=run)
 
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--targets must be at least 1, got {args.targets}")
     if args.json is not None and args.json.exists():
         raise ReaTimbreError(f"{args.json} already exists; choose a new file")
+    apply_threads(args)
     seed = EVAL_SEED if args.seed is None else args.seed
     models = load_coach(args.models)
     suites = [
