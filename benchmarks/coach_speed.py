@@ -27,11 +27,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `reatimbre coach`)")
     parser.add_argument("--models", default=None, help="coach weights folder (default: the shipped Vital set)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     models = load_coach(args.models)
     renderer = FamilyRenderer(load_profile("vital"))
     targets = list(vital_targets("all", args.runs + 1, 48, seed=4242))
