@@ -47,11 +47,13 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_threads(args: argparse.Namespace) -> None:
-    """Set torch's thread count from ``--threads``."""
+    """Set torch's thread count from ``--threads`` (None leaves torch's default)."""
     import torch
 
     from models.errors import ReaTimbreError
 
+    if args.threads is None:
+        return
     if args.threads < 1:
         raise ReaTimbreError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)

@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from server.commands.coach import apply_threads
 from server.commands.coach_data import add_max_draws, add_memory_map
 
 
@@ -98,15 +99,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from models.coach.train import TrainSettings, train_coach
     from models.errors import ReaTimbreError
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ReaTimbreError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     if not 0.0 <= args.rnn_off_path <= 1.0:
         raise ReaTimbreError(f"--rnn-off-path must be in 0..1, got {args.rnn_off_path}")
     if not 0.0 <= args.average_decay < 1.0:
