@@ -1,6 +1,6 @@
 """Renders repeat whatever was rendered before: the measured noise floor on every metric.
 
-Measured here (see README "Synth layer"), worst case over 16 random dataset clips: with the default 0.3 s
+Measured here (see docs/synth.md), worst case over 16 random dataset clips: with the default 0.3 s
 settling pass LSD ≈ 0.0003 dB and MFCC distance ≈ 0.002; with 0.2 s, LSD ≈ 0.08 dB (compressor and bit-crusher
 state); without it, LSD ≈ 2 dB and MFCC distance ≈ 23 — as large as a real effect step.
 """

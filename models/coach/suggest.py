@@ -46,7 +46,7 @@ OUT_OF_REACH_MSE = 0.02
 #: Final MSE below which what is left counts as close to the target.
 CLOSE_MSE = 0.005
 #: Steps that leave more than this share of the initial MSE (and more than CLOSE_MSE) mean the target is out of
-#: reach: they remove ~90 % on in-domain Vital targets, ~40 % on amsynth's (README "Synth coach", coach-eval).
+#: reach: they remove ~90 % on in-domain Vital targets, ~40 % on amsynth's (docs/coach.md, coach-eval).
 OUT_OF_REACH_RATIO = 0.5
 
 

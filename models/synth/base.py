@@ -7,7 +7,7 @@ Effect profiles (:mod:`models.synth.profiles`) translate the coach's effect para
 
 Renders are repeatable: :meth:`Synth.render` first brings the instrument to a known state (voices released,
 effect tails gone, parameter smoothing settled), so the same patch and note give the same audio whatever was
-rendered before. The remaining differences are measured in ``tests/test_synth_repeatability.py`` and the README.
+rendered before. The remaining differences are measured in ``tests/test_synth_repeatability.py`` and docs/synth.md.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "helping and are undone). Prints each step in Vital's own words with the distance to the target before and "
         "after.",
     )
-    parser.add_argument("--target", required=True, type=Path, help="target audio file (any rate, channels, length)")
+    parser.add_argument("--target", type=Path, help="target audio file (any rate, channels, length); required to coach")
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument("--preset", help="shipped preset to start from (see `reatimbre coach --list-presets`)")
     start.add_argument("--patch", type=Path, help="patch file as the synth saves it (Vital: .vital JSON)")
@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         for group, names in preset_data.preset_groups().items():
             print(f"{group}: {', '.join(names)}")
         return 0
+    if args.target is None:
+        raise ReaTimbreError("--target is required (the sound to move the patch towards)")
     apply_threads(args)
     for path in (args.json, args.save_patch):
         if path is not None and path.exists() and not args.overwrite:

@@ -52,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--settle-seconds",
         type=float,
         default=None,
-        help="settling render before each note (default 0.3; see README 'Synth layer')",
+        help="settling render before each note (default 0.3; see docs/synth.md)",
     )
     parser.add_argument(
         "--ray-address", help="render shards as Ray tasks ('auto', 'ray://host:10001', 'local'); workers must see --out"

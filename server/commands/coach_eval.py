@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seed",
         type=int,
         default=None,
-        help="seed of the held-out targets and the random order (default: the one the README's tables use); "
+        help="seed of the held-out targets and the random order (default: the one docs/coach.md's tables use); "
         "another seed draws another set, to see how much a number moves between sets",
     )
     parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: shipped)")
