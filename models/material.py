@@ -29,7 +29,7 @@ def _envelope(
     return env[:n] if len(env) >= n else np.pad(env, (0, n - len(env)))
 
 
-def _midi_hz(note: float) -> float:
+def _midi_hz(note: float | np.integer) -> float:
     return 440.0 * 2.0 ** ((note - 69) / 12)
 
 
@@ -61,7 +61,10 @@ def chord(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     root = rng.integers(40, 70)
     shape = [[0, 4, 7], [0, 3, 7], [0, 4, 7, 10], [0, 3, 7, 10], [0, 5, 7]][rng.integers(5)]
     seconds = rng.uniform(0.5, 2.0)
-    return sum(_harmonic_tone(rng, sample_rate, _midi_hz(root + i), seconds) for i in shape) / len(shape) ** 0.5
+    mix = np.zeros(int(seconds * sample_rate))
+    for i in shape:
+        mix += _harmonic_tone(rng, sample_rate, _midi_hz(root + i), seconds)
+    return mix / len(shape) ** 0.5
 
 
 def pluck(rng: np.random.Generator, sample_rate: int) -> np.ndarray:

@@ -168,7 +168,7 @@ def render_region(model: ConditionedTCN, dry: np.ndarray, region: tuple[int, int
         return model(x, torch.zeros(x.shape[0], len(STEER_KNOBS)))[:, 0, :].numpy()
 
 
-def _validation_fn(pair: Pair, region: tuple[int, int]) -> Callable[[torch.nn.Module], float]:
+def _validation_fn(pair: Pair, region: tuple[int, int]) -> Callable[[ConditionedTCN], float]:
     target = torch.from_numpy(np.ascontiguousarray(pair.wet[:, region[0] : region[1]]))
     mrstft = MultiResolutionSTFTLoss()
     return lambda model: float(mrstft(torch.from_numpy(render_region(model, pair.dry, region)), target))

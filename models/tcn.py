@@ -150,6 +150,7 @@ class TCNBlock(nn.Module):
     def constant(self, level: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
         """The block's output (B, C) when its input holds the constant ``level`` (B, C_in) on every sample."""
         gamma, beta = self.film(cond_embedding).chunk(2, dim=1)
+        assert self.conv.bias is not None  # the block's convolution is built with a bias
         y = level @ self.conv.weight.sum(-1).T + self.conv.bias
         return self.act(y * gamma + beta) + level @ self.residual.weight[..., 0].T
 
@@ -166,6 +167,7 @@ class GainComputer(nn.Module):
         self.middle = nn.Sequential(nn.Conv1d(hidden, hidden, 1), nn.PReLU(hidden))
         self.last = nn.Conv1d(hidden, config.out_channels, 1)
         nn.init.zeros_(self.last.weight)  # 0 dB: start as the identity
+        assert self.last.bias is not None  # built with a bias just above
         nn.init.zeros_(self.last.bias)
 
     def forward(self, levels: torch.Tensor, cond_embedding: torch.Tensor) -> torch.Tensor:
@@ -210,6 +212,15 @@ class ConditionedTCN(nn.Module):
     def receptive_field(self) -> int:
         return self.config.receptive_field
 
+    @property
+    def tcn_blocks(self) -> list[TCNBlock]:
+        """:attr:`blocks` as the :class:`TCNBlock` they are (iterating an ``nn.ModuleList`` gives plain modules)."""
+        typed = []
+        for block in self.blocks:
+            assert isinstance(block, TCNBlock)  # __init__ puts only TCNBlocks in
+            typed.append(block)
+        return typed
+
     def network_input(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, T) audio → what the first block sees, (B, network_inputs, T - level_history): the
         audio, then its log peak level over each of ``level_windows`` (and RMS level, with ``level_rms``) if
@@ -251,7 +262,7 @@ class ConditionedTCN(nn.Module):
         x = self.network_input(x)
         levels = x[:, self.config.in_channels :]
         silence = self.silence_input(x.shape[0])
-        for block in self.blocks:
+        for block in self.tcn_blocks:
             x = block(x, embedding)
             silence = block.constant(silence, embedding)
         out = self.output(x) - self.silence_offset(silence)
@@ -275,8 +286,11 @@ def sliding_window(
     Spans of power-of-two length are built by doubling and the window is combined from the spans of its binary
     digits: a few whole-signal operations, and sums added pairwise, so no running sum loses quiet passages.
     """
+    if window < 1:
+        raise ValueError(f"a sliding window spans at least one sample, got {window}")
     length = values.shape[-1] - window + 1
-    span, size, covered, result = values, 1, 0, None  # span[j]: combined over values[j : j + size]
+    result: torch.Tensor | None = None
+    span, size, covered = values, 1, 0  # span[j]: combined over values[j : j + size]
     while True:
         if window & size:
             start = window - covered - size
@@ -284,6 +298,7 @@ def sliding_window(
             result = part if result is None else combine(result, part)
             covered += size
         if 2 * size > window:
+            assert result is not None  # size is now window's top binary digit, which was combined just above
             return result
         span = combine(span[..., size:], span[..., :-size])
         size *= 2
@@ -312,7 +327,7 @@ class TCNStream:
         with torch.inference_mode():
             embedding = model.cond_mlp(cond.reshape(1, -1).float())
             level = model.silence_input(1)
-            for block in model.blocks:
+            for block in model.tcn_blocks:
                 gamma, beta = block.film(embedding).chunk(2, dim=1)
                 weight = block.conv.weight * gamma[0].view(-1, 1, 1)
                 bias = block.conv.bias * gamma[0] + beta[0]

@@ -17,11 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input (B,1,T+rf-1), control (B,D), target (B,1,T)
+ModelT = TypeVar("ModelT", bound=nn.Module)  # what fit trains is also what its validation function gets
 
 
 @dataclass
@@ -65,7 +67,7 @@ class FitResult:
 
 
 def fit(
-    model: nn.Module,
+    model: ModelT,
     next_batch: Callable[[int], Batch],
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
@@ -74,7 +76,7 @@ def fit(
     learning_rate: float = 2e-3,
     warmup_fraction: float = 0.0,
     average_decay: float = 0.0,
-    validate: Callable[[nn.Module], float] | None = None,
+    validate: Callable[[ModelT], float] | None = None,
     validate_every: int = 100,
     patience: int | None = None,
     progress: Callable[[FitProgress], None] | None = None,
@@ -108,6 +110,7 @@ def fit(
     def run_validation() -> bool:
         """Validate and keep the best weights; True when patience ran out."""
         nonlocal best_validation, best_state, checks_without_gain
+        assert validate is not None  # called only when there is a validation set
         judged.eval()
         with torch.no_grad():
             score = float(validate(judged))
@@ -190,5 +193,5 @@ def _update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
     """Move ``average``'s weights towards ``model``'s: avg = decay * avg + (1 - decay) * current."""
     for kept, current in zip(average.parameters(), model.parameters(), strict=True):
         kept.lerp_(current, 1.0 - decay)
-    for kept, current in zip(average.buffers(), model.buffers(), strict=True):
-        kept.copy_(current)
+    for kept_buffer, current_buffer in zip(average.buffers(), model.buffers(), strict=True):
+        kept_buffer.copy_(current_buffer)

@@ -91,6 +91,16 @@ def test_a_split_of_mapped_draws_reads_from_disk_and_matches(folder):
         np.testing.assert_array_equal(part.mel_db80[rows, masks], getattr(expected, name).mel_db80[rows, masks])
 
 
+def test_mapped_draws_are_not_reordered_in_place(folder):
+    mapped = load_families(folder, memory_map=True)
+    with pytest.raises(ReaTimbreError, match="memory-mapped families are read-only"):
+        mapped.reorder_in_place(np.arange(len(mapped))[::-1])
+    view = mapped.subset(np.array([2, 0]))
+    with pytest.raises(ReaTimbreError, match="memory-mapped families are read-only"):
+        view.reorder_in_place(np.array([1, 0]))
+    assert_same(mapped, load_families(folder))  # untouched
+
+
 def test_the_cache_stops_at_a_gap_and_rebuilds_for_another_rendering(folder):
     (folder / "shard-00001.json").rename(folder / "held-back.json")  # draw 1 is incomplete: the prefix is draw 0
     assert len(load_families(folder, memory_map=True)) == 1

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.coach.chains import plan_chains, steps_with_labels
+from models.coach import chains as chains_module
+from models.coach.chains import ChainPlan, plan_chains, render_chain, steps_with_labels
 from models.coach.evaluate import RunRecord, accuracy_by_step, format_group_table, summarize
 from models.coach.families import subset_effects, subset_mask
 from models.coach.nets import EffectCNN, NextEffectRNN
@@ -24,7 +25,7 @@ from models.coach.suggest import tidy_text
 from models.coach.target import target_clip
 from models.coach.train import NEXT_EFFECT_ARCHITECTURE, next_effect_loss
 from models.errors import ReaTimbreError
-from models.synth.features import CLIP_SAMPLES
+from models.synth.features import CLIP_SAMPLES, ClipFeatures
 from models.synth.profiles import EFFECT_NAMES, load_profile
 
 
@@ -207,6 +208,18 @@ def test_store_round_trip_and_foreign_files(tmp_path, architecture):
         load_coach(tmp_path)
 
 
+def test_coach_models_without_a_profile_are_refused(tmp_path):
+    profile = load_profile("vital")
+    for name in EFFECT_NAMES:
+        cnn = EffectCNN(heads_for(profile.effect(name)))
+        sidecar = {"kind": "effect", "effect": name, "heads": [h.to_json() for h in cnn.heads], "architecture": {}}
+        save_module(cnn, sidecar, tmp_path, name)
+    rnn_side = {"kind": "next_effect", "architecture": {}, "step_order": list(DEFAULT_STEP_ORDER)}
+    save_module(NextEffectRNN(), rnn_side, tmp_path, "next_effect")
+    with pytest.raises(ReaTimbreError, match="name no effect profile"):  # loaded with profile None before
+        load_coach(tmp_path)
+
+
 def test_target_clip_any_rate_channels_and_start():
     rate = 22050
     t = np.arange(3 * rate) / rate
@@ -274,6 +287,18 @@ def test_chains_stop_before_the_step_that_leaves_nothing_to_name():
     # off the path: effects the target lacks are applied too, until only one of its effects is missing
     order = _indices("phaser", "eq", "compressor", "reverb", "distortion")
     assert steps_with_labels(target, order) == _indices("phaser", "eq", "compressor", "reverb")
+
+
+def test_a_chain_step_without_predicted_settings_is_a_one_line_error(monkeypatch):
+    class Renderer:
+        def load_preset(self, preset: str) -> None:
+            pass
+
+    monkeypatch.setattr(chains_module, "predict_settings", lambda *args, **kwargs: [])
+    clip = ClipFeatures(np.zeros((128, 88), np.float32), np.zeros((30, 88), np.float32))
+    plan = ChainPlan(0, subset_mask(["distortion", "reverb"]), _indices("distortion", "reverb"))
+    with pytest.raises(ReaTimbreError, match="the distortion CNN predicted no settings"):  # a TypeError before
+        render_chain(None, Renderer(), "any", 48, clip, clip, plan)
 
 
 def test_chain_plans_follow_the_step_order_or_go_off_path():

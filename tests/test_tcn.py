@@ -88,6 +88,12 @@ def test_sliding_window_max_and_sum(window: int) -> None:
     assert torch.allclose(sliding_window(values, window, torch.add), frames.sum(-1))
 
 
+@pytest.mark.parametrize("window", [0, -3])
+def test_sliding_window_refuses_an_empty_window(window: int) -> None:
+    with pytest.raises(ValueError, match="at least one sample"):  # it returned None before
+        sliding_window(torch.rand(1, 1, 10), window, torch.maximum)
+
+
 def test_level_input_reads_a_steady_tone_by_its_peak_whatever_its_shape() -> None:
     """A sine and a square wave of the same peak give the same level once the window spans a period."""
     model = ConditionedTCN(TCNConfig(channels=4, layers=2, level_input=True, level_windows=(1, 512)))

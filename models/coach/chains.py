@@ -103,13 +103,15 @@ def render_chain(
     current, mels = dry, []
     for index in applied:
         name = EFFECT_NAMES[index]
-        best = None
+        best: tuple[float, dict[str, float], ClipFeatures] | None = None
         # as run_coach: the CNN's settings, and its runner-up class where it has one; the closer render stays
         for candidate in predict_settings(models, name, target, current, count=DEFAULT_CANDIDATES):
             rendered = clip_features(renderer.render({**settings, name: candidate}, note))
             error = float(spectral_mse(rendered.mel_db80, target.mel_db80))
             if best is None or error < best[0]:
                 best = (error, candidate, rendered)
+        if best is None:
+            raise ReaTimbreError(f"the {name} CNN predicted no settings")
         _, settings[name], current = best
         mels.append(current.mel_db80)
     return applied, np.stack(mels).astype(np.float16) if mels else np.zeros((0, N_MELS, CLIP_FRAMES), np.float16)
@@ -323,11 +325,12 @@ def load_chain_groups(
                 mels[name] = np.empty((total, *mel.shape[1:]), dtype=mel.dtype)
             mels[name][filled[name] : filled[name] + len(rows)] = rows
             filled[name] += len(rows)
+
+    def kept(key: str, name: str) -> np.ndarray:
+        return np.concatenate([a[k] for a, k in zip(small[key], keeps[name], strict=True)])
+
     return {
-        name: Chains(
-            *(np.concatenate([a[k] for a, k in zip(small[key], keeps[name], strict=True)]) for key in small),
-            mels[name],
-        )
+        name: Chains(kept("draw_index", name), kept("target_mask", name), kept("applied", name), mels[name])
         for name in groups
     }
 

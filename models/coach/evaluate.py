@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 
@@ -163,9 +164,19 @@ def evaluate_targets(
     return coach_runs, baseline_runs
 
 
-def summarize(records: list[RunRecord], max_steps: int = 5) -> dict[str, dict[str, object]]:
+class MetricSummary(TypedDict):
+    """One metric's means over a group of runs (see :func:`summarize`)."""
+
+    initial: float
+    final: float
+    change: float
+    per_step: list[float]
+    ratio: float
+
+
+def summarize(records: list[RunRecord], max_steps: int = 5) -> dict[str, MetricSummary]:
     """Per metric: mean initial, final, change, per-step changes and final/initial ratio of means."""
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, MetricSummary] = {}
     for metric in METRICS:
         curves = np.array([r.curves[metric] for r in records], dtype=np.float64)
         means = curves.mean(axis=0)

@@ -72,8 +72,8 @@ class Families:
     ``draw_index`` (F,): the draw's number in its coach-data folder. Memory-mapped draws
     (:attr:`memory_mapped`) hold the two clip arrays as ``np.memmap`` or :class:`RowView`, indexed the same way."""
 
-    mel_db80: np.ndarray
-    mfcc: np.ndarray
+    mel_db80: np.ndarray | RowView
+    mfcc: np.ndarray | RowView
     values: np.ndarray
     preset_index: np.ndarray
     note: np.ndarray
@@ -92,6 +92,8 @@ class Families:
     def subset(self, rows: np.ndarray | slice) -> Families:
         """The families at ``rows``: copies for an index array, views (no copy) for a slice; memory-mapped
         clips are never copied (an index array gives a :class:`RowView`)."""
+        mel: np.ndarray | RowView
+        mfcc: np.ndarray | RowView
         if self.memory_mapped and not isinstance(rows, slice):
             mel, mfcc = RowView(self.mel_db80, rows), RowView(self.mfcc, rows)
         else:
@@ -110,12 +112,15 @@ class Families:
     def reorder_in_place(self, order: np.ndarray) -> None:
         """Rearrange the families so that row ``i`` holds what row ``order[i]`` held, moving one family at a
         time (the clips are never held twice; a full copy of 10,000 draws would need 9 GB more)."""
+        if self.memory_mapped:
+            raise ReaTimbreError("memory-mapped families are read-only; take subset(rows) instead of reordering")
         order = np.asarray(order, dtype=np.int64)
         if sorted(order.tolist()) != list(range(len(self))):
             raise ValueError("order must be a permutation of the families")
         for name in ("values", "preset_index", "note", "draw_index"):
             setattr(self, name, getattr(self, name)[order])
         for big in (self.mel_db80, self.mfcc):
+            assert isinstance(big, np.ndarray)  # not memory-mapped, so the clips are arrays in memory
             _permute_rows(big, order)
 
 
@@ -125,9 +130,11 @@ class RowView:
 
     def __init__(self, base: np.ndarray | RowView, rows: np.ndarray) -> None:
         rows = np.asarray(rows, dtype=np.int64)
-        if isinstance(base, RowView):
-            base, rows = base.base, base.rows[rows]
-        self.base, self.rows = base, rows
+        if isinstance(base, RowView):  # a view of a view indexes the same big array
+            rows = base.rows[rows]
+            base = base.base
+        self.base: np.ndarray = base
+        self.rows: np.ndarray = rows
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -320,7 +327,9 @@ def load_families(
     if len(loaded) == 1:
         return first
     return Families(
-        *(np.concatenate([getattr(f, key) for f in loaded]) for key in ("mel_db80", "mfcc", "values")),
+        np.concatenate([f.mel_db80 for f in loaded]),
+        np.concatenate([f.mfcc for f in loaded]),
+        np.concatenate([f.values for f in loaded]),
         np.concatenate([f.preset_index for f in loaded]),
         np.concatenate([f.note for f in loaded]),
         first.columns,

@@ -31,6 +31,9 @@ CACHE_DIR_NAME = "families-cache"
 CACHE_FORMAT = "reatimbre-families-cache/1"
 _ARRAYS = ("mel_db80", "mfcc")
 COMMIT_EVERY_DRAWS = 1000
+#: Per-draw metadata appended since the last commit: ``values`` rows (arrays), ``preset_index`` and ``draw_index``
+#: (numpy scalars).
+_Added = dict[str, list[np.ndarray | np.generic]]
 
 
 def _identity(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +108,7 @@ class _Cache:
         first_shard = self.n_draws * N_SUBSETS // self.shard_clips
         pending: dict[int, dict[int, dict[str, Any]]] = {}  # draw -> mask -> clip arrays
         files: dict[str, Any] = {}
-        added: dict[str, list[np.ndarray]] = {"values": [], "preset_index": [], "draw_index": []}
+        added: _Added = {"values": [], "preset_index": [], "draw_index": []}
         next_draw = self.n_draws
         try:
             for shard in range(first_shard, self.n_shards):
@@ -153,15 +156,16 @@ class _Cache:
             files[name] = open(path, "ab")  # noqa: SIM115 - closed in extend's finally
         return files
 
-    def _commit(self, n_draws: int, added: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    def _commit(self, n_draws: int, added: _Added) -> _Added:
         """Record the appended draws as part of the cache; returns an empty ``added`` for what follows."""
-        meta = {}
+        meta: dict[str, np.ndarray] = {}
         for key, new in added.items():
             old = self.meta.get(key)
             stacked = np.stack(new) if key == "values" else np.array(new)
             meta[key] = stacked if old is None or not len(old) else np.concatenate([old, stacked])
         buffer = io.BytesIO()
-        np.savez(buffer, **meta)
+        # numpy's stub lets ``**kwds`` collide with ``allow_pickle: bool``, so a str-keyed dict of arrays fails it
+        np.savez(buffer, **meta)  # type: ignore[arg-type]
         write_bytes(self.path / "meta.npz", buffer.getvalue())
         record = {"format": CACHE_FORMAT, "draws": n_draws, "shapes": self.shapes, "identity": self.identity}
         write_bytes(self.path / "cache.json", json.dumps(record, indent=1).encode("utf-8"))

@@ -169,7 +169,8 @@ class NextEffectRNN(nn.Module):
     ) -> None:
         super().__init__()
         self.n_effects = n_effects
-        self.encoder = PairEncoder(tuple(widths), None, features)
+        w1, w2, w3 = widths
+        self.encoder = PairEncoder((w1, w2, w3), None, features)
         self.lstm = nn.LSTM(features + n_effects, hidden, batch_first=True, bidirectional=True)
         self.head = nn.Sequential(nn.Linear(2 * hidden, features), nn.ELU(), nn.Dropout(dropout))
         self.out = nn.Linear(features, n_effects)

@@ -28,7 +28,10 @@ def prepare_report_dir(directory: Path) -> Path:
 
 
 def _panels(result: CoachResult) -> list[tuple[str, np.ndarray, np.ndarray, float | None]]:
-    panels = [("current sound", result.initial.features.mel_db80, result.initial.audio, result.initial.metrics["mse"])]
+    """(title, dB-mel/80, audio, MSE against the target or None) for the current sound, each step and the target."""
+    panels: list[tuple[str, np.ndarray, np.ndarray, float | None]] = [
+        ("current sound", result.initial.features.mel_db80, result.initial.audio, result.initial.metrics["mse"])
+    ]
     for step in result.steps:
         panels.append(
             (f"{step.number}: {step.effect}", step.after.features.mel_db80, step.after.audio, step.after.metrics["mse"])
@@ -65,6 +68,7 @@ def progression_png(result: CoachResult) -> bytes:
         axis.set_title(title if mse is None else f"{title}\nMSE×100 {100 * mse:.2f}", fontsize=9)
         axis.set_xlabel("seconds")
     axes[0][0].set_ylabel("mel bin")
+    assert image is not None  # there are always panels: the current sound and the target
     figure.colorbar(image, ax=axes[0].tolist(), label="dB", shrink=0.8)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)

@@ -17,6 +17,7 @@ def start_synth(preset: str | None = None, patch: str | Path | None = None) -> V
     if preset is not None:
         synth.load_patch_json(preset_data.build_preset_patch(preset, synth.patch_json()))
     else:
+        assert patch is not None  # exactly one of the two was given (checked above)
         path = Path(patch)
         if not path.is_file():
             raise ReaTimbreError(f"patch file not found: {path}")

@@ -119,9 +119,12 @@ def load_coach(directory: str | Path | None = None, profile: str = "vital") -> C
     profiles = {side.get("profile") for side in sidecars.values()}
     if len(profiles) != 1:
         raise ReaTimbreError(f"coach models in {directory} disagree on their profile")
+    trained_profile = profiles.pop()
+    if not isinstance(trained_profile, str):
+        raise ReaTimbreError(f"coach models in {directory} name no effect profile in their sidecars")
     # The step order is the RNN's: the order it names effects in. A CNN's sidecar records the order of the
     # canonical half of its training pairs (the other half are any subsets), which may be an earlier one.
     order = tuple(rnn_side.get("step_order", ()))
     if sorted(order) != sorted(EFFECT_NAMES):
         raise ReaTimbreError(f"the next-effect RNN in {directory} has no step order over the coach's effects")
-    return CoachModels(profiles.pop(), order, cnns, rnn, sidecars, directory)
+    return CoachModels(trained_profile, order, cnns, rnn, sidecars, directory)

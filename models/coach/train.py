@@ -115,8 +115,8 @@ def split_families(
         raise ReaTimbreError(f"keep split needs at least 3 families on each side of a boundary; got {shown} of {n}")
     parts: tuple[list[np.ndarray], ...] = ([], [], [])
     for start, end in pairwise(edges):
-        for part, rows in zip(parts, _split_rows(end - start, seed), strict=True):
-            part.append(rows + start)
+        for part, stretch_rows in zip(parts, _split_rows(end - start, seed), strict=True):
+            part.append(stretch_rows + start)
     rows = [np.sort(np.concatenate(part)) for part in parts]
     if not consume or families.memory_mapped:  # memory-mapped subsets are views already
         return Split(*(families.subset(r) for r in rows))
@@ -177,7 +177,9 @@ class ChainPart:
         self.chains = self.chains.on_draws(self.families.draw_index)
         self.row_of_draw = {int(d): i for i, d in enumerate(self.families.draw_index)}
 
-    def batch(self, rows: np.ndarray, steps: int, step_order: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+    def batch(
+        self, rows: np.ndarray, steps: int, step_order: tuple[str, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Like :func:`sequence_batch` for chains after ``steps`` steps: target, the dry render, then the
         chain's currents; ``used`` before each current is what the chain had applied by then."""
         mels, used, labels = [], [], []
@@ -471,12 +473,15 @@ def train_coach(
     for name in names:
         if progress:
             print(f"coach-train: {name}", file=sys.stderr, flush=True)
+        module: nn.Module
+        sidecar: dict[str, Any]
         if name == NEXT_EFFECT_NAME:
             module, fields = train_next_effect(split, settings, step_order, progress, parts)
             sidecar = {"kind": "next_effect", "architecture": next_effect_architecture(settings)}
         else:
-            module, fields = train_effect(name, split, settings, profile_name, step_order, progress)
-            heads = [h.to_json() for h in module.heads]
+            cnn, fields = train_effect(name, split, settings, profile_name, step_order, progress)
+            module = cnn
+            heads = [h.to_json() for h in cnn.heads]
             sidecar = {"kind": "effect", "effect": name, "heads": heads, "architecture": {}}
         sidecar.update(common)
         if settings.init_from:

@@ -227,7 +227,7 @@ def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
                 "parameters": plan.settings,
                 "peak": round(float(peak[row]), 6),
             }
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "mel_db80": mel,
         "mfcc": mfcc,
         "clip_index": np.array([p.clip_index for p in plans], dtype=np.int64),
@@ -251,7 +251,8 @@ def write_shard(out_dir: Path, config: DatasetConfig, result: ShardResult) -> No
     """Store one shard: the npz first, then the JSON that marks it complete (both atomic)."""
     npz_path, json_path = shard_paths(out_dir, result.shard_index)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **result.arrays)
+    # numpy's stub lets ``**kwds`` collide with ``allow_pickle: bool``, so a str-keyed dict of arrays fails it
+    np.savez_compressed(buffer, **result.arrays)  # type: ignore[arg-type]
     write_atomic(npz_path, buffer.getvalue())
     provenance = {
         "format": DATASET_FORMAT,
@@ -377,6 +378,7 @@ def single_threaded_children() -> Iterator[None]:
 def _render_locally(jobs: list, workers: int, bar: Any, on_shard: Callable[[int], None] | None) -> int:
     """Render shard jobs in this process (1 worker) or a pool of spawned, single-threaded processes."""
     rendered = 0
+    results: Iterator[int]
     if workers == 1:
         results = map(_run_shard_star, jobs)
         pool = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 import scipy.fft
 
 SAMPLE_RATE_HZ = 44100
@@ -39,7 +40,7 @@ class ClipFeatures:
     mfcc: np.ndarray
 
 
-def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(hz: npt.ArrayLike) -> np.ndarray:
     """Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
     linear = hz / _MEL_HZ_PER_STEP
@@ -47,7 +48,7 @@ def hz_to_mel(hz: np.ndarray) -> np.ndarray:
     return np.where(hz >= 1000.0, logarithmic, linear)
 
 
-def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+def mel_to_hz(mel: npt.ArrayLike) -> np.ndarray:
     """Inverse of :func:`hz_to_mel`."""
     mel = np.asarray(mel, dtype=np.float64)
     return np.where(mel >= _MEL_AT_1KHZ, 1000.0 * np.exp(_MEL_LOG_STEP * (mel - _MEL_AT_1KHZ)), mel * _MEL_HZ_PER_STEP)

@@ -14,7 +14,7 @@ What a host such as REAPER sees is the normalised value ``(native − min) / (ma
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -241,7 +241,8 @@ def _parameter(raw: dict[str, Any]) -> Parameter:
     low, high = (float(x) for x in raw["control_range"])
     if not high > low:
         raise ValueError(f"control_range of {raw['name']} is empty")
-    common = dict(
+    # The fields every parameter has; the type-specific ones are filled in below with ``replace``.
+    common = Parameter(
         name=str(raw["name"]),
         paper_name=str(raw["paper_name"]),
         type=str(raw["type"]),
@@ -253,21 +254,21 @@ def _parameter(raw: dict[str, Any]) -> Parameter:
         control_max=high,
         midi_cc=int(raw["midi_cc"]),
     )
-    if not 0 <= common["midi_cc"] <= 127:
+    if not 0 <= common.midi_cc <= 127:
         raise ValueError(f"midi_cc of {raw['name']} is not 0..127")
     if raw["type"] == "categorical":
         classes = tuple(str(c) for c in raw["classes"])
         values = tuple(float(v) for v in raw["class_values"])
         if len(classes) != len(values) or len(classes) < 2:
             raise ValueError(f"{raw['name']} needs matching classes and class_values (at least 2)")
-        return Parameter(**common, classes=classes, class_values=values)
+        return replace(common, classes=classes, class_values=values)
     if raw["type"] != "continuous":
         raise ValueError(f"parameter type must be continuous or categorical, got {raw['type']!r}")
     ranges = tuple((float(lo), float(hi)) for lo, hi in raw["sample_ranges"])
     if not ranges or any(not 0.0 <= lo <= hi <= 1.0 for lo, hi in ranges):
         raise ValueError(f"sample_ranges of {raw['name']} must lie in 0..1")
-    return Parameter(
-        **common,
+    return replace(
+        common,
         native_at_0=float(raw["native_at_0"]),
         native_at_1=float(raw["native_at_1"]),
         sample_ranges=ranges,
