@@ -3,8 +3,9 @@
 
     python3 install.py            # create .venv and install ReaTimbre into it
     python3 install.py --dev      # the same, plus the test tools (pytest, ruff, auraloss)
-    python3 install.py --reaper [--resource-path DIR] [--reapy]   # also add ReaTimbre's actions to REAPER
-    python3 install.py --uninstall [--resource-path DIR]          # take them out of REAPER again
+    python3 install.py --reaper [--resource-path DIR] [--reapy] [--web-interface] [--force]
+                                  # also add ReaTimbre's actions to REAPER (docs/install.md)
+    python3 install.py --uninstall [--resource-path DIR] [--force]   # take them out of REAPER again
 
 The script is idempotent: it re-installs only when ``pyproject.toml`` (or the chosen extras)
 changed since the last successful run. It uses only the standard library, so it runs on a bare
