@@ -214,10 +214,14 @@ def remove_surfaces(ini: IniLines, records: list[dict[str, Any]]) -> list[str]:
     old_count = len(values)
     notes = []
     for record in records:
-        if record["value"] in values:
-            values.remove(record["value"])
+        wanted = split_fields(record["value"])
+        at = next((n for n, v in enumerate(values) if split_fields(v) == wanted), None)  # REAPER may requote
+        if at is not None:
+            del values[at]
+        elif any(split_fields(v)[:2] == wanted[:2] for v in values):
+            notes.append(f"kept the {wanted[0]} surface {wanted[1]!r} in reaper.ini: it was changed after installing")
         else:
-            notes.append("the OSC/web surface ReaTimbre added was already gone from reaper.ini")
+            notes.append(f"the {wanted[0]} surface ReaTimbre added was already gone from reaper.ini")
     if len(values) == old_count:
         return notes
     for n, value in enumerate(values):

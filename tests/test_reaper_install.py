@@ -377,3 +377,20 @@ def test_install_py_options(
 )
 def test_default_resource_paths(platform: str, env: dict[str, str], expected: str) -> None:
     assert ri.default_resource_path(platform, env) == Path(expected)
+
+
+def test_a_surface_the_user_edited_is_kept_and_reported(resource: Path) -> None:
+    ri.install(resource, [str(PYTHON)])
+    ini = resource / "reaper.ini"
+    ini.write_bytes(ini.read_bytes().replace(b' 3 8000 "127.0.0.1" 9000 ', b" 3 8200 '127.0.0.1' 9000 "))
+    changes = ri.uninstall(resource)
+    assert any("kept the OSC surface 'ReaTimbre'" in c for c in changes)
+    assert b"csurf_cnt=2" in ini.read_bytes() and b"8200" in ini.read_bytes()
+
+
+def test_a_surface_reaper_requoted_is_still_found(resource: Path) -> None:
+    ri.install(resource, [str(PYTHON)])
+    ini = resource / "reaper.ini"
+    ini.write_bytes(ini.read_bytes().replace(b'"127.0.0.1"', b"'127.0.0.1'"))
+    ri.uninstall(resource)
+    assert ini.read_bytes() == REAPER_INI
