@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print less")
     reaper_install.add_arguments(parser)
     args = parser.parse_args(argv)
+    if (args.reapy or args.web_interface) and not args.reaper:
+        parser.error("--reapy and --web-interface go with --reaper")
     if args.uninstall:
         return reaper_install.run(args, venv_python())
     extras = ["dev"] if args.dev else []

@@ -361,6 +361,9 @@ def test_install_py_options(
     assert install.main(["--reaper", "--resource-path", str(tmp_path / "nowhere")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "reaper.ini not found" in err[0]
+    with pytest.raises(SystemExit):
+        install.main(["--web-interface", "--resource-path", str(resource)])  # an option without --reaper
+    assert "go with --reaper" in capsys.readouterr().err
     (resource / "reaper.ini").write_bytes(REAPER_INI.replace(b"csurf_cnt=1", b"csurf_cnt=x"))
     assert install.main(["--reaper", "--resource-path", str(resource)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
