@@ -3,8 +3,9 @@
 
     python3 install.py            # create .venv and install ReaTimbre into it
     python3 install.py --dev      # the same, plus the test tools (pytest, ruff, auraloss)
-    python3 install.py --reaper [--resource-path DIR] [--reapy]   # also add ReaTimbre's actions to REAPER
-    python3 install.py --uninstall [--resource-path DIR]          # take them out of REAPER again
+    python3 install.py --reaper [--resource-path DIR] [--reapy] [--web-interface] [--force]
+                                  # also add ReaTimbre's actions to REAPER (docs/install.md)
+    python3 install.py --uninstall [--resource-path DIR] [--force]   # take them out of REAPER again
 
 The script is idempotent: it re-installs only when ``pyproject.toml`` (or the chosen extras)
 changed since the last successful run. It uses only the standard library, so it runs on a bare
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print less")
     reaper_install.add_arguments(parser)
     args = parser.parse_args(argv)
+    if (args.reapy or args.web_interface) and not args.reaper:
+        parser.error("--reapy and --web-interface go with --reaper")
     if args.uninstall:
         return reaper_install.run(args, venv_python())
     extras = ["dev"] if args.dev else []

@@ -34,6 +34,12 @@ MIDI_PPQ = 960
 PLUGIN_TAGS = frozenset({"VST", "JS", "AU", "DX", "CLAP", "LV2", "VIDEO_EFFECT"})
 """Block tags inside an FXCHAIN that each start one plug-in."""
 
+_RENAME_FIELD = {"VST": 3, "DX": 3, "AU": 2, "CLAP": 2, "LV2": 2, "JS": 1}
+"""Index (among the header's fields after the tag) of the user's rename of a plug-in, per block tag, as REAPER
+writes them: ``<VST "VST3: Name (Vendor)" file.vst3 0 "rename" id…``, ``<AU "AU: Name (Vendor)" "Vendor: Name"
+"rename" type subtype…``, ``<CLAP "CLAP: Name (Vendor)" com.vendor.id "rename"``, ``<LV2 "LV2: Name" urn:… "rename"``,
+``<JS path "rename"``."""
+
 _SOURCE_TYPES = {
     ".wav": "WAVE",
     ".w64": "WAVE",
@@ -616,9 +622,8 @@ class RppProject:
             plugin_name = params[0] if params else kind
             if kind == "JS":
                 plugin_name = f"JS: {plugin_name}"
-            custom = params[3] if kind in ("VST", "AU", "CLAP", "DX", "LV2") and len(params) > 3 else ""
-            if kind == "JS" and len(params) > 1:
-                custom = params[1]
+            rename_at = _RENAME_FIELD.get(kind)
+            custom = params[rename_at] if rename_at is not None and len(params) > rename_at else ""
             fxid, envs = None, []
             for child in chain.children[span.start : span.end]:
                 if isinstance(child, Line) and child.key == "FXID":

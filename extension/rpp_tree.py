@@ -150,7 +150,7 @@ class Block:
 
 @dataclass
 class Document:
-    """A parsed RPP file: the root block plus any bytes after it, and the dominant line ending."""
+    """A parsed RPP file: the root block plus the blank lines after it, and the dominant line ending."""
 
     root: Block
     trailer: list[Line]
@@ -194,6 +194,26 @@ def _split_physical_lines(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_MESSAGE_EXCERPT_CHARS = 40
+"""At most this many characters of a corrupt file are quoted in an error message."""
+
+
+def excerpt(text: str, limit: int = _MESSAGE_EXCERPT_CHARS) -> str:
+    """``text`` made safe to quote in a one-line error: at most ``limit`` characters, and every control
+    character, undecodable byte or other non-printable character written as an escape (``\\x00``)."""
+    shown = text[:limit]
+    parts = []
+    for char in shown:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (kept by surrogateescape)
+            parts.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            parts.append(char)
+        else:
+            parts.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(parts) + ("…" if len(text) > limit else "")
+
+
 def parse(data: bytes) -> Document:
     """Parse RPP bytes into a :class:`Document`; raise :class:`ReaTimbreError` if it is not an RPP file."""
     text = data.decode("utf-8", "surrogateescape")
@@ -224,8 +244,14 @@ def parse(data: bytes) -> Document:
         else:
             stack[-1].children.append(line)
     if stack:
-        raise ReaTimbreError(f"truncated REAPER project: block <{stack[-1].tag} is never closed")
+        raise ReaTimbreError(f"truncated REAPER project: block <{excerpt(stack[-1].tag)} is never closed")
     trailer = lines[index:]
+    extra = next((n for n, line in enumerate(trailer) if line.content.strip()), None)
+    if extra is not None:
+        raise ReaTimbreError(
+            f"corrupt REAPER project: content after the project's closing '>' on line {index + extra + 1}: "
+            f"'{excerpt(trailer[extra].content)}'"
+        )
     crlf = sum(1 for _, e in physical if e == "\r\n")
     newline = "\r\n" if crlf * 2 > len(physical) else "\n"
     return Document(root, trailer, newline)

@@ -5,13 +5,6 @@
 #   Sends the active take of every selected item to the local ReaTimbre server, renders it through a neural
 #   effect with the knobs you choose, and adds the result as a new active take named after the effect.
 #   REAPER stays responsive while the server works (progress in the ReaScript console). One undo point.
-# @provides
-#   [main] ReaTimbre_*.py
-#   [nomain] reatimbre_action.py
-#   [nomain] reatimbre_client.py
-#   [nomain] lib/extension/*.py
-#   [nomain] lib/models/*.py
-#   [data] ReaTimbre.ReaperOSC
 import os
 import sys
 

@@ -1,3 +1,19 @@
+# @description ReaTimbre: shared modules (every ReaTimbre action needs this package)
+# @version 0.1.0
+# @author ReaTimbre
+# @about
+#   The modules the ReaTimbre actions import inside REAPER (standard library only): the helpers beside the
+#   actions and the parts of ReaTimbre's extension and models packages they use. Also ReaTimbre's OSC pattern
+#   file, which ReaPack can only put in REAPER's Data folder: see docs/reapack.md for moving it to OSC/.
+# @provides
+#   [nomain] .
+#   [nomain] reatimbre_audition.py
+#   [nomain] reatimbre_client.py
+#   [nomain] reatimbre_server.py
+#   [nomain] ../extension/*.py
+#   [nomain] ../models/__init__.py
+#   [nomain] ../models/errors.py
+#   [data] ReaTimbre.ReaperOSC
 """What every ReaTimbre action shares inside REAPER (standard library only).
 
 * finds ReaTimbre's REAPER operations (``extension/``): beside the scripts in ``lib/`` once installed, or in

@@ -1,3 +1,4 @@
+# @noindex
 """Stepping through the last coach suggestion inside REAPER (shared by the two audition actions)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# @noindex
 """ReaTimbre's HTTP client for the REAPER actions (standard library only: REAPER's Python has no packages).
 
 Finds the local server the way the server itself stores its files: ``<config dir>/token`` (the bearer token)

@@ -1,3 +1,4 @@
+# @noindex
 """Starting and stopping the local ReaTimbre server from REAPER (shared by the two server actions).
 
 The command that runs the server (``[<venv python>, "-m", "server", "serve"]``) is stored by

@@ -241,3 +241,72 @@ def test_cc_inserted_between_existing_midi_events(tmp_path: Path) -> None:
     reread = RppProject.load(out)
     ticks = [(e.ppq, e.data1) for e in reread.midi_events(reread.items()[0])]
     assert ticks == [(0, 0x3C), (480, 1), (600, 74), (960, 0x3C), (3840, 123)]
+
+
+def _project_with_chain(chain_lines: list[str]) -> bytes:
+    body = "\n".join(f"      {line}" for line in chain_lines)
+    return (
+        '<REAPER_PROJECT 0.1 "7.22/linux-x86_64" 1726000000\n  <TRACK\n    NAME synth\n    <FXCHAIN\n'
+        f"{body}\n    >\n  >\n>\n"
+    ).encode()
+
+
+def test_plugin_renames_come_from_each_formats_own_header_field() -> None:
+    """Headers as REAPER writes them (public .RPP files): AU, CLAP and LV2 keep the rename in the 3rd field, VST
+    and VST3 in the 4th; the AU's 4th field is its component type (a number), never a name."""
+    data = _project_with_chain(
+        [
+            '<AU "AU: Ozone 12 Unlimiter (iZotope)" "iZotope: Ozone 12 Unlimiter" "" 1635083896 1514296652',
+            ">",
+            '<AU "AU: kHs Filter (Kilohearts)" "Kilohearts: kHs Filter" "Sweep" 1635083896 1181314156 1263424339',
+            ">",
+            '<CLAP "CLAP: Pro-Q 4 (FabFilter)" com.FabFilter.Pro-Q.4 ""',
+            '  CFG 4 1273 710 ""',
+            ">",
+            '<CLAP "CLAPi: Surge XT (Surge Synth Team)" org.surge-synth-team.surge-xt "Lead synth"',
+            ">",
+            '<VST "VST3: Ozone 12 Vintage Limiter (iZotope)" "Ozone 12 Vintage Limiter.vst3" 0 "" 299732006{56}',
+            ">",
+            '<VST "VST3: Vital (Vital Audio)" Vital.vst3 0 "Pad" 1234{56} ""',
+            ">",
+            '<LV2 "LV2: Ratatouille (brummer) (Mono)" urn:brummer:ratatouille "Amp"',
+            ">",
+        ]
+    )
+    chain = RppProject.from_bytes(data).fx_chain(0)
+    assert [(fx.kind, fx.name) for fx in chain] == [
+        ("AU", "AU: Ozone 12 Unlimiter (iZotope)"),
+        ("AU", "Sweep"),
+        ("CLAP", "CLAP: Pro-Q 4 (FabFilter)"),
+        ("CLAP", "Lead synth"),
+        ("VST", "VST3: Ozone 12 Vintage Limiter (iZotope)"),
+        ("VST", "Pad"),
+        ("LV2", "Amp"),
+    ]
+    assert chain[3].plugin_name == "CLAPi: Surge XT (Surge Synth Team)"
+    assert RppProject.from_bytes(data).find_fx(0, name="ozone 12 unlimiter").index == 0
+
+
+def test_content_after_the_root_block_is_an_error() -> None:
+    good = PARMENV.read_bytes()
+    assert RppProject.from_bytes(good + b"\n\n  \n").to_bytes() == good + b"\n\n  \n"  # blank lines are kept
+    for extra in (b">\n", b"  <TRACK\n  >\n", b"NAME stray\n"):
+        with pytest.raises(ReaTimbreError, match=r"content after the project's closing '>' on line \d+"):
+            RppProject.from_bytes(good + extra)
+
+
+def test_corrupt_files_never_echo_raw_binary(tmp_path: Path) -> None:
+    noise = bytes(range(256)) * 64
+    cases = {
+        "after.rpp": PARMENV.read_bytes() + noise,
+        "tag.rpp": b'<REAPER_PROJECT 0.1 "7.0" 1\n  <\x00\x1b[2J\xff\xfe' + noise + b"\n",
+        "binary.rpp": noise,
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ReaTimbreError) as caught:
+            RppProject.load(tmp_path / name)
+        message = str(caught.value)
+        assert message.isprintable(), (name, message)
+        assert len(message) < len(str(tmp_path)) + 160, (name, message)
+        assert "\\x00" in message or name == "binary.rpp"
