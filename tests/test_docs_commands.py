@@ -2,7 +2,7 @@
 
 Every command in a ``sh`` block of README.md and docs/*.md (not docs/history/, which records what was run then) is
 extracted and checked against the real argument parser of the program it runs (``reatimbre``, ``python -m
-models.train``, ``python benchmarks/*.py``, ``python3 install.py``): a renamed flag or subcommand fails here. The
+MODULE``, ``python benchmarks/*.py``, ``python3 install.py``): a renamed flag or subcommand fails here. The
 cheap ones (listing models and the coach's presets, rendering, batch over a folder) are also executed, with small
 generated files standing in for the example's inputs. ``curl`` lines need a running server with a job id and are
 covered by the server tests instead.
@@ -70,17 +70,18 @@ def _parse_only(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
         from server.cli import main
 
         target = lambda: main(rest)  # noqa: E731
-    elif rest[:2] == ["-m", "models.train"]:
-        monkeypatch.setattr(sys, "argv", ["models.train", *rest[2:]])
-        target = lambda: runpy.run_module("models.train", run_name="__main__")  # noqa: E731
+    elif rest[:2] == ["-m", "pytest"]:
+        return
+    elif rest[:1] == ["-m"]:
+        module = rest[1]
+        monkeypatch.setattr(sys, "argv", [module, *rest[2:]])
+        target = lambda: runpy.run_module(module, run_name="__main__")  # noqa: E731
     elif rest and rest[0].endswith(".py"):
         script = ROOT / rest[0]
         assert script.is_file(), f"the docs run {rest[0]}, which does not exist"
         monkeypatch.setattr(sys, "argv", [str(script), *rest[1:]])
         monkeypatch.syspath_prepend(str(script.parent))
         target = lambda: runpy.run_path(str(script), run_name="__main__")  # noqa: E731
-    elif rest[:2] == ["-m", "pytest"]:
-        return
     else:
         pytest.fail(f"the docs run a program this test does not know how to check: {shlex.join(argv)}")
     stderr = io.StringIO()
