@@ -77,7 +77,10 @@ class CWAFxConfig(CRAFxConfig):
 
 
 class ContextFrameModel(FrameModel):
-    """Front-end over the 2k+1 frames and the DNN-SAAF-SE back-end; subclasses give the latent space."""
+    """Front-end over the 2k+1 frames and the DNN-SAAF-SE back-end around a latent space ``self.latent`` (set by
+    the subclass), which maps the frames' latents (B, 2k+1, filters, latent) to modulators (B, filters, latent)."""
+
+    latent: nn.Module
 
     def __init__(self, config: CRAFxConfig):
         super().__init__()
@@ -98,42 +101,34 @@ class ContextFrameModel(FrameModel):
         current = self.config.context_frames
         return residual.reshape(batch, count, -1, n)[:, current], z.reshape(batch, count, *z.shape[1:])
 
-    def modulators(self, latents: torch.Tensor) -> torch.Tensor:
-        """The latent space: (B, 2k+1, filters, latent) -> modulators (B, filters, latent)."""
-        raise NotImplementedError
-
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         residual, latents = self.encode(frames)
-        modulated = (unpool(self.modulators(latents), None, frames.shape[-1]) * residual).transpose(1, 2)  # X^2
+        modulated = (unpool(self.latent(latents), None, frames.shape[-1]) * residual).transpose(1, 2)  # X^2
         shaped = self.dnn_saaf(modulated)  # X^'1
         return self.deconv((modulated + shaped * self.se(shaped)).transpose(1, 2))
 
 
-class CRAFx(ContextFrameModel):
-    """The convolutional recurrent audio effects modelling network."""
+class RecurrentLatent(nn.Module):
+    """CRAFx's latent space: Bi-LSTMs over the latent steps (all frames' channels side by side), then SAAFs."""
 
-    def __init__(self, config: CRAFxConfig | None = None):
-        super().__init__(config or CRAFxConfig())
-        c = self.config
-        frames = 2 * c.context_frames + 1
-        self.recurrent = BiLSTMStack(frames * c.filters, c.lstm_units, c.dropout)
+    def __init__(self, c: CRAFxConfig):
+        super().__init__()
+        self.recurrent = BiLSTMStack((2 * c.context_frames + 1) * c.filters, c.lstm_units, c.dropout)
         if self.recurrent.output_size != c.filters:
             raise ValueError(f"the last Bi-LSTM must give {c.filters} channels (2 x {c.filters // 2} units)")
         self.saaf = SAAF(c.filters, c.saaf_segments)
 
-    def modulators(self, latents: torch.Tensor) -> torch.Tensor:
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
         batch, count, channels, steps = latents.shape
         sequence = latents.permute(0, 3, 1, 2).reshape(batch, steps, count * channels)
         return self.saaf(self.recurrent(sequence)).transpose(1, 2)
 
 
-class CWAFx(ContextFrameModel):
-    """The convolutional and WaveNet audio effects modelling network."""
+class WaveNetLatent(nn.Module):
+    """CWAFx's latent space: the frames' latents end to end through a WaveNet, then a dense layer over time."""
 
-    def __init__(self, config: CWAFxConfig | None = None):
-        super().__init__(config or CWAFxConfig())
-        c = self.config
-        frames = 2 * c.context_frames + 1
+    def __init__(self, c: CWAFxConfig):
+        super().__init__()
         self.wavenet = DilatedStack(
             c.filters,
             c.filters,
@@ -143,9 +138,25 @@ class CWAFx(ContextFrameModel):
             (c.filters, c.filters),
             pad=True,
         )
-        self.dense = nn.Linear(frames * c.latent_samples, c.latent_samples)
+        self.dense = nn.Linear((2 * c.context_frames + 1) * c.latent_samples, c.latent_samples)
 
-    def modulators(self, latents: torch.Tensor) -> torch.Tensor:
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
         batch, count, channels, steps = latents.shape
         sequence = latents.permute(0, 2, 1, 3).reshape(batch, channels, count * steps)  # frames end to end
         return torch.tanh(self.dense(self.wavenet(sequence)))
+
+
+class CRAFx(ContextFrameModel):
+    """The convolutional recurrent audio effects modelling network."""
+
+    def __init__(self, config: CRAFxConfig | None = None):
+        super().__init__(config or CRAFxConfig())
+        self.latent = RecurrentLatent(self.config)
+
+
+class CWAFx(ContextFrameModel):
+    """The convolutional and WaveNet audio effects modelling network."""
+
+    def __init__(self, config: CWAFxConfig | None = None):
+        super().__init__(config or CWAFxConfig())
+        self.latent = WaveNetLatent(self.config)

@@ -63,8 +63,9 @@ def save_afx_model(
     state = {key: value.detach().contiguous().cpu() for key, value in model.state_dict().items()}
     with atomic_path(directory / f"{name}.safetensors") as tmp:
         save_file(state, str(tmp))
-    write_text(directory / f"{name}.json", json.dumps(full, indent=2) + "\n")
-    return AfxModelFile(name, directory / f"{name}.safetensors", full)
+    text = json.dumps(full, indent=2) + "\n"
+    write_text(directory / f"{name}.json", text)
+    return AfxModelFile(name, directory / f"{name}.safetensors", json.loads(text))  # as a reader will see it
 
 
 def read_afx_sidecar(sidecar_path: Path) -> AfxModelFile:
