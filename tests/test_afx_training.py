@@ -75,3 +75,12 @@ def test_training_command_writes_a_loadable_model(tmp_path, capsys) -> None:
     assert info.sidecar["training"]["steps"] == 10 and info.sidecar["emulates"]["task"] == "tremolo"
     assert main(["--arch", "nope", "--task", "tremolo", "--out", str(tmp_path)]) == 2
     assert "unknown architecture" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16_000])
+def test_material_at_the_thesis_rates_includes_drums_without_failing(sample_rate: int) -> None:
+    from models.afx.tasks import material
+
+    for seed in range(3):  # 20 s of program holds drums for these seeds
+        audio = material(20.0, sample_rate, seed)
+        assert audio.shape == (20 * sample_rate,) and np.isfinite(audio).all() and np.abs(audio).max() > 0.01

@@ -8,8 +8,8 @@ the product and the synthesis a DNN-SAAF over the channel dimension (dense layer
 and per-channel SAAFs) acting as trainable waveshapers.
 
 Unpooling: the pretraining stage (Sec. 4.2.1) upsamples the latent only at the max positions the pooling recorded
-(:meth:`CEQ.reconstruct`); the end-to-end model upsamples by repetition ("only during this step the unpooling layer
-of the back-end uses the time positions of the maximum values"), unless ``unpool="indices"``.
+(:func:`models.afx.train.reconstruct`); the end-to-end model upsamples by repetition ("only during this step the
+unpooling layer of the back-end uses the time positions of the maximum values"), unless ``unpool="indices"``.
 """
 
 from __future__ import annotations
@@ -85,15 +85,6 @@ class CEQ(FrameModel):
         residual, _, z, indices = self.front_end(frames[:, :1])
         envelopes = unpool(self.latent(z), indices if self.config.unpool == "indices" else None, frames.shape[-1])
         return self.deconv(self.shape_bands(residual * envelopes))
-
-    def reconstruct(self, frames: torch.Tensor) -> torch.Tensor:
-        """The pretraining network (Sec. 4.2.1): front-end, unpooling at the max positions, synthesis; no DNN."""
-        residual, _, z, indices = self.front_end(frames[:, :1])
-        return self.deconv(residual * unpool(z, indices, frames.shape[-1]))
-
-    def pretraining_parameters(self) -> list[torch.nn.Parameter]:
-        """What the pretraining stage optimises: W1, W2 (and the synthesis bias)."""
-        return [*self.front_end.parameters(), self.deconv.bias]
 
 
 class CAFx(CEQ):

@@ -19,6 +19,8 @@ from scipy import signal
 
 from models.material import GENERATORS, make_program
 
+MATERIAL_RATE = 44_100
+
 
 @dataclass(frozen=True)
 class Task:
@@ -71,11 +73,13 @@ def task(name: str) -> Task:
 
 
 def material(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
-    """Generated dry material (notes, chords, plucks, drums, noise bursts, vowels; no synth plug-in needed). Below
-    16 kHz there are no drums (their hi-hat is a 7 kHz high-pass)."""
-    skip = {"vital_note"} | ({"drum"} if sample_rate < 16_000 else set())
-    kinds = [k for k in GENERATORS if k not in skip]
-    return make_program(seconds, sample_rate, np.random.default_rng(seed), kinds)
+    """Generated dry material (notes, chords, plucks, drums, noise bursts, vowels; no synth plug-in needed), made
+    at 44.1 kHz (the generators' drums filter up to 8 kHz) and resampled to ``sample_rate``."""
+    kinds = [k for k in GENERATORS if k != "vital_note"]
+    made = make_program(seconds, MATERIAL_RATE, np.random.default_rng(seed), kinds)
+    if sample_rate == MATERIAL_RATE:
+        return made
+    return signal.resample_poly(made, sample_rate, MATERIAL_RATE).astype(np.float32)
 
 
 def pair(task_name: str, seconds: float, sample_rate: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
