@@ -1,0 +1,162 @@
+"""CRAFx (thesis Ch. 6, Table 6.1) and CWAFx (Sec. 6.2, Table 6.2): time-varying effects from context frames.
+
+The input is the current frame and ``k`` frames either side at the hop (Eq. 6.1). The adaptive front-end (as in
+CAFx, 32 filters) runs on each of the ``2k + 1`` frames; their pooled latents (64 samples x 32 channels each) go to
+the latent space, which learns per-channel modulators ``Z^`` (B, 32, 64):
+
+- CRAFx: three Bi-LSTMs of 64, 32 and 16 units over the 64 latent steps, whose inputs are the 2k+1 frames' channels
+  side by side (288 with k = 4), then per-channel SAAFs (the last Bi-LSTM keeps PyTorch's tanh output before them;
+  the released code made that layer linear).
+- CWAFx: the frames' latents end to end in time (576 samples x 32 channels) through a WaveNet (2 stacks of dilations
+  1..64, 32 channels, summed skips kept at 32 channels, two 3-tap post convolutions), then a dense layer over the
+  576 samples to 64 with tanh.
+
+Back-end (DNN-SAAF-SE, Fig. 6.3): the modulators are upsampled (repeated) to the frame and multiply the current
+frame's band decomposition ``R`` (X^2 = X^3 x R, Eq. 6.2); dense layers of 32, 16, 16, 32 units (tanh, the last
+linear) and SAAFs shape it into X^'1, a squeeze-and-excitation block (|x|, global average, dense 512 ReLU, dense 32
+sigmoid) scales its channels (Eq. 6.3), the result is added back to X^2 (Eq. 6.4), and the tied transposed
+convolution synthesises the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from models.afx.framing import FrameModel, Framing
+from models.afx.layers import AdaptiveFrontEnd, BiLSTMStack, DenseSAAF, SqueezeExcitation, TiedDeconvolution, unpool
+from models.afx.saaf import SAAF
+from models.afx.wavenet import DilatedStack
+
+
+@dataclass(frozen=True)
+class CRAFxConfig:
+    """CRAFx at the thesis's settings (Table 6.1): 16 kHz, frames of 4096 with hop 2048 and 4 context frames either
+    side, 32 filters, Bi-LSTMs of 64, 32 and 16 units."""
+
+    sample_rate: int = 16_000
+    frame_samples: int = 4096
+    hop_samples: int = 2048
+    context_frames: int = 4
+    filters: int = 32
+    kernel_samples: int = 64
+    local_kernel_samples: int = 128
+    latent_samples: int = 64
+    lstm_units: tuple[int, ...] = (64, 32, 16)
+    dense_units: tuple[int, ...] = (32, 16, 16, 32)
+    se_ratio: int = 16
+    saaf_segments: int = 12
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("lstm_units", "dense_units"):
+            object.__setattr__(self, name, tuple(int(u) for u in getattr(self, name)))
+
+    @property
+    def framing(self) -> Framing:
+        return Framing(self.frame_samples, self.hop_samples, self.context_frames, "rect", "rect")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CWAFxConfig(CRAFxConfig):
+    """CWAFx at the thesis's settings (Table 6.2): CRAFx's front and back ends with a latent WaveNet of 2 stacks of
+    dilations 1..64 and 32 channels."""
+
+    wavenet_dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    wavenet_stacks: int = 2
+    wavenet_kernel_samples: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "wavenet_dilations", tuple(int(d) for d in self.wavenet_dilations))
+
+
+class ContextFrameModel(FrameModel):
+    """Front-end over the 2k+1 frames and the DNN-SAAF-SE back-end around a latent space ``self.latent`` (set by
+    the subclass), which maps the frames' latents (B, 2k+1, filters, latent) to modulators (B, filters, latent)."""
+
+    latent: nn.Module
+
+    def __init__(self, config: CRAFxConfig):
+        super().__init__()
+        c = self.config = config
+        self.framing = c.framing
+        self.front_end = AdaptiveFrontEnd(c.filters, c.kernel_samples, c.local_kernel_samples, c.latent_samples)
+        self.dnn_saaf = DenseSAAF(c.filters, c.dense_units, "tanh", c.saaf_segments)
+        self.se = SqueezeExcitation(c.filters, c.se_ratio)
+        self.deconv = TiedDeconvolution(self.front_end)
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames (B, 2k+1, N) -> the current frame's residual R (B, filters, N) and the latents
+        (B, 2k+1, filters, latent)."""
+        batch, count, n = frames.shape
+        if count != 2 * self.config.context_frames + 1:
+            raise ValueError(f"expected {2 * self.config.context_frames + 1} frames per example, got {count}")
+        residual, _, z, _ = self.front_end(frames.reshape(batch * count, 1, n))
+        current = self.config.context_frames
+        return residual.reshape(batch, count, -1, n)[:, current], z.reshape(batch, count, *z.shape[1:])
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        residual, latents = self.encode(frames)
+        modulated = (unpool(self.latent(latents), None, frames.shape[-1]) * residual).transpose(1, 2)  # X^2
+        shaped = self.dnn_saaf(modulated)  # X^'1
+        return self.deconv((modulated + shaped * self.se(shaped)).transpose(1, 2))
+
+
+class RecurrentLatent(nn.Module):
+    """CRAFx's latent space: Bi-LSTMs over the latent steps (all frames' channels side by side), then SAAFs."""
+
+    def __init__(self, c: CRAFxConfig):
+        super().__init__()
+        self.recurrent = BiLSTMStack((2 * c.context_frames + 1) * c.filters, c.lstm_units, c.dropout)
+        if self.recurrent.output_size != c.filters:
+            raise ValueError(f"the last Bi-LSTM must give {c.filters} channels (2 x {c.filters // 2} units)")
+        self.saaf = SAAF(c.filters, c.saaf_segments)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        batch, count, channels, steps = latents.shape
+        sequence = latents.permute(0, 3, 1, 2).reshape(batch, steps, count * channels)
+        return self.saaf(self.recurrent(sequence)).transpose(1, 2)
+
+
+class WaveNetLatent(nn.Module):
+    """CWAFx's latent space: the frames' latents end to end through a WaveNet, then a dense layer over time."""
+
+    def __init__(self, c: CWAFxConfig):
+        super().__init__()
+        self.wavenet = DilatedStack(
+            c.filters,
+            c.filters,
+            c.wavenet_kernel_samples,
+            c.wavenet_dilations,
+            c.wavenet_stacks,
+            (c.filters, c.filters),
+            pad=True,
+        )
+        self.dense = nn.Linear((2 * c.context_frames + 1) * c.latent_samples, c.latent_samples)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        batch, count, channels, steps = latents.shape
+        sequence = latents.permute(0, 2, 1, 3).reshape(batch, channels, count * steps)  # frames end to end
+        return torch.tanh(self.dense(self.wavenet(sequence)))
+
+
+class CRAFx(ContextFrameModel):
+    """The convolutional recurrent audio effects modelling network."""
+
+    def __init__(self, config: CRAFxConfig | None = None):
+        super().__init__(config or CRAFxConfig())
+        self.latent = RecurrentLatent(self.config)
+
+
+class CWAFx(ContextFrameModel):
+    """The convolutional and WaveNet audio effects modelling network."""
+
+    def __init__(self, config: CWAFxConfig | None = None):
+        super().__init__(config or CWAFxConfig())
+        self.latent = WaveNetLatent(self.config)

@@ -1,0 +1,175 @@
+"""How the architectures see audio: frames with hop and overlap-add, or a sliding receptive field.
+
+The frame-based models (CEQ, CAFx, CRAFx, CWAFx, CSAFx) map one frame of ``N`` samples, with ``k`` context frames
+either side at the hop ``H`` (thesis Eq. 6.1), to one output frame. :func:`render` frames any length of audio,
+runs the model and overlap-adds the output frames with a Hann window, divided by the summed window, so the result
+has exactly the input's length and lines up with it sample for sample (the look-ahead is compensated offline). A
+model whose output frames already carry a Hann window (CEQ and CSAFx are trained on Hann-windowed targets) is
+added as it is; one trained on rectangular frames (CAFx, CRAFx, CWAFx) gets the Hann window at synthesis, as in the
+thesis. The sliding model (the feed-forward WaveNet) maps ``L + rf - 1`` input samples to the ``L`` samples centred
+in them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+WINDOWS = ("hann", "rect")
+RENDER_BATCH_FRAMES = 16  # frames per forward pass when rendering (bounds memory on long files)
+RENDER_BLOCK_SAMPLES = 16_384  # output samples per forward pass of a sliding model
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Frame size, hop, context frames either side, and the windows of the model's input and output frames."""
+
+    frame_samples: int
+    hop_samples: int
+    context_frames: int = 0
+    input_window: str = "rect"
+    output_window: str = "rect"  # the window the model's output frames carry (its training targets')
+
+    def __post_init__(self) -> None:
+        if self.frame_samples % self.hop_samples:
+            raise ValueError(f"hop {self.hop_samples} must divide the frame of {self.frame_samples} samples")
+        if self.frame_samples // self.hop_samples < 2:
+            raise ValueError("frames must overlap (hop at most half the frame) for the overlap-add")
+        if self.input_window not in WINDOWS or self.output_window not in WINDOWS:
+            raise ValueError(f"windows must be one of {WINDOWS}")
+
+    @property
+    def lookahead_samples(self) -> int:
+        """Samples of future input that one output sample depends on (compensated by :func:`render`)."""
+        return self.frame_samples - 1 + self.context_frames * self.hop_samples
+
+    def window(self, kind: str) -> torch.Tensor:
+        return torch.hann_window(self.frame_samples) if kind == "hann" else torch.ones(self.frame_samples)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FrameModel(nn.Module):
+    """A model over frames: ``forward`` maps (B, 2k+1, N) input frames to (B, 1, N) output frames."""
+
+    framing: Framing
+
+
+class SlidingModel(nn.Module):
+    """A model over a sliding window: ``forward`` maps (B, 1, L + rf - 1) to the centred (B, 1, L)."""
+
+    receptive_field: int
+    output_samples: int  # L of one training example
+
+    @property
+    def lookahead_samples(self) -> int:
+        return self.receptive_field // 2
+
+
+def lookahead_samples(model: nn.Module) -> int:
+    """Future input samples one output sample depends on."""
+    return model.framing.lookahead_samples if isinstance(model, FrameModel) else model.lookahead_samples
+
+
+def example_span(model: nn.Module) -> tuple[int, int]:
+    """Input samples an example needs (before, after) its target's first sample, beyond the target itself."""
+    if isinstance(model, FrameModel):
+        f = model.framing
+        return f.context_frames * f.hop_samples, f.context_frames * f.hop_samples
+    half = model.receptive_field // 2
+    return half, model.receptive_field - 1 - half
+
+
+def target_samples(model: nn.Module) -> int:
+    """Output samples of one training example."""
+    return model.framing.frame_samples if isinstance(model, FrameModel) else model.output_samples
+
+
+def examples(model: nn.Module, dry: torch.Tensor, wet: torch.Tensor, starts: list[int]) -> tuple[torch.Tensor, ...]:
+    """Training inputs and targets for the given target start samples of ``dry`` and ``wet`` (T,) signals.
+
+    Each start must leave the span the model needs inside the signals (see :func:`example_span`).
+    """
+    before, after = example_span(model)
+    length = target_samples(model)
+    inputs, targets = [], []
+    for start in starts:
+        if start - before < 0 or start + length + after > dry.shape[-1]:
+            raise ValueError(f"example at sample {start} runs off the signal")
+        targets.append(wet[start : start + length])
+        if isinstance(model, FrameModel):
+            f = model.framing
+            hops = range(-f.context_frames, f.context_frames + 1)
+            inputs.append(
+                torch.stack([dry[start + j * f.hop_samples : start + j * f.hop_samples + length] for j in hops])
+            )
+        else:
+            inputs.append(dry[start - before : start + length + after][None])
+    x, y = torch.stack(inputs), torch.stack(targets)[:, None]
+    if isinstance(model, FrameModel):
+        x = x * model.framing.window(model.framing.input_window).to(x)
+        y = y * model.framing.window(model.framing.output_window).to(y)
+    return x, y
+
+
+@torch.no_grad()
+def render(model: nn.Module, audio: np.ndarray) -> np.ndarray:
+    """Process ``audio`` (samples,) or (channels, samples), each channel on its own; returns the same shape."""
+    model.eval()
+    signal = np.asarray(audio, dtype=np.float32)
+    if signal.ndim == 2:
+        return np.stack([render(model, channel) for channel in signal]) if len(signal) else signal.copy()
+    if signal.ndim != 1:
+        raise ValueError(f"audio must be (samples,) or (channels, samples), got shape {signal.shape}")
+    if signal.size == 0:
+        return signal.copy()
+    x = torch.from_numpy(signal.copy())
+    out = _render_frames(model, x) if isinstance(model, FrameModel) else _render_sliding(model, x)
+    return out.numpy().astype(np.float32)
+
+
+def _render_frames(model: FrameModel, x: torch.Tensor) -> torch.Tensor:
+    f = model.framing
+    n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
+    overlap = n // hop  # frames covering each sample
+    frames = -(-x.shape[-1] // hop) + overlap - 1  # output frame i starts at (i - overlap + 1) * hop
+    front = (overlap - 1 + k) * hop
+    back = (frames - 1 + 2 * k) * hop + n - front - x.shape[-1]
+    padded = torch.nn.functional.pad(x, (front, back))
+    all_frames = padded.unfold(0, n, hop)  # (frames + 2k, N)
+    analysis = f.window(f.input_window)
+    synthesis = torch.hann_window(n) if f.output_window == "rect" else torch.ones(n)
+    outputs = []
+    for first in range(0, frames, RENDER_BATCH_FRAMES):
+        count = min(RENDER_BATCH_FRAMES, frames - first)
+        batch = all_frames[first : first + count + 2 * k].unfold(0, 2 * k + 1, 1).permute(0, 2, 1)
+        outputs.append(model(batch * analysis)[:, 0] * synthesis)
+    added = overlap_add(torch.cat(outputs), hop)
+    norm = overlap_add(torch.hann_window(n).expand(frames, n), hop)
+    start = (overlap - 1) * hop
+    return (added / norm.clamp(min=1e-8))[start : start + x.shape[-1]]
+
+
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """Sum (F, N) frames placed ``hop`` apart (N a multiple of ``hop``): (F + N/hop - 1) * hop samples."""
+    count, n = frames.shape
+    overlap = n // hop
+    blocks = frames.new_zeros(count + overlap - 1, hop)
+    parts = frames.reshape(count, overlap, hop)
+    for j in range(overlap):
+        blocks[j : j + count] += parts[:, j]
+    return blocks.reshape(-1)
+
+
+def _render_sliding(model: SlidingModel, x: torch.Tensor) -> torch.Tensor:
+    before, after = example_span(model)
+    padded = torch.nn.functional.pad(x, (before, after))[None, None]
+    blocks = []
+    for start in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES):
+        length = min(RENDER_BLOCK_SAMPLES, x.shape[-1] - start)
+        blocks.append(model(padded[..., start : start + length + before + after])[0, 0])
+    return torch.cat(blocks)

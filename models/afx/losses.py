@@ -1,0 +1,72 @@
+"""The thesis's training losses, over output and target frames (B, 1, N) (or any (..., samples)).
+
+- :func:`eq49_loss` (Eq. 4.9, CEQ): ``KL(Y, Y^) + MSE(Y, Y^) + 0.1 * MAE(y, y^)`` with ``Y`` the 1024-point FFT
+  magnitudes, the KL divergence taken between the spectra normalised to sum to one (per frame).
+- :func:`eq86_loss` (Eq. 8.6, CSAFx): ``MAE(H y, H y^) + 1e-4 * MSE(Y_dB, Y^_dB)`` with ``H(z) = 1 - 0.95 z^-1``
+  and ``Y_dB`` the log power spectrum in dB from a 4096-point FFT.
+- :func:`mae` (Eq. 3.1): the loss of CAFx, WaveNet, CRAFx and CWAFx.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-10  # floor of magnitudes and powers before logs and divisions (power: -100 dB)
+
+
+def mae(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error, Eq. 3.1."""
+    return F.l1_loss(estimate, target)
+
+
+def magnitude(frames: torch.Tensor, fft_samples: int) -> torch.Tensor:
+    """|FFT| of each frame (zero-padded or cut to ``fft_samples``): (..., fft_samples // 2 + 1)."""
+    return torch.fft.rfft(frames, fft_samples).abs()
+
+
+def normalised_kl(target_spectrum: torch.Tensor, estimate_spectrum: torch.Tensor) -> torch.Tensor:
+    """KL(P || Q) for magnitude spectra normalised to probability distributions per frame, averaged over frames."""
+    p = target_spectrum + EPS
+    q = estimate_spectrum + EPS
+    p = p / p.sum(-1, keepdim=True)
+    q = q / q.sum(-1, keepdim=True)
+    return (p * (p.log() - q.log())).sum(-1).mean()
+
+
+def eq49_loss(
+    estimate: torch.Tensor,
+    target: torch.Tensor,
+    fft_samples: int = 1024,
+    weights: tuple[float, float, float] = (1.0, 1.0, 0.1),
+) -> torch.Tensor:
+    """Eq. 4.9: ``a1 KL(Y, Y^) + a2 MSE(Y, Y^) + a3 MAE(y, y^)`` (a = 1, 1, 0.1 in the thesis)."""
+    y, y_hat = magnitude(target, fft_samples), magnitude(estimate, fft_samples)
+    kl, spectral, waveform = normalised_kl(y, y_hat), F.mse_loss(y_hat, y), mae(estimate, target)
+    return weights[0] * kl + weights[1] * spectral + weights[2] * waveform
+
+
+def pre_emphasis(x: torch.Tensor, coefficient: float = 0.95) -> torch.Tensor:
+    """``H(z) = 1 - coefficient z^-1`` along the last axis (Eq. 8.7), from silence."""
+    return x - coefficient * F.pad(x[..., :-1], (1, 0))
+
+
+def log_power_db(frames: torch.Tensor, fft_samples: int) -> torch.Tensor:
+    """``10 log10 |FFT|^2`` per frame, floored at -100 dB."""
+    return 10 * torch.log10(magnitude(frames, fft_samples).square() + EPS)
+
+
+def eq86_loss(
+    estimate: torch.Tensor,
+    target: torch.Tensor,
+    fft_samples: int = 4096,
+    weights: tuple[float, float] = (1.0, 1e-4),
+) -> torch.Tensor:
+    """Eq. 8.6: ``a1 MAE(H y, H y^) + a2 MSE(Y_dB, Y^_dB)`` (a = 1, 1e-4 in the thesis)."""
+    waveform = mae(pre_emphasis(estimate), pre_emphasis(target))
+    spectral = F.mse_loss(log_power_db(estimate, fft_samples), log_power_db(target, fft_samples))
+    return weights[0] * waveform + weights[1] * spectral
+
+
+LOSSES = {"eq49": eq49_loss, "eq86": eq86_loss, "mae": mae}
+DEFAULT_LOSS = {"ceq": "eq49", "cafx": "mae", "wavenet": "mae", "crafx": "mae", "cwafx": "mae", "csafx": "eq86"}

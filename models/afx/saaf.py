@@ -1,0 +1,63 @@
+"""Smooth adaptive activation functions (SAAF), thesis Eqs. 3.8-3.11 (Hou et al. 2017).
+
+Each channel has its own function ``f(x) = w0 * x + sum_k wk * b_k(x)`` over ``n`` equal segments
+``[a_k, a_{k+1})`` of a range (``[-1, 1]`` in the thesis). The basis ``b_k`` is the double integral of the boxcar of
+segment ``k``: zero left of the segment, ``(x - a_k)**2 / 2`` inside it and the straight line
+``w * (x - a_{k+1}) + w**2 / 2`` (``w`` the segment width) right of it, so ``f`` is continuous with a continuous first
+derivative everywhere, its second derivative inside segment ``k`` is ``wk``, and outside the range it is linear
+(bounded slope: a Lipschitz function). "Locally connected": the weights differ per channel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SAAF(nn.Module):
+    """Per-channel piecewise-quadratic activation over the last axis's ``channels``: (..., channels) in and out.
+
+    It starts as the identity (``w0 = 1``, every ``wk = 0``). Parameters per channel: ``segments + 1``.
+    """
+
+    def __init__(self, channels: int, segments: int = 12, low: float = -1.0, high: float = 1.0):
+        super().__init__()
+        if segments < 1 or not high > low:
+            raise ValueError(
+                f"SAAF needs at least one segment over a non-empty range, got {segments} on [{low}, {high}]"
+            )
+        breakpoints = torch.linspace(low, high, segments + 1)
+        self.register_buffer("starts", breakpoints[:-1].clone(), persistent=False)
+        self.segment_width = (high - low) / segments
+        self.linear = nn.Parameter(torch.ones(channels))  # w0
+        self.curvature = nn.Parameter(torch.zeros(channels, segments))  # wk, the second derivative per segment
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        """``b_k(x)`` for every segment: (..., channels, segments)."""
+        offset = x.unsqueeze(-1) - self.starts
+        inside = offset.clamp(0.0, self.segment_width)
+        return 0.5 * inside.square() + self.segment_width * (offset - self.segment_width).clamp(min=0.0)
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 3.8 term by term (a basis tensor ``segments`` times the input's size): what :meth:`forward` equals."""
+        return self.linear * x + (self.basis(x) * self.curvature).sum(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 3.8 through the segment each sample falls in: the segments left of it are straight lines (their
+        slopes and offsets summed in advance), the one it is in is a parabola, those right of it are zero."""
+        width, segments = self.segment_width, self.curvature.shape[-1]
+        ends = self.starts + width
+        zero = self.curvature.new_zeros(self.curvature.shape[0], 1)
+        # Tables over "segment index + 1": 0 is left of the range, segments + 1 right of it.
+        slope = torch.cat((zero, zero, self.curvature.cumsum(-1)), -1) * width
+        offset = torch.cat((zero, zero, (self.curvature * (0.5 * width**2 - width * ends)).cumsum(-1)), -1)
+        curvature = torch.cat((zero, self.curvature, zero), -1)
+        start = torch.cat((self.starts[:1], self.starts, self.starts[:1]))
+        index = ((x.detach() - self.starts[0]) / width).floor().clamp(-1, segments).long() + 1
+        channel = torch.arange(x.shape[-1], device=x.device)
+        inside = x - start[index]
+        return (
+            (self.linear + slope[channel, index]) * x
+            + offset[channel, index]
+            + 0.5 * curvature[channel, index] * inside.square()
+        )

@@ -1,0 +1,136 @@
+"""The feed-forward WaveNet (thesis Sec. 5.2, Table 5.2; Rethage et al. 2018) and the latent-space WaveNet of CWAFx
+(Table 6.2).
+
+A 3-tap convolution to the residual width, then stacks of gated dilated convolutions (``tanh(Wf * x) x
+sigmoid(Wg * x)``, Eq. 5.1), each followed by a 1x1 convolution giving a residual (added to the block's input) and a
+skip output; the skips are summed, then ReLU, two 3-tap convolutions (ReLU between) and, for the audio model, a 1x1
+convolution to one channel. The audio model uses unpadded convolutions: (B, 1, L + rf - 1) in, the centred
+(B, 1, L) out, so it renders any length exactly; its receptive field counts the first and last 3-tap layers too
+(259 samples with Table 5.2's sizes; Eq. 5.2, which counts the dilated layers only, gives 253). The latent WaveNet
+pads each convolution ('same'), as it runs over the fixed 576 latent samples of CWAFx.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.afx.framing import SlidingModel
+
+
+class GatedResidualBlock(nn.Module):
+    """One gated dilated convolution with its 1x1 residual and skip outputs."""
+
+    def __init__(self, channels: int, skip_channels: int, kernel_samples: int, dilation: int, pad: bool):
+        super().__init__()
+        self.channels = channels
+        self.trim = (kernel_samples - 1) * dilation  # samples an unpadded block loses
+        self.pad = pad
+        self.dilated = nn.Conv1d(channels, 2 * channels, kernel_samples, dilation=dilation)
+        self.mix = nn.Conv1d(channels, channels + skip_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inner = F.pad(x, (self.trim // 2, self.trim - self.trim // 2)) if self.pad else x
+        filtered, gate = self.dilated(inner).chunk(2, dim=1)
+        mixed = self.mix(torch.tanh(filtered) * torch.sigmoid(gate))
+        residual, skip = mixed[:, : self.channels], mixed[:, self.channels :]
+        if not self.pad:
+            x = x[..., self.trim // 2 : x.shape[-1] - (self.trim - self.trim // 2)]
+        return x + residual, skip
+
+
+class DilatedStack(nn.Module):
+    """Input convolution, gated residual blocks over ``stacks`` x ``dilations``, summed skips, ReLU, two
+    post-processing convolutions (ReLU between): (B, in_channels, T) -> (B, post_channels[-1], T')."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        kernel_samples: int,
+        dilations: tuple[int, ...],
+        stacks: int,
+        post_channels: tuple[int, int],
+        pad: bool,
+    ):
+        super().__init__()
+        self.pad = pad
+        self.kernel_samples = kernel_samples
+        self.input = nn.Conv1d(in_channels, channels, kernel_samples)
+        self.blocks = nn.ModuleList(
+            GatedResidualBlock(channels, channels, kernel_samples, d, pad) for _ in range(stacks) for d in dilations
+        )
+        self.post = nn.ModuleList(
+            [
+                nn.Conv1d(channels, post_channels[0], kernel_samples),
+                nn.Conv1d(post_channels[0], post_channels[1], kernel_samples),
+            ]
+        )
+
+    @property
+    def receptive_field(self) -> int:
+        k = self.kernel_samples
+        return 1 + (k - 1) * 3 + sum(block.trim for block in self.blocks)
+
+    def _conv(self, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            trim = self.kernel_samples - 1
+            x = F.pad(x, (trim // 2, trim - trim // 2))
+        return conv(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._conv(self.input, x)
+        skips = []
+        for block in self.blocks:
+            x, skip = block(x)
+            skips.append(skip)
+        length = x.shape[-1]
+        total = sum(_centre(skip, length) for skip in skips)
+        return self._conv(self.post[1], F.relu(self._conv(self.post[0], F.relu(total))))
+
+
+def _centre(x: torch.Tensor, length: int) -> torch.Tensor:
+    start = (x.shape[-1] - length) // 2
+    return x[..., start : start + length]
+
+
+@dataclass(frozen=True)
+class WaveNetConfig:
+    """WaveNet at the thesis's settings (Table 5.2): 2 stacks of dilations 1..32, 16 channels, post-processing
+    convolutions of 2048 and 256 filters, 1024 output samples per training example at 16 kHz. (Table C.1's count,
+    1,707,585, is that of dilations 1..128, the released code's setting: ``dilations=(1, 2, ..., 128)``.)"""
+
+    sample_rate: int = 16_000
+    channels: int = 16
+    kernel_samples: int = 3
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
+    stacks: int = 2
+    post_channels: tuple[int, int] = (2048, 256)
+    output_samples: int = 1024
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
+        object.__setattr__(self, "post_channels", tuple(int(c) for c in self.post_channels))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class WaveNet(SlidingModel):
+    """The feed-forward WaveNet: (B, 1, L + rf - 1) in, (B, 1, L) out (non-causal, centred)."""
+
+    def __init__(self, config: WaveNetConfig | None = None):
+        super().__init__()
+        c = self.config = config or WaveNetConfig()
+        if c.kernel_samples % 2 != 1:
+            raise ValueError("the WaveNet's kernel size must be odd (its output is centred in its input)")
+        self.stack = DilatedStack(1, c.channels, c.kernel_samples, c.dilations, c.stacks, c.post_channels, pad=False)
+        self.output = nn.Conv1d(c.post_channels[1], 1, 1)
+        self.receptive_field = self.stack.receptive_field
+        self.output_samples = c.output_samples
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.stack(x[:, :1]))
