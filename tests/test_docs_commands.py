@@ -1,7 +1,7 @@
 """The commands shown in README.md and docs/ cannot rot.
 
-Every command in a ``sh`` block of README.md and docs/*.md (not docs/history/, which records what was run then) is
-extracted and checked against the real argument parser of the program it runs (``reatimbre``, ``python -m
+Every command in a ``sh`` (or untagged) block of README.md and docs/*.md (not docs/history/, which records what was
+run then) is extracted and checked against the real argument parser of the program it runs (``reatimbre``, ``python -m
 MODULE``, ``python benchmarks/*.py``, ``python3 install.py``): a renamed flag or subcommand fails here. The
 cheap ones (listing models and the coach's presets, rendering, batch over a folder) are also executed, with small
 generated files standing in for the example's inputs. ``curl`` lines need a running server with a job id and are
@@ -25,21 +25,41 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(r"^\s*```(\w*)\s*$")
+_SHELL_LANGUAGES = {"", "sh", "bash", "shell"}
 # Programs whose command lines are checked, and how to reach their parser.
-_PROGRAMS = ("reatimbre", "python", "python3")
+_PROGRAMS = ("reatimbre", "python", "python3", ".venv/bin/")
 # Subcommands cheap enough to run here on small inputs.
 _EXECUTED = {"models", "render", "batch"}
 
 
+def _shell_blocks(text: str) -> list[str]:
+    """The contents of the fenced blocks tagged ``sh``/``bash``/``shell`` or untagged (``python`` etc. are code)."""
+    blocks: list[str] = []
+    language: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        fence = _FENCE.match(line)
+        if fence and language is None:
+            language, lines = fence.group(1), []
+        elif fence is not None and not fence.group(1) and language is not None:
+            if language in _SHELL_LANGUAGES:
+                blocks.append("\n".join(lines))
+            language = None
+        elif language is not None:
+            lines.append(line)
+    return blocks
+
+
 def doc_commands() -> list[tuple[str, list[str]]]:
-    """(where, argv) for every command line of a ``sh`` block, continuation lines joined, comments dropped."""
+    """(where, argv) for every command line of a shell block, continuation lines joined, comments dropped."""
     found: list[tuple[str, list[str]]] = []
     for path in DOC_FILES:
-        text = path.read_text(encoding="utf-8")
-        for block in _BLOCK.findall(text):
+        for block in _shell_blocks(path.read_text(encoding="utf-8")):
             joined = re.sub(r"\\\n\s*", " ", block)
             for line in joined.splitlines():
+                if not line.lstrip().startswith(_PROGRAMS):
+                    continue
                 for part in re.split(r"\s&&\s", line):
                     argv = shlex.split(part, comments=True)
                     if argv and argv[-1] == "&":  # run in the background: the command is what precedes it
