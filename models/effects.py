@@ -193,12 +193,15 @@ def _plugin_chain(effect: str) -> Callable[[dict[str, float]], list]:
         classes.append(plugin)
 
     def chain(parameters: dict[str, float]) -> list:
-        plugins = [plugin_class() for plugin_class in classes]
-        for name, number in parameters.items():
-            owners = [p for p in plugins if name in dir(p) and not callable(getattr(p, name))]
-            if not owners:
-                raise ReaTimbreError(f"cannot build the real effect {effect!r}: no plugin takes {name!r}")
-            setattr(owners[0], name, number)
+        try:
+            plugins = [plugin_class() for plugin_class in classes]
+            for name, number in parameters.items():
+                owners = [p for p in plugins if name in dir(p) and not callable(getattr(p, name))]
+                if not owners:
+                    raise ReaTimbreError(f"cannot build the real effect {effect!r}: no plugin takes {name!r}")
+                setattr(owners[0], name, number)
+        except (TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise ReaTimbreError(f"cannot build the real effect {effect!r}: {exc}") from None
         return plugins
 
     return chain
