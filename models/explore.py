@@ -223,6 +223,7 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib import patheffects
     from matplotlib import pyplot as plt
 
     (x_name, x_values), (y_name, y_values) = result["knobs"].items()
@@ -234,6 +235,7 @@ def plot(result: dict, path: Path) -> None:
     figure, axes = plt.subplots(len(measures), columns, figsize=(5.2 * columns, 4.4 * len(measures)), squeeze=False)
     extent = (x_values[0], x_values[-1], y_values[0], y_values[-1])
     annotate = len(x_values) <= ANNOTATE_MAX_GRID
+    halo = [patheffects.withStroke(linewidth=2, foreground="white")]  # readable on dark and light cells
     for row, (label, unit, key, reason_key, cmap, diff_key, diff_unit, digits) in enumerate(measures):
         panels = [(result["model"], result[key], result.get(reason_key or ""), cmap, unit)]
         if real is not None:
@@ -268,7 +270,7 @@ def plot(result: dict, path: Path) -> None:
                             continue
                         value = None if np.isnan(data[i, j]) else float(data[i, j])
                         text = _cell_label(value, reason, 2 if column == 2 else digits)
-                        axis.text(x, y, text, ha="center", va="center", fontsize=7, color="black")
+                        axis.text(x, y, text, ha="center", va="center", fontsize=7, color="black", path_effects=halo)
             axis.set_xlabel(x_name)
             axis.set_ylabel(y_name)
             axis.set_title(f"{title}: {label}", fontsize=9)

@@ -94,6 +94,32 @@ def test_reverb_like_model_gets_a_t60_map(steered) -> None:
     result = explore(steered["long"], bursts(seconds=1.0), grid=2, sample_rate=SR)
     assert len(result["t60_seconds"]) == 2 and all(len(row) == 2 for row in result["t60_seconds"])
     assert result["impulse_level"] == 0.5
+    for values, reasons in zip(result["t60_seconds"], result["t60_reasons"], strict=True):
+        assert all((value is None) == (reason is not None) for value, reason in zip(values, reasons, strict=True))
+
+
+def test_map_draws_points_without_a_t60_with_their_reason(tmp_path, monkeypatch) -> None:
+    from matplotlib.axes import Axes
+
+    from models.explore import plot
+
+    labels: list[str] = []
+    original = Axes.text
+    monkeypatch.setattr(
+        Axes, "text", lambda self, x, y, s, *a, **k: labels.append(s) or original(self, x, y, s, *a, **k)
+    )
+
+    result = {
+        "model": "m",
+        "knobs": {"size": [0.0, 1.0], "mix": [0.2, 1.0]},
+        "loudness_lufs": [[-20.0, -21.0], [-22.0, -23.0]],
+        "t60_seconds": [[0.9, None], [None, 1.5]],
+        "t60_reasons": [[None, "too long: it does not fall 35 dB"], ["too short: no decay", None]],
+    }
+    path = tmp_path / "map.png"
+    plot(result, path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert labels == ["-20.0", "-21.0", "-22.0", "-23.0", "0.90", "too long", "too short", "1.50"]
 
 
 def test_cli_writes_png_and_json_and_never_overwrites(steered, tmp_path, capsys) -> None:
