@@ -228,7 +228,10 @@ def plot(result: dict, path: Path) -> None:
 
     (x_name, x_values), (y_name, y_values) = result["knobs"].items()
     real = result.get("real")
-    measures = [("loudness", "dB LUFS", "loudness_lufs", None, "viridis", "loudness_lu", "LU, model - real", 1)]
+    # (label, unit, grid key, reasons key, colours, difference key, difference unit, decimals)
+    measures: list[tuple[str, str, str, str | None, str, str, str, int]] = [
+        ("loudness", "dB LUFS", "loudness_lufs", None, "viridis", "loudness_lu", "LU, model - real", 1)
+    ]
     if result.get("t60_seconds") is not None:
         measures.append(("T60", "s", "t60_seconds", "t60_reasons", "magma", "t60_relative", "model / real - 1", 2))
     columns = 3 if real is not None else 1

@@ -66,7 +66,10 @@ def goal_failures(block: dict) -> list[str]:
     if found["t60_points"]:
         limit = GOALS["t60_max_relative_error"]
         if found["t60_model_unmeasured"]:
-            failures.append(f"T60 not measurable at {found['t60_model_unmeasured']} points where the real one is")
+            failures.append(
+                f"T60 not measurable at {found['t60_model_unmeasured']} of the {found['t60_points']} grid points "
+                "where the real effect's is"
+            )
         worst = found["t60_max_relative_error"]
         if worst is not None and worst > limit:
             failures.append(f"T60 differs from the real effect's by {worst:.0%} (> {limit:.0%})")

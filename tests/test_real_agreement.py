@@ -82,7 +82,7 @@ def test_goal_failures_judge_the_grids() -> None:
         "T60 differs from the real effect's by 20% (> 15%)"
     ]
     assert goal_failures(_block(real, real, [[None, 2.0], [1.0, 2.0]], real_t60)) == [
-        "T60 not measurable at 1 points where the real one is"
+        "T60 not measurable at 1 of the 4 grid points where the real effect's is"
     ]
     with pytest.raises(ReaTimbreError, match="malformed"):
         goal_failures({"model": {}})
