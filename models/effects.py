@@ -7,6 +7,8 @@ processed on its own, exactly as the neural model (mono in, mono out) treats a m
 
 from __future__ import annotations
 
+import ast
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -136,3 +138,105 @@ def reference_effect(name: str) -> ReferenceEffect:
         return REFERENCE_EFFECTS[name]
     except KeyError:
         raise ReaTimbreError(f"no reference effect {name!r} (known: {', '.join(REFERENCE_EFFECTS)})") from None
+
+
+_FORMULA_OPERATORS: dict[type, Callable[..., float]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+    ast.USub: lambda a: -a,
+    ast.UAdd: lambda a: +a,
+}
+
+
+def evaluate_formula(formula: str, knob_values: dict[str, float]) -> float:
+    """The value of a sidecar mapping formula (numbers, knob names, + - * / ** and brackets) at ``knob_values``."""
+
+    def value(node: ast.AST) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return float(node.value)
+        if isinstance(node, ast.Name) and node.id in knob_values:
+            return float(knob_values[node.id])
+        if isinstance(node, ast.BinOp) and type(node.op) in _FORMULA_OPERATORS:
+            return _FORMULA_OPERATORS[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _FORMULA_OPERATORS:
+            return _FORMULA_OPERATORS[type(node.op)](value(node.operand))
+        raise ReaTimbreError(f"mapping formula {formula!r} is not arithmetic on the knobs {sorted(knob_values)}")
+
+    try:
+        tree = ast.parse(str(formula), mode="eval")
+    except SyntaxError:
+        raise ReaTimbreError(f"mapping formula {formula!r} is not arithmetic on the knobs") from None
+    try:
+        result = value(tree.body)
+    except (ArithmeticError, ValueError):
+        raise ReaTimbreError(f"mapping formula {formula!r} has no value at {knob_values}") from None
+    if not math.isfinite(result):
+        raise ReaTimbreError(f"mapping formula {formula!r} has no finite value at {knob_values}")
+    return result
+
+
+def _plugin_chain(effect: str) -> Callable[[dict[str, float]], list]:
+    """How to build the chain named ``effect`` (``pedalboard.A -> pedalboard.B``) from its parameters: the chain
+    training used when it is one of the reference effects, otherwise each plugin gets the parameters it has."""
+    for known in REFERENCE_EFFECTS.values():
+        if known.emulates == effect:
+            return known.chain
+    classes = []
+    for part in effect.split("->"):
+        module, _, class_name = part.strip().partition(".")
+        plugin = getattr(pedalboard, class_name, None) if module == "pedalboard" else None
+        if not (isinstance(plugin, type) and issubclass(plugin, pedalboard.Plugin)):
+            raise ReaTimbreError(f"cannot build the real effect {effect!r}: {part.strip()!r} is no pedalboard plugin")
+        classes.append(plugin)
+
+    def chain(parameters: dict[str, float]) -> list:
+        try:
+            plugins = [plugin_class() for plugin_class in classes]
+            for name, number in parameters.items():
+                owners = [p for p in plugins if name in dir(p) and not callable(getattr(p, name))]
+                if not owners:
+                    raise ReaTimbreError(f"cannot build the real effect {effect!r}: no plugin takes {name!r}")
+                setattr(owners[0], name, number)
+        except (TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise ReaTimbreError(f"cannot build the real effect {effect!r}: {exc}") from None
+        return plugins
+
+    return chain
+
+
+def emulated_effect(model_name: str, sidecar: dict) -> ReferenceEffect:
+    """The real effect a model's sidecar says it emulates, built from its ``emulates`` record: the chain its
+    ``effect`` names, with each parameter from its ``mapping`` formula of the model's knobs."""
+    record = sidecar.get("emulates")
+    if not isinstance(record, dict) or not record.get("effect") or not isinstance(record.get("mapping"), dict):
+        raise ReaTimbreError(
+            f"model {model_name!r} names no real effect it emulates (its sidecar has no 'emulates' record)"
+        )
+    mapping = {str(k): str(v) for k, v in record["mapping"].items()}
+    knobs = tuple(Knob.from_dict(k) for k in sidecar.get("knobs", []))
+
+    def parameters(knob_values: dict[str, float]) -> dict[str, float]:
+        return {name: evaluate_formula(formula, knob_values) for name, formula in mapping.items()}
+
+    stated = record.get("parameters")
+    if isinstance(record.get("knobs"), dict) and isinstance(stated, dict):
+        derived = parameters(record["knobs"])
+        for name, number in stated.items():
+            if name in derived and not math.isclose(derived[name], float(number), rel_tol=1e-6, abs_tol=1e-9):
+                raise ReaTimbreError(
+                    f"model {model_name!r}: its mapping gives {name} = {derived[name]:g} at {record['knobs']}, "
+                    f"but its sidecar records {number}"
+                )
+    return ReferenceEffect(
+        name=model_name,
+        description=f"the real effect model {model_name!r} emulates",
+        knobs=knobs,
+        emulates=str(record["effect"]),
+        parameters=parameters,
+        chain=_plugin_chain(str(record["effect"])),
+        mapping=mapping,
+        tail_seconds=float(sidecar.get("tail_seconds", 0.0)),
+    )

@@ -7,6 +7,7 @@ effect's output (the target). A model is useful when it is much closer to the ta
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -62,3 +63,56 @@ def compare(estimate: np.ndarray, target: np.ndarray, sample_rate: int) -> dict[
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
     """Mean of each figure over renders."""
     return {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+
+
+DIRECT_SECONDS = 0.005  # the direct sound: this long after the first arrival, left out of the decay fit
+SMOOTHING_SECONDS = 0.010  # energy envelope window for finding where the decay meets the noise floor
+FLOOR_SHARE = 0.1  # the noise floor is the mean energy of the response's last tenth
+MIN_DYNAMIC_DB = 35.0  # the tail must fall this far (to its floor) for a -5..-25 dB fit to be trusted
+FIT_DB = (-5.0, -25.0)  # Schroeder fit range, extrapolated x3 to 60 dB (T20)
+MIN_FIT_SECONDS = 0.005  # a -5..-25 dB fall faster than this is not a reverberant decay
+FIRST_ARRIVAL_DB = -20.0  # the first arrival is the first sample within this of the peak
+
+
+@dataclass(frozen=True)
+class DecayTime:
+    """A T60 estimate: ``seconds``, or None with the ``reason`` it could not be estimated."""
+
+    seconds: float | None
+    reason: str | None = None
+
+
+def t60_estimate(response: np.ndarray, sample_rate: int) -> DecayTime:
+    """T60 of an impulse response, with the direct sound removed.
+
+    The decay is measured from ``DIRECT_SECONDS`` after the first arrival (the first sample within 20 dB of the
+    peak), so a loud dry path does not count as decay. The tail is cut where its 10 ms energy envelope meets the
+    noise floor (the mean energy of the last tenth, +5 dB); its Schroeder backward integral is fitted from -5 to
+    -25 dB and extrapolated to 60 dB. No number but a reason when the tail carries no energy or falls 20 dB in
+    under 5 ms ("too short"), or when it does not fall 35 dB to its floor within the window ("too long").
+    """
+    h = np.asarray(response, dtype=np.float64).ravel()
+    energy = h**2
+    if not energy.size or not energy.max() > 0:
+        return DecayTime(None, "silent")
+    first = int(np.flatnonzero(energy >= energy.max() * 10 ** (FIRST_ARRIVAL_DB / 10))[0])
+    tail = energy[first + max(1, int(DIRECT_SECONDS * sample_rate)) :]
+    if tail.size < 2 or not tail.max() > energy.max() * 1e-6:
+        return DecayTime(None, "too short: no decay after the direct sound")
+    width = max(1, int(SMOOTHING_SECONDS * sample_rate))
+    envelope = np.convolve(tail, np.ones(width) / width, mode="same")
+    floor = tail[-max(1, int(FLOOR_SHARE * tail.size)) :].mean()
+    start = int(np.argmax(envelope))
+    if envelope[start] < floor * 10 ** (MIN_DYNAMIC_DB / 10):
+        window = energy.size / sample_rate
+        return DecayTime(None, f"too long: it does not fall {MIN_DYNAMIC_DB:.0f} dB within the {window:.1f} s window")
+    above = np.flatnonzero(envelope[start:] <= floor * 10**0.5)
+    end = start + int(above[0]) if above.size else tail.size
+    curve = np.cumsum(tail[:end][::-1])[::-1]
+    decay_db = 10 * np.log10(np.maximum(curve / curve[0], 1e-30))
+    span = (decay_db <= FIT_DB[0]) & (decay_db >= FIT_DB[1])
+    if span.sum() < 2 or span.sum() < MIN_FIT_SECONDS * sample_rate:
+        return DecayTime(None, "too short: it falls 20 dB in under 5 ms")
+    times = np.arange(end) / sample_rate
+    slope, _ = np.polyfit(times[span], decay_db[span], 1)
+    return DecayTime(float(-60.0 / slope)) if slope < 0 else DecayTime(None, "too long: no decay")

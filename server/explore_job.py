@@ -23,6 +23,7 @@ class ExploreRequest(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="model name from GET /v1/models")
     input: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the audio file")
     grid: int = Field(default=9, description="points per knob axis (the model library says how many are allowed)")
+    compare_real: bool = Field(default=False, description="also map the real effect the model emulates, and compare")
 
 
 def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
@@ -34,7 +35,11 @@ def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
     if not MIN_GRID <= request.grid <= MAX_GRID:
         raise ReaTimbreError(f"grid must be a whole number from {MIN_GRID} to {MAX_GRID}, got {request.grid}")
     source = check_input_file(request.input, env)
-    find_model(request.name)
+    info = find_model(request.name)
+    if request.compare_real:
+        from models.effects import emulated_effect
+
+        emulated_effect(request.name, info.sidecar)
     stem = unique_output_path(env.output_dir, f"{request.name}-explore", "").name
     finals = {suffix: env.output_dir / f"{stem}{suffix}" for suffix in (".png", ".json")}
 
@@ -46,6 +51,7 @@ def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
             request.name,
             source,
             request.grid,
+            compare_real=request.compare_real,
             progress=lambda fraction: ctx.progress(0.98 * fraction),
             should_cancel=ctx.should_cancel,
         )

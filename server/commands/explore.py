@@ -14,7 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Render IN (its first 10 s, mixed to mono) through effect NAME on a grid of its two knobs (c1, c2 over "
             "-5..5 for a steered effect) and write a heatmap PNG of the loudness in LUFS and, for a reverb-like "
-            "effect, of the decay time T60 of an impulse, plus a JSON with the numbers."
+            "effect, of the decay time T60 of an impulse, plus a JSON with the numbers. With --compare-real, the "
+            "same grid rendered through the real effect the model's sidecar says it emulates is drawn beside the "
+            "model's map, with a third panel of their difference."
         ),
     )
     parser.add_argument("name", metavar="NAME", help="effect name (see `reatimbre models`)")
@@ -22,6 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--grid", type=int, default=9, help="points per knob (2..21, default 9)")
     parser.add_argument(
         "--out", type=Path, metavar="PREFIX", help="write PREFIX.png and PREFIX.json (default: NAME-explore)"
+    )
+    parser.add_argument(
+        "--compare-real",
+        action="store_true",
+        help="also render the grid through the real effect the model emulates (from its sidecar) and compare",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(run=run)
@@ -39,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     def progress(fraction: float) -> None:
         print(f"\rexplore {args.name}: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
-    result = explore(args.name, args.input, args.grid, progress=progress)
+    result = explore(args.name, args.input, args.grid, compare_real=args.compare_real, progress=progress)
     print(file=sys.stderr)
     plot(result, png)
     write_json(result, json_path)
@@ -48,5 +55,13 @@ def run(args: argparse.Namespace) -> int:
     if result["t60_seconds"] is not None:
         decays = [v for row in result["t60_seconds"] for v in row if v is not None]
         line += f", T60 {min(decays):.2f} .. {max(decays):.2f} s" if decays else ", T60 not measurable"
+    if "agreement" in result:
+        found = result["agreement"]
+        line += f"; against the real effect: loudness within {found['loudness_max_error_lu']:.2f} LU"
+        if found["t60_points"]:
+            worst = found["t60_max_relative_error"]
+            line += ", T60 within " + (f"{worst:.0%}" if worst is not None else "(none measured)")
+            if found["t60_model_unmeasured"]:
+                line += f" ({found['t60_model_unmeasured']} model points not measurable)"
     print(line)
     return 0

@@ -1,0 +1,111 @@
+"""The real effect behind a model's sidecar, and the knob-grid goals a model's sidecar metrics are checked against."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.effects import REFERENCE_EFFECTS, emulated_effect, evaluate_formula
+from models.errors import ReaTimbreError
+from models.library import SHIPPED_DIR, find_model, list_models
+from models.real_agreement import GOALS, goal_failures, knob_grid_metrics
+
+SR = 44_100
+SHIPPED = ["compressor", "overdrive", "reverb"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_sidecar_builds_the_effect_training_used(name: str) -> None:
+    info = find_model(name)
+    real = emulated_effect(name, info.sidecar)
+    audio = np.random.default_rng(1).standard_normal((1, SR // 4)).astype(np.float32) * 0.3
+    for position in (0.0, 0.35, 1.0):
+        knobs = {k.name: k.value_at(position) for k in info.knobs}
+        expected = REFERENCE_EFFECTS[name].process(audio, SR, knobs)
+        np.testing.assert_array_equal(real.process(audio, SR, knobs), expected)
+
+
+def _sidecar(effect: str, mapping: dict[str, str], **extra) -> dict:
+    knob = {"name": "level", "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5}
+    return {"knobs": [knob], "emulates": {"effect": effect, "mapping": mapping, **extra}}
+
+
+def test_an_effect_of_a_new_kind_is_built_from_its_record_alone() -> None:
+    real = emulated_effect("boost", _sidecar("pedalboard.Gain", {"gain_db": "12 * level - 3"}))
+    audio = np.full((1, 64), 0.1, np.float32)
+    np.testing.assert_allclose(real.process(audio, SR, {"level": 0.75}), audio * 10 ** (6 / 20), rtol=1e-5)
+
+
+def test_a_record_that_cannot_be_built_says_why() -> None:
+    cases = [
+        ({"steered": {}}, "names no real effect it emulates"),
+        (_sidecar("pedalboard.Gain", {"gain_db": "__import__('os').getcwd()"}), "not arithmetic on the knobs"),
+        (_sidecar("pedalboard.Gain", {"gain_db": "volume * 2"}), "not arithmetic on the knobs"),
+        (_sidecar("pedalboard.Gain", {"warmth": "level"}), "no plugin takes 'warmth'"),
+        (_sidecar("pedalboard.load_plugin", {"gain_db": "level"}), "is no pedalboard plugin"),
+        (_sidecar("os.system", {"gain_db": "level"}), "is no pedalboard plugin"),
+        (_sidecar("pedalboard.VST3Plugin", {"gain_db": "level"}), "cannot build the real effect"),
+        (
+            _sidecar("pedalboard.Gain", {"gain_db": "6 * level"}, knobs={"level": 0.5}, parameters={"gain_db": 2.0}),
+            "its mapping gives gain_db = 3 at",
+        ),
+    ]
+    for sidecar, message in cases:
+        with pytest.raises(ReaTimbreError, match=message):
+            real = emulated_effect("x", sidecar)
+            real.process(np.zeros((1, 16), np.float32), SR, {"level": 0.5})
+
+
+def test_formulas_are_plain_arithmetic() -> None:
+    assert evaluate_formula("600 * 20 ** tone", {"tone": 0.5}) == pytest.approx(600 * 20**0.5)
+    assert evaluate_formula("-(1 - mix) / 2", {"mix": 0.2}) == pytest.approx(-0.4)
+    with pytest.raises(ReaTimbreError, match="no value"):
+        evaluate_formula("1 / (mix - mix)", {"mix": 0.2})
+
+
+def _block(model_loudness, real_loudness, model_t60=None, real_t60=None) -> dict:
+    def grids(loudness, t60) -> dict:
+        return {"loudness_lufs": loudness, "t60_seconds": t60, "t60_reasons": None}
+
+    return {"model": grids(model_loudness, model_t60), "real": grids(real_loudness, real_t60)}
+
+
+def test_goal_failures_judge_the_grids() -> None:
+    real = [[-20.0, -18.0], [-16.0, -14.0]]
+    assert goal_failures(_block([[-20.5, -17.2], [-16.0, -14.9]], real)) == []
+    assert goal_failures(_block([[-20.0, -18.0], [-17.2, -14.0]], real)) == [
+        "loudness differs from the real effect by 1.20 LU (> 1.0)"
+    ]
+    real_t60 = [[1.0, 2.0], [1.0, 2.0]]
+    assert goal_failures(_block(real, real, [[1.1, 1.8], [0.9, 2.2]], real_t60)) == []
+    assert goal_failures(_block(real, real, [[1.2, 2.0], [1.0, 2.0]], real_t60)) == [
+        "T60 differs from the real effect's by 20% (> 15%)"
+    ]
+    assert goal_failures(_block(real, real, [[None, 2.0], [1.0, 2.0]], real_t60)) == [
+        "T60 not measurable at 1 of the 4 grid points where the real effect's is"
+    ]
+    with pytest.raises(ReaTimbreError, match="malformed"):
+        goal_failures({"model": {}})
+
+
+def test_knob_grid_metrics_block_has_both_grids_and_its_verdict() -> None:
+    block = knob_grid_metrics("compressor", grid=2)
+    assert block["grid"] == 2 and block["real_effect"] == "pedalboard.Compressor"
+    assert len(block["model"]["loudness_lufs"]) == len(block["real"]["loudness_lufs"]) == 2
+    assert block["goals"] == GOALS and block["meets_goals"] == (not goal_failures(block))
+    worst = max(
+        abs(m - r)
+        for lm, lr in zip(block["model"]["loudness_lufs"], block["real"]["loudness_lufs"], strict=True)
+        for m, r in zip(lm, lr, strict=True)
+    )
+    assert block["loudness_max_error_lu"] == pytest.approx(worst, abs=0.002)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_sidecar_knob_grid_meets_the_goals_when_recorded(name: str) -> None:
+    """A sidecar that records the knob-grid agreement (``metrics.knob_grid``) must meet the goals."""
+    info = next(m for m in list_models() if m.name == name and m.weights_path.parent == SHIPPED_DIR)
+    block = info.sidecar.get("metrics", {}).get("knob_grid")
+    if block is None:
+        pytest.skip(f"{name}'s sidecar records no knob_grid metrics yet")
+    assert goal_failures(block) == []
