@@ -81,6 +81,8 @@ def main():
         reatimbre_action.set_state("coach_original", CoachPlan((original,)).to_json())
         reatimbre_action.set_state("coach_track", str(ops.track_index(api, track)))
         reatimbre_action.set_state("coach_step", "-1")
+        automated = [round(t, 9) for t in times] if mode in ("automation", "both") else []
+        reatimbre_action.set_state("coach_automation_times", automated)
         lines = [step.label(n) for n, step in enumerate(plan.steps, 1)]
         reatimbre_action.status("coach suggestions:\n  " + "\n  ".join(lines))
 

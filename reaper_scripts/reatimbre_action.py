@@ -187,6 +187,7 @@ class JobRunner:
         self.not_before = 0.0
         self.unreachable_since: float | None = None
         self.last_report = (-1, "")
+        self.queue_full_retries = 0
         self._next_poll = 0
 
     @property
@@ -237,6 +238,7 @@ class JobRunner:
     def _handle(self, request: PendingRequest, job: Job, kind: str) -> None:
         error = request.error
         if isinstance(error, QueueFull):
+            self.queue_full_retries += 1
             self.not_before = time.monotonic() + QUEUE_FULL_RETRY_SECONDS
             return
         if isinstance(error, ServerUnreachable):
