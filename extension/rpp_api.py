@@ -192,7 +192,7 @@ class RppApi:
         return next(t for t in project.track_blocks() if any(i is item for i in t.blocks("ITEM")))
 
     def _param(self, track: Block | None, fx: int, param: int) -> FxParam | None:
-        if track is None:
+        if track is None or not 0 <= fx < self.c_TrackFX_GetCount(track):
             return None
         params = self.params(self._track_index(track), fx)
         return params[param] if 0 <= param < len(params) else None

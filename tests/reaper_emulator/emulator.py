@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import soundfile as sf
+
 from extension.reaper_binding import Ref
 from extension.rpp import RppProject, envelope_points
 from extension.rpp_api import FxParam, RppApi, Take
@@ -37,8 +39,9 @@ EmuParam = FxParam
 NEW_PROJECT_TAB = 40859
 CLOSE_PROJECT_TAB = 40860
 DELETE_ACTIVE_TAKE = 40129
+INSERT_NEW_TRACK = 40001
 """Main_OnCommand ids the emulator carries out (REAPER's action list: "New project tab", "Close current
-project tab", "Take: Delete active take from items")."""
+project tab", "Take: Delete active take from items", "Track: Insert new track")."""
 
 
 @dataclass
@@ -207,6 +210,22 @@ class ReaperEmulator(RppApi):
                     if p < len(params):
                         params[p].value = min(1.0, max(0.0, value))
 
+    def c_InsertMedia(self, file: str, mode: int) -> int:
+        """Modes 0 (on the selected track at the edit cursor) and 1 (on a new track) insert a new item, the only
+        one selected; mode 3 adds a take to the selected items."""
+        if mode & 0xFF not in (0, 1) or not Path(file).is_file():
+            return super().c_InsertMedia(file, mode)
+        selected = self._selected_tracks(None)
+        if mode & 0xFF == 1 or not selected:
+            track = self.add_track(Path(file).stem, selected=False)
+        else:
+            track = self._track_index(selected[0])
+        self._edit()
+        for item in self.project.items():
+            self.project.set_field(item.block, ["SEL", "0"])
+        self.add_item(track, file, self.project.cursor_seconds(), sf.info(file).duration, selected=True)
+        return 1
+
     def c_GetExtState(self, section: str, key: str) -> str:
         return self.ext_state.get((section, key), ("", False))[0]
 
@@ -244,6 +263,11 @@ class ReaperEmulator(RppApi):
             if not self.tabs:
                 self.tabs.append(self.empty_project(None))
             self.current_tab = max(0, self.current_tab - 1)
+        elif command == INSERT_NEW_TRACK:
+            self._edit()
+            for t in self.project.tracks():
+                self.project.set_field(t.block, ["SEL", "0"])
+            self.add_track("", selected=True)
         elif command == DELETE_ACTIVE_TAKE:
             self._edit()
             for block in self._selected_item_blocks(None):
