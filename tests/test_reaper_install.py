@@ -48,7 +48,7 @@ def test_install_registers_actions_surface_and_server_command(resource: Path) ->
     kb = (resource / "reaper-kb.ini").read_text()
     assert kb.startswith(KB_INI.decode())  # the user's lines are untouched
     scr = [line for line in kb.splitlines() if "ReaTimbre_" in line]
-    assert len(scr) == 7 and all(line.startswith("SCR 4 0 RS") for line in scr)
+    assert len(scr) == 8 and all(line.startswith("SCR 4 0 RS") for line in scr)  # 8 actions with the self-test
     assert 'Custom: ReaTimbre_Synth coach - suggest steps toward the selected item" "ReaTimbre' in kb
 
     ini = (resource / "reaper.ini").read_bytes()
