@@ -316,14 +316,22 @@ def _items_takes(project: RppProject) -> list[int]:
 
 
 @pytest.mark.parametrize("validate_ptr2_works", [True, False])
-@pytest.mark.parametrize("change", ["item deleted", "track deleted", "project tab switched"])
+@pytest.mark.parametrize("change", ["item deleted", "take deleted", "track deleted", "project tab switched"])
 def test_render_result_is_not_applied_when_its_target_went_away(
-    server, emu: ReaperEmulator, change: str, validate_ptr2_works: bool
+    server, emu: ReaperEmulator, tmp_path: Path, change: str, validate_ptr2_works: bool
 ) -> None:
     emu.validate_ptr2_works = validate_ptr2_works  # reapy says the stock ValidatePtr2 always answers 0
+    if change == "take deleted":  # the item gets a second take, the one the action renders
+        from extension import reaper_ops as ops
+
+        api = ops.InProcessApi(emu.module())
+        ops.add_rendered_take(api, ops.selected_items(api)[0], str(_wav(tmp_path / "second.wav")), "x")
+        emu.undo_history, emu.undo_blocks_opened = [], 0
     start_action(emu, RENDER, ["tiny,,1,"])
     original = emu.project
-    if change == "item deleted":
+    if change == "take deleted":
+        emu.RPR_Main_OnCommand(40129, 0)  # Take: Delete active take from items (the item is selected)
+    elif change == "item deleted":
         emu.delete_item(emu.RPR_GetSelectedMediaItem(0, 0))
     elif change == "track deleted":
         emu.delete_track(0)
@@ -334,7 +342,7 @@ def test_render_result_is_not_applied_when_its_target_went_away(
     expected = "project tab was switched" if change == "project tab switched" else "deleted while ReaTimbre worked"
     assert message.startswith("rendered 0 of 1 item(s)") and expected in message and "the render is" in message
     assert emu.undo_blocks_opened == 0  # nothing was applied
-    assert _items_takes(original) == ([1] if change == "project tab switched" else [])
+    assert _items_takes(original) == {"project tab switched": [1], "take deleted": [1]}.get(change, [])
 
 
 def test_render_applies_when_validateptr2_always_answers_0(server, emu: ReaperEmulator) -> None:
