@@ -85,11 +85,10 @@ class RppApi:
     def call(self, name: str, *args: Any) -> Any:
         """Call a ReaScript function by name (without ``RPR_``), as :class:`extension.reaper_ops.ReaperApi`."""
         try:
-            return self.rpr(name)(*args)
+            function = self.rpr(name)
         except AttributeError:
-            if name in self._functions or not hasattr(self, "c_" + name):
-                raise ReaTimbreError(f"the offline REAPER backend does not implement {name}") from None
-            raise
+            raise ReaTimbreError(f"the offline REAPER backend does not implement {name}") from None
+        return function(*args)
 
     def rpr(self, name: str) -> Callable[..., Any]:
         """The generated ``RPR_<name>`` function."""
