@@ -12,9 +12,10 @@ from reaper_python import *  # noqa: F403
 
 try:
     _HERE = os.path.dirname(os.path.abspath(__file__))
-except NameError:
-    _HERE = os.path.join(RPR_GetResourcePath(), "Scripts", "ReaTimbre")  # noqa: F405
-sys.path.insert(0, _HERE)
+except NameError:  # REAPER need not define __file__ for the script it runs; sys.path[0] is its folder
+    _HERE = os.path.abspath(sys.path[0])
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 import reatimbre_action  # noqa: E402
 from reatimbre_client import Client  # noqa: E402
@@ -65,8 +66,9 @@ def main():
     knobs = parse_knobs(knob_text, model)
     mix = reatimbre_action.parse_number(mix_text, "mix", 0.0, 1.0)
     tail = reatimbre_action.parse_number(tail_text, "tail seconds", 0.0, 60.0) if tail_text else None
-    job_ids = [
-        client.submit(
+    project = ops.current_project(api)
+    work = [
+        (
             "render",
             {
                 "input": item.source_path,
@@ -81,14 +83,22 @@ def main():
     ]
 
     def finished(results, errors):
-        done = [(items[n], result) for n, result in enumerate(results) if result]
+        done = []
+        for item, result in zip(items, results, strict=True):
+            if not result:
+                continue
+            gone = ops.still_there(api, project, item=item.item, take=item.take, track=item.track)
+            if gone:
+                errors.append(f"{item.take_name or 'item'}: {gone} (the render is {result['output']})")
+            else:
+                done.append((item, result))
         if done:
             with ops.undo_block(api, f"ReaTimbre: render {len(done)} item(s) through {effect_text}"):
                 for item, result in done:
                     ops.add_rendered_take(api, item, str(result["output"]), effect_text)
         reatimbre_action.report_errors(errors, f"rendered {len(done)} of {len(items)} item(s) through {effect_text}")
 
-    reatimbre_action.watch(client, job_ids, f"rendering {len(items)} item(s) through {effect_text}", finished)
+    reatimbre_action.run_jobs(client, work, f"rendering {len(items)} item(s) through {effect_text}", finished)
 
 
 reatimbre_action.run(main)

@@ -12,9 +12,10 @@ from reaper_python import *  # noqa: F403
 
 try:
     _HERE = os.path.dirname(os.path.abspath(__file__))
-except NameError:
-    _HERE = os.path.join(RPR_GetResourcePath(), "Scripts", "ReaTimbre")  # noqa: F405
-sys.path.insert(0, _HERE)
+except NameError:  # REAPER need not define __file__ for the script it runs; sys.path[0] is its folder
+    _HERE = os.path.abspath(sys.path[0])
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 import reatimbre_action  # noqa: E402
 from reatimbre_client import Client  # noqa: E402
@@ -46,9 +47,9 @@ def main():
     if reatimbre_action.parse_choice(dry_text, "dry item", ["upper", "lower"]) == "lower":
         dry, wet = wet, dry
     client = Client()
-    job_id = client.submit(
-        "steer", {"dry": dry.source_path, "wet": wet.source_path, "name": name, "memory": memory, "minutes": minutes}
-    )
+    work = [
+        ("steer", {"dry": dry.source_path, "wet": wet.source_path, "name": name, "memory": memory, "minutes": minutes})
+    ]
 
     def finished(results, errors):
         if errors:
@@ -59,7 +60,7 @@ def main():
         detail = f" (held-out MR-STFT error {error:.3f})" if isinstance(error, (int, float)) else ""
         reatimbre_action.show_info(f"new effect {result.get('model', name)!r} is ready{detail}")
 
-    reatimbre_action.watch(client, [job_id], f"steering {name}", finished)
+    reatimbre_action.run_jobs(client, work, f"steering {name}", finished)
 
 
 reatimbre_action.run(main)

@@ -14,12 +14,14 @@ import subprocess
 import sys
 
 import reatimbre_action
-from reatimbre_client import Client, ClientError, config_dir, server_pid
+from reatimbre_client import Client, config_dir, server_pid
 
 from models.errors import ReaTimbreError
 
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0
+RUNNING_CHECK_SECONDS = 1.0
+"""How long a server gets to answer /health before it counts as not running."""
 
 
 def server_command() -> list[str]:
@@ -33,18 +35,16 @@ def server_command() -> list[str]:
     return command
 
 
-def is_running() -> bool:
-    try:
-        return Client(timeout_seconds=1.0).health().get("status") == "ok"
-    except ClientError:
-        return False
-
-
 def start() -> None:
-    """Start ``reatimbre serve`` detached (log in <config dir>/server.log) and report when it answers."""
-    if is_running():
-        host, port = Client().host, Client().port
-        reatimbre_action.show_info(f"the ReaTimbre server is already running at {host}:{port}")
+    """Start ``reatimbre serve`` detached (log in <config dir>/server.log) unless one already answers, and
+    report when it answers. Every check runs from REAPER's defer loop without blocking it."""
+    reatimbre_action.wait_for_server(True, RUNNING_CHECK_SECONDS, _start_unless_running)
+
+
+def _start_unless_running(running: bool) -> None:
+    if running:
+        client = Client()
+        reatimbre_action.show_info(f"the ReaTimbre server is already running at {client.host}:{client.port}")
         return
     command = server_command()
     directory = config_dir()
@@ -71,13 +71,20 @@ def start() -> None:
         else:
             reatimbre_action.show_error(f"the ReaTimbre server did not start; see {log_path}")
 
-    reatimbre_action.wait_until(is_running, START_TIMEOUT_SECONDS, started)
+    reatimbre_action.wait_for_server(True, START_TIMEOUT_SECONDS, started)
 
 
 def stop() -> None:
     """Stop the server that wrote ``server.json`` (only after it answered with our token)."""
     pid = server_pid()
-    if pid is None or not is_running():
+    if pid is None:
+        reatimbre_action.show_info("the ReaTimbre server is not running")
+        return
+    reatimbre_action.wait_for_server(True, RUNNING_CHECK_SECONDS, lambda running: _stop(pid, running))
+
+
+def _stop(pid: int, running: bool) -> None:
+    if not running:
         reatimbre_action.show_info("the ReaTimbre server is not running")
         return
     try:
@@ -92,4 +99,4 @@ def stop() -> None:
         else:
             reatimbre_action.show_error(f"the ReaTimbre server (pid {pid}) is still answering")
 
-    reatimbre_action.wait_until(lambda: not is_running(), STOP_TIMEOUT_SECONDS, stopped)
+    reatimbre_action.wait_for_server(False, STOP_TIMEOUT_SECONDS, stopped)

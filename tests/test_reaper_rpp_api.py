@@ -58,3 +58,12 @@ def test_coach_steps_written_offline_into_a_real_project(tmp_path: Path) -> None
     assert points == [(40.0, 0.3), (pytest.approx(times[1]), 0.6)]
     assert [(round(t, 6), v) for t, v, _ in reread.envelope_points(3, 2, 5)] == [(40.0, 0.7), (round(times[1], 6), 0.7)]
     assert reread.params(3, 2)[5].name == "Band 2 Gain"
+
+
+def test_offline_backend_names_what_it_cannot_do(tmp_path: Path) -> None:
+    from models.errors import ReaTimbreError
+
+    api = RppApi(RppProject.load(FIXTURE))
+    with pytest.raises(ReaTimbreError, match="does not implement GetUserInputs"):
+        api.call("GetUserInputs", "t", 1, "a", "", 64)
+    assert api.call("GetProjectPath", "", 4096) == (str(FIXTURE.parent), 4096)
