@@ -85,6 +85,9 @@ class ServerLimits:
     """A connection with no complete request for this long is dropped."""
     hold_seconds: float = 5.0
     """``HOLD`` ends by itself after this long (then other clients are answered again)."""
+    hold_wait_seconds: float = 0.001
+    """While held, a tick waits this long for the holder's next request (a batching client sends it within
+    ~0.1 ms), then hands the UI thread back; so a silent holder costs a tick about this much."""
     hold_requests: int = 10_000
     """... or after this many requests."""
     max_connections: int = 8
@@ -290,7 +293,8 @@ class HardenedReapyServer:
                 return
 
     def _serve_held(self, connection: _Connection, ends_at: float) -> None:
-        """Answer the holding client only, waiting for its next request until the tick's budget is spent."""
+        """Answer the holding client only, within the tick's budget, waiting at most
+        :attr:`ServerLimits.hold_wait_seconds` for each of its next requests."""
         while self._hold is not None and not connection.closed:
             self._guarded(connection, self._flush, connection)
             self._guarded(connection, self._receive, connection)
@@ -299,18 +303,24 @@ class HardenedReapyServer:
             raw = self._next_request(connection) if not connection.outbox else None
             if raw is not None:
                 self._guarded(connection, self._answer, connection, raw)
-                self._end_hold_if_due(self._clock())
+                now = self._clock()
+                self._end_hold_if_due(now)
+                if now >= ends_at:
+                    return
                 continue
-            remaining = ends_at - self._clock()
-            if remaining <= 0:
+            wait = min(ends_at - self._clock(), self.limits.hold_wait_seconds)
+            if wait <= 0:
                 return
             try:
                 if connection.outbox:
-                    select.select([], [connection.sock], [], remaining)
+                    ready = select.select([], [connection.sock], [], wait)[1]
                 else:
-                    select.select([connection.sock], [], [], remaining)
+                    ready = select.select([connection.sock], [], [], wait)[0]
             except (OSError, ValueError):
                 self._drop(connection, "error")
+                break
+            if not ready:
+                return
         if connection.closed and self._hold is not None and self._hold.connection is connection:
             self._hold = None
 
@@ -497,6 +507,7 @@ def reaper_python_functions(module: Any) -> dict[str, Callable[..., Any]]:
 
 # --------------------------------------------------------------------------- running inside REAPER
 DEFAULT_PORT = 2306
+DEFAULT_LIMITS = ServerLimits()
 _SERVERS: list[HardenedReapyServer] = []
 _INFO_FILES: list[Path] = []
 _DEFER_CODE = "import sys; sys.modules['extension.reapy_bridge'].serve_tick()"
@@ -523,7 +534,7 @@ def start_in_reaper(
     if _SERVERS:
         return _SERVERS[0]
     defer, at_exit = main_function("RPR_defer"), main_function("RPR_atexit")
-    server = HardenedReapyServer(port, reaper_python_functions(reaper_python), token)
+    server = HardenedReapyServer(port, reaper_python_functions(reaper_python), token, limits=DEFAULT_LIMITS)
     _SERVERS.append(server)
     info_file = Path(config_directory) / REAPY_INFO_FILE_NAME
     info = {"host": server.address[0], "port": server.port, "pid": os.getpid()}
