@@ -261,7 +261,7 @@ class HardenedReapyServer:
             self._drop(connection, "error")
 
     def _accept(self, now: float) -> None:
-        while True:
+        for _ in range(self.limits.max_connections):  # bounded: a connect flood cannot hold the tick
             try:
                 sock, address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
@@ -346,7 +346,9 @@ class HardenedReapyServer:
                 self._drop(connection, "disconnected")
                 return
             if not chunk:
-                self._drop(connection, "disconnected" if not connection.inbox else "disconnected mid-request")
+                said_goodbye = connection.inbox[:HEADER_BYTES] == bytes(HEADER_BYTES)  # reapy's 0-length frame
+                partial = connection.inbox and not said_goodbye
+                self._drop(connection, "disconnected mid-request" if partial else "disconnected")
                 return
             if not connection.inbox:
                 connection.request_started_at = self._clock()
@@ -456,9 +458,11 @@ class HardenedReapyServer:
                 self._hold = None
             self._reply(connection, _NONE_RESULT)
             return
-        if self._hold is not None:
+        result = self._call(function, request.get("input"))
+        if self._hold is not None and self._hold.connection is connection:
             self._hold.requests_left -= 1
-        self._reply(connection, self._call(function, request.get("input")))
+            self._end_hold_if_due(self._clock())  # before the reply, so the client sees the hold's end
+        self._reply(connection, result)
 
     def _token_matches(self, supplied: Any) -> bool:
         if not isinstance(supplied, str):

@@ -16,16 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reaper_emulator.hostile_clients import ATTACKS, attack_all, closed_by_server, connect, expected_outcomes
 
 from extension import reapy_bridge
-from extension.reapy_bridge import (
-    MAX_REQUEST_BYTES,
-    REAPY_INFO_FILE_NAME,
-    WRONG_TOKEN_MESSAGE,
-    HardenedReapyServer,
-    ServerLimits,
-    frame,
-)
+from extension.reapy_bridge import REAPY_INFO_FILE_NAME, HardenedReapyServer, ServerLimits
 from extension.reapy_client import TokenReapyClient, find_server
 
 TOKEN = "loop-test-token-0123456789abcdef"
@@ -137,110 +131,6 @@ def test_the_loop_rearms_even_when_a_tick_fails(host: FakeReaperHost, tmp_path: 
 
 
 # --------------------------------------------------------------------------- hostile clients
-def _connect(port: int) -> socket.socket:
-    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
-    _recv_frame(conn)  # greeting
-    return conn
-
-
-def _recv_exact(conn: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = conn.recv(count - len(data))
-        if not chunk:
-            raise ConnectionResetError("closed")
-        data += chunk
-    return data
-
-
-def _recv_frame(conn: socket.socket) -> bytes:
-    return _recv_exact(conn, int.from_bytes(_recv_exact(conn, 8), "little"))
-
-
-def _closed_by_server(conn: socket.socket, within_seconds: float) -> bool:
-    conn.settimeout(within_seconds)
-    try:
-        return conn.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
-def _request(name: str, token: str | None = TOKEN) -> bytes:
-    body: dict[str, Any] = {
-        "function": {"__callable__": True, "module_name": "reapy.reascript_api", "name": name},
-        "input": {"args": [], "kwargs": {}},
-    }
-    if token is not None:
-        body["token"] = token
-    return json.dumps(body).encode()
-
-
-def _slow_header(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall(b"\x64\x00\x00")  # 3 of the 8 header bytes, then silence
-        return "dropped" if _closed_by_server(conn, limits.request_deadline_seconds + 2) else "kept"
-
-
-def _header_then_silence(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall((100).to_bytes(8, "little"))  # announces 100 bytes, sends none
-        return "dropped" if _closed_by_server(conn, limits.request_deadline_seconds + 2) else "kept"
-
-
-def _short_body(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall((100).to_bytes(8, "little") + b"{" * 60)
-        return "dropped" if _closed_by_server(conn, limits.request_deadline_seconds + 2) else "kept"
-
-
-def _disconnect_mid_request(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall((100).to_bytes(8, "little") + b'{"function"')
-    return "left"
-
-
-def _nested_json(port: int, limits: ServerLimits) -> str:
-    depth = (MAX_REQUEST_BYTES - 100) // 2
-    with _connect(port) as conn:
-        conn.sendall(frame(b"[" * depth + b"]" * depth))
-        return json.loads(_recv_frame(conn))["traceback"]
-
-
-def _oversize(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall((MAX_REQUEST_BYTES + 1).to_bytes(8, "little") + b"x" * 1000)
-        return "dropped" if _closed_by_server(conn, 2) else "kept"
-
-
-def _wrong_token(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall(frame(_request("GetCursorPosition", token="guess-" + "0" * 26)))
-        reply = json.loads(_recv_frame(conn))["traceback"]
-        return reply if _closed_by_server(conn, 2) else "kept open"
-
-
-def _hold_without_release(port: int, limits: ServerLimits) -> str:
-    with _connect(port) as conn:
-        conn.sendall(frame(json.dumps({"function": "HOLD", "input": None, "token": TOKEN}).encode()))
-        assert json.loads(_recv_frame(conn)) == {"type": "result", "value": None}
-        time.sleep(limits.hold_seconds + 1.0)  # silent, never RELEASE
-        conn.sendall(frame(_request("GetCursorPosition")))  # still a client in good standing afterwards
-        return str(json.loads(_recv_frame(conn))["value"])
-
-
-ATTACKS: dict[str, tuple[Callable[[int, ServerLimits], str], str]] = {
-    "slow header": (_slow_header, "dropped"),
-    "header announcing 100 bytes, then silence": (_header_then_silence, "dropped"),
-    "short body": (_short_body, "dropped"),
-    "disconnect mid-request": (_disconnect_mid_request, "left"),
-    "deeply nested JSON": (_nested_json, "refused: the request is nested too deeply"),
-    "oversize request": (_oversize, "dropped"),
-    "wrong token": (_wrong_token, WRONG_TOKEN_MESSAGE),
-    "HOLD without RELEASE": (_hold_without_release, "2.5"),
-}
-
 LOOP_LIMITS = ServerLimits(
     request_deadline_seconds=0.5, hold_seconds=1.0, anonymous_idle_seconds=5.0, max_connections=len(ATTACKS) + 1
 )
@@ -249,36 +139,17 @@ LOOP_LIMITS = ServerLimits(
 def test_hostile_clients_cost_each_tick_a_few_milliseconds(host: FakeReaperHost, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(reapy_bridge, "DEFAULT_LIMITS", LOOP_LIMITS)
     server = reapy_bridge.start_in_reaper(TOKEN, tmp_path, port=0)
-    port = server.port
-    outcomes: dict[str, str] = {}
-    answered: list[float] = []
-
-    def one(name: str, attacker: Callable[[int, ServerLimits], str]) -> None:
-        try:
-            outcomes[name] = attacker(port, LOOP_LIMITS)
-        except Exception as exc:  # shown in the assertion below
-            outcomes[name] = repr(exc)
-
-    def attack() -> None:
-        threads = [threading.Thread(target=one, args=(name, f)) for name, (f, _) in ATTACKS.items()]
-        for thread in threads:
-            thread.start()
-        with TokenReapyClient("127.0.0.1", port, TOKEN) as client:  # a good client, all along
-            while any(t.is_alive() for t in threads):
-                answered.append(client.call("GetCursorPosition"))
-                time.sleep(0.01)
-        for thread in threads:
-            thread.join()
-
+    result: list[tuple[dict[str, str], list[Any]]] = []
+    thread = threading.Thread(target=lambda: result.append(attack_all(server.port, TOKEN, LOOP_LIMITS)))
     tick_seconds: list[float] = []
-    thread = threading.Thread(target=attack)
     thread.start()
     while thread.is_alive():
         started = time.perf_counter()
         host.tick()
         tick_seconds.append(time.perf_counter() - started)
         time.sleep(0.002)
-    assert outcomes == {name: expected for name, (_, expected) in ATTACKS.items()}
+    ((outcomes, answered),) = result
+    assert outcomes == expected_outcomes(2.5)
     assert answered and set(answered) == {2.5}
     dropped = server.stats.dropped
     assert dropped["request too slow"] == 3 and dropped["oversize request"] == 1 and dropped["wrong token"] == 1
@@ -287,3 +158,65 @@ def test_hostile_clients_cost_each_tick_a_few_milliseconds(host: FakeReaperHost,
     worst, median = max(tick_seconds), sorted(tick_seconds)[len(tick_seconds) // 2]
     print(f"\n{len(tick_seconds)} ticks, worst {worst * 1000:.2f} ms, median {median * 1000:.3f} ms")
     assert worst < 0.050
+
+
+@pytest.fixture
+def looping() -> Iterator[Callable[[ServerLimits], HardenedReapyServer]]:
+    """Start a server with the given limits, served by a thread playing the defer loop (1 ms between ticks)."""
+    stop = threading.Event()
+    started: list[tuple[HardenedReapyServer, threading.Thread]] = []
+
+    def start(limits: ServerLimits) -> HardenedReapyServer:
+        server = HardenedReapyServer(0, {"GetCursorPosition": lambda: 2.5}, TOKEN, limits=limits)
+
+        def loop() -> None:
+            while not stop.is_set():
+                server.serve_once()
+                stop.wait(0.001)
+
+        thread = threading.Thread(target=loop)
+        thread.start()
+        started.append((server, thread))
+        return server
+
+    yield start
+    stop.set()
+    for server, thread in started:
+        thread.join(timeout=10)
+        server.close()
+
+
+def test_connections_past_the_cap_and_silent_strangers_are_closed(looping) -> None:
+    server = looping(ServerLimits(max_connections=3, anonymous_idle_seconds=0.3))
+    strangers = [connect(server.port) for _ in range(2)]
+    with TokenReapyClient("127.0.0.1", server.port, TOKEN) as client:
+        assert client.call("GetCursorPosition") == 2.5
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        assert closed_by_server(extra, 2)  # a fourth connection: closed at once, no greeting
+        assert all(closed_by_server(s, 2) for s in strangers)  # never sent a request with the token
+        time.sleep(0.5)
+        assert client.call("GetCursorPosition") == 2.5  # a client that showed the token stays
+    assert server.stats.dropped["too many connections"] == 1
+    assert server.stats.dropped["no request with the token"] == 2
+    for conn in [*strangers, extra]:
+        conn.close()
+
+
+def test_hold_is_capped_in_requests_and_batches_calls(looping) -> None:
+    server = looping(ServerLimits(hold_requests=50))
+    with TokenReapyClient("127.0.0.1", server.port, TOKEN) as client:
+        client.request("HOLD")
+        assert server.holding
+        started = time.perf_counter()
+        for _ in range(49):
+            client.call("GetCursorPosition")
+        held_seconds = time.perf_counter() - started
+        assert server.holding
+        client.call("GetCursorPosition")
+        assert not server.holding and server.stats.holds_cut == 1  # the 50th call ended the hold
+        started = time.perf_counter()
+        for _ in range(49):
+            client.call("GetCursorPosition")
+        unheld_seconds = time.perf_counter() - started
+        assert client.request("RELEASE") is None  # a late RELEASE is harmless
+    assert held_seconds < unheld_seconds  # held calls are answered within a tick, the others one per tick
