@@ -531,8 +531,10 @@ def start_in_reaper(
     token: str, config_directory: str | os.PathLike[str], port: int = DEFAULT_PORT
 ) -> HardenedReapyServer:
     """Serve from REAPER's defer loop on ``127.0.0.1:port``. Advertises the port in ``<config dir>/reapy.json``
-    (with REAPER's pid, for :mod:`extension.reapy_client`) and in the ExtState ``reapy/server_port`` reapy reads;
-    both are withdrawn when REAPER ends the script. A second start returns the running server."""
+    (with REAPER's pid, for :mod:`extension.reapy_client`), withdrawn when REAPER ends the script. Not in the
+    ExtState ``reapy/server_port`` that reapy's own handshake reads: reapy's tokenless client is refused anyway,
+    and finding a port there would make ``import reapy`` fail instead of warning. A second start returns the
+    running server."""
     import reaper_python  # only inside REAPER (or its emulator)
 
     if _SERVERS:
@@ -546,7 +548,6 @@ def start_in_reaper(
         info_file.parent.mkdir(parents=True, exist_ok=True)
         write_text(info_file, json.dumps(info) + "\n")
         _INFO_FILES.append(info_file)
-        reaper_python.RPR_SetExtState("reapy", "server_port", json.dumps(server.port), False)
         at_exit(_AT_EXIT_CODE)
         defer(_DEFER_CODE)
     except BaseException:
@@ -580,6 +581,3 @@ def stop_in_reaper() -> None:
                 path.unlink()
         except (OSError, ValueError, AttributeError):
             pass
-    reaper_python = sys.modules.get("reaper_python")
-    if reaper_python is not None:
-        reaper_python.RPR_DeleteExtState("reapy", "server_port", False)

@@ -91,7 +91,7 @@ def test_defer_and_atexit_come_from_the_scripts_main(host: FakeReaperHost, tmp_p
     assert not hasattr(host.reaper_python, "RPR_defer")  # as in REAPER's generated binding
     server = reapy_bridge.start_in_reaper(TOKEN, tmp_path, port=0)
     assert host.deferred == ["import sys; sys.modules['extension.reapy_bridge'].serve_tick()"]
-    assert host.ext_state == {("reapy", "server_port"): str(server.port)}
+    assert host.ext_state == {}  # not advertised to reapy's own (tokenless) handshake
     assert find_server(tmp_path) == ("127.0.0.1", server.port)
     assert json.loads((tmp_path / REAPY_INFO_FILE_NAME).read_text())["pid"] == os.getpid()
 
@@ -102,7 +102,7 @@ def test_defer_and_atexit_come_from_the_scripts_main(host: FakeReaperHost, tmp_p
     assert _serve_while(host, call) == 2.5
     assert len(host.deferred) == 1  # still re-arming
     host.quit()  # REAPER ends the script: the atexit code runs in __main__
-    assert host.ext_state == {} and not (tmp_path / REAPY_INFO_FILE_NAME).exists()
+    assert not (tmp_path / REAPY_INFO_FILE_NAME).exists()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
 
