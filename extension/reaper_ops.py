@@ -6,8 +6,10 @@ name without the ``RPR_`` prefix (``"GetSelectedMediaItem"``). Two adapters prov
 * :class:`InProcessApi` inside REAPER (a ReaScript), over the ``reaper_python`` module;
 * :class:`ReapyApi` outside REAPER, over ``reapy.reascript_api`` (reapy's wire protocol).
 
-Both keep REAPER's conventions: 0-based indices, functions with pointer/buffer arguments return a list whose
-first element is the return value followed by all arguments, parameter values are normalised 0..1.
+Both keep REAPER's conventions (``shared/reference/reaper-python-binding.md`` §1): 0-based indices; a function
+with a string buffer or a number pointer among its arguments returns a tuple (a list through reapy) of its
+return value followed by all its arguments, **without** the return value when the C function is void
+(``GetProjectPath`` → ``(path, size)``); ``bool`` comes back as 0/1; parameter values are normalised 0..1.
 This module is copied next to the ReaScripts by ``install.py --reaper`` and must not import third-party code.
 """
 
@@ -69,7 +71,8 @@ class ReapyApi:
 
 
 def ret(result: Any) -> Any:
-    """The return value of a call, whether or not the binding returned it with its arguments."""
+    """The return value of a non-void call, whether or not the binding returned it with its arguments.
+    (A void function's tuple has no return value: read its out-arguments by position instead.)"""
     return result[0] if isinstance(result, (list, tuple)) else result
 
 
@@ -124,7 +127,7 @@ def describe_item(api: ReaperApi, item: str) -> SelectedItem:
     if not is_null(take):
         source = ret(api.call("GetMediaItemTake_Source", take))
         if not is_null(source):
-            source_path = str(api.call("GetMediaSourceFileName", source, "", BUFFER_SIZE)[2])
+            source_path = str(api.call("GetMediaSourceFileName", source, "", BUFFER_SIZE)[1])  # void: (src, name, sz)
         name = str(ret(api.call("GetTakeName", take)) or "")
         offset = float(ret(api.call("GetMediaItemTakeInfo_Value", take, "D_STARTOFFS")))
         rate = float(ret(api.call("GetMediaItemTakeInfo_Value", take, "D_PLAYRATE")))
@@ -258,8 +261,8 @@ def apply_step(api: ReaperApi, track: str, step: CoachStep, description: str) ->
 def bar_times(api: ReaperApi, start_seconds: float, count: int, bars_apart: float = 1.0) -> list[float]:
     """``count`` project times, ``bars_apart`` bars apart, starting at ``start_seconds`` (tempo-map aware)."""
     start_qn = float(ret(api.call("TimeMap2_timeToQN", 0, start_seconds)))
-    signature = api.call("TimeMap_GetTimeSigAtTime", 0, start_seconds, 0, 0, 0.0)
-    numerator, denominator = int(signature[3]), int(signature[4])
+    signature = api.call("TimeMap_GetTimeSigAtTime", 0, start_seconds, 0, 0, 0.0)  # void: (proj, t, num, den, bpm)
+    numerator, denominator = int(signature[2]), int(signature[3])
     qn_per_bar = numerator * 4.0 / denominator * bars_apart
     return [float(ret(api.call("TimeMap2_QNToTime", 0, start_qn + k * qn_per_bar))) for k in range(count)]
 

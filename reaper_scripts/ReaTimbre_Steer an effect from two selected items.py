@@ -12,9 +12,10 @@ from reaper_python import *  # noqa: F403
 
 try:
     _HERE = os.path.dirname(os.path.abspath(__file__))
-except NameError:
-    _HERE = os.path.join(RPR_GetResourcePath(), "Scripts", "ReaTimbre")  # noqa: F405
-sys.path.insert(0, _HERE)
+except NameError:  # REAPER need not define __file__ for the script it runs; sys.path[0] is its folder
+    _HERE = os.path.abspath(sys.path[0])
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 import reatimbre_action  # noqa: E402
 from reatimbre_client import Client  # noqa: E402

@@ -6,8 +6,10 @@
 * watches server jobs from REAPER's defer loop so REAPER's UI never waits: each tick polls at most every
   :data:`POLL_SECONDS` with a short HTTP timeout, then hands control back.
 
-Deferred code finds this module through ``sys.modules`` (as reapy does), so it works whatever namespace
-REAPER runs it in.
+REAPER's ``RPR_defer`` is not part of ``reaper_python``: REAPER puts it (with ``RPR_atexit`` and ``RPR_runloop``)
+into the namespace of the script it runs, ``__main__``, and it takes a string of code. This module reads it
+from ``sys.modules["__main__"]``, and the deferred code finds this module through ``sys.modules`` (as reapy
+does), so it works whatever namespace REAPER runs it in.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ EXT_SECTION = "ReaTimbre"
 POLL_SECONDS = 0.25
 UNREACHABLE_GRACE_SECONDS = 60.0  # a busy server may miss a few polls; give up only after this long
 USER_ERRORS = (ClientError, ReaTimbreError)
+
+
+def main_builtin(name: str) -> Callable[[str], Any]:
+    """``RPR_defer``/``RPR_atexit``/``RPR_runloop``: they exist only in the running script's ``__main__``."""
+    function = getattr(sys.modules.get("__main__"), name, None)
+    if function is None:
+        raise ReaTimbreError(f"{name} is missing: run this action from REAPER's action list")
+    return function
+
+
+def defer(code: str) -> None:
+    """Run ``code`` (a string, evaluated in the script's namespace) on REAPER's next defer tick."""
+    main_builtin("RPR_defer")(code)
 
 
 def api() -> InProcessApi:
@@ -183,7 +198,7 @@ def watch(
     """Wait for jobs without blocking REAPER, then call ``on_done``."""
     _WATCHES.append(JobWatch(client, job_ids, label, on_done))
     status(f"{label}: started")
-    R.RPR_defer(_DEFER_TICK)
+    defer(_DEFER_TICK)
 
 
 def tick() -> None:
@@ -197,7 +212,7 @@ def tick() -> None:
             _WATCHES.remove(w)
             guarded(w.on_done, w.results, w.errors)
     if _WATCHES:
-        R.RPR_defer(_DEFER_TICK)
+        defer(_DEFER_TICK)
 
 
 class _Wait:
@@ -213,7 +228,7 @@ _WAITS: list[_Wait] = []
 def wait_until(condition: Callable[[], bool], timeout_seconds: float, then: Callable[[bool], None]) -> None:
     """Check ``condition`` from the defer loop (every POLL_SECONDS) until true or timed out; then ``then(ok)``."""
     _WAITS.append(_Wait(condition, timeout_seconds, then))
-    R.RPR_defer(_DEFER_WAITS)
+    defer(_DEFER_WAITS)
 
 
 def tick_waits() -> None:
@@ -227,7 +242,7 @@ def tick_waits() -> None:
             _WAITS.remove(wait)
             guarded(wait.then, ok)
     if _WAITS:
-        R.RPR_defer(_DEFER_WAITS)
+        defer(_DEFER_WAITS)
 
 
 def report_errors(errors: list[str], done_message: str) -> None:

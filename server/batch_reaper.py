@@ -231,8 +231,8 @@ def render_reaper_selection(
 
 def reaper_media_dir(api: reaper_ops.ReaperApi) -> Path:
     """``<the current project's media folder>/ReaTimbre``, as REAPER reports it."""
-    result = api.call("GetProjectPath", "", reaper_ops.BUFFER_SIZE)
-    folder = str(result[1] if isinstance(result, list | tuple) and len(result) > 1 else result or "")
+    result = api.call("GetProjectPath", "", reaper_ops.BUFFER_SIZE)  # void: (path, size)
+    folder = str(result[0]) if isinstance(result, list | tuple) and result else ""
     if not folder:
         raise ReaTimbreError("REAPER reported no project folder; save the project first or pass --out")
     return Path(folder) / MEDIA_DIR_NAME

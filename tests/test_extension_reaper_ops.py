@@ -193,7 +193,7 @@ def test_emulator_follows_reaper_conventions(emu: ReaperEmulator) -> None:
     track = ops.ret(api.call("GetTrack", 0, 1))
     assert api.call("GetMediaTrackInfo_Value", track, "IP_TRACKNUMBER") == 2.0  # 1-based
     name = api.call("TrackFX_GetParamName", track, 0, 1, "", 64)
-    assert name == [True, track, 0, 1, "Distortion Drive", 64]  # out-parameters come back with the args
+    assert name == (1, track, 0, 1, "Distortion Drive", 64)  # a tuple: bool as 0/1, out-parameters with the args
     env = ops.ret(api.call("GetFXEnvelope", track, 0, 1, True))
     for t in (3.0, 1.0, 2.0):
         api.call("InsertEnvelopePoint", env, t, 0.5, 0, 0.0, False, True)  # noSort
@@ -203,3 +203,12 @@ def test_emulator_follows_reaper_conventions(emu: ReaperEmulator) -> None:
     assert [api.call("GetEnvelopePoint", env, i, 0, 0, 0, 0, 0)[3] for i in range(3)] == [1.0, 2.0, 3.0]
     emu.set_param_from_osc(2, 1, 3, 0.75)  # OSC numbers tracks, FX and parameters from 1
     assert ops.ret(api.call("TrackFX_GetParamNormalized", track, 0, 2)) == 0.75
+
+
+def test_bar_times_read_the_time_signature_at_the_right_positions(tmp_path: Path) -> None:
+    """TimeMap_GetTimeSigAtTime is void: (proj, time, numerator, denominator, tempo), no leading value."""
+    emu = ReaperEmulator.new(tmp_path / "waltz.rpp", bpm=90, numerator=3, denominator=4)
+    api = ops.InProcessApi(emu.module())
+    assert ops.bar_times(api, 0.0, 3) == pytest.approx([0.0, 2.0, 4.0])  # 3 beats of 2/3 s
+    six_eight = ReaperEmulator.new(tmp_path / "jig.rpp", bpm=120, numerator=6, denominator=8)
+    assert ops.bar_times(ops.InProcessApi(six_eight.module()), 1.0, 2) == pytest.approx([1.0, 2.5])
