@@ -1,5 +1,6 @@
-"""The hardened reapy server in REAPER's defer loop: ``RPR_defer``/``RPR_atexit`` from the script's ``__main__``,
-the loop re-armed whatever happens, and hostile clients costing each tick at most a few milliseconds."""
+"""The hardened reapy server's defer loop, in a minimal REAPER host: ``RPR_defer``/``RPR_atexit`` from the
+script's ``__main__`` (never ``reaper_python``), the loop re-armed whatever happens, and the caps on connections
+and HOLD. (The action in the REAPER emulator, under hostile clients: tests/test_reapy_server_reaper.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reaper_emulator.hostile_clients import ATTACKS, attack_all, closed_by_server, connect, expected_outcomes
+from reaper_emulator.hostile_clients import closed_by_server, connect
 
 from extension import reapy_bridge
 from extension.reapy_bridge import REAPY_INFO_FILE_NAME, HardenedReapyServer, ServerLimits
@@ -128,36 +129,6 @@ def test_the_loop_rearms_even_when_a_tick_fails(host: FakeReaperHost, tmp_path: 
     with pytest.raises(KeyboardInterrupt):
         host.tick()
     assert len(host.deferred) == 1  # re-armed in a finally, even for what the loop does not catch
-
-
-# --------------------------------------------------------------------------- hostile clients
-LOOP_LIMITS = ServerLimits(
-    request_deadline_seconds=0.5, hold_seconds=1.0, anonymous_idle_seconds=5.0, max_connections=len(ATTACKS) + 1
-)
-
-
-def test_hostile_clients_cost_each_tick_a_few_milliseconds(host: FakeReaperHost, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(reapy_bridge, "DEFAULT_LIMITS", LOOP_LIMITS)
-    server = reapy_bridge.start_in_reaper(TOKEN, tmp_path, port=0)
-    result: list[tuple[dict[str, str], list[Any]]] = []
-    thread = threading.Thread(target=lambda: result.append(attack_all(server.port, TOKEN, LOOP_LIMITS)))
-    tick_seconds: list[float] = []
-    thread.start()
-    while thread.is_alive():
-        started = time.perf_counter()
-        host.tick()
-        tick_seconds.append(time.perf_counter() - started)
-        time.sleep(0.002)
-    ((outcomes, answered),) = result
-    assert outcomes == expected_outcomes(2.5)
-    assert answered and set(answered) == {2.5}
-    dropped = server.stats.dropped
-    assert dropped["request too slow"] == 3 and dropped["oversize request"] == 1 and dropped["wrong token"] == 1
-    assert dropped["disconnected mid-request"] == 1 and server.stats.holds_cut == 1
-    assert len(host.deferred) == 1  # the loop is still armed
-    worst, median = max(tick_seconds), sorted(tick_seconds)[len(tick_seconds) // 2]
-    print(f"\n{len(tick_seconds)} ticks, worst {worst * 1000:.2f} ms, median {median * 1000:.3f} ms")
-    assert worst < 0.050
 
 
 @pytest.fixture
