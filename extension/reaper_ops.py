@@ -16,7 +16,8 @@ This module is copied next to the ReaScripts by ``install.py --reaper`` and must
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,15 +85,65 @@ def is_null(pointer: Any) -> bool:
     return text.endswith(")0x0000000000000000") or text.endswith(")0x00000000")
 
 
+def current_project(api: ReaperApi) -> str:
+    """The current project tab's pointer (``EnumProjects(-1, ...)``)."""
+    return str(ret(api.call("EnumProjects", -1, "", BUFFER_SIZE)))
+
+
+def is_valid(api: ReaperApi, project: str, pointer: str | None, ctype: str) -> bool:
+    """Whether ``pointer`` (a ``ctype`` such as ``"MediaItem*"``) still exists in ``project``.
+
+    Asks ``ValidatePtr2``; if that says no, a function taking the pointer's own type confirms it, because
+    reapy reports that the stock binding's ``ValidatePtr2`` answers 0 for everything (its ``void*`` argument
+    is validated as a ``"void*"``). The binding hands a function NULL for a deleted object, so the typed
+    function's NULL answer is a reliable no.
+    """
+    if pointer is None or is_null(pointer):
+        return False
+    if ret(api.call("ValidatePtr2", project, pointer, ctype)):
+        return True
+    if ctype == "MediaItem*":
+        return not is_null(ret(api.call("GetMediaItem_Track", pointer)))
+    if ctype == "MediaItem_Take*":
+        return not is_null(ret(api.call("GetMediaItemTake_Item", pointer)))
+    if ctype == "MediaTrack*":
+        return float(ret(api.call("GetMediaTrackInfo_Value", pointer, "IP_TRACKNUMBER"))) != 0.0
+    return False
+
+
+def still_there(api: ReaperApi, project: str, **pointers: str | None) -> str | None:
+    """Why a job's result cannot be applied any more, or None: the user switched project tabs, or deleted one of
+    ``pointers`` (keyword = what it is: ``item``, ``take``, ``track``) while the job ran."""
+    if current_project(api) != project:
+        return "the project tab was switched (or closed) while ReaTimbre worked; nothing was changed"
+    kinds = {"item": "MediaItem*", "take": "MediaItem_Take*", "track": "MediaTrack*"}
+    for what, pointer in pointers.items():
+        if pointer is not None and not is_valid(api, project, pointer, kinds[what]):
+            return f"the {what} was deleted while ReaTimbre worked; nothing was changed"
+    return None
+
+
 @contextlib.contextmanager
 def undo_block(api: ReaperApi, description: str) -> Iterator[None]:
-    """Group everything done inside into one undo point named ``description``."""
-    api.call("Undo_BeginBlock2", 0)
+    """Group everything done inside into one undo point named ``description``.
+
+    Blocks opened inside another (an action's block around several operations that each open one) are not
+    passed to REAPER, so the outermost block alone makes the undo point, whatever REAPER does with nesting.
+    """
+    depth = getattr(api, _UNDO_NESTING, 0)
+    setattr(api, _UNDO_NESTING, depth + 1)
+    if depth == 0:
+        api.call("Undo_BeginBlock2", 0)
     try:
         yield
     finally:
-        api.call("Undo_EndBlock2", 0, description, -1)
-        api.call("UpdateArrange")
+        setattr(api, _UNDO_NESTING, depth)
+        if depth == 0:
+            api.call("Undo_EndBlock2", 0, description, -1)
+            api.call("UpdateArrange")
+
+
+_UNDO_NESTING = "_reatimbre_undo_nesting"
 
 
 # --------------------------------------------------------------------------- items and takes
@@ -159,21 +210,77 @@ def rendered_take_name(effect: str, original: str) -> str:
 def add_rendered_take(api: ReaperApi, item: SelectedItem, media_path: str, effect: str) -> str:
     """Add ``media_path`` to the item as a new active take named after the effect (one undo point).
 
-    The render covers the whole source file, so the new take keeps the old take's offset and playrate.
+    The render covers the whole source file, so the new take keeps the old take's offset and playrate. That
+    the take really plays the file is checked after ``SetMediaItemTake_Source``; if not, the empty take is
+    removed and REAPER's own media insertion (``InsertMedia`` mode 3, add as a take) is tried instead.
     """
     with undo_block(api, f"ReaTimbre: render through {effect}"):
-        take = ret(api.call("AddTakeToMediaItem", item.item))
-        if is_null(take):
-            raise ReaTimbreError("REAPER refused to add a take to the item")
+        take = None
         source = ret(api.call("PCM_Source_CreateFromFile", media_path))
-        if is_null(source):
-            raise ReaTimbreError(f"REAPER cannot open the rendered file {media_path}")
-        api.call("SetMediaItemTake_Source", take, source)
+        if not is_null(source):
+            take = ret(api.call("AddTakeToMediaItem", item.item))
+            if is_null(take):
+                raise ReaTimbreError("REAPER refused to add a take to the item")
+            api.call("SetMediaItemTake_Source", take, source)
+            if not take_plays(api, take, media_path):
+                _with_only_selected(api, item.item, lambda: _delete_take(api, take))
+                take = None
+        if take is None:
+            take = _with_only_selected(api, item.item, lambda: _insert_as_take(api, item.item, media_path))
         api.call("GetSetMediaItemTakeInfo_String", take, "P_NAME", rendered_take_name(effect, item.take_name), True)
         api.call("SetMediaItemTakeInfo_Value", take, "D_STARTOFFS", item.start_offset_seconds)
         api.call("SetMediaItemTakeInfo_Value", take, "D_PLAYRATE", item.playrate)
         api.call("SetActiveTake", take)
         api.call("UpdateItemInProject", item.item)
+    return take
+
+
+DELETE_ACTIVE_TAKE_COMMAND = 40129
+"""REAPER's action "Take: Delete active take from items" (acts on the selected items)."""
+INSERT_MEDIA_AS_TAKE = 3
+"""``InsertMedia`` mode: add the file to the selected items as a new take."""
+
+
+def take_plays(api: ReaperApi, take: str, media_path: str) -> bool:
+    """Whether a take's source is the file ``media_path``."""
+    source = ret(api.call("GetMediaItemTake_Source", take))
+    if is_null(source):
+        return False
+    name = str(api.call("GetMediaSourceFileName", source, "", BUFFER_SIZE)[1])  # void: (src, name, sz)
+    return bool(name) and _same_file(name, media_path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
+def _with_only_selected(api: ReaperApi, item: str, action: Callable[[], Any]) -> Any:
+    """Run ``action`` with ``item`` the only selected item (for REAPER actions that act on the selection),
+    then restore the selection."""
+    count = int(ret(api.call("CountSelectedMediaItems", 0)))
+    selected = [ret(api.call("GetSelectedMediaItem", 0, i)) for i in range(count)]
+    for other in selected:
+        api.call("SetMediaItemSelected", other, False)
+    api.call("SetMediaItemSelected", item, True)
+    try:
+        return action()
+    finally:
+        api.call("SetMediaItemSelected", item, False)
+        for other in selected:
+            api.call("SetMediaItemSelected", other, True)
+
+
+def _delete_take(api: ReaperApi, take: str) -> None:
+    api.call("SetActiveTake", take)
+    api.call("Main_OnCommand", DELETE_ACTIVE_TAKE_COMMAND, 0)
+
+
+def _insert_as_take(api: ReaperApi, item: str, media_path: str) -> str:
+    before = int(ret(api.call("CountTakes", item)))
+    api.call("InsertMedia", media_path, INSERT_MEDIA_AS_TAKE)
+    take = ret(api.call("GetActiveTake", item))
+    if int(ret(api.call("CountTakes", item))) != before + 1 or is_null(take) or not take_plays(api, take, media_path):
+        raise ReaTimbreError(f"REAPER cannot open the rendered file {media_path} as a take (the file is kept)")
     return take
 
 

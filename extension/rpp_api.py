@@ -75,6 +75,7 @@ class RppApi:
         self.undo_history: list[str] = []
         self.edits_outside_undo = 0
         self.arrange_updates = 0
+        self.undo_blocks_opened = 0
         self._undo_depth = 0
         self.pointers = PointerTable(self._is_valid)
         self.binding = Binding(self, self.pointers)
@@ -604,6 +605,7 @@ class RppApi:
     # ----------------------------------------------------------------- undo
     def c_Undo_BeginBlock2(self, proj: RppProject | None) -> None:
         self._undo_depth += 1
+        self.undo_blocks_opened += 1
 
     def c_Undo_EndBlock2(self, proj: RppProject | None, description: str, flags: int) -> None:
         if self._undo_depth == 0:

@@ -73,8 +73,9 @@ def main():
     knobs = parse_knobs(knob_text, model)
     mix = reatimbre_action.parse_number(mix_text, "mix", 0.0, 1.0)
     tail = reatimbre_action.parse_number(tail_text, "tail seconds", 0.0, 60.0) if tail_text else None
-    job_ids = [
-        client.submit(
+    project = ops.current_project(api)
+    work = [
+        (
             "render",
             {
                 "input": item.source_path,
@@ -89,14 +90,22 @@ def main():
     ]
 
     def finished(results, errors):
-        done = [(items[n], result) for n, result in enumerate(results) if result]
+        done = []
+        for item, result in zip(items, results, strict=True):
+            if not result:
+                continue
+            gone = ops.still_there(api, project, item=item.item, take=item.take, track=item.track)
+            if gone:
+                errors.append(f"{item.take_name or 'item'}: {gone} (the render is {result['output']})")
+            else:
+                done.append((item, result))
         if done:
             with ops.undo_block(api, f"ReaTimbre: render {len(done)} item(s) through {effect_text}"):
                 for item, result in done:
                     ops.add_rendered_take(api, item, str(result["output"]), effect_text)
         reatimbre_action.report_errors(errors, f"rendered {len(done)} of {len(items)} item(s) through {effect_text}")
 
-    reatimbre_action.watch(client, job_ids, f"rendering {len(items)} item(s) through {effect_text}", finished)
+    reatimbre_action.run_jobs(client, work, f"rendering {len(items)} item(s) through {effect_text}", finished)
 
 
 reatimbre_action.run(main)

@@ -47,9 +47,9 @@ def main():
     if reatimbre_action.parse_choice(dry_text, "dry item", ["upper", "lower"]) == "lower":
         dry, wet = wet, dry
     client = Client()
-    job_id = client.submit(
-        "steer", {"dry": dry.source_path, "wet": wet.source_path, "name": name, "memory": memory, "minutes": minutes}
-    )
+    work = [
+        ("steer", {"dry": dry.source_path, "wet": wet.source_path, "name": name, "memory": memory, "minutes": minutes})
+    ]
 
     def finished(results, errors):
         if errors:
@@ -60,7 +60,7 @@ def main():
         detail = f" (held-out MR-STFT error {error:.3f})" if isinstance(error, (int, float)) else ""
         reatimbre_action.show_info(f"new effect {result.get('model', name)!r} is ready{detail}")
 
-    reatimbre_action.watch(client, [job_id], f"steering {name}", finished)
+    reatimbre_action.run_jobs(client, work, f"steering {name}", finished)
 
 
 reatimbre_action.run(main)

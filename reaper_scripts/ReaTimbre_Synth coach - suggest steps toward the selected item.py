@@ -53,19 +53,21 @@ def main():
     mode = reatimbre_action.parse_choice(mode_text, "write mode", ["automation", "midi", "both"])
     anchor = reatimbre_action.parse_choice(anchor_text, "placement", ["cursor", "item"])
     client = Client()
-    job_id = client.submit(
-        "coach",
-        {
-            "target": target.source_path,
-            "start_seconds": target.start_offset_seconds + start,
-            "preset": preset,
-            "max_steps": max_steps,
-        },
-    )
+    project = ops.current_project(api)
+    request = {
+        "target": target.source_path,
+        "start_seconds": target.start_offset_seconds + start,
+        "preset": preset,
+        "max_steps": max_steps,
+    }
 
     def finished(results, errors):
         if errors:
             reatimbre_action.show_error("the coach failed: " + "; ".join(errors))
+            return
+        gone = ops.still_there(api, project, track=track)
+        if gone:
+            reatimbre_action.show_error(f"the coach's suggestion was not written: {gone}")
             return
         plan = CoachPlan.from_coach_json(results[0])
         times = ops.step_times(api, plan, anchor)
@@ -79,10 +81,12 @@ def main():
         reatimbre_action.set_state("coach_original", CoachPlan((original,)).to_json())
         reatimbre_action.set_state("coach_track", str(ops.track_index(api, track)))
         reatimbre_action.set_state("coach_step", "-1")
+        automated = [round(t, 9) for t in times] if mode in ("automation", "both") else []
+        reatimbre_action.set_state("coach_automation_times", automated)
         lines = [step.label(n) for n, step in enumerate(plan.steps, 1)]
         reatimbre_action.status("coach suggestions:\n  " + "\n  ".join(lines))
 
-    reatimbre_action.watch(client, [job_id], "synth coach", finished)
+    reatimbre_action.run_jobs(client, [("coach", request)], "synth coach", finished)
 
 
 reatimbre_action.run(main)

@@ -3,8 +3,9 @@
 * finds ReaTimbre's REAPER operations (``extension/``): beside the scripts in ``lib/`` once installed, or in
   the repository the scripts live in;
 * reports failures in a message box, one line, and progress in REAPER's console;
-* watches server jobs from REAPER's defer loop so REAPER's UI never waits: each tick polls at most every
-  :data:`POLL_SECONDS` with a short HTTP timeout, then hands control back.
+* runs server jobs from REAPER's defer loop so REAPER's UI never waits on the network: requests are advanced
+  without blocking (at most :data:`TICK_BUDGET_SECONDS` of work per tick), jobs are submitted as the server's
+  queue has room, and jobs still running when the script ends are cancelled.
 
 REAPER's ``RPR_defer`` is not part of ``reaper_python``: REAPER puts it (with ``RPR_atexit`` and ``RPR_runloop``)
 into the namespace of the script it runs, ``__main__``, and it takes a string of code. This module reads it
@@ -30,7 +31,7 @@ for _candidate in (os.path.join(HERE, "lib"), os.path.dirname(HERE)):
         break
 
 import reaper_python as R  # noqa: E402 - REAPER's module, present only inside REAPER (or its emulator)
-from reatimbre_client import Client, ClientError, ServerUnreachable  # noqa: E402
+from reatimbre_client import Client, ClientError, PendingRequest, QueueFull, ServerUnreachable  # noqa: E402
 
 from extension.reaper_ops import InProcessApi  # noqa: E402
 from models.errors import ReaTimbreError  # noqa: E402
@@ -38,8 +39,17 @@ from models.errors import ReaTimbreError  # noqa: E402
 TITLE = "ReaTimbre"
 _DEFER_TICK = "import sys; sys.modules['reatimbre_action'].tick()"
 _DEFER_WAITS = "import sys; sys.modules['reatimbre_action'].tick_waits()"
+_AT_EXIT = "import sys; sys.modules['reatimbre_action'].at_exit()"
 EXT_SECTION = "ReaTimbre"
 POLL_SECONDS = 0.25
+"""A job is asked for its state at most this often."""
+TICK_BUDGET_SECONDS = 0.02
+"""Network work per defer tick (each step is non-blocking; this bounds how many run in one tick)."""
+MAX_JOBS_IN_FLIGHT = 16
+"""Jobs one action keeps on the server at once (its queue holds 32 by default; others may share it)."""
+QUEUE_FULL_RETRY_SECONDS = 1.0
+HEALTH_TIMEOUT_SECONDS = 2.0
+EXIT_CANCEL_TIMEOUT_SECONDS = 0.2
 UNREACHABLE_GRACE_SECONDS = 60.0  # a busy server may miss a few polls; give up only after this long
 USER_ERRORS = (ClientError, ReaTimbreError)
 
@@ -130,117 +140,248 @@ def parse_choice(text: str, what: str, choices: list[str]) -> str:
 
 
 # --------------------------------------------------------------------------- the defer loop
-class JobWatch:
-    """Server jobs being waited for; ``on_done(results, errors)`` runs once all have ended."""
+class Job:
+    """One piece of server work: submitted when the queue has room, then polled until it ends."""
+
+    def __init__(self, kind: str, payload: dict[str, Any]) -> None:
+        self.kind, self.payload = kind, payload
+        self.job_id: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.error: str | None = None
+        self.progress = 0.0
+        self.stage = ""
+        self.finished = False
+        self.last_poll = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.job_id is not None and not self.finished
+
+    def fail(self, message: str) -> None:
+        self.finished, self.error = True, message
+
+
+class JobRunner:
+    """Submits jobs and waits for them from REAPER's defer loop without ever blocking it.
+
+    At most one HTTP request is open at a time and it is advanced without waiting (see
+    ``reatimbre_client.PendingRequest``). At most :data:`MAX_JOBS_IN_FLIGHT` jobs are on the server at once; a
+    full server queue (HTTP 429) is retried after :data:`QUEUE_FULL_RETRY_SECONDS`. ``on_done(results, errors)``
+    runs once every job has ended: ``results[n]`` is job n's result or None, ``errors`` one line per failure.
+    """
 
     def __init__(
         self,
         client: Client,
-        job_ids: list[str],
+        work: list[tuple[str, dict[str, Any]]],
         label: str,
         on_done: Callable[[list[dict[str, Any] | None], list[str]], None],
     ) -> None:
         self.client = client
-        self.job_ids = job_ids
+        self.jobs = [Job(kind, payload) for kind, payload in work]
         self.label = label
         self.on_done = on_done
-        self.results: list[dict[str, Any] | None] = [None] * len(job_ids)
-        self.errors: list[str] = []
-        self.finished = [False] * len(job_ids)
-        self.progress = [0.0] * len(job_ids)
-        self.last_poll = 0.0
-        self.last_report = (-1, "")
+        self.request: PendingRequest | None = None
+        self.request_job: Job | None = None
+        self.request_kind = ""
+        self.not_before = 0.0
         self.unreachable_since: float | None = None
+        self.last_report = (-1, "")
+        self.queue_full_retries = 0
+        self._next_poll = 0
 
-    def poll(self) -> bool:
-        """Poll every unfinished job once; True when all have ended."""
-        stage = ""
-        for n, job_id in enumerate(self.job_ids):
-            if self.finished[n]:
-                continue
-            try:
-                job = self.client.job(job_id)
-            except ServerUnreachable as exc:
-                now = time.monotonic()
-                self.unreachable_since = self.unreachable_since or now
-                if now - self.unreachable_since > UNREACHABLE_GRACE_SECONDS:
-                    self.finished[n] = True
-                    self.errors.append(str(exc))
-                continue
-            except ClientError as exc:
-                self.finished[n] = True
-                self.errors.append(str(exc))
-                continue
-            self.unreachable_since = None
-            state = job.get("state")
-            self.progress[n] = float(job.get("progress") or 0.0)
-            stage = str(job.get("stage") or stage)
-            if state == "done":
-                self.finished[n], self.progress[n] = True, 1.0
-                self.results[n] = job.get("result") or {}
-            elif state in ("failed", "cancelled"):
-                self.finished[n] = True
-                self.errors.append(f"{job.get('kind', 'job')} {state}: {job.get('error') or 'no reason given'}")
-        percent = int(100 * sum(self.progress) / max(1, len(self.progress)))
+    @property
+    def finished(self) -> bool:
+        return all(job.finished for job in self.jobs)
+
+    def step(self) -> bool:
+        """Do what the network allows now without waiting; True when a request completed (more may follow)."""
+        if self.request is not None:
+            if not self.request.step():
+                return False
+            request, job, kind = self.request, self.request_job, self.request_kind
+            self.request, self.request_job = None, None
+            assert job is not None
+            self._handle(request, job, kind)
+            self._report()
+            return True
+        now = time.monotonic()
+        if now < self.not_before or self.finished:
+            return False
+        job, kind, method, path, body = self._next(now)
+        if job is None:
+            return False
+        try:
+            self.request = self.client.start(method, path, body)
+        except ClientError as exc:
+            self._unreachable(exc)
+            return False
+        self.request_job, self.request_kind = job, kind
+        if kind == "poll":
+            job.last_poll = now
+        self.request.step()
+        return False
+
+    def _next(self, now: float) -> tuple[Job | None, str, str, str, dict[str, Any] | None]:
+        in_flight = sum(1 for job in self.jobs if job.running)
+        waiting = next((job for job in self.jobs if job.job_id is None and not job.finished), None)
+        if waiting is not None and in_flight < MAX_JOBS_IN_FLIGHT:
+            return waiting, "submit", "POST", "/" + waiting.kind, waiting.payload
+        running = [job for job in self.jobs if job.running]
+        for offset in range(len(running)):
+            job = running[(self._next_poll + offset) % len(running)]
+            if now - job.last_poll >= POLL_SECONDS:
+                self._next_poll = (self._next_poll + offset + 1) % len(running)
+                return job, "poll", "GET", f"/jobs/{job.job_id}", None
+        return None, "", "", "", None
+
+    def _handle(self, request: PendingRequest, job: Job, kind: str) -> None:
+        error = request.error
+        if isinstance(error, QueueFull):
+            self.queue_full_retries += 1
+            self.not_before = time.monotonic() + QUEUE_FULL_RETRY_SECONDS
+            return
+        if isinstance(error, ServerUnreachable):
+            self._unreachable(error)
+            return
+        self.unreachable_since = None
+        if error is not None:
+            job.fail(str(error))
+            return
+        answer = request.result if isinstance(request.result, dict) else {}
+        if kind == "submit":
+            if not answer.get("job_id"):
+                job.fail(f"ReaTimbre server did not start a {job.kind} job")
+            else:
+                job.job_id = str(answer["job_id"])
+            return
+        state = answer.get("state")
+        job.progress = float(answer.get("progress") or 0.0)
+        job.stage = str(answer.get("stage") or "")
+        if state == "done":
+            job.finished, job.progress, job.result = True, 1.0, answer.get("result") or {}
+        elif state in ("failed", "cancelled"):
+            job.fail(f"{answer.get('kind', job.kind)} {state}: {answer.get('error') or 'no reason given'}")
+
+    def _unreachable(self, error: ClientError) -> None:
+        now = time.monotonic()
+        self.unreachable_since = self.unreachable_since or now
+        self.not_before = now + POLL_SECONDS
+        if now - self.unreachable_since > UNREACHABLE_GRACE_SECONDS:
+            for job in self.jobs:
+                if not job.finished:
+                    job.fail(str(error))
+
+    def _report(self) -> None:
+        percent = int(100 * sum(job.progress for job in self.jobs) / max(1, len(self.jobs)))
+        stage = next((job.stage for job in self.jobs if job.running and job.stage), "")
         report = (percent // 10, stage)
         if report != self.last_report:
             self.last_report = report
             status(f"{self.label}: {percent}%" + (f" ({stage})" if stage else ""))
-        return all(self.finished)
+
+    def cancel_unfinished(self) -> None:
+        """REAPER is closing or the script was stopped: cancel what the server still runs for us (briefly)."""
+        if self.request is not None:
+            self.request.cancel()
+        quick = Client(self.client.host, self.client.port, timeout_seconds=EXIT_CANCEL_TIMEOUT_SECONDS)
+        for job in self.jobs:
+            if job.running:
+                try:
+                    quick.cancel(str(job.job_id))
+                except ClientError:
+                    pass
+                job.fail(f"{job.kind} cancelled: the action was stopped")
 
 
-_WATCHES: list[JobWatch] = []
+_RUNNERS: list[JobRunner] = []
+_EXIT_HOOKED: list[bool] = []
 
 
-def watch(
-    client: Client, job_ids: list[str], label: str, on_done: Callable[[list[dict[str, Any] | None], list[str]], None]
+def run_jobs(
+    client: Client,
+    work: list[tuple[str, dict[str, Any]]],
+    label: str,
+    on_done: Callable[[list[dict[str, Any] | None], list[str]], None],
 ) -> None:
-    """Wait for jobs without blocking REAPER, then call ``on_done``."""
-    _WATCHES.append(JobWatch(client, job_ids, label, on_done))
+    """Submit ``(kind, payload)`` jobs and wait for them without blocking REAPER, then call ``on_done``."""
+    _RUNNERS.append(JobRunner(client, work, label, on_done))
     status(f"{label}: started")
+    if not _EXIT_HOOKED:
+        _EXIT_HOOKED.append(True)
+        main_builtin("RPR_atexit")(_AT_EXIT)
     defer(_DEFER_TICK)
 
 
 def tick() -> None:
-    """One defer-loop tick: poll the watched jobs if it is time, finish those that ended."""
-    now = time.monotonic()
-    for w in list(_WATCHES):
-        if now - w.last_poll < POLL_SECONDS:
-            continue
-        w.last_poll = now
-        if w.poll():
-            _WATCHES.remove(w)
-            guarded(w.on_done, w.results, w.errors)
-    if _WATCHES:
+    """One defer-loop tick: advance the network work for at most TICK_BUDGET_SECONDS, finish what ended."""
+    deadline = time.monotonic() + TICK_BUDGET_SECONDS
+    for runner in list(_RUNNERS):
+        while _advance(runner) and time.monotonic() < deadline:
+            pass
+        if runner.finished:
+            _RUNNERS.remove(runner)
+            results = [job.result for job in runner.jobs]
+            errors = [job.error for job in runner.jobs if job.error]
+            guarded(runner.on_done, results, errors)
+    if _RUNNERS:
         defer(_DEFER_TICK)
 
 
-class _Wait:
-    def __init__(self, condition: Callable[[], bool], timeout_seconds: float, then: Callable[[bool], None]) -> None:
-        self.condition, self.then = condition, then
+def _advance(runner: JobRunner) -> bool:
+    try:
+        return runner.step()
+    except Exception as exc:  # a bug: end this runner's jobs with one line each, the traceback in the console
+        R.RPR_ShowConsoleMsg(traceback.format_exc())
+        for job in runner.jobs:
+            if not job.finished:
+                job.fail(f"unexpected {type(exc).__name__}: {exc}")
+        return False
+
+
+def at_exit() -> None:
+    """The script ends (REAPER closes, or the user stops it): leave no job running on the server."""
+    while _RUNNERS:
+        _RUNNERS.pop().cancel_unfinished()
+
+
+class _ServerWait:
+    def __init__(self, running: bool, timeout_seconds: float, then: Callable[[bool], None]) -> None:
+        self.running, self.then = running, then
         self.deadline = time.monotonic() + timeout_seconds
-        self.last_check = 0.0
+        self.request: PendingRequest | None = None
+        self.next_check = 0.0
 
 
-_WAITS: list[_Wait] = []
+_WAITS: list[_ServerWait] = []
 
 
-def wait_until(condition: Callable[[], bool], timeout_seconds: float, then: Callable[[bool], None]) -> None:
-    """Check ``condition`` from the defer loop (every POLL_SECONDS) until true or timed out; then ``then(ok)``."""
-    _WAITS.append(_Wait(condition, timeout_seconds, then))
+def wait_for_server(running: bool, timeout_seconds: float, then: Callable[[bool], None]) -> None:
+    """From the defer loop, check (without blocking) until the server answers /health (``running``) or stops
+    answering (not ``running``), or ``timeout_seconds`` pass; then call ``then(ok)``."""
+    _WAITS.append(_ServerWait(running, timeout_seconds, then))
     defer(_DEFER_WAITS)
 
 
 def tick_waits() -> None:
     now = time.monotonic()
     for wait in list(_WAITS):
-        if now - wait.last_check < POLL_SECONDS:
-            continue
-        wait.last_check = now
-        ok = bool(guarded(wait.condition))
+        ok = None
+        if wait.request is None and now >= wait.next_check:
+            wait.next_check = now + POLL_SECONDS
+            try:
+                wait.request = Client(timeout_seconds=HEALTH_TIMEOUT_SECONDS).start("GET", "/health")
+            except ClientError:
+                ok = not wait.running
+        if wait.request is not None and wait.request.step():
+            answering = wait.request.error is None and (wait.request.result or {}).get("status") == "ok"
+            ok = answering == wait.running
+            wait.request = None
         if ok or now > wait.deadline:
             _WAITS.remove(wait)
-            guarded(wait.then, ok)
+            if wait.request is not None:
+                wait.request.cancel()
+            guarded(wait.then, bool(ok))
     if _WAITS:
         defer(_DEFER_WAITS)
 

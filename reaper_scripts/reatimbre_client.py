@@ -7,9 +7,13 @@ and ``<config dir>/server.json`` (host and port while it runs). The config direc
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import select
+import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -18,6 +22,9 @@ APP_NAME = "reatimbre"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 47810
 REQUEST_TIMEOUT_SECONDS = 5.0
+PENDING_TIMEOUT_SECONDS = 30.0
+"""How long a non-blocking request may take in all before it counts as unanswered."""
+RECEIVE_CHUNK_BYTES = 65536
 
 
 class ClientError(Exception):
@@ -26,6 +33,10 @@ class ClientError(Exception):
 
 class ServerUnreachable(ClientError):
     """The server did not answer (not running, or too busy to answer in time)."""
+
+
+class QueueFull(ClientError):
+    """The server's job queue is full (HTTP 429): submit again later."""
 
 
 def config_dir(platform: str | None = None, environ: dict[str, str] | None = None) -> str:
@@ -127,6 +138,10 @@ class Client:
         except ValueError:
             raise ClientError(f"ReaTimbre server sent a malformed answer to {method} {path}") from None
 
+    def start(self, method: str, path: str, body: dict[str, Any] | None = None) -> PendingRequest:
+        """Begin a request without waiting for it: see :class:`PendingRequest`."""
+        return PendingRequest(self.host, self.port, self._token or read_token(), method, "/v1" + path, body)
+
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/health")
 
@@ -156,3 +171,131 @@ def _detail(exc: urllib.error.HTTPError) -> str:
     if isinstance(detail, list):  # validation errors: keep the first message
         detail = detail[0].get("msg") if detail and isinstance(detail[0], dict) else str(detail)
     return f"{detail or exc.reason} (HTTP {exc.code})"
+
+
+class PendingRequest:
+    """One HTTP request on a non-blocking socket, for REAPER's defer loop: :meth:`step` does what the network
+    allows right now (never waits) and returns True once :attr:`result` or :attr:`error` is set.
+
+    HTTP/1.0 with the bearer token, so the server answers with a plain body and closes the connection.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout_seconds: float = PENDING_TIMEOUT_SECONDS,
+    ) -> None:
+        self.label = f"{method} {path}"
+        self.where = f"{host}:{port}"
+        self.result: Any = None
+        self.error: ClientError | None = None
+        self.done = False
+        self._deadline = time.monotonic() + timeout_seconds
+        data = b"" if body is None else json.dumps(body).encode("utf-8")
+        head = [
+            f"{method} {path} HTTP/1.0",
+            f"Host: {host}:{port}",
+            f"Authorization: Bearer {token}",
+            "Accept: application/json",
+            f"Content-Length: {len(data)}",
+        ]
+        if body is not None:
+            head.append("Content-Type: application/json")
+        self._outgoing = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + data
+        self._incoming = bytearray()
+        self._connected = False
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self._socket: socket.socket | None = socket.socket(family, socket.SOCK_STREAM)
+            self._socket.setblocking(False)
+            code = self._socket.connect_ex((host, port))
+        except OSError as exc:
+            self._fail(ServerUnreachable(self._unreachable(exc)))
+            return
+        if code != 0 and code not in _CONNECTING:
+            self._fail(ServerUnreachable(self._unreachable(os.strerror(code))))
+
+    def _unreachable(self, reason: Any) -> str:
+        return f"ReaTimbre server is not reachable at {self.where} ({reason}): run 'ReaTimbre: Start local server'"
+
+    def step(self) -> bool:
+        """Advance without blocking; True when finished."""
+        if self.done:
+            return True
+        if time.monotonic() > self._deadline:
+            self._fail(ServerUnreachable(self._unreachable("no answer in time")))
+            return True
+        sock = self._socket
+        assert sock is not None
+        try:
+            if self._outgoing:
+                _, writable, _ = select.select([], [sock], [], 0)
+                if not writable:
+                    return False
+                if not self._connected:
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if code:
+                        self._fail(ServerUnreachable(self._unreachable(os.strerror(code))))
+                        return True
+                    self._connected = True
+                sent = sock.send(self._outgoing)
+                self._outgoing = self._outgoing[sent:]
+                return False
+            readable, _, _ = select.select([sock], [], [], 0)
+            while readable:
+                chunk = sock.recv(RECEIVE_CHUNK_BYTES)
+                if not chunk:
+                    self._finish()
+                    return True
+                self._incoming += chunk
+                readable, _, _ = select.select([sock], [], [], 0)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            self._fail(ServerUnreachable(self._unreachable(exc)))
+            return True
+        return False
+
+    def cancel(self) -> None:
+        """Drop the request (closes the connection)."""
+        if not self.done:
+            self._fail(ClientError(f"{self.label} was abandoned"))
+
+    def _finish(self) -> None:
+        head, _, body = bytes(self._incoming).partition(b"\r\n\r\n")
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = status_line.split(" ", 2)
+        try:
+            status = int(parts[1])
+            answer = json.loads(body.decode("utf-8") or "null")
+        except (IndexError, ValueError):
+            self._fail(ClientError(f"ReaTimbre server sent a malformed answer to {self.label}"))
+            return
+        if status >= 400:
+            detail = answer.get("detail") if isinstance(answer, dict) else None
+            if isinstance(detail, list):
+                detail = detail[0].get("msg") if detail and isinstance(detail[0], dict) else str(detail)
+            reason = f"{detail or (parts[2] if len(parts) > 2 else 'error')} (HTTP {status})"
+            kind = QueueFull if status == 429 else ClientError
+            self._fail(kind(f"ReaTimbre server refused {self.label}: {reason}"))
+            return
+        self.result = answer
+        self._close()
+
+    def _fail(self, error: ClientError) -> None:
+        self.error = error
+        self._close()
+
+    def _close(self) -> None:
+        self.done = True
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+
+_CONNECTING = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, 10035}  # 10035: Windows' WSAEWOULDBLOCK

@@ -70,7 +70,7 @@ def start() -> None:
         else:
             reatimbre_action.show_error(f"the ReaTimbre server did not start; see {log_path}")
 
-    reatimbre_action.wait_until(is_running, START_TIMEOUT_SECONDS, started)
+    reatimbre_action.wait_for_server(True, START_TIMEOUT_SECONDS, started)
 
 
 def stop() -> None:
@@ -91,4 +91,4 @@ def stop() -> None:
         else:
             reatimbre_action.show_error(f"the ReaTimbre server (pid {pid}) is still answering")
 
-    reatimbre_action.wait_until(lambda: not is_running(), STOP_TIMEOUT_SECONDS, stopped)
+    reatimbre_action.wait_for_server(False, STOP_TIMEOUT_SECONDS, stopped)

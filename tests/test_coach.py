@@ -286,7 +286,7 @@ def test_coach_json_matches_the_reaper_bridge(tiny_coach, renderer):
     assert by_control["distortion_on"]["value"] == 1.0 and by_control["distortion_on"]["cc"] == 103
     drive = by_control["distortion_drive"]
     assert drive["param_name"] == synth.display_name("distortion_drive") == "Distortion Drive"
-    assert drive["param_index"] == names.index("distortion_drive")
+    assert drive["param_index"] == synth.host_index("distortion_drive") != names.index("distortion_drive")
     assert drive["value"] == pytest.approx(synth.normalized_value("distortion_drive"), abs=1e-6)
     assert drive["display"] == "+19.6 dB" and drive["cc"] == 24
     assert by_control["distortion_type"]["display"] == "Hard Clip"

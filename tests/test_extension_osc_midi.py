@@ -73,3 +73,12 @@ def test_midi_file_has_ccs_at_bar_positions(tmp_path: Path) -> None:
     with pytest.raises(ReaTimbreError, match="invalid tempo"):
         plan_to_midi(PLAN, bpm=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["coach.mid"]
+
+
+def test_osc_audition_leaves_automated_parameters_to_their_envelopes() -> None:
+    from extension.coach_steps import CoachStep, ParamChange
+    from extension.osc_audition import step_targets
+
+    step = CoachStep((ParamChange(3, "Drive", 0.9, fx_index=0), ParamChange(4, "Mix", 0.2, fx_index=0)))
+    assert step_targets(step, ["Vital"]) == [(0, 3, 0.9), (0, 4, 0.2)]
+    assert step_targets(step, ["Vital"], automated={(0, 3)}) == [(0, 4, 0.2)]

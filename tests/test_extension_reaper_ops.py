@@ -212,3 +212,49 @@ def test_bar_times_read_the_time_signature_at_the_right_positions(tmp_path: Path
     assert ops.bar_times(api, 0.0, 3) == pytest.approx([0.0, 2.0, 4.0])  # 3 beats of 2/3 s
     six_eight = ReaperEmulator.new(tmp_path / "jig.rpp", bpm=120, numerator=6, denominator=8)
     assert ops.bar_times(ops.InProcessApi(six_eight.module()), 1.0, 2) == pytest.approx([1.0, 2.5])
+
+
+@pytest.mark.parametrize("refused", ["SetMediaItemTake_Source", "PCM_Source_CreateFromFile"])
+def test_rendered_take_falls_back_to_insert_media(emu: ReaperEmulator, tmp_path: Path, refused: str) -> None:
+    """If REAPER does not take the file as the new take's source, the empty take goes and InsertMedia adds it."""
+    api = ops.InProcessApi(emu.module())
+    other = emu.add_item(0, _wav(tmp_path / "Audio" / "other.wav"), 8.0, 1.0, selected=True)
+    item = ops.selected_items(api)[0]
+    emu.failing = {refused}
+    rendered = _wav(tmp_path / "renders" / "dry-fuzz.wav")
+    ops.add_rendered_take(api, item, str(rendered), "fuzz")
+    takes = emu.project.items()[0].takes
+    assert [t.path for t in takes] == [tmp_path / "Audio" / "dry.wav", rendered]  # no empty take left behind
+    assert takes[1].active and takes[1].name == "dry.wav (neural: fuzz)"
+    assert emu.undo_history == ["ReaTimbre: render through fuzz"] and emu.edits_outside_undo == 0
+    assert [ops.ret(emu.RPR_GetSelectedMediaItem(0, i)) for i in range(2)] == [item.item, other]  # restored
+
+
+def test_unusable_render_leaves_the_item_as_it_was(emu: ReaperEmulator, tmp_path: Path) -> None:
+    api = ops.InProcessApi(emu.module())
+    (item,) = ops.selected_items(api)
+    emu.failing = {"SetMediaItemTake_Source"}
+    with pytest.raises(ReaTimbreError, match="cannot open the rendered file .*missing.wav"):
+        ops.add_rendered_take(api, item, str(tmp_path / "missing.wav"), "fuzz")
+    assert len(emu.project.items()[0].takes) == 1
+
+
+def test_nested_undo_blocks_make_one_undo_point(emu: ReaperEmulator, tmp_path: Path) -> None:
+    api = ops.InProcessApi(emu.module())
+    (item,) = ops.selected_items(api)
+    with ops.undo_block(api, "ReaTimbre: render 2 items"):
+        ops.add_rendered_take(api, item, str(_wav(tmp_path / "r1.wav")), "a")
+        ops.add_rendered_take(api, item, str(_wav(tmp_path / "r2.wav")), "b")
+    assert emu.undo_blocks_opened == 1 and emu.undo_history == ["ReaTimbre: render 2 items"]
+
+
+def test_pointer_checks_survive_a_validateptr2_that_always_says_no(emu: ReaperEmulator) -> None:
+    api = ops.InProcessApi(emu.module())
+    (item,) = ops.selected_items(api)
+    project = ops.current_project(api)
+    emu.validate_ptr2_works = False
+    assert ops.still_there(api, project, item=item.item, take=item.take, track=item.track) is None
+    emu.delete_item(item.item)
+    assert "item was deleted" in ops.still_there(api, project, item=item.item, take=item.take, track=item.track)
+    emu.RPR_Main_OnCommand(40859, 0)  # File: new project tab
+    assert "tab was switched" in ops.still_there(api, project, track=item.track)

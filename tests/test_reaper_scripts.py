@@ -166,14 +166,26 @@ def emu(tmp_path: Path) -> ReaperEmulator:
     return emulator
 
 
+def start_action(
+    emu: ReaperEmulator, script: Path, answers: list[str | None] | None = None, define_file: bool = False
+) -> None:
+    """Run a ReaScript as REAPER would (without ``__file__`` unless asked), leaving its deferred work pending."""
+    for name in ("reatimbre_action", "reatimbre_client", "reatimbre_audition", "reatimbre_server"):
+        sys.modules.pop(name, None)
+    emu.user_inputs = list(answers or [])
+    emu.run_script(script, define_file=define_file)
+
+
 def run_action(
     emu: ReaperEmulator, script: Path, answers: list[str | None] | None = None, timeout_seconds: float = 60
 ) -> None:
     """Run a ReaScript as REAPER would and pump the defer loop until it has nothing left to do."""
-    for name in ("reatimbre_action", "reatimbre_client", "reatimbre_audition", "reatimbre_server"):
-        sys.modules.pop(name, None)
-    emu.user_inputs = list(answers or [])
-    emu.run_script(script)
+    start_action(emu, script, answers)
+    pump(emu, script, timeout_seconds)
+
+
+def pump(emu: ReaperEmulator, script: Path, timeout_seconds: float = 60) -> None:
+    """REAPER's defer loop: run deferred code until the script has nothing left to do."""
     deadline = time.monotonic() + timeout_seconds
 
     def pace() -> None:
@@ -185,8 +197,12 @@ def run_action(
     assert emu.user_inputs == [], "the script did not ask every question the test answered"
 
 
-def test_render_adds_a_rendered_take_in_one_undo_point(server, emu: ReaperEmulator, tmp_path: Path) -> None:
-    run_action(emu, RENDER, ["tiny,gain=3 tone=0.25,0.8,"])
+@pytest.mark.parametrize("define_file", [False, True])
+def test_render_adds_a_rendered_take_in_one_undo_point(
+    server, emu: ReaperEmulator, tmp_path: Path, define_file: bool
+) -> None:
+    start_action(emu, RENDER, ["tiny,gain=3 tone=0.25,0.8,"], define_file=define_file)
+    pump(emu, RENDER)
     assert emu.message_boxes == []
     assert emu.undo_history == ["ReaTimbre: render 1 item(s) through tiny"] and emu.edits_outside_undo == 0
     assert any("rendering 1 item(s) through tiny: 100%" in line for line in emu.console)
@@ -249,10 +265,16 @@ def test_coach_writes_automation_and_auditions_steps(server, emu: ReaperEmulator
     assert [(e.ppq, e.data1, e.data2) for e in emu.project.midi_events(midi)][0] == (0, 20, 114)
 
     values = lambda: [round(p.value, 3) for p in emu.params(1, 0)]  # noqa: E731
+
+    def envelopes_agree() -> bool:  # what REAPER's envelope read does at the cursor changes nothing
+        before = values()
+        emu.read_automation(emu.RPR_GetCursorPosition())
+        return values() == before
+
     run_action(emu, NEXT)
-    assert values() == [0.7, 0.9, 0.1]
+    assert values() == [0.7, 0.9, 0.1] and emu.RPR_GetCursorPosition() == 4.0 and envelopes_agree()
     run_action(emu, NEXT)
-    assert values() == [0.7, 0.9, 0.5]
+    assert values() == [0.7, 0.9, 0.5] and emu.RPR_GetCursorPosition() == 6.0 and envelopes_agree()
     run_action(emu, NEXT)  # already at the last step: stays there
     assert values() == [0.7, 0.9, 0.5]
     run_action(emu, PREVIOUS)
@@ -286,3 +308,186 @@ def test_start_and_stop_the_local_server(emu: ReaperEmulator, tmp_path: Path, mo
     assert emu.console[-1] == "ReaTimbre: server stopped\n"
     run_action(emu, STOP)
     assert emu.message_boxes[-1][1] == "the ReaTimbre server is not running"
+
+
+# --------------------------------------------------------------------------- what users do while a job runs
+def _items_takes(project: RppProject) -> list[int]:
+    return [len(item.takes) for item in project.items()]
+
+
+@pytest.mark.parametrize("validate_ptr2_works", [True, False])
+@pytest.mark.parametrize("change", ["item deleted", "track deleted", "project tab switched"])
+def test_render_result_is_not_applied_when_its_target_went_away(
+    server, emu: ReaperEmulator, change: str, validate_ptr2_works: bool
+) -> None:
+    emu.validate_ptr2_works = validate_ptr2_works  # reapy says the stock ValidatePtr2 always answers 0
+    start_action(emu, RENDER, ["tiny,,1,"])
+    original = emu.project
+    if change == "item deleted":
+        emu.delete_item(emu.RPR_GetSelectedMediaItem(0, 0))
+    elif change == "track deleted":
+        emu.delete_track(0)
+    else:
+        emu.open_tab()
+    pump(emu, RENDER)
+    ((title, message),) = emu.message_boxes
+    expected = "project tab was switched" if change == "project tab switched" else "deleted while ReaTimbre worked"
+    assert message.startswith("rendered 0 of 1 item(s)") and expected in message and "the render is" in message
+    assert emu.undo_blocks_opened == 0  # nothing was applied
+    assert _items_takes(original) == ([1] if change == "project tab switched" else [])
+
+
+def test_render_applies_when_validateptr2_always_answers_0(server, emu: ReaperEmulator) -> None:
+    emu.validate_ptr2_works = False
+    run_action(emu, RENDER, ["tiny,,1,"])
+    assert emu.message_boxes == [] and _items_takes(emu.project) == [2]
+
+
+def test_coach_result_is_not_written_when_the_synth_track_was_deleted(server, emu: ReaperEmulator) -> None:
+    start_action(emu, COACH, ["default,0,2,both,cursor"])
+    emu.delete_track(1)
+    pump(emu, COACH)
+    assert emu.message_boxes[-1][1] == (
+        "the coach's suggestion was not written: the track was deleted while ReaTimbre worked; nothing was changed"
+    )
+    assert emu.undo_history == [] and emu.RPR_GetExtState("ReaTimbre", "coach_plan") == ""
+
+
+def test_fifty_items_against_a_server_queue_of_32(server, emu: ReaperEmulator, tmp_path: Path) -> None:
+    """More jobs than the queue holds at once: every item is rendered, no job is left behind (the 429 answers a
+    full queue gives are retried: test_a_full_queue_is_retried)."""
+    audio = tmp_path / "project" / "Audio"
+    track = emu.add_track("many")
+    for n in range(49):
+        emu.add_item(track, _wav(audio / f"take{n:02}.wav", seconds=0.1), float(n), 0.1)
+    assert emu.RPR_CountSelectedMediaItems(0) == 50
+    start_action(emu, RENDER, ["tiny,,1,"])
+    action = sys.modules["reatimbre_action"]
+    action.MAX_JOBS_IN_FLIGHT = 50  # more than the queue (32) and the 2 workers hold: the server refuses some
+    (runner,) = action._RUNNERS
+    pump(emu, RENDER, timeout_seconds=300)
+    assert emu.message_boxes == [], emu.message_boxes[:1]
+    assert all(job.finished and job.result for job in runner.jobs)
+    assert _items_takes(emu.project) == [2] * 50
+    assert emu.undo_history == ["ReaTimbre: render 50 item(s) through tiny"] and emu.undo_blocks_opened == 1
+    assert max(emu.tick_seconds[:-1]) < 0.05  # the network never held a tick (the last one edits the project)
+
+
+class _SlowServer:
+    """A ReaTimbre server that takes ``delay_seconds`` to answer anything (a busy machine)."""
+
+    def __init__(self, output: Path, delay_seconds: float, polls_until_done: int = 3, refusals: int = 0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        state = {"polls": 0, "refusals": refusals}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, body: dict[str, Any], status: int = 200) -> None:
+                time.sleep(delay_seconds)
+                data = __import__("json").dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer.requests.append("GET " + self.path)
+                if self.path == "/v1/models":
+                    self._answer({"models": [{"name": "tiny", "knobs": []}]})
+                    return
+                state["polls"] += 1
+                done = state["polls"] >= polls_until_done
+                self._answer(
+                    {"state": "done", "progress": 1.0, "result": {"output": str(output)}}
+                    if done
+                    else {"state": "running", "progress": 0.5, "stage": "rendering"}
+                )
+
+            def do_POST(self) -> None:  # noqa: N802
+                outer.requests.append("POST " + self.path)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                if state["refusals"] > 0:
+                    state["refusals"] -= 1
+                    self._answer({"detail": "the job queue is full (32 waiting); retry later"}, status=429)
+                    return
+                self._answer({"job_id": "job-1"})
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                outer.requests.append("DELETE " + self.path)
+                self._answer({"state": "cancelled"})
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+
+    def __enter__(self) -> _SlowServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+
+@pytest.fixture
+def slow_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "token").write_text("t" * 32)
+    monkeypatch.setenv("REATIMBRE_CONFIG_DIR", str(config))
+    return config
+
+
+def _serve_from(config: Path, server: _SlowServer) -> None:
+    import json
+    import os
+
+    port = server.http.server_address[1]
+    (config / "server.json").write_text(json.dumps({"host": "127.0.0.1", "port": port, "pid": os.getpid()}))
+
+
+def test_reaper_never_waits_on_a_slow_server(emu: ReaperEmulator, tmp_path: Path, slow_config: Path) -> None:
+    """Each answer takes 0.3 s; no defer tick may keep REAPER's UI thread for 50 ms."""
+    output = _wav(tmp_path / "renders" / "out.wav")
+    with _SlowServer(output, delay_seconds=0.3) as slow:
+        _serve_from(slow_config, slow)
+        start_action(emu, RENDER, ["tiny,,1,"])
+        started = time.monotonic()
+        pump(emu, RENDER)
+        elapsed = time.monotonic() - started
+    assert emu.message_boxes == [] and _items_takes(emu.project) == [2]
+    assert slow.requests[:2] == ["GET /v1/models", "POST /v1/render"] and len(slow.requests) >= 5
+    assert elapsed > 4 * 0.3  # the requests really were slow...
+    assert max(emu.tick_seconds) < 0.05, max(emu.tick_seconds)  # ...and REAPER never waited for one
+
+
+def test_jobs_still_running_when_reaper_quits_are_cancelled(
+    emu: ReaperEmulator, tmp_path: Path, slow_config: Path
+) -> None:
+    output = _wav(tmp_path / "renders" / "out.wav")
+    with _SlowServer(output, delay_seconds=0.01, polls_until_done=10**6) as slow:
+        _serve_from(slow_config, slow)
+        start_action(emu, RENDER, ["tiny,,1,"])
+        deadline = time.monotonic() + 20
+        while "GET /v1/jobs/job-1" not in slow.requests and time.monotonic() < deadline:
+            emu.run_deferred(max_ticks=1)
+            time.sleep(0.01)
+        emu.quit()
+    assert slow.requests[-1] == "DELETE /v1/jobs/job-1"
+    assert _items_takes(emu.project) == [1] and emu.message_boxes == []
+
+
+def test_a_full_queue_is_retried(emu: ReaperEmulator, tmp_path: Path, slow_config: Path) -> None:
+    output = _wav(tmp_path / "renders" / "out.wav")
+    with _SlowServer(output, delay_seconds=0.0, refusals=2) as slow:
+        _serve_from(slow_config, slow)
+        start_action(emu, RENDER, ["tiny,,1,"])
+        (runner,) = sys.modules["reatimbre_action"]._RUNNERS
+        pump(emu, RENDER)
+    assert slow.requests.count("POST /v1/render") == 3 and runner.queue_full_retries == 2
+    assert emu.message_boxes == [] and _items_takes(emu.project) == [2]

@@ -319,7 +319,7 @@ def _host_index(synth: Synth, control: str | None, profile_index: int | None) ->
         return int(profile_index)
     if control is None:
         raise ReaTimbreError("profile parameter has neither a control name nor a host index")
-    return synth.control_names().index(control)
+    return synth.host_index(control)
 
 
 def step_changes(synth: Synth, profile: EffectProfile, step: Step) -> list[dict[str, Any]]:
@@ -327,7 +327,8 @@ def step_changes(synth: Synth, profile: EffectProfile, step: Step) -> list[dict[
 
     Switch first, then the effect's fixed settings, then its parameters; each with the host-normalised value,
     display text and (for the switch and parameters) the profile's MIDI CC. ``param_index`` is the profile's
-    host index, else Vital's parameter order (its control map); the bridge also matches by ``param_name``.
+    host index, else the synth's host parameter order (for Vital: by version added, then name); the bridge also
+    matches by ``param_name``.
     """
     effect = profile.effect(step.effect)
     rows: list[dict[str, Any]] = []

@@ -41,6 +41,11 @@ class Synth(ABC):
     def control_names(self) -> list[str]:
         """Names of every control this synth exposes."""
 
+    def host_index(self, name: str) -> int:
+        """0-based index of control ``name`` among the plug-in's parameters as a host (REAPER) numbers them.
+        By default the order of :meth:`control_names`; synths whose host order differs override it."""
+        return self.control_names().index(name)
+
     @abstractmethod
     def get_control(self, name: str) -> float:
         """Current native value of control ``name``."""

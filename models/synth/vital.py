@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,6 +25,16 @@ RANDOM_PHASE_CONTROLS = ("osc_1_random_phase", "osc_2_random_phase", "osc_3_rand
 SETTLE_VELOCITY = 0.01
 SETTLE_NOTE_SECONDS = 0.001
 DEFAULT_SETTLE_SECONDS = 0.3
+
+
+def vital_host_order(versions_added: Mapping[str, int]) -> list[str]:
+    """Vital's plug-in parameter order: sorted by the version that added each parameter, then by name.
+
+    Vital sorts its parameter list with that comparator and adds one host parameter per control in list order
+    (``synth_parameters.cpp``, ``synth_plugin.cpp``; ``shared/reference/reaper-python-binding.md`` §7), so a
+    parameter's host index is its position here. ``vita``'s control dict is alphabetical, which is not it.
+    """
+    return sorted(versions_added, key=lambda name: (int(versions_added[name]), name.encode("ascii")))
 
 
 class VitalSynth(Synth):
@@ -45,6 +56,8 @@ class VitalSynth(Synth):
         self._vita.set_sample_rate(float(self.sample_rate_hz))
         self._controls = self._vita.get_controls()
         self._details = {name: self._vita.get_control_details(name) for name in self._controls}
+        order = vital_host_order({name: details.version_added for name, details in self._details.items()})
+        self._host_index = {name: index for index, name in enumerate(order)}
         self._saved_random_phase: dict[str, float] = {}
         self._init_patch: dict | None = None
         self._make_deterministic()
@@ -52,6 +65,12 @@ class VitalSynth(Synth):
     # --- controls -------------------------------------------------------------------------------------
     def control_names(self) -> list[str]:
         return list(self._controls)
+
+    def host_index(self, name: str) -> int:
+        """The control's index among Vital's plug-in parameters in a host such as REAPER (see
+        :func:`vital_host_order`)."""
+        self._require(name)
+        return self._host_index[name]
 
     def control_details(self, name: str):
         """Vital's metadata for a control: ``min``, ``max``, ``scale``, ``options``, ``display_name`` …"""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from extension.reaper_binding import Ref
-from extension.rpp import RppProject
+from extension.rpp import RppProject, envelope_points
 from extension.rpp_api import FxParam, RppApi, Take
 from extension.rpp_tree import format_number
 
@@ -62,8 +63,12 @@ class ReaperEmulator(RppApi):
         self.commands: list[int] = []
         self.deferred: list[DeferredCall] = []
         self.at_exit: list[DeferredCall] = []
+        self.tick_seconds: list[float] = []
+        """How long each defer tick ran (REAPER's UI thread is busy for that long)."""
         self.failing: set[str] = set()
         """C functions that report failure without doing anything (to test the callers' fallbacks)."""
+        self.automation_read = True
+        """Tracks read their envelopes (REAPER's default Trim/Read mode)."""
         self.validate_ptr2_works = True
         """False: ``ValidatePtr2`` always answers 0, as reapy says the stock binding's does."""
 
@@ -180,6 +185,28 @@ class ReaperEmulator(RppApi):
             return None
         return super().c_PCM_Source_CreateFromFile(path)
 
+    def c_SetEditCurPos(self, seconds: float, move_view: bool, seek_play: bool) -> None:
+        """Moving the edit cursor (while stopped) makes REAPER apply the FX envelopes at the new position to
+        their parameters, as tracks in the default Trim/Read automation mode do."""
+        super().c_SetEditCurPos(seconds, move_view, seek_play)
+        if self.automation_read:
+            self.read_automation(seconds)
+
+    def read_automation(self, seconds: float) -> None:
+        """Set every enveloped FX parameter to its envelope's value at ``seconds`` (points hold until the next;
+        before the first point, the first point's value)."""
+        for t_index, _ in enumerate(self.project.track_blocks()):
+            for fx in self.project.fx_chain(t_index):
+                for p, _label in fx.envelope_params:
+                    points = envelope_points(self.project.fx_envelope(t_index, fx.index, p))
+                    if not points:
+                        continue
+                    before = [pt for pt in sorted(points, key=lambda pt: pt.time_seconds) if pt.time_seconds <= seconds]
+                    value = (before[-1] if before else points[0]).value
+                    params = self.params(t_index, fx.index)
+                    if p < len(params):
+                        params[p].value = min(1.0, max(0.0, value))
+
     def c_GetExtState(self, section: str, key: str) -> str:
         return self.ext_state.get((section, key), ("", False))[0]
 
@@ -242,9 +269,9 @@ class ReaperEmulator(RppApi):
         scope["__builtins__"] = __builtins__
         if define_file:
             scope["__file__"] = str(path)
-        scope["RPR_defer"] = self._defer_into(main, self.deferred)
-        scope["RPR_runloop"] = self._defer_into(main, self.deferred)
-        scope["RPR_atexit"] = self._defer_into(main, self.at_exit)
+        scope["RPR_defer"] = self._defer_into(main, "deferred")
+        scope["RPR_runloop"] = self._defer_into(main, "deferred")
+        scope["RPR_atexit"] = self._defer_into(main, "at_exit")
         sys.path.insert(0, str(path.parent))
         try:
             with self._installed(main):
@@ -253,12 +280,14 @@ class ReaperEmulator(RppApi):
             sys.path.remove(str(path.parent))
         return scope
 
-    @staticmethod
-    def _defer_into(main: types.ModuleType, queue: list[DeferredCall]) -> Callable[[str], None]:
+    def _defer_into(self, main: types.ModuleType, queue: str) -> Callable[[str], None]:
+        """``RPR_defer``-like function queueing code for ``main`` on the emulator's ``queue`` list (looked up
+        at each call: the defer loop swaps the list every tick)."""
+
         def defer(code: str) -> None:
             if not isinstance(code, str):
                 raise TypeError("REAPER's RPR_defer/RPR_atexit take a string of Python code")
-            queue.append(DeferredCall(code, main))
+            getattr(self, queue).append(DeferredCall(code, main))
 
         return defer
 
@@ -270,8 +299,10 @@ class ReaperEmulator(RppApi):
         ticks = 0
         while self.deferred and ticks < max_ticks and not (stop is not None and stop.is_set()):
             pending, self.deferred = self.deferred, []
+            started = time.perf_counter()
             for call in pending:
                 self._exec(call)
+            self.tick_seconds.append(time.perf_counter() - started)
             ticks += 1
             if tick is not None:
                 tick()
