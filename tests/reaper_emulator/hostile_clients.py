@@ -1,16 +1,22 @@
 """Hostile clients of the hardened reapy server, each a function ``(port, token, limits) -> outcome``.
 
-Used by the defer-loop tests and by ``benchmarks/reapy_tick.py`` (which runs them in another process, so the
-measured ticks do not share a GIL with them). Each returns what a well-defended server makes of it.
+Each returns what a well-defended server makes of it. The emulator test and ``benchmarks/reapy_tick.py`` run
+them in another process (:func:`run_in_subprocess`), so the defer ticks they time do not wait for the
+attackers' GIL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from extension.reapy_bridge import MAX_REQUEST_BYTES, WRONG_TOKEN_MESSAGE, ServerLimits, frame
@@ -158,3 +164,22 @@ def attack_all(port: int, token: str, limits: ServerLimits) -> tuple[dict[str, s
     for thread in threads:
         thread.join()
     return outcomes, answered
+
+
+def run_in_subprocess(port: int, token: str, limits: ServerLimits) -> tuple[dict[str, str], list[Any]]:
+    """:func:`attack_all` in a fresh Python process; returns the same."""
+    tests = Path(__file__).resolve().parent.parent
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(tests.parent), str(tests), os.environ.get("PYTHONPATH", "")])
+    )
+    command = [sys.executable, "-m", "reaper_emulator.hostile_clients", str(port), token]
+    limits_json = json.dumps(dataclasses.asdict(limits))
+    done = subprocess.run(command + [limits_json], capture_output=True, text=True, env=env, timeout=120, check=True)
+    report = json.loads(done.stdout)
+    return report["outcomes"], report["answered"]
+
+
+if __name__ == "__main__":
+    _port, _token, _limits = int(sys.argv[1]), sys.argv[2], ServerLimits(**json.loads(sys.argv[3]))
+    _outcomes, _answered = attack_all(_port, _token, _limits)
+    print(json.dumps({"outcomes": _outcomes, "answered": _answered}))
