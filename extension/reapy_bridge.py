@@ -273,11 +273,12 @@ class HardenedReapyServer:
                 self.stats.drop("too many connections")
                 sock.close()
                 continue
-            sock.setblocking(False)
             try:
+                sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+            except OSError:  # the client is already gone
+                sock.close()
+                continue
             connection = _Connection(sock, address, connected_at=now)
             self._reply_bytes(connection, f"{address}".encode("ascii"), now)  # reapy's greeting
             self.connections.append(connection)
