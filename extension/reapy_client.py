@@ -31,7 +31,8 @@ MAX_REPLY_BYTES = 64 * 1024 * 1024
 
 
 def pid_is_alive(pid: int) -> bool:
-    """True when a process with this id is running (without signalling it)."""
+    """True when a process with this id is running and is this user's (without signalling it): a pid reused by
+    another user's process is not the REAPER this user started."""
     if pid <= 0:
         return False
     if sys.platform == "win32":
@@ -47,11 +48,9 @@ def pid_is_alive(pid: int) -> bool:
         finally:
             kernel32.CloseHandle(handle)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        os.kill(pid, 0)  # signal 0: nothing is sent (on Windows os.kill would end the process, hence the above)
+    except OSError:  # ProcessLookupError: gone; PermissionError: another user's process
         return False
-    except PermissionError:  # alive, owned by someone else
-        return True
     return True
 
 
