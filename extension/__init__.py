@@ -5,9 +5,10 @@
 * :mod:`extension.rpp` / :mod:`extension.rpp_tree` — .RPP project files, edited without losing a byte;
 * :mod:`extension.coach_steps` — the coach's suggestions in the shape write-back needs;
 * :mod:`extension.midi_file`, :mod:`extension.osc_audition` — steps as a MIDI file, or sent live over OSC;
-* :mod:`extension.reapy_bridge` — a loopback-only, allow-listed reapy server;
+* :mod:`extension.reapy_bridge` — the hardened reapy server (loopback only, token, allow-listed, never blocks
+  REAPER); :mod:`extension.reapy_client` — ReaTimbre's token-sending client for it;
 * :mod:`extension.reaper_install` — ``install.py --reaper`` / ``--uninstall``.
 
-Modules copied into REAPER (coach_steps, fx_names, reaper_ops and this file) use only the standard library;
-reapy_bridge also needs the reapy package in REAPER's Python.
+Modules copied into REAPER (coach_steps, fx_names, reaper_ops, reapy_bridge and this file) use only the standard
+library (reapy_bridge also needs models/atomic_files.py beside models/errors.py).
 """
