@@ -3,8 +3,8 @@
 # @author ReaTimbre
 # @about
 #   Lets ReaTimbre's batch jobs drive this REAPER from outside through reapy's protocol, safely: the server
-#   binds 127.0.0.1 and only calls the ReaScript functions ReaTimbre needs (never code named by a request).
-#   Needs the python-reapy package in the Python that REAPER uses. 'install.py --reaper --reapy' also runs it
+#   binds 127.0.0.1, requires ReaTimbre's token on every call and only calls the ReaScript functions ReaTimbre
+#   needs (never code named by a request). Standard library only. 'install.py --reaper --reapy' also runs it
 #   whenever REAPER starts (a few marked lines in Scripts/__startup.py); REAPER's web interface is not needed.
 #   Port: 2306, or the ExtState ReaTimbre/reapy_port.
 import os
