@@ -121,3 +121,31 @@ def test_shutdown_cancels_unfinished_jobs() -> None:
     assert jobs.status(queued.job_id)["state"] == "cancelled"
     with pytest.raises(QueueFull):
         jobs.submit("test", lambda ctx: {})
+
+
+def test_a_job_that_ignores_cancel_is_cancelled_within_a_second_and_frees_its_worker() -> None:
+    """A job stuck where it never polls (a blocking read, a long native call) must not hold the worker or the
+    queue: cancel takes effect within a second, its cleanup runs, and later jobs run (no 429 for good)."""
+    manager = JobManager(workers=1, queue_size=2)
+    stuck_until = threading.Event()
+    cleaned: list[str] = []
+
+    def stuck(ctx: JobContext) -> dict:
+        stuck_until.wait(30)
+        return {"late": True}
+
+    job = manager.submit("stuck", stuck, cleanup=lambda: cleaned.append("stuck"))
+    _wait_for_state(manager, job.job_id, "running")
+    waiting = [manager.submit("test", lambda ctx, n=n: {"n": n}) for n in range(2)]  # the queue (size 2) is full now
+    started = time.monotonic()
+    manager.cancel(job.job_id)
+    status = _wait_for_state(manager, job.job_id, "cancelled", timeout_s=1.0)
+    assert time.monotonic() - started < 1.0 and status["error"] is None
+    assert cleaned == ["stuck"]
+    assert [manager.wait(w.job_id, timeout_s=2)["result"] for w in waiting] == [{"n": 0}, {"n": 1}]
+    for _ in range(3):  # the queue keeps accepting and running jobs
+        assert manager.wait(manager.submit("test", lambda ctx: {}).job_id, timeout_s=2)["state"] == "done"
+    stuck_until.set()  # the abandoned job finishes late: its result is discarded, its cleanup not run again
+    time.sleep(0.1)
+    assert manager.status(job.job_id)["state"] == "cancelled" and cleaned == ["stuck"]
+    manager.shutdown(timeout_s=2)
