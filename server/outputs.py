@@ -156,7 +156,8 @@ def staged_file(output_dir: Path, name: str) -> Iterator[StagedFile]:
     try:
         yield staged
     finally:
-        os.close(fd)
+        if staged.fd >= 0:
+            os.close(staged.fd)
         try:
             if not staged.published:
                 if staging_fd is not None:
@@ -217,6 +218,8 @@ def _publish_by_path(output_dir: Path, staged: StagedFile, folders: tuple[str, .
     _refuse_linked_folders(output_dir, folders)
     if os.path.lexists(final):
         raise _appeared(final)
+    os.close(staged.fd)  # Windows cannot rename a file that is still open
+    staged.fd = -1
     os.rename(staged.staging_path / staged.name, final)
     staged.published = True
 

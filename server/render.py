@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -196,15 +197,18 @@ def render_to_fd(
     started = time.perf_counter()
     info: AudioInfo = probe(input_path)
     model = load_model(effect)
-    return _render(
-        info, model, fd, Path(output_name), knobs, mix, tail_seconds, None, progress, should_cancel, None, started
-    )
+    # Through a Python file object, not the raw descriptor: on Windows a C runtime descriptor cannot be shared
+    # with libsndfile's DLL.
+    with open(fd, "r+b", buffering=0, closefd=False) as sink:
+        return _render(
+            info, model, sink, Path(output_name), knobs, mix, tail_seconds, None, progress, should_cancel, None, started
+        )
 
 
 def _render(
     info: AudioInfo,
     model: NeuralEffect,
-    target: str | int,
+    target: str | BinaryIO,
     output: Path,
     knobs: dict[str, float] | None,
     mix: float,
@@ -215,7 +219,7 @@ def _render(
     read_block_frames: int | None,
     started: float,
 ) -> RenderResult:
-    """Stream ``info``'s audio through ``model`` into ``target`` (a path or an open file descriptor)."""
+    """Stream ``info``'s audio through ``model`` into ``target`` (a path or an open binary file)."""
     values = resolve_knobs(model.info.knobs, knobs)
     tail = _check_tail(tail_seconds, model)
     fmt, out_subtype = output_format(output, like=info, subtype=subtype)

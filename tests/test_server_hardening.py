@@ -323,3 +323,25 @@ def test_staged_files_and_atomic_writes_are_synced_before_the_rename(
         publish(root, staged, root / "x.wav")
     assert events[:2] == ["fsync-file", "link"], events
     assert (root / "x.wav").read_bytes() == b"audio"
+
+
+@POSIX_ONLY
+def test_publishing_by_path_where_dir_fds_are_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fallback for platforms without ``dir_fd`` (Windows) still refuses linked folders and never clobbers."""
+    import server.outputs as outputs
+
+    monkeypatch.setattr(outputs, "USE_DIR_FDS", False)
+    root = outputs.prepare_output_dir(tmp_path / "renders")
+    (tmp_path / "outside").mkdir()
+    (root / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    with outputs.staged_file(root, "a.wav") as staged:
+        staged.write(b"one")
+        outputs.publish(root, staged, root / "sub" / "a.wav")
+    assert (root / "sub" / "a.wav").read_bytes() == b"one"
+    for final, error in [(root / "sub" / "a.wav", "untouched"), (root / "link" / "b.wav", "symbolic link")]:
+        with outputs.staged_file(root, "b.wav") as staged:
+            staged.write(b"two")
+            with pytest.raises(ReaTimbreError, match=error):
+                outputs.publish(root, staged, final)
+    assert (root / "sub" / "a.wav").read_bytes() == b"one" and _files_under(tmp_path / "outside") == []
+    assert _files_under(root / ".staging") == []
