@@ -71,6 +71,8 @@ class JobContext:
     def progress(self, fraction: float, stage: str | None = None) -> None:
         """Report progress as a fraction 0..1 (clamped, never decreasing) and optionally a new stage text."""
         with self._lock:
+            if self._job.state in FINISHED_STATES:
+                return  # an abandoned job still running: its status is final
             clamped = min(1.0, max(0.0, float(fraction)))
             self._job.progress = max(self._job.progress, clamped)
             if stage is not None:
@@ -79,7 +81,8 @@ class JobContext:
     def stage(self, text: str) -> None:
         """Set the stage text without changing progress."""
         with self._lock:
-            self._job.stage = text
+            if self._job.state not in FINISHED_STATES:
+                self._job.stage = text
 
     def should_cancel(self) -> bool:
         """True once the job has been cancelled; long jobs poll this and stop early."""
@@ -199,12 +202,13 @@ class JobManager:
             worker = job.worker
             if worker is None or worker not in self._threads or self._stopping:
                 return
-            self._threads.remove(worker)
             self._stuck = [thread for thread in self._stuck if thread.is_alive()]
-            self._stuck.append(worker)
-            if len(self._stuck) > MAX_STUCK_THREADS:
+            if len(self._stuck) >= MAX_STUCK_THREADS:
+                # Keep this thread as a worker (it takes jobs again once its job returns) rather than grow more.
                 log.warning("%d abandoned jobs are still stuck; not replacing another worker", len(self._stuck))
                 return
+            self._threads.remove(worker)
+            self._stuck.append(worker)
             self._start_worker()
 
     def counts(self) -> dict[str, int]:
