@@ -345,3 +345,53 @@ def test_publishing_by_path_where_dir_fds_are_missing(tmp_path: Path, monkeypatc
                 outputs.publish(root, staged, final)
     assert (root / "sub" / "a.wav").read_bytes() == b"one" and _files_under(tmp_path / "outside") == []
     assert _files_under(root / ".staging") == []
+
+
+@pytest.mark.parametrize("kind", ["render", "steer", "explore"])
+def test_every_job_kind_honours_cancel_within_a_second(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A running job of each kind ends within a second of its cancel, leaving no file. The tiny test models are
+    slowed to a pace like real ones, so the job is surely mid-work. (Coach: test_server_coach_cancel.py.)"""
+    from models.library import NeuralEffect
+    from models.tcn import TCNStream
+
+    def slowed(real):
+        def process(self, *args, **kwargs):
+            time.sleep(0.02)
+            return real(self, *args, **kwargs)
+
+        return process
+
+    for owner in (TCNStream, NeuralEffect):
+        monkeypatch.setattr(owner, "process", slowed(owner.process))
+    make_tiny_model(tmp_path / "data", "tiny2", ("drive", "tone"))
+    source = make_tone(tmp_path / "in" / "long.wav", 30.0)
+    body = {
+        "render": {"input": str(source), "effect": "tiny"},
+        "steer": {"dry": str(source), "wet": str(source), "name": "fresh", "minutes": 5.0},
+        "explore": {"input": str(source), "name": "tiny2", "grid": 9},
+    }[kind]
+    workers_before = _job_threads()
+    job_id = _submit(client, kind, body)
+    deadline = time.monotonic() + 30
+    while client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()["state"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(0.2)  # well inside the work
+    assert client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()["state"] == "running"
+    cancelled_at = time.monotonic()
+    client.delete(f"/v1/jobs/{job_id}", headers=AUTH)
+    status = _wait(client, job_id, timeout_s=5.0)
+    assert status["state"] == "cancelled" and time.monotonic() - cancelled_at < 1.0, status
+    assert _files_under(tmp_path / "renders") == []
+    # A job cancelled while it was not polling (steer's pair check, explore's first render) was abandoned and its
+    # worker replaced; the abandoned thread itself must still stop at its next check, not compute on.
+    deadline = time.monotonic() + 20
+    while _job_threads() > workers_before:
+        assert time.monotonic() < deadline, f"the cancelled {kind} job is still computing"
+        time.sleep(0.05)
+
+
+def _job_threads() -> int:
+    return sum(thread.name.startswith("reatimbre-job-") for thread in threading.enumerate())
