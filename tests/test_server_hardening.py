@@ -6,6 +6,7 @@ holds the single worker, so a swap can be made exactly between the submission's 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -395,3 +396,35 @@ def test_every_job_kind_honours_cancel_within_a_second(
 
 def _job_threads() -> int:
     return sum(thread.name.startswith("reatimbre-job-") for thread in threading.enumerate())
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.ENAMETOOLONG, errno.ELOOP, errno.EIO, errno.ENOSPC])
+def test_any_os_error_on_input_or_output_is_one_line(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """Whatever the OS answers (also when the tests run as root, which permissions do not stop), the request gets
+    a one-line 4xx and a job a one-line error, never a 500 or a traceback."""
+    import server.inputs as inputs
+    import server.outputs as outputs
+
+    source = make_tone(tmp_path / "in" / "tone.wav", 0.2)
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if str(path) == str(source):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(inputs.os, "open", refusing_open)
+    response = client.post("/v1/render", json={"input": str(source), "effect": "tiny"}, headers=AUTH)
+    detail = _assert_one_line_4xx(response)
+    assert str(source) in detail
+    monkeypatch.setattr(inputs.os, "open", real_open)
+
+    def refusing_mkdir(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(outputs.os, "mkdir", refusing_mkdir)
+    status = _wait(client, _submit(client, "render", {"input": str(source), "effect": "tiny", "output": "new/x.wav"}))
+    assert status["state"] == "failed" and "\n" not in status["error"] and "internal error" not in status["error"]
+    assert status["error"].startswith("cannot publish"), status
