@@ -24,6 +24,7 @@ from models.errors import ReaTimbreError
 from server.guard import RequestGuard
 from server.job_kinds import InputTooLarge, JobEnv, JobKind, registered_kinds
 from server.jobs import JobManager, QueueFull, UnknownJob
+from server.oserrors import describe_os_error
 from server.outputs import OutputReservations, prepare_output_dir
 from server.serverconfig import ServerConfig, remove_server_info, write_server_info
 
@@ -170,11 +171,22 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownJob)
     async def unknown_job(_: Request, exc: UnknownJob) -> JSONResponse:
-        return detail(404, f"no job {exc.args[0]!r} (unknown, or finished long ago and forgotten)")
+        return detail(404, f"no job {str(exc.args[0])[:80]!r} (unknown, or finished long ago and forgotten)")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return detail(422, _describe_validation_error(exc))
+
+    @app.exception_handler(OSError)
+    async def refused_by_the_os(_: Request, exc: OSError) -> JSONResponse:
+        # A path in the request that the OS refused (too long, no permission, a link loop...): the client's
+        # request, not a server bug, so a 4xx line without the (possibly huge) path or a traceback.
+        log.info("request refused by the OS: %s", describe_os_error(exc))
+        return detail(400, f"refused by the operating system: {describe_os_error(exc)}")
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return detail(400, "the request is nested too deeply")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
