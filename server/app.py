@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import ReaTimbreError
+from models.oserrors import describe_os_error
 from server.guard import RequestGuard
 from server.job_kinds import InputTooLarge, JobEnv, JobKind, registered_kinds
 from server.jobs import JobManager, QueueFull, UnknownJob
-from server.oserrors import describe_os_error
 from server.outputs import OutputReservations, prepare_output_dir
 from server.serverconfig import ServerConfig, remove_server_info, write_server_info
 
@@ -148,7 +148,7 @@ def _add_job_route(app: FastAPI, kind: JobKind, manager: JobManager, env: JobEnv
 def _make_osc_bridge(config: ServerConfig) -> Any:
     if config.osc_reaper_port is None:
         return None
-    from server.osc import OscBridge
+    from extension.osc import OscBridge
 
     return OscBridge(config.osc_reaper_host, config.osc_reaper_port, listen_port=config.osc_listen_port)
 

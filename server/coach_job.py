@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import ReaTimbreError
-from server.inputs import pinned_input
+from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
 from server.jobs import JobContext
 

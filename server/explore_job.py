@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import ReaTimbreError
-from server.inputs import pinned_input
+from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file, check_name
 from server.jobs import JobContext
 from server.outputs import publish, staged_file, unique_output_path

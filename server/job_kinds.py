@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from models.errors import ReaTimbreError
-from server.inputs import check_regular_file, shown
+from models.input_files import check_regular_file, shown
 from server.jobs import JobFunction
 from server.outputs import OutputReservations
 
@@ -55,7 +55,7 @@ def check_input_file(path_text: str, env: JobEnv, field_name: str = "input") -> 
     """Validate that ``path_text`` is an absolute path to a readable regular file within the size limit.
 
     A FIFO, device, socket or folder (also behind a symlink) is refused without blocking (see
-    :mod:`server.inputs`); jobs open the file again through :func:`server.inputs.pinned_input`.
+    :mod:`models.input_files`); jobs open the file again through :func:`models.input_files.pinned_input`.
     """
     if "\x00" in path_text:
         raise ReaTimbreError(f"{field_name} must be an absolute file path without NUL characters")

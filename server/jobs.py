@@ -28,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from models.errors import ReaTimbreError
-from server.oserrors import describe_os_error
+from models.oserrors import describe_os_error
 
 log = logging.getLogger("reatimbre.jobs")
 

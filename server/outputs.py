@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import ReaTimbreError
+from models.oserrors import describe_os_error
 from models.userdirs import data_dir
-from server.oserrors import describe_os_error
 
 STAGING_DIR_NAME = ".staging"
 AUDIO_SUFFIX = ".wav"

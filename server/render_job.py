@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import ReaTimbreError
-from server.inputs import pinned_input
+from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file, check_name
 from server.jobs import JobContext
 from server.outputs import publish, resolve_output, staged_file
@@ -60,7 +60,7 @@ def prepare_render(request: BaseModel, env: JobEnv) -> PreparedJob:
 def _render(
     ctx: JobContext, request: RenderRequest, input_path: Path, final_path: Path, output_dir: Path
 ) -> dict[str, Any]:
-    from server.render import render_to_fd
+    from models.render import render_to_fd
 
     ctx.progress(0.0, "rendering")
     with pinned_input(input_path) as source, staged_file(output_dir, f"{ctx.job_id}{final_path.suffix}") as staged:

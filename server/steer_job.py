@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.inputs import pinned_input
+from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file, check_name
 from server.jobs import JobContext
 

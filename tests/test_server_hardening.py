@@ -216,7 +216,7 @@ def test_input_swapped_for_a_fifo_after_submission_never_blocks_a_worker(client:
 @POSIX_ONLY
 def test_input_swapped_while_the_job_reads_keeps_reading_the_checked_file(tmp_path: Path) -> None:
     """pinned_input hands the job the very file it checked, whatever the path names afterwards."""
-    from server.inputs import pinned_input
+    from models.input_files import pinned_input
 
     source = make_tone(tmp_path / "tone.wav", 0.1)
     original = source.read_bytes()
@@ -404,7 +404,7 @@ def test_any_os_error_on_input_or_output_is_one_line(
 ) -> None:
     """Whatever the OS answers (also when the tests run as root, which permissions do not stop), the request gets
     a one-line 4xx and a job a one-line error, never a 500 or a traceback."""
-    import server.inputs as inputs
+    import models.input_files as inputs
     import server.outputs as outputs
 
     source = make_tone(tmp_path / "in" / "tone.wav", 0.2)

@@ -14,9 +14,9 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
+from extension.osc import FeedbackStore, OscBridge, fx_param_address
 from models.errors import ReaTimbreError
 from server.app import create_app
-from server.osc import FeedbackStore, OscBridge, fx_param_address
 from server.serverconfig import ServerConfig
 
 TOKEN = "osc-test-token-0123456789"

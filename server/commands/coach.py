@@ -75,12 +75,12 @@ def coach_target_file(
     ``should_cancel`` is polled between stages and before every synth render; once true the coach stops with a
     "cancelled" :class:`ReaTimbreError`.
     """
+    from models.audio_io import read_audio
     from models.coach.start import start_synth
     from models.coach.store import load_coach
     from models.coach.suggest import coach_json, run_coach
     from models.coach.target import target_clip
     from models.errors import ReaTimbreError
-    from server.audio_io import read_audio
 
     if not 0 <= note <= 127:
         raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {note}")

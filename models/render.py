@@ -20,10 +20,7 @@ import soxr
 import torch
 
 from models.atomic_files import atomic_path
-from models.errors import ReaTimbreError
-from models.knobs import resolve_knobs
-from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
-from server.audio_io import (
+from models.audio_io import (
     AudioInfo,
     check_output_path,
     is_float_subtype,
@@ -31,6 +28,9 @@ from server.audio_io import (
     probe,
     read_blocks,
 )
+from models.errors import ReaTimbreError
+from models.knobs import resolve_knobs
+from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
 
 READ_BLOCK_SECONDS = 1.0
 

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from models.atomic_files import atomic_path
 from models.errors import ReaTimbreError
-from server.inputs import check_regular_file
+from models.input_files import check_regular_file
 
 FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III"}
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from models.errors import ReaTimbreError
-from server.oserrors import describe_os_error
+from models.oserrors import describe_os_error
 
 _OPEN_FLAGS = (
     os.O_RDONLY
