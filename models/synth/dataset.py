@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic_files import leftover_partials
 from models.errors import ReaTimbreError
 from models.synth import presets as preset_data
 from models.synth.base import write_atomic
@@ -346,7 +347,7 @@ def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
             raise ReaTimbreError(f"{out_dir} exists and is not an empty folder or a coach dataset")
         out_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"))
-    for stale in out_dir.glob(".shard-*.tmp"):  # left by an interrupted atomic write
+    for stale in leftover_partials(out_dir, "shard-"):  # a worker killed mid-write
         stale.unlink(missing_ok=True)
     return [i for i in range(config.n_shards) if not all(p.exists() for p in shard_paths(out_dir, i))]
 
