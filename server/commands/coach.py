@@ -24,8 +24,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--patch", type=Path, help="patch file as the synth saves it (Vital: .vital JSON)")
     start.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
     parser.add_argument("--max-steps", type=int, default=5, help="at most this many steps (1..5, default 5)")
-    parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="where the target's note starts")
-    parser.add_argument("--note", type=int, default=48, help="MIDI note the patch plays (default 48, the paper's C4)")
+    parser.add_argument(
+        "--start",
+        type=float,
+        metavar="SECONDS",
+        help="where the target's note starts (default: the onset of its main note, found in the audio)",
+    )
+    parser.add_argument(
+        "--note",
+        type=int,
+        help="MIDI note the patch plays (default: the note heard in the target; 48 = C3 when it has no clear pitch)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the coach JSON (REAPER bridge format) here")
     parser.add_argument("--report", type=Path, metavar="DIR", help="new folder for the progression PNG and step audio")
     parser.add_argument("--save-patch", type=Path, metavar="FILE", help="save the suggested patch (.vital) here")
@@ -64,26 +73,27 @@ def coach_target_file(
     preset: str | None = None,
     patch: Path | None = None,
     max_steps: int = 5,
-    start_seconds: float = 0.0,
-    note: int = 48,
+    start_seconds: float | None = None,
+    note: int | None = None,
     models_dir: Path | None = None,
 ):
-    """Run the coach on a target file; returns (result, synth holding the suggested patch, coach JSON)."""
+    """Run the coach on a target file; returns (result, synth holding the suggested patch, coach JSON).
+
+    ``note`` and ``start_seconds`` default to what is found in the target (the JSON's ``target_note`` says what).
+    """
     from models.coach.start import start_synth
     from models.coach.store import load_coach
     from models.coach.suggest import coach_json, run_coach
-    from models.coach.target import target_clip
-    from models.errors import ReaTimbreError
+    from models.coach.target import prepare_target
     from server.audio_io import read_audio
 
-    if not 0 <= note <= 127:
-        raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {note}")
     audio, rate = read_audio(target)
-    clip = target_clip(audio, rate, start_seconds)
+    prepared = prepare_target(audio, rate, start_seconds, note)
     models = load_coach(models_dir)
     synth = start_synth(preset, patch)
-    result = run_coach(models, synth, clip, note=note, max_steps=max_steps)
-    context: dict[str, Any] = {"target": str(target), "start_seconds": start_seconds}
+    result = run_coach(models, synth, prepared.clip, note=prepared.note, max_steps=max_steps)
+    context: dict[str, Any] = {"target": str(target), "start_seconds": prepared.start_seconds}
+    context["target_note"] = prepared.to_json()
     context["preset" if preset else "patch"] = preset or str(patch)
     return result, synth, coach_json(result, **context)
 
@@ -136,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     result, synth, body = coach_target_file(
         args.target, args.preset, args.patch, args.max_steps, args.start, args.note, args.models
     )
+    print(body["target_note"]["message"])
     print_result(result)
     if args.json is not None:
         write_atomic(args.json, json.dumps(body, indent=1).encode("utf-8"))
