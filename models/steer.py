@@ -247,7 +247,7 @@ def judge_against_dry(model_mrstft: float, dry_mrstft: float, memory: str, minut
     if dry_mrstft <= 0:
         return Verdict(math.inf, True, "the wet is identical to the dry on the held-out part: nothing to learn")
     than = "worse than" if ratio >= 1.0 else "hardly better than"
-    tries = ["--memory short" if memory == "long" else "--memory long (if the effect has a tail or echoes)"]
+    tries = [] if memory == "long" else ["--memory long (if the effect has a tail or echoes)"]
     tries += [f"more --minutes than {minutes:g}", "a longer pair with more varied material"]
     return Verdict(
         round(ratio, 4),
@@ -349,8 +349,6 @@ def steer_model(
         raise ReaTimbreError("steering cancelled; no model was saved")
     metrics = heldout_metrics(model, pair, regions.heldout)
     verdict = judge_against_dry(metrics["model"]["mrstft"], metrics["dry"]["mrstft"], choice.memory, minutes)
-    if verdict.worse_than_dry:
-        say(verdict.message)
     tail_seconds = 0.0 if choice.memory == "short" else round(min(5.0, max(2.0, choice.tail_seconds or 0.0)), 2)
     rate = pair.sample_rate
     sidecar = {

@@ -12,7 +12,7 @@ import soundfile as sf
 
 from models.errors import ReaTimbreError
 from models.library import find_model, load_model
-from models.steer import RECIPES, signal_frames, split_regions, steer_model
+from models.steer import RECIPES, judge_against_dry, signal_frames, split_regions, steer_model
 from models.steer_pair import MODEL_SAMPLE_RATE, prepare_pair
 from server.cli import main
 from tests.test_steer_pair import bursts, delayed, saturate
@@ -189,3 +189,13 @@ def test_a_model_clearly_better_than_dry_is_saved_without_a_warning() -> None:
     result = steer_model(dry, gain(dry), "steer-clear", "short", minutes=2, sample_rate=SR, steps=150, recipe=TINY)
     assert result["saved"] and not result["worse_than_dry"] and result["heldout_ratio_to_dry"] < 0.9
     assert find_model("steer-clear").sidecar["metrics"]["worse_than_dry"] is False
+
+
+def test_the_verdict_says_how_much_worse_and_what_to_try() -> None:
+    worse = judge_against_dry(4.03, 1.11, "long", 5)  # issue 26's hall reverb
+    assert worse.worse_than_dry and worse.ratio == pytest.approx(3.63, abs=0.01)
+    assert "worse than doing nothing" in worse.message and "3.63 times the dry input's" in worse.message
+    assert "more --minutes than 5" in worse.message and "--memory" not in worse.message
+    hardly = judge_against_dry(0.95, 1.0, "short", 3)
+    assert hardly.worse_than_dry and "hardly better than" in hardly.message and "--memory long" in hardly.message
+    assert not judge_against_dry(0.5, 1.0, "short", 3).worse_than_dry
