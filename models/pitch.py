@@ -1,7 +1,7 @@
 """Which note a recording plays, where its main note starts, and how sure that is.
 
-The *main note* is the loudest event: its onset is the last onset (librosa's spectral-flux onsets, backtracked to
-the rise) at or before the loudest frame, refined to the first sample that reaches 5 % of the note's early peak.
+The *main note* is the loudest event: it starts where the sound rises out of the quiet (40 dB below the peak)
+before it, or at a later onset that rises from 10 dB or more below the peak (:func:`main_onset_seconds`).
 Its pitch is tracked by probabilistic YIN (librosa's ``pyin``, C1..C8) over the first half second after the onset,
 on the frames within 30 dB of the note's peak:
 
@@ -30,6 +30,8 @@ HOP = 256
 FRAME = 2048
 NOTE_SECONDS = 0.5  # analysed after the onset
 SOUNDING_BELOW_PEAK_DB = 30.0  # frames this far below the note's loudest still count as the note
+EVENT_BELOW_PEAK_DB = 40.0  # the main event: the frames around the loudest within this of it
+NEW_NOTE_DB = 10.0  # an onset inside the event is a new note when it rises from this far below the peak
 MIN_VOICED_SHARE = 0.5
 MIN_HARMONIC_SHARE = 0.7
 PEAK_PROMINENCE_DB = 10.0  # a partial stands this far above the spectrum around it
@@ -73,22 +75,33 @@ def _mono(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
 
 
 def main_onset_seconds(mono: np.ndarray, rate: int = ANALYSIS_RATE_HZ) -> float:
-    """Where the loudest event starts: the last (backtracked) onset at or before the loudest frame."""
+    """Where the loudest event starts, to the sample.
+
+    The event is the run of frames around the loudest one that stays within 40 dB of it; it starts where that run
+    starts, or at the last onset inside it (librosa's, backtracked) that rises from at least 10 dB below the peak
+    (a new note played over the tail of a quieter one). Onsets at full level are the note's own envelope or
+    effects, not a new note. The start is then refined to the first sample that reaches 1 % of the next 0.1 s's
+    peak and stands 12 dB over what came just before.
+    """
     import librosa
 
     rms = librosa.feature.rms(y=mono, frame_length=FRAME, hop_length=HOP, center=True)[0]
     loudest = int(np.argmax(rms))
+    quiet = np.flatnonzero(rms[:loudest] < rms[loudest] * 10 ** (-EVENT_BELOW_PEAK_DB / 20))
+    frame = int(quiet[-1]) + 1 if quiet.size else 0
     onsets = librosa.onset.onset_detect(y=mono, sr=rate, hop_length=HOP, backtrack=True, units="frames")
-    before = [int(f) for f in onsets if f <= loudest]
-    if before:
-        frame = before[-1]
-    else:  # no onset found: where the level first comes within 30 dB of the loudest
-        frame = int(np.argmax(rms >= rms[loudest] * 10 ** (-SOUNDING_BELOW_PEAK_DB / 20)))
-    # to the sample: the first one in the two frames around it that reaches 5 % of the next 0.1 s's peak
+    lead = FRAME // (2 * HOP)  # the centred frame this many hops earlier ends where frame f begins
+    new_note = rms[loudest] * 10 ** (-NEW_NOTE_DB / 20)
+    rising = [int(f) for f in onsets if frame < f <= loudest and rms[max(0, f - lead)] <= new_note]
+    if rising:
+        frame = rising[-1]
     first = max(0, int(librosa.frames_to_samples(frame, hop_length=HOP)) - 2 * HOP)
-    window = np.abs(mono[first : first + 3 * HOP + int(0.1 * rate)])
-    rising = np.flatnonzero(window[: 3 * HOP] >= 0.05 * window.max()) if window.size else np.array([], int)
-    return (first + int(rising[0]) if rising.size else first + 2 * HOP) / rate
+    search = 2 * HOP + FRAME  # a centred frame already hears a rise up to half a frame after its centre
+    window = np.abs(mono[first : first + search + int(0.1 * rate)])
+    before = float(np.sqrt(np.mean(np.square(mono[max(0, first - 2 * HOP) : first])))) if first else 0.0
+    threshold = max(0.01 * float(window.max()) if window.size else 0.0, 4.0 * before)
+    above = np.flatnonzero(window[:search] >= threshold) if window.size else np.array([], int)
+    return (first + int(above[0]) if above.size else first + 2 * HOP) / rate
 
 
 def _harmonic_share(piece: np.ndarray, f0_hz: float, rate: int) -> float:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.coach.start import start_synth
-from models.coach.target import DEFAULT_NOTE, prepare_target
+from models.coach.target import DEFAULT_NOTE, match_patch_note, prepare_target
 from models.errors import ReaTimbreError
 from models.pitch import find_note, note_name
 
@@ -57,6 +57,10 @@ def test_a_long_target_is_cut_at_its_main_notes_onset(vital) -> None:
     prepared = prepare_target(audio, rate)
     assert prepared.start_seconds == pytest.approx(1.5 + 1.1, abs=0.005)
     assert prepared.note == 67
+    # played straight over a quieter note, with no silence between them
+    legato = np.concatenate([0.1 * _note(synth, 43)[:, :rate], _note(synth, 67)], axis=1)
+    prepared = prepare_target(legato, rate)
+    assert prepared.start_seconds == pytest.approx(1.0, abs=0.005) and prepared.note == 67
 
 
 def test_a_chord_is_called_polyphonic_and_plays_the_default_note(vital) -> None:
@@ -80,3 +84,17 @@ def test_noise_is_unpitched_and_silence_is_refused() -> None:
     assert find_note(np.zeros(rate, np.float32), rate).kind == "silent"
     # with both note and start given nothing is detected, as before
     assert prepare_target(noise, rate, start_seconds=0.0, note=50).estimate is None
+
+
+def test_a_patch_that_sounds_an_octave_down_plays_the_note_that_matches() -> None:
+    """power_fifths played at MIDI 48 sounds at C2 (its fifths imply a root an octave down): heard as 36, played 48."""
+    fifths = start_synth("power_fifths", None)
+    rate = fifths.sample_rate_hz
+    prepared = prepare_target(fifths.render(48, 1.0, 1.0, 1.5), rate)
+    assert prepared.note == 36 and prepared.estimate.midi == 36
+    matched = match_patch_note(prepared, fifths)
+    assert matched.note == 48 and "12 semitones below the note it plays, so it plays C3 (MIDI 48)" in matched.message
+    same = start_synth("saw", None)
+    assert match_patch_note(prepare_target(same.render(55, 1.0, 1.0, 1.5), rate), same).note == 55
+    given = prepare_target(fifths.render(48, 1.0, 1.0, 1.5), rate, note=40)
+    assert match_patch_note(given, fifths).note == 40  # --note is never moved

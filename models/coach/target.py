@@ -14,16 +14,18 @@ note with ``--note``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from models.errors import ReaTimbreError
 from models.pitch import NoteEstimate, find_note, note_name
+from models.synth.base import Synth
 from models.synth.features import CLIP_SAMPLES, SAMPLE_RATE_HZ
 
 SILENCE_PEAK = 1e-4  # about -80 dBFS: below this a target has nothing to match
 DEFAULT_NOTE = 48  # C3, the note the coach's training targets were played at
+PROBE_LOWEST_NOTE = 48  # the start patch's pitch is checked at the heard note, moved up by octaves to at least this
 
 
 def to_stereo(audio: np.ndarray) -> np.ndarray:
@@ -135,3 +137,28 @@ def prepare_target(
             f"give --note to choose the note; target {where}"
         )
     return TargetNote(target_clip(audio, sample_rate_hz, start), note, start, estimate, message)
+
+
+def match_patch_note(prepared: TargetNote, synth: Synth) -> TargetNote:
+    """The note the start patch must play to sound at the heard pitch (a patch may sound an octave off its note).
+
+    Only when the note was heard (not given, not the default): the patch plays the heard note once (moved up by
+    octaves to C3 or above, so a patch sounding an octave down stays in the tracker's range), and if it is heard
+    at another pitch (an oscillator an octave down, a fifths stack heard at its implied root), the note moves by
+    that offset.
+    """
+    heard = prepared.estimate
+    if heard is None or heard.kind != "pitched" or heard.midi is None or prepared.note != heard.midi:
+        return prepared
+    probe = heard.midi + 12 * max(0, -(-(PROBE_LOWEST_NOTE - heard.midi) // 12))  # octaves up to C3 or above
+    rendered = find_note(synth.render(probe, 1.0, 1.0, 1.0), synth.sample_rate_hz)
+    if rendered.kind != "pitched" or rendered.midi is None or rendered.midi == probe:
+        return prepared
+    offset = rendered.midi - probe
+    note = int(np.clip(heard.midi - offset, 0, 127))
+    direction = "below" if offset < 0 else "above"
+    message = (
+        f"{prepared.message}; the patch sounds {abs(offset)} semitones {direction} the note it plays, "
+        f"so it plays {note_name(note)} (MIDI {note})"
+    )
+    return replace(prepared, note=note, message=message)

@@ -84,13 +84,14 @@ def coach_target_file(
     from models.coach.start import start_synth
     from models.coach.store import load_coach
     from models.coach.suggest import coach_json, run_coach
-    from models.coach.target import prepare_target
+    from models.coach.target import match_patch_note, prepare_target
     from server.audio_io import read_audio
 
     audio, rate = read_audio(target)
     prepared = prepare_target(audio, rate, start_seconds, note)
     models = load_coach(models_dir)
     synth = start_synth(preset, patch)
+    prepared = match_patch_note(prepared, synth)
     result = run_coach(models, synth, prepared.clip, note=prepared.note, max_steps=max_steps)
     context: dict[str, Any] = {"target": str(target), "start_seconds": prepared.start_seconds}
     context["target_note"] = prepared.to_json()
