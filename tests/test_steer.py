@@ -75,11 +75,14 @@ def test_cli_steers_saves_a_user_model_and_render_uses_it(pair_files, tmp_path, 
     out = capsys.readouterr()
     assert "my-drive: saved" in out.out and "held-out MR-STFT" in out.out
     assert "(220 samples) behind the dry: offset removed" in out.err and "memory auto -> short" in out.err
+    assert "after the dry stops" in out.err and "impulse response rings" in out.err  # the evidence, printed
 
     info = find_model("my-drive")
     assert info.kind == "user" and [k.name for k in info.knobs] == ["c1", "c2"]
     sidecar = info.sidecar
     assert sidecar["steered"]["removed_latency_samples"] == 220
+    evidence = sidecar["steered"]["memory_evidence"]  # and stored
+    assert evidence["envelope_tail_seconds"] is not None and evidence["impulse_late_excess_db"] < 3.0
     assert sidecar["metrics"]["heldout"]["model"]["mrstft"] > 0
     assert sidecar["metrics"]["heldout"]["dry"]["mrstft"] > 0
     assert main(["models", "--json"]) == 0
