@@ -28,8 +28,12 @@ def steered() -> dict[str, str]:
     small = TCNConfig(channels=4, kernel_size=9, dilation_growth=10, layers=3)
     short = replace(RECIPES["short"], config=small, segment_samples=4096, batch_size=2)
     long = replace(RECIPES["long"], config=replace(small, layers=5, channels=2), segment_samples=8192)
-    steer_model(dry, saturate(dry), "explore-short", "short", 1, sample_rate=SR, steps=2, recipe=short)
-    steer_model(dry, reverberate(dry), "explore-long", "long", 1, sample_rate=SR, steps=2, recipe=long)
+    steer_model(
+        dry, saturate(dry), "explore-short", "short", 1, sample_rate=SR, steps=2, recipe=short, keep_anyway=True
+    )
+    steer_model(
+        dry, reverberate(dry), "explore-long", "long", 1, sample_rate=SR, steps=2, recipe=long, keep_anyway=True
+    )
     return {"short": "explore-short", "long": "explore-long"}
 
 

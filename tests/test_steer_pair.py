@@ -7,7 +7,8 @@ import pytest
 from scipy import signal
 
 from models.errors import ReaTimbreError
-from models.steer_pair import MODEL_SAMPLE_RATE, choose_memory, find_latency, prepare_pair
+from models.steer_memory import choose_memory
+from models.steer_pair import MODEL_SAMPLE_RATE, find_latency, prepare_pair
 
 SR = MODEL_SAMPLE_RATE
 
