@@ -31,7 +31,7 @@ from typing import Any
 
 from extension.coach_steps import CoachPlan
 from extension.reaper_binding import Binding, PointerTable, Ref
-from extension.rpp import RppProject, delete_envelope_points, envelope_points, insert_envelope_point
+from extension.rpp import RppProject, TakeInfo, delete_envelope_points, envelope_points, insert_envelope_point
 from extension.rpp_tree import Block, Line, format_number
 from models.errors import ReaTimbreError
 
@@ -198,7 +198,7 @@ class RppApi:
         params = self.params(self._track_index(track), fx)
         return params[param] if 0 <= param < len(params) else None
 
-    def _take_info(self, take: Take | None) -> Any:
+    def _take_info(self, take: Take | None) -> TakeInfo | None:
         return None if take is None else self._owner(take.item).refresh(take.item).takes[take.index]
 
     # ----------------------------------------------------------------- project, tracks, selection
