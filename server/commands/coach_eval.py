@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from server.commands.coach import add_threads, apply_threads
@@ -44,6 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from models.coach.evaluate import (
         EVAL_SEED,
+        EvalTarget,
         amsynth_targets,
         evaluate_targets,
         format_accuracy_table,
@@ -63,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     seed = EVAL_SEED if args.seed is None else args.seed
     models = load_coach(args.models)
-    suites = [
-        (group.replace("_", " "), lambda g=group: vital_targets(g, args.targets, 48, seed)) for group in args.groups
+    suites: list[tuple[str, Callable[[], Iterator[EvalTarget]]]] = [
+        (group.replace("_", " "), partial(vital_targets, group, args.targets, 48, seed)) for group in args.groups
     ]
     if args.beyond:
         for name, note in OTHER_NOTES.items():
             title = f"{name} (MIDI {note}), all presets"
-            suites.append((title, lambda n=note: vital_targets("all", args.targets, n, seed)))
+            suites.append((title, partial(vital_targets, "all", args.targets, note, seed)))
         suites.append(("amsynth targets, from the closest preset", lambda: amsynth_targets(args.targets, seed=seed)))
     results = {}
     for title, make in suites:
