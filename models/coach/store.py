@@ -15,10 +15,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from models.atomic_files import atomic_path
+from models.atomic_files import atomic_path, write_bytes
 from models.coach.nets import EffectCNN, HeadSpec, NextEffectRNN
 from models.errors import ReaTimbreError
-from models.synth.base import write_atomic
 from models.synth.profiles import EFFECT_NAMES, Effect
 
 COACH_FORMAT = "reatimbre-coach-model/1"
@@ -47,7 +46,7 @@ def save_module(module: torch.nn.Module, sidecar: dict[str, Any], directory: Pat
     with atomic_path(directory / f"{name}.safetensors") as partial:
         save_file(state, str(partial))
     body = {"format": COACH_FORMAT, **sidecar, "parameters": sum(v.numel() for v in state.values())}
-    return write_atomic(directory / f"{name}.json", json.dumps(body, indent=1).encode("utf-8"))
+    return write_bytes(directory / f"{name}.json", json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
 
 
 def read_sidecar(directory: Path, name: str) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="torch CPU threads (default 1: the coach's models are small, and torch's idle threads spin-wait on "
-        "the cores Vital renders on; with 2 on a 2-core machine a 5-step suggestion took 622 ms, with 1 261 ms)",
+        "the cores Vital renders on; docs/coach.md has the measurements)",
     )
 
 
@@ -92,10 +92,10 @@ def print_result(result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.atomic_files import write_bytes
     from models.coach.pipeline import coach_target_file
     from models.errors import ReaTimbreError
     from models.synth import presets as preset_data
-    from models.synth.base import write_atomic
 
     if args.list_presets:
         for group, names in preset_data.preset_groups().items():
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     print(body["target_note"]["message"])
     print_result(result)
     if args.json is not None:
-        write_atomic(args.json, json.dumps(body, indent=1).encode("utf-8"))
+        write_bytes(args.json, json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
         print(f"coach JSON: {args.json}")
     if args.save_patch is not None:
         synth.save_patch(args.save_patch, overwrite=args.overwrite)

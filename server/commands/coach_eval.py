@@ -44,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.atomic_files import write_bytes
     from models.coach.evaluate import (
         EVAL_SEED,
         EvalTarget,
@@ -57,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from models.coach.store import NEXT_EFFECT_NAME, load_coach
     from models.errors import ReaTimbreError
-    from models.synth.base import write_atomic
 
     if args.targets < 1:
         raise ReaTimbreError(f"--targets must be at least 1, got {args.targets}")
@@ -107,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
             }
             for title, (coach, baseline) in results.items()
         }
-        write_atomic(args.json, json.dumps(body, indent=1).encode("utf-8"))
+        write_bytes(args.json, json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
     return 0
