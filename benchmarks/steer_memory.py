@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from models.material import make_program  # noqa: E402
+from models.rates import SAMPLE_RATE_HZ  # noqa: E402
 from models.steer_memory import MemoryChoice, choose_memory  # noqa: E402
 from models.steer_pair import prepare_pair  # noqa: E402
 
-SAMPLE_RATE = 44_100
 TAIL_SECONDS = 4.0  # rendered after the dry, so reverb and delay tails are in the wet
 LXVST = Path("/usr/lib/lxvst")
 VST = Path("/usr/lib/vst")
@@ -56,12 +56,12 @@ class MemoryCase:
 
     def process(self, dry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(dry with room for the tail, wet) for a mono dry."""
-        padded = np.pad(dry, (0, int(TAIL_SECONDS * SAMPLE_RATE)))
+        padded = np.pad(dry, (0, int(TAIL_SECONDS * SAMPLE_RATE_HZ)))
         if self.plugin is None:
-            return padded, pedalboard.Pedalboard(list(self.chain))(padded[None, :], SAMPLE_RATE, reset=True)
+            return padded, pedalboard.Pedalboard(list(self.chain))(padded[None, :], SAMPLE_RATE_HZ, reset=True)
         from models.plugin_effect import render_effect
 
-        return padded, render_effect(self.plugin, dry, SAMPLE_RATE, self.parameters, TAIL_SECONDS)
+        return padded, render_effect(self.plugin, dry, SAMPLE_RATE_HZ, self.parameters, TAIL_SECONDS)
 
 
 CASES: tuple[MemoryCase, ...] = (
@@ -169,9 +169,9 @@ MATERIALS = ("pauses", "continuous")
 def material(kind: str, seconds: float, seed: int) -> np.ndarray:
     """Generated program material; ``continuous`` lays a -30 dBFS pad under it so the dry never pauses."""
     rng = np.random.default_rng(seed)
-    program = make_program(seconds, SAMPLE_RATE, rng).astype(np.float64)
+    program = make_program(seconds, SAMPLE_RATE_HZ, rng).astype(np.float64)
     if kind == "continuous":
-        t = np.arange(program.size) / SAMPLE_RATE
+        t = np.arange(program.size) / SAMPLE_RATE_HZ
         pad = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3)) / (i + 1) for i, f in enumerate((110, 165, 220)))
         program = program + 10 ** (-30 / 20) * pad / np.max(np.abs(pad)) * (1 + 0.3 * np.sin(2 * np.pi * 0.2 * t))
     elif kind != "pauses":
@@ -186,7 +186,7 @@ def classify(case: MemoryCase, kind: str, seconds: float = 30.0, seed: int = 0) 
     dry, wet = case.process(program)
     if kind == "continuous":
         dry, wet = dry[: program.size], wet[:, : program.size]
-    return choose_memory(prepare_pair(dry, wet, SAMPLE_RATE))
+    return choose_memory(prepare_pair(dry, wet, SAMPLE_RATE_HZ))
 
 
 def main(argv: list[str] | None = None) -> int:

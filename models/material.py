@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy import signal
 
+from models.rates import SAMPLE_RATE_HZ
+
 Generator = Callable[[np.random.Generator, int], np.ndarray]
 
 
@@ -145,8 +147,8 @@ def vital_note(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     seconds = float(rng.uniform(0.3, 1.2))
     audio = synth.render(int(rng.integers(36, 84)), float(rng.uniform(0.5, 1.0)), seconds, seconds + 0.3)
     mono = np.asarray(audio, dtype=np.float64).mean(axis=0)
-    if sample_rate != 44_100:
-        mono = signal.resample_poly(mono, sample_rate, 44_100)
+    if sample_rate != SAMPLE_RATE_HZ:
+        mono = signal.resample_poly(mono, sample_rate, SAMPLE_RATE_HZ)
     return mono
 
 

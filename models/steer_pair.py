@@ -17,8 +17,8 @@ import soxr
 
 from models.audio_io import read_audio
 from models.errors import ReaTimbreError
+from models.rates import SAMPLE_RATE_HZ
 
-MODEL_SAMPLE_RATE = 44_100
 MAX_LATENCY_SECONDS = 1.0  # the largest constant offset between dry and wet that is searched for
 MIN_PAIR_SECONDS = 3.0  # enough for training, validation and held-out parts
 MAX_TAIL_PAD_SECONDS = 10.0  # wet running on past the dry (a reverb tail) is kept up to this long
@@ -31,7 +31,7 @@ AudioSource = str | os.PathLike | np.ndarray
 
 @dataclass
 class Pair:
-    """An aligned pair at :data:`MODEL_SAMPLE_RATE`: ``dry`` and ``wet`` are (channels, samples) float32."""
+    """An aligned pair at :data:`SAMPLE_RATE_HZ`: ``dry`` and ``wet`` are (channels, samples) float32."""
 
     dry: np.ndarray
     wet: np.ndarray
@@ -157,9 +157,9 @@ def prepare_pair(
     for name, audio, rate in ((dry_name, dry_audio, dry_rate), (wet_name, wet_audio, wet_rate)):
         if _level_dbfs(audio) < SILENCE_DBFS:
             raise ReaTimbreError(f"{name}: is silent (RMS below {SILENCE_DBFS:g} dBFS); steering needs sound")
-        if rate != MODEL_SAMPLE_RATE:
-            notes.append(f"{name}: resampled {rate} Hz -> {MODEL_SAMPLE_RATE} Hz")
-    rate = MODEL_SAMPLE_RATE
+        if rate != SAMPLE_RATE_HZ:
+            notes.append(f"{name}: resampled {rate} Hz -> {SAMPLE_RATE_HZ} Hz")
+    rate = SAMPLE_RATE_HZ
     dry_audio = _resample(dry_audio, dry_rate, rate)
     wet_audio = _resample(wet_audio, wet_rate, rate)
     dry_audio, wet_audio = _match_channels(dry_audio, wet_audio, notes)

@@ -14,17 +14,16 @@ from models.effects import REFERENCE_EFFECTS
 from models.evaluation import mrstft_distance
 from models.library import list_models
 from models.material import make_program
+from models.rates import SAMPLE_RATE_HZ
 from models.render import render_file
-
-DEMO_SAMPLE_RATE = 44_100
 
 
 def demo_input(path: Path, seconds: float = 6.0, seed: int = 2026) -> Path:
     """Write a stereo program of generated material (notes, drums, plucks, speech-like bursts...) to ``path``."""
     rng = np.random.default_rng(seed)
-    left = make_program(seconds, DEMO_SAMPLE_RATE, rng)
-    right = 0.8 * left + 0.2 * make_program(seconds, DEMO_SAMPLE_RATE, rng)
-    write_audio(path, np.stack([left, right]), DEMO_SAMPLE_RATE, "WAV", "PCM_24")
+    left = make_program(seconds, SAMPLE_RATE_HZ, rng)
+    right = 0.8 * left + 0.2 * make_program(seconds, SAMPLE_RATE_HZ, rng)
+    write_audio(path, np.stack([left, right]), SAMPLE_RATE_HZ, "WAV", "PCM_24")
     return path
 
 

@@ -12,13 +12,13 @@ import soundfile as sf
 from models.errors import ReaTimbreError
 from models.evaluation import DecayTime, t60_estimate
 from models.explore import explore
+from models.rates import SAMPLE_RATE_HZ
 from models.steer import RECIPES, steer_model
-from models.steer_pair import MODEL_SAMPLE_RATE
 from models.tcn import TCNConfig
 from server.cli import main
 from tests.test_steer_pair import bursts, reverberate, saturate
 
-SR = MODEL_SAMPLE_RATE
+SR = SAMPLE_RATE_HZ
 
 
 @pytest.fixture(scope="module")

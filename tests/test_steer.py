@@ -12,12 +12,13 @@ import soundfile as sf
 
 from models.errors import ReaTimbreError
 from models.library import find_model, load_model
+from models.rates import SAMPLE_RATE_HZ
 from models.steer import RECIPES, judge_against_dry, signal_frames, split_regions, steer_model
-from models.steer_pair import MODEL_SAMPLE_RATE, prepare_pair
+from models.steer_pair import prepare_pair
 from server.cli import main
 from tests.test_steer_pair import bursts, delayed, saturate
 
-SR = MODEL_SAMPLE_RATE
+SR = SAMPLE_RATE_HZ
 TINY = replace(
     RECIPES["short"],
     config=replace(RECIPES["short"].config, channels=4, layers=3),  # the shipped kind of network, smaller

@@ -15,7 +15,8 @@ import numpy as np
 from models.atomic_files import write_bytes
 from models.coach.suggest import CoachResult
 from models.errors import ReaTimbreError
-from models.synth.features import HOP_SAMPLES, SAMPLE_RATE_HZ, TOP_DB
+from models.rates import SAMPLE_RATE_HZ
+from models.synth.features import HOP_SAMPLES, TOP_DB
 
 
 def prepare_report_dir(directory: Path) -> Path:

@@ -20,8 +20,9 @@ import numpy as np
 
 from models.errors import ReaTimbreError
 from models.pitch import NoteEstimate, find_note, note_name
+from models.rates import SAMPLE_RATE_HZ
 from models.synth.base import Synth
-from models.synth.features import CLIP_SAMPLES, SAMPLE_RATE_HZ
+from models.synth.features import CLIP_SAMPLES
 
 SILENCE_PEAK = 1e-4  # about -80 dBFS: below this a target has nothing to match
 DEFAULT_NOTE = 48  # C3, the note the coach's training targets were played at

@@ -20,8 +20,8 @@ import numpy as np
 
 from models.atomic_files import write_bytes
 from models.errors import ReaTimbreError
+from models.rates import SAMPLE_RATE_HZ
 
-DEFAULT_SAMPLE_RATE_HZ = 44100
 BLOCK_SAMPLES = 512
 
 
@@ -31,7 +31,7 @@ class Synth(ABC):
     #: Short identifier of the implementation ("vital", "plugin").
     kind: str = ""
 
-    def __init__(self, sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ) -> None:
+    def __init__(self, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
         if sample_rate_hz <= 0:
             raise ReaTimbreError(f"sample rate must be positive, got {sample_rate_hz}")
         self.sample_rate_hz = int(sample_rate_hz)

@@ -38,6 +38,7 @@ import numpy as np
 
 from models.atomic_files import leftover_partials, write_bytes
 from models.errors import ReaTimbreError
+from models.rates import SAMPLE_RATE_HZ
 from models.synth import presets as preset_data
 from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC, clip_features
 from models.synth.profiles import EFFECT_NAMES, PROFILE_DIR, EffectProfile, load_profile
@@ -66,7 +67,7 @@ class DatasetConfig:
     shard_clips: int = 128
     profile: str = "vital"
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
-    sample_rate_hz: int = 44100
+    sample_rate_hz: int = SAMPLE_RATE_HZ
     format: str = field(default=DATASET_FORMAT)
 
     def validate(self) -> None:
@@ -84,8 +85,8 @@ class DatasetConfig:
             raise ReaTimbreError(f"shard size must be at least 1 clip, got {self.shard_clips}")
         if not 0.0 <= self.settle_seconds <= 5.0:
             raise ReaTimbreError(f"settle length must be 0..5 seconds, got {self.settle_seconds}")
-        if self.sample_rate_hz != 44100:
-            raise ReaTimbreError("the coach's features are defined at 44100 Hz")
+        if self.sample_rate_hz != SAMPLE_RATE_HZ:
+            raise ReaTimbreError(f"the coach's features are defined at {SAMPLE_RATE_HZ} Hz")
         profile = load_profile(self.profile)
         if profile.synth != "vital":
             raise ReaTimbreError(f"coach-data renders Vital; profile {self.profile!r} is for {profile.synth}")
