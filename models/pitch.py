@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.errors import ReaTimbreError
+from models.resample import resample
 
 SILENCE_PEAK = 1e-4  # about -80 dBFS
 ANALYSIS_RATE_HZ = 22_050
@@ -63,15 +64,11 @@ def note_name(midi: int) -> str:
 
 
 def _mono(audio: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    import soxr
-
     audio = np.asarray(audio, dtype=np.float32)
     mono = audio if audio.ndim == 1 else audio.mean(axis=0)
     if not np.isfinite(mono).all():
         raise ReaTimbreError("audio holds NaN or infinite samples")
-    if sample_rate_hz != ANALYSIS_RATE_HZ:
-        mono = soxr.resample(mono, sample_rate_hz, ANALYSIS_RATE_HZ, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return resample(mono, sample_rate_hz, ANALYSIS_RATE_HZ)
 
 
 def main_onset_seconds(mono: np.ndarray, rate: int = ANALYSIS_RATE_HZ) -> float:

@@ -13,11 +13,11 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import soxr
 
 from models.audio_io import read_audio
 from models.errors import ReaTimbreError
 from models.rates import SAMPLE_RATE_HZ
+from models.resample import resample
 
 MAX_LATENCY_SECONDS = 1.0  # the largest constant offset between dry and wet that is searched for
 MIN_PAIR_SECONDS = 3.0  # enough for training, validation and held-out parts
@@ -67,12 +67,6 @@ def load_source(source: AudioSource, sample_rate: int | None, label: str) -> tup
 
     audio, rate = read_audio(source)
     return _as_channels(audio, str(source)), rate, str(source)
-
-
-def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    if from_rate == to_rate:
-        return audio
-    return np.ascontiguousarray(soxr.resample(audio.T, from_rate, to_rate, quality="HQ").T, dtype=np.float32)
 
 
 def _level_dbfs(audio: np.ndarray) -> float:
@@ -160,8 +154,8 @@ def prepare_pair(
         if rate != SAMPLE_RATE_HZ:
             notes.append(f"{name}: resampled {rate} Hz -> {SAMPLE_RATE_HZ} Hz")
     rate = SAMPLE_RATE_HZ
-    dry_audio = _resample(dry_audio, dry_rate, rate)
-    wet_audio = _resample(wet_audio, wet_rate, rate)
+    dry_audio = resample(dry_audio, dry_rate, rate)
+    wet_audio = resample(wet_audio, wet_rate, rate)
     dry_audio, wet_audio = _match_channels(dry_audio, wet_audio, notes)
 
     latency, correlation = find_latency(dry_audio.mean(axis=0), wet_audio.mean(axis=0), int(MAX_LATENCY_SECONDS * rate))

@@ -21,6 +21,7 @@ import numpy as np
 from models.errors import ReaTimbreError
 from models.pitch import NoteEstimate, find_note, note_name
 from models.rates import SAMPLE_RATE_HZ
+from models.resample import resample
 from models.synth.base import Synth
 from models.synth.features import CLIP_SAMPLES
 
@@ -45,8 +46,6 @@ def to_stereo(audio: np.ndarray) -> np.ndarray:
 
 def target_clip(audio: np.ndarray, sample_rate_hz: int, start_seconds: float = 0.0) -> np.ndarray:
     """The (2, CLIP_SAMPLES) clip of ``audio`` starting at ``start_seconds``, at 44.1 kHz."""
-    import soxr
-
     if sample_rate_hz <= 0:
         raise ReaTimbreError(f"target sample rate must be positive, got {sample_rate_hz}")
     if not np.isfinite(start_seconds) or start_seconds < 0:
@@ -60,8 +59,7 @@ def target_clip(audio: np.ndarray, sample_rate_hz: int, start_seconds: float = 0
     first = int(round(start_seconds * sample_rate_hz))
     needed = int(np.ceil(CLIP_SAMPLES * sample_rate_hz / SAMPLE_RATE_HZ)) + 64
     piece = stereo[:, first : first + needed]
-    if sample_rate_hz != SAMPLE_RATE_HZ:
-        piece = soxr.resample(piece.T, sample_rate_hz, SAMPLE_RATE_HZ, quality="HQ").T
+    piece = resample(piece, sample_rate_hz, SAMPLE_RATE_HZ)
     clip = np.zeros((2, CLIP_SAMPLES), dtype=np.float32)
     n = min(CLIP_SAMPLES, piece.shape[1])
     clip[:, :n] = piece[:, :n]
