@@ -2,7 +2,7 @@
 """One-command setup for ReaTimbre.
 
     python3 install.py            # create .venv and install ReaTimbre into it
-    python3 install.py --dev      # the same, plus the test tools (pytest, ruff, auraloss)
+    python3 install.py --dev      # the same, plus the test tools and every optional extra (Ray, reapy, DawDreamer)
     python3 install.py --reaper [--resource-path DIR] [--reapy] [--web-interface] [--force]
                                   # also add ReaTimbre's actions to REAPER (docs/install.md)
     python3 install.py --uninstall [--resource-path DIR] [--force]   # take them out of REAPER again
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reapy and --web-interface go with --reaper")
     if args.uninstall:
         return reaper_install.run(args, venv_python())
-    extras = ["dev"] if args.dev else []
+    extras = ["dev"] if args.dev else (["reapy"] if args.reapy else [])
     try:
         ensure_venv(extras, quiet=args.quiet)
         if args.dev:

@@ -61,7 +61,9 @@ class ReapyApi:
 
     def __init__(self, reascript_api: Any | None = None) -> None:
         if reascript_api is None:
-            import reapy.reascript_api as reascript_api  # only outside REAPER
+            from models.optional import require  # only outside REAPER
+
+            reascript_api = require("reapy.reascript_api", "driving a running REAPER through reapy")
         self.module = reascript_api
 
     def call(self, name: str, *args: Any) -> Any:

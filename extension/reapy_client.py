@@ -25,6 +25,7 @@ from typing import Any
 
 from extension.reapy_bridge import API_MODULE, HEADER_BYTES, REAPY_INFO_FILE_NAME, frame
 from models.errors import ReaTimbreError
+from models.optional import require
 
 TIMEOUT_SECONDS = 10.0
 MAX_REPLY_BYTES = 64 * 1024 * 1024
@@ -164,6 +165,7 @@ def reapy_connection(
     client = TokenReapyClient(address[0], address[1], token, timeout_seconds)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # importing reapy outside REAPER warns that its web interface is unreachable
+        require("reapy", "driving a running REAPER through reapy")  # one clear line when reapy is missing
         import reapy.reascript_api
         from reapy.tools.network import machines
     previous_client, previous_local = machines.CLIENT, machines.CLIENTS.get("localhost")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ReaTimbreError
+from models.optional import require
 from models.synth.plugin import _quiet_native_output
 
 BLOCK_SAMPLES = 512
@@ -26,8 +27,7 @@ def render_effect(
     tail_seconds: float = 0.0,
 ) -> np.ndarray:
     """``dry`` (samples,) or (channels, samples) through the plug-in: (outputs, samples + tail) float32."""
-    import dawdreamer
-
+    dawdreamer = require("dawdreamer", "hosting a plug-in effect")
     path = Path(plugin_path)
     if not path.exists():
         raise ReaTimbreError(f"plug-in not found: {path}")

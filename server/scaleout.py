@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from models.errors import ReaTimbreError
+from models.optional import require
 
 if TYPE_CHECKING:
     from ray._private.worker import RemoteFunction1  # what ray.remote makes of a two-argument function
@@ -112,7 +113,7 @@ def _map_on_ray(
     address: str,
     on_result: Callable[[int, Result], None] | None,
 ) -> list[Result]:
-    import ray
+    ray = require("ray", "running on a Ray cluster (--ray-address)")
 
     _check_reachable(address)
     if not ray.is_initialized():

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ReaTimbreError
+from models.optional import require
 from models.rates import SAMPLE_RATE_HZ
 from models.synth.base import BLOCK_SAMPLES, Synth
 
@@ -65,8 +66,7 @@ class PluginSynth(Synth):
         max_settle_seconds: float = 5.0,
     ) -> None:
         super().__init__(sample_rate_hz)
-        import dawdreamer
-
+        dawdreamer = require("dawdreamer", "hosting a plug-in synth")
         self.plugin_path = Path(plugin_path)
         if not self.plugin_path.exists():
             raise ReaTimbreError(f"plug-in not found: {self.plugin_path}")
