@@ -1,7 +1,7 @@
 """Batch rendering of many audio files: plan, skip what is already rendered, render the rest, summarise.
 
 Each file becomes a :class:`RenderTask` handled by :func:`render_task`, a plain top-level function, so the same
-tasks run in this process, in local worker processes or on Ray (:func:`server.scaleout.map_tasks`). An output
+tasks run in this process, in local worker processes or on Ray (:func:`models.scaleout.map_tasks`). An output
 that exists is never re-rendered or overwritten, which is what makes a re-run resume an interrupted batch;
 ``render_file`` writes atomically, so an interrupted file leaves nothing under its final name.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import ReaTimbreError
-from server.scaleout import map_tasks
+from models.scaleout import map_tasks
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".w64"})
 OUTPUT_SUFFIX = ".wav"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from models.errors import ReaTimbreError
+from models.scaleout import map_tasks
 from server.batch import RenderSettings, RenderTask, TaskOutcome, collect_inputs, plan_tasks, run_batch
 from server.commands.batch import parse_items, parse_tracks
-from server.scaleout import map_tasks
 
 SETTINGS = RenderSettings("overdrive", {"drive": 0.5})
 

@@ -12,8 +12,8 @@ import soundfile as sf
 from test_server_render import make_tiny_model, make_tone
 
 from models.errors import ReaTimbreError
+from models.scaleout import map_tasks
 from server.batch import RenderSettings, collect_inputs, plan_tasks, run_batch
-from server.scaleout import map_tasks
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

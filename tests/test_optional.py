@@ -35,7 +35,7 @@ def test_an_installed_extra_is_imported() -> None:
 
 
 def test_batch_on_ray_without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.scaleout import map_tasks
+    from models.scaleout import map_tasks
 
     _without(monkeypatch, "ray")
     with pytest.raises(ReaTimbreError, match=r"--ray-address\) needs the ray package"):

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from models.coach.store import CoachModels, load_coach
 from models.coach.suggest import DEFAULT_CANDIDATES, predict_settings
 from models.errors import ReaTimbreError
 from models.metrics import spectral_mse
-from models.synth.dataset import single_threaded_children
+from models.scaleout import map_tasks
 from models.synth.features import CLIP_FRAMES, N_MELS, ClipFeatures, clip_features
 from models.synth.profiles import EFFECT_NAMES, load_profile
 
@@ -124,11 +123,11 @@ def _set_worker(models: CoachModels) -> None:
     _WORKER.update(models=models, renderer=FamilyRenderer(load_profile(models.profile)))
 
 
-def _init_worker(models_dir: str) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    _set_worker(load_coach(models_dir))
+def _render_shard_with(models_dir: str, job: dict[str, Any]) -> int:
+    """:func:`_render_shard` in a worker process, which loads the coach's models on its first shard."""
+    if not _WORKER:
+        _set_worker(load_coach(models_dir))
+    return _render_shard(job)
 
 
 def _render_shard(job: dict[str, Any]) -> int:
@@ -220,28 +219,14 @@ def generate_chains(
             }
         )
     started = time.perf_counter()
-    done = 0
+    _set_worker(models)  # what a run in this process uses; worker processes load models_dir once each
     with tqdm(total=len(jobs) * shard_chains, unit="chain", disable=not progress, desc="coach-chains") as bar:
-        for n in _run(jobs, models, str(models_dir), workers):
-            done += n
-            bar.update(n)
+        counts = map_tasks(
+            partial(_render_shard_with, str(models_dir)), jobs, workers=workers, on_result=lambda _i, n: bar.update(n)
+        )
+        done = sum(counts)
     seconds = time.perf_counter() - started
     return {"chains_rendered": done, "seconds": seconds, "chains_per_second": done / seconds if seconds else 0.0}
-
-
-def _run(jobs: list[dict[str, Any]], models: CoachModels, models_dir: str, workers: int) -> Iterator[int]:
-    """Render the jobs here with the loaded ``models``, or in worker processes that load ``models_dir``."""
-    if workers <= 1:
-        _set_worker(models)
-        yield from map(_render_shard, jobs)
-        return
-    with single_threaded_children():
-        pool = multiprocessing.get_context("spawn").Pool(workers, _init_worker, (models_dir,))
-    try:
-        yield from pool.imap_unordered(_render_shard, jobs)
-    finally:
-        pool.terminate()
-        pool.join()
 
 
 @dataclass

@@ -22,14 +22,12 @@ results, so any executor (worker processes here, a cluster later) can run it; :f
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ import numpy as np
 from models.atomic_files import leftover_partials, write_bytes
 from models.errors import ReaTimbreError
 from models.rates import SAMPLE_RATE_HZ
+from models.scaleout import map_tasks
 from models.synth import presets as preset_data
 from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC, clip_features
 from models.synth.profiles import EFFECT_NAMES, PROFILE_DIR, EffectProfile, load_profile
@@ -358,48 +357,6 @@ def _run_shard_star(args: tuple[DatasetConfig, int, str]) -> int:
 
 #: Each worker process is one core's worth of work: threaded BLAS inside it only oversubscribes the machine
 #: (measured: the features' mel projection went from 2 ms to 25 ms of CPU per clip with 2 workers × 2 threads).
-SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-@contextlib.contextmanager
-def single_threaded_children() -> Iterator[None]:
-    """Start worker processes with single-threaded native libraries (the parent's own setting is restored)."""
-    saved = {key: os.environ.get(key) for key in SINGLE_THREAD_ENV}
-    os.environ.update(SINGLE_THREAD_ENV)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _render_locally(jobs: list, workers: int, bar: Any, on_shard: Callable[[int], None] | None) -> int:
-    """Render shard jobs in this process (1 worker) or a pool of spawned, single-threaded processes."""
-    rendered = 0
-    results: Iterator[int]
-    if workers == 1:
-        results = map(_run_shard_star, jobs)
-        pool = None
-    else:
-        with single_threaded_children():
-            pool = multiprocessing.get_context("spawn").Pool(workers)
-        results = pool.imap_unordered(_run_shard_star, jobs)
-    try:
-        for count in results:
-            rendered += count
-            bar.update(count)
-            if on_shard is not None:
-                on_shard(count)
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    return rendered
-
-
 def generate(
     config: DatasetConfig,
     out_dir: str | Path,
@@ -410,7 +367,7 @@ def generate(
 ) -> dict[str, Any]:
     """Render every missing shard of ``config`` into ``out_dir`` with ``workers`` processes (default: CPUs).
 
-    ``run_elsewhere(fn, jobs, on_result=...)`` replaces the local processes, e.g. ``server.scaleout.map_tasks``
+    ``run_elsewhere(fn, jobs, on_result=...)`` replaces the local processes, e.g. ``models.scaleout.map_tasks``
     bound to a Ray address; every worker must see ``out_dir``.
 
     Returns a summary: clips rendered now, clips already present, shards, wall seconds and clips per second.
@@ -425,16 +382,16 @@ def generate(
     started = time.perf_counter()
     with tqdm(total=config.clips, initial=done_before, unit="clip", disable=not progress, desc="coach-data") as bar:
         jobs = [(config, i, str(out)) for i in todo]
+
+        def shard_done(_index: int, count: int) -> None:
+            bar.update(count)
+            if on_shard is not None:
+                on_shard(count)
+
         if run_elsewhere is not None:
-
-            def shard_done(_index: int, count: int) -> None:
-                bar.update(count)
-                if on_shard is not None:
-                    on_shard(count)
-
             rendered = sum(run_elsewhere(_run_shard_star, jobs, on_result=shard_done))
         else:
-            rendered = _render_locally(jobs, workers, bar, on_shard)
+            rendered = sum(map_tasks(_run_shard_star, jobs, workers=workers, on_result=shard_done))
     seconds = time.perf_counter() - started
     return {
         "clips_rendered": rendered,

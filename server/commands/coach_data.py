@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address:
         from functools import partial
 
-        from server.scaleout import map_tasks
+        from models.scaleout import map_tasks
 
         run_elsewhere = partial(map_tasks, ray_address=args.ray_address)
     summary = generate(config, args.out, workers=args.workers, progress=not args.quiet, run_elsewhere=run_elsewhere)

@@ -68,9 +68,15 @@ def _map_in_process(
     return results
 
 
+#: The thread-count settings of the native libraries (torch/OpenMP, OpenBLAS, MKL), read when they load.
+THREAD_ENV_KEYS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def _limit_threads(threads_per_worker: int) -> None:
-    """Worker-process initializer: share the CPU cores among the workers instead of oversubscribing."""
-    os.environ["OMP_NUM_THREADS"] = str(threads_per_worker)  # read by torch when it is first imported
+    """Worker-process initializer: share the CPU cores among the workers instead of oversubscribing. It runs
+    before the worker imports the task's module, so numpy and torch load with these settings."""
+    for key in THREAD_ENV_KEYS:
+        os.environ[key] = str(threads_per_worker)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads_per_worker)
