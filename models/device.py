@@ -5,6 +5,10 @@ The flag wins over the environment variable; with neither, the CPU is used (CI a
 one-line :class:`ReaTimbreError`. :meth:`DeviceChoice.describe` is the line a command prints (or a server job shows
 as its stage) to say which device was taken and why. Torch is imported only when a device is resolved, so the
 command line can add ``--device`` without loading it.
+
+Choosing CUDA also turns off cuDNN's TF32 convolutions (on by default in torch): TF32 keeps 10 bits of mantissa,
+an error near -60 dB on every layer, and renders on the GPU should match the CPU's to float32 precision. Lower
+precision is the explicit ``--bf16`` of training instead.
 """
 
 from __future__ import annotations
@@ -84,14 +88,15 @@ def resolve_device(
     if base == "cpu":
         return DeviceChoice(torch.device("cpu"), text, source)
     available = (cuda_available or torch.cuda.is_available)()
-    if base == "auto":
-        return DeviceChoice(torch.device("cuda" if available else "cpu"), text, source)
+    if base == "auto" and not available:
+        return DeviceChoice(torch.device("cpu"), text, source)
     if not available:
         build = f"torch {torch.__version__}" + ("" if torch.version.cuda else ", built without CUDA")
         raise ReaTimbreError(f"{source} {text}: torch sees no CUDA device ({build}); use --device cpu or --device auto")
     index = int(index_text) if colon else None
     if index is not None and index >= torch.cuda.device_count():
         raise ReaTimbreError(f"{source} {text}: torch sees only {torch.cuda.device_count()} CUDA device(s)")
+    torch.backends.cudnn.allow_tf32 = False  # full float32 convolutions (see the module's docstring)
     return DeviceChoice(torch.device("cuda", index) if index is not None else torch.device("cuda"), text, source)
 
 

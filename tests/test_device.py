@@ -279,3 +279,12 @@ def test_the_server_config_carries_the_device_to_the_jobs(tmp_path: Path) -> Non
     with TestClient(app, base_url="http://127.0.0.1:47810") as client:
         answer = client.post("/v1/probe", json={}, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code in (200, 202) and seen == ["cuda:1"]
+
+
+def test_choosing_cuda_turns_off_tf32_convolutions(monkeypatch) -> None:
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    resolve_device("cpu")
+    resolve_device("auto", cuda_available=lambda: False)
+    assert torch.backends.cudnn.allow_tf32 is True  # the CPU leaves torch's settings alone
+    resolve_device("auto", cuda_available=lambda: True)
+    assert torch.backends.cudnn.allow_tf32 is False
