@@ -147,3 +147,15 @@ def test_coach_losses_run_on_the_gpu() -> None:
 def test_auto_takes_the_gpu() -> None:
     choice = resolve_device("auto")
     assert choice.is_cuda and choice.describe().endswith("(auto: torch sees CUDA)")
+
+
+def test_many_files_in_one_pass_on_the_gpu_match_the_cpu() -> None:
+    from models.multi_render import render_many
+
+    info = find_model("reverb")
+    rng = np.random.default_rng(1)
+    signals = [(0.3 * rng.standard_normal((2, n))).astype(np.float32) for n in (50_000, 200_000, 9_000)]
+    on_cpu = render_many(load_info(info, "cpu"), signals)
+    on_gpu = render_many(load_info(info, "cuda"), signals)
+    for a, b in zip(on_gpu, on_cpu, strict=True):
+        np.testing.assert_allclose(a, b, atol=ATOL, rtol=RTOL)
