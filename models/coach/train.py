@@ -411,10 +411,10 @@ def train_next_effect(
         )
         return sequence_batch(split.train, items, step_order)
 
-    val_batches = [_on(batch, settings.device) for batch in val_batches]
+    on_device = [_on(batch, settings.device) for batch in val_batches]
 
     def validate(m: nn.Module) -> float:  # the next effect's cross-entropy alone, comparable across runs
-        return float(np.mean([float(next_effect_loss(m(x, u), y)) for x, u, y in val_batches]))
+        return float(np.mean([float(next_effect_loss(m(x, u), y)) for x, u, y in on_device]))
 
     result = fit(
         model,
