@@ -17,7 +17,7 @@ import torch
 
 from models.library import list_models, load_info
 from models.material import make_program
-from server.render import StreamRenderer
+from models.render import StreamRenderer
 
 SAMPLE_RATE = 44_100
 

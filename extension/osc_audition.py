@@ -1,7 +1,7 @@
 """Audition coach steps live through REAPER's OSC control surface.
 
 Each change of a step becomes one ``/track/<t>/fx/<f>/fxparam/<p>/value`` message (1-based numbers,
-normalised value), sent by the server's :class:`server.osc.OscBridge`. OSC cannot read the project, so the
+normalised value), sent by the server's :class:`extension.osc.OscBridge`. OSC cannot read the project, so the
 FX is found by index or by name in ``fx_names`` (read beforehand from the project file or through reapy),
 and the parameter index is trusted as given.
 
@@ -17,8 +17,8 @@ from collections.abc import Collection, Sequence
 
 from extension.coach_steps import CoachStep
 from extension.fx_names import resolve_fx_name
+from extension.osc import OscBridge
 from models.errors import ReaTimbreError
-from server.osc import OscBridge
 
 
 def step_targets(

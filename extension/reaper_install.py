@@ -431,8 +431,6 @@ def _add(
         files.write(INI_FILE, ini.to_bytes())
 
     _set_value(files, manifest, EXTSTATE_FILE, "ReaTimbre", "server_command", json.dumps(server_command))
-    if include_reapy and web_password is not None:  # reapy's client starts the server through the web interface
-        _set_value(files, manifest, EXTSTATE_FILE, "reapy", "activate_reapy_server", reapy_action())
     if web_password is not None:
         manifest["web_password"] = web_password
 

@@ -1,10 +1,14 @@
 """Write files all at once or not at all: a temporary file beside the target, renamed into place when complete.
 
+The temporary file is synced to the disk before the rename, and the folder after it, so a crash or power loss
+leaves either the old file or the complete new one.
+
 Standard library only, so the installer can use it before anything else is installed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -32,10 +36,36 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
     tmp = Path(name)
     try:
         yield tmp
+        fsync_file(tmp)
         os.chmod(tmp, _DEFAULT_MODE if mode is None else mode)
         os.replace(tmp, path)
+        fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s contents to the disk, so a rename after it never publishes an empty or partial file."""
+    # POSIX syncs through any descriptor; Windows' _commit needs one open for writing.
+    fd = os.open(path, (os.O_RDWR if os.name == "nt" else os.O_RDONLY) | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(path: str | os.PathLike) -> None:
+    """Make a rename in folder ``path`` durable, where the platform can sync a folder (not Windows)."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None, make_parents: bool = False) -> Path:

@@ -21,6 +21,7 @@ import numpy as np
 import soxr
 
 from models.atomic_files import atomic_path, write_text
+from models.audio_io import read_audio
 from models.effects import ReferenceEffect, emulated_effect
 from models.errors import ReaTimbreError
 from models.evaluation import loudness_lufs, t60_estimate
@@ -59,8 +60,6 @@ def _load_input(source: str | os.PathLike | np.ndarray, sample_rate: int | None,
             raise ReaTimbreError("an input array needs its sample rate")
         audio = np.atleast_2d(np.asarray(source, dtype=np.float32))
     else:
-        from server.audio_io import read_audio
-
         audio, sample_rate = read_audio(source)
     mono = audio.mean(axis=0)
     if sample_rate != model_rate:

@@ -24,13 +24,13 @@ from models.userdirs import user_models_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 SIDECAR_FORMAT = "reatimbre-effect-model/1"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always used with fullmatch
 RENDER_BLOCK_SAMPLES = 16_384  # fastest block size for these widths on a 2-core CPU (benchmarks/render_speed.py)
 
 
 def check_model_name(name: str) -> str:
     """``name`` if it is a valid model name (letters, digits, ``-``, ``_``; at most 64), else an error."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ReaTimbreError(
             f"invalid model name {name!r}: use 1-64 letters, digits, '-' or '_', starting with a letter or digit"
         )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import soxr
 
+from models.audio_io import read_audio
 from models.errors import ReaTimbreError
 
 MODEL_SAMPLE_RATE = 44_100
@@ -76,7 +77,6 @@ def load_source(source: AudioSource, sample_rate: int | None, label: str) -> tup
         if sample_rate is None or sample_rate <= 0:
             raise ReaTimbreError(f"{label}: an array needs its sample rate")
         return _as_channels(source, label), int(sample_rate), label
-    from server.audio_io import read_audio
 
     audio, rate = read_audio(source)
     return _as_channels(audio, str(source)), rate, str(source)

@@ -13,6 +13,7 @@
 #   [nomain] ../extension/*.py
 #   [nomain] ../models/__init__.py
 #   [nomain] ../models/errors.py
+#   [nomain] ../models/atomic_files.py
 #   [data] ReaTimbre.ReaperOSC
 """What every ReaTimbre action shares inside REAPER (standard library only).
 

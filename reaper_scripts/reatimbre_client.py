@@ -2,8 +2,10 @@
 """ReaTimbre's HTTP client for the REAPER actions (standard library only: REAPER's Python has no packages).
 
 Finds the local server the way the server itself stores its files: ``<config dir>/token`` (the bearer token)
-and ``<config dir>/server.json`` (host and port while it runs). The config directory is located exactly as
-``platformdirs.user_config_dir("reatimbre", appauthor=False)`` does, with ``REATIMBRE_CONFIG_DIR`` first.
+and ``<config dir>/server.json`` (host, port and pid while it runs). The token is sent only to the server that
+``server.json`` names and only while that pid is alive; with no such server nothing is sent. The config directory
+is located exactly as ``platformdirs.user_config_dir("reatimbre", appauthor=False)`` does, with
+``REATIMBRE_CONFIG_DIR`` first.
 """
 
 from __future__ import annotations
@@ -76,14 +78,24 @@ def read_token(directory: str | None = None) -> str:
 
 
 def server_address(directory: str | None = None) -> tuple[str, int]:
-    """(host, port) from ``server.json`` while a server runs, else the defaults."""
+    """(host, port) of the running server, from the ``server.json`` it wrote, only while its pid is alive.
+
+    Without that file (or with a dead pid) this raises :class:`ServerUnreachable` instead of guessing the default
+    port: whatever else listens there must never receive the token.
+    """
     path = os.path.join(directory or config_dir(), "server.json")
+    hint = "run 'ReaTimbre: Start local server'"
     try:
         with open(path, encoding="utf-8") as handle:
             info = json.load(handle)
-        return str(info.get("host") or DEFAULT_HOST), int(info["port"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_HOST, DEFAULT_PORT
+        host, port, pid = str(info.get("host") or DEFAULT_HOST), int(info["port"]), info.get("pid")
+    except FileNotFoundError:
+        raise ServerUnreachable(f"ReaTimbre server is not reachable: it is not running (no {path}); {hint}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ServerUnreachable(f"ReaTimbre server is not reachable: {path} is unreadable or damaged; {hint}") from None
+    if not 0 < port < 65536 or not _valid_pid(pid) or not pid_alive(pid):
+        raise ServerUnreachable(f"ReaTimbre server is not reachable: the one {path} names has stopped; {hint}")
+    return host, port
 
 
 def server_pid(directory: str | None = None) -> int | None:
@@ -94,7 +106,39 @@ def server_pid(directory: str | None = None) -> int | None:
             pid = json.load(handle).get("pid")
     except (OSError, ValueError, AttributeError):
         return None
-    return pid if isinstance(pid, int) and pid > 0 else None
+    return pid if _valid_pid(pid) else None
+
+
+def _valid_pid(pid: Any) -> bool:
+    return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and belongs to this user (a pid reused by another user's process is not
+    the server this user started)."""
+    if sys.platform == "win32":
+        return _windows_pid_alive(pid)
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, only whether it could be
+    except OSError:  # ProcessLookupError: gone; PermissionError: another user's process
+        return False
+    return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    # os.kill(pid, 0) would send CTRL_C_EVENT on Windows, so ask the kernel through ctypes (standard library).
+    import ctypes
+
+    query_limited_information, still_active = 0x1000, 259
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(query_limited_information, False, pid)
+    if not handle:
+        return False
+    try:
+        code = ctypes.c_ulong()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == still_active
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 class Client:
@@ -107,16 +151,32 @@ class Client:
         token: str | None = None,
         timeout_seconds: float = REQUEST_TIMEOUT_SECONDS,
     ) -> None:
-        default_host, default_port = server_address()
-        self.host = host or default_host
-        self.port = port or default_port
+        self._host = host
+        self._port = port
         self._token = token
         self.timeout_seconds = timeout_seconds
 
     @property
+    def address(self) -> tuple[str, int]:
+        """Where requests go: the host and port given, else the live server ``server.json`` names (looked up for
+        every request, so the token never goes to a port the server has left)."""
+        if self._host and self._port:
+            return self._host, self._port
+        found_host, found_port = server_address()
+        return self._host or found_host, self._port or found_port
+
+    @property
+    def host(self) -> str:
+        return self.address[0]
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        host, port = self.address
+        return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Send one request; return the decoded JSON answer or raise :class:`ClientError`."""

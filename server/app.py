@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.errors import ReaTimbreError
+from models.oserrors import describe_os_error
 from server.guard import RequestGuard
 from server.job_kinds import InputTooLarge, JobEnv, JobKind, registered_kinds
 from server.jobs import JobManager, QueueFull, UnknownJob
@@ -152,7 +153,7 @@ def _add_job_route(app: FastAPI, kind: JobKind, manager: JobManager, env: JobEnv
 def _make_osc_bridge(config: ServerConfig) -> Any:
     if config.osc_reaper_port is None:
         return None
-    from server.osc import OscBridge
+    from extension.osc import OscBridge
 
     return OscBridge(config.osc_reaper_host, config.osc_reaper_port, listen_port=config.osc_listen_port)
 
@@ -175,11 +176,22 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownJob)
     async def unknown_job(_: Request, exc: UnknownJob) -> JSONResponse:
-        return detail(404, f"no job {exc.args[0]!r} (unknown, or finished long ago and forgotten)")
+        return detail(404, f"no job {str(exc.args[0])[:80]!r} (unknown, or finished long ago and forgotten)")
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         return detail(422, _describe_validation_error(exc))
+
+    @app.exception_handler(OSError)
+    async def refused_by_the_os(_: Request, exc: OSError) -> JSONResponse:
+        # A path in the request that the OS refused (too long, no permission, a link loop...): the client's
+        # request, not a server bug, so a 4xx line without the (possibly huge) path or a traceback.
+        log.info("request refused by the OS: %s", describe_os_error(exc))
+        return detail(400, f"refused by the operating system: {describe_os_error(exc)}")
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return detail(400, "the request is nested too deeply")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

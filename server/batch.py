@@ -151,7 +151,7 @@ def render_task(task: RenderTask) -> TaskOutcome:
     if output.exists():
         return TaskOutcome(task.input_path, task.output_path, "skipped")
     try:
-        from server.render import render_file
+        from models.render import render_file
 
         output.parent.mkdir(parents=True, exist_ok=True)
         result = render_file(

@@ -4,12 +4,14 @@ coach JSON (:func:`models.coach.suggest.coach_json`) that the REAPER bridge's ``
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import ReaTimbreError
+from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
 from server.jobs import JobContext
 
@@ -59,7 +61,23 @@ def _coach(
     from server.commands.coach import coach_target_file
 
     ctx.progress(0.0, "coaching")
-    _, _, body = coach_target_file(target, preset, patch, request.max_steps, request.start_seconds, request.note)
+    with ExitStack() as files:
+        target_file = files.enter_context(pinned_input(target, "target"))
+        patch_file = files.enter_context(pinned_input(patch, "patch")) if patch is not None else None
+        _, _, body = coach_target_file(
+            target_file,
+            preset,
+            patch_file,
+            request.max_steps,
+            request.start_seconds,
+            request.note,
+            should_cancel=ctx.should_cancel,
+        )
+    body = dict(body)
+    if "target" in body:
+        body["target"] = str(target)
+    if patch is not None and "patch" in body:
+        body["patch"] = str(patch)
     return body
 
 

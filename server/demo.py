@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from models.audio_io import read_audio, write_audio
 from models.effects import REFERENCE_EFFECTS
 from models.evaluation import mrstft_distance
 from models.library import list_models
 from models.material import make_program
-from server.audio_io import read_audio, write_audio
-from server.render import render_file
+from models.render import render_file
 
 DEMO_SAMPLE_RATE = 44_100
 

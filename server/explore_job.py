@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.errors import ReaTimbreError
-from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
+from models.input_files import pinned_input
+from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file, check_name
 from server.jobs import JobContext
-from server.outputs import publish_no_clobber, staging_path, unique_output_path
+from server.outputs import publish, staged_file, unique_output_path
 
 MAX_PATH_CHARS = 4096
 
@@ -34,6 +36,7 @@ def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
     assert isinstance(request, ExploreRequest)
     if not MIN_GRID <= request.grid <= MAX_GRID:
         raise ReaTimbreError(f"grid must be a whole number from {MIN_GRID} to {MAX_GRID}, got {request.grid}")
+    check_name(request.name)
     source = check_input_file(request.input, env)
     info = find_model(request.name)
     if request.compare_real:
@@ -47,24 +50,28 @@ def prepare_explore(request: BaseModel, env: JobEnv) -> PreparedJob:
         from models.explore import explore, plot, write_json
 
         ctx.progress(0.0, f"rendering a {request.grid}x{request.grid} knob grid")
-        result = explore(
-            request.name,
-            source,
-            request.grid,
-            compare_real=request.compare_real,
-            progress=lambda fraction: ctx.progress(0.98 * fraction),
-            should_cancel=ctx.should_cancel,
-        )
+        with pinned_input(source) as pinned:
+            result = explore(
+                request.name,
+                pinned,
+                request.grid,
+                compare_real=request.compare_real,
+                progress=lambda fraction: ctx.progress(0.98 * fraction),
+                should_cancel=ctx.should_cancel,
+            )
         ctx.stage("writing the map")
-        staged = {suffix: staging_path(env.output_dir, f"{ctx.job_id}-map", suffix) for suffix in finals}
-        try:
-            plot(result, staged[".png"])
-            write_json(result, staged[".json"])
+        # The two small files are drawn in a private temporary folder, then copied into the output directory
+        # through its descriptors (server.outputs), so nothing is written through a link planted there.
+        with tempfile.TemporaryDirectory(prefix="reatimbre-explore-") as private:
+            drafts = {".png": Path(private) / "map.png", ".json": Path(private) / "map.json"}
+            plot(result, drafts[".png"])
+            write_json(result, drafts[".json"])
             for suffix, final in finals.items():
-                publish_no_clobber(staged[suffix], final)
-        finally:
-            for path in staged.values():
-                Path(path).unlink(missing_ok=True)
+                if ctx.should_cancel():
+                    raise ReaTimbreError("cancelled")
+                with staged_file(env.output_dir, f"{ctx.job_id}-map{suffix}") as staged:
+                    staged.write(drafts[suffix].read_bytes())
+                    publish(env.output_dir, staged, final)
         return {"png": str(finals[".png"]), "json": str(finals[".json"]), **result}
 
     return PreparedJob(run=run)

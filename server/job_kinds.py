@@ -7,6 +7,7 @@ Adding a kind is one such function and one :class:`JobKind` entry in :func:`regi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from models.errors import ReaTimbreError
+from models.input_files import check_regular_file, shown
 from server.jobs import JobFunction
 from server.outputs import OutputReservations
 
@@ -51,16 +53,37 @@ class JobKind:
 
 
 def check_input_file(path_text: str, env: JobEnv, field_name: str = "input") -> Path:
-    """Validate that ``path_text`` is an absolute path to an existing regular file within the size limit."""
-    path = Path(path_text).expanduser()
-    if "\x00" in path_text or not path.is_absolute():
-        raise ReaTimbreError(f"{field_name} must be an absolute file path, got {path_text!r}")
-    if not path.is_file():
-        raise ReaTimbreError(f"{field_name} file not found: {path}")
-    size_bytes = path.stat().st_size
+    """Validate that ``path_text`` is an absolute path to a readable regular file within the size limit.
+
+    A FIFO, device, socket or folder (also behind a symlink) is refused without blocking (see
+    :mod:`models.input_files`); jobs open the file again through :func:`models.input_files.pinned_input`.
+    """
+    if "\x00" in path_text:
+        raise ReaTimbreError(f"{field_name} must be an absolute file path without NUL characters")
+    try:
+        path = Path(path_text).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        raise ReaTimbreError(f"{field_name}: cannot expand {shown(path_text)!r}; give an absolute path") from None
+    if not path.is_absolute():
+        raise ReaTimbreError(f"{field_name} must be an absolute file path, got {shown(path_text)!r}")
+    if not os.path.lexists(path):
+        raise ReaTimbreError(f"{field_name} file not found: {shown(path)}")
+    size_bytes = check_regular_file(path, field_name)
     if size_bytes > env.max_input_bytes:
-        raise InputTooLarge(f"{field_name} file {path} is {size_bytes} bytes; the limit is {env.max_input_bytes} bytes")
+        raise InputTooLarge(
+            f"{field_name} file {shown(path)} is {size_bytes} bytes; the limit is {env.max_input_bytes} bytes"
+        )
     return path
+
+
+def check_name(name: str, field_name: str = "name") -> str:
+    """``name`` if it is a valid model or effect name, matched in full (a trailing newline is refused)."""
+    from models.library import check_model_name
+
+    try:
+        return check_model_name(name)
+    except ReaTimbreError as exc:
+        raise ReaTimbreError(f"{field_name}: {exc}") from None
 
 
 def registered_kinds() -> list[JobKind]:

@@ -4,6 +4,11 @@ A job is any callable ``run(ctx) -> dict``; :class:`JobContext` lets it report p
 cancelled. The queue holds at most ``queue_size`` waiting jobs (submitting more raises :class:`QueueFull`,
 which the API answers with 429), and only the newest ``max_finished_jobs`` finished jobs are remembered,
 so memory stays bounded however long the server runs.
+
+Cancelling a running job sets its flag; a job that has not stopped ``cancel_grace_s`` later (it never polls, or
+it is stuck in a system call) is marked cancelled anyway, its cleanup runs, and its worker thread is replaced, so
+cancel always takes effect within a second and a stuck job never holds a worker (or the queue) for good. The
+replaced thread's late result is discarded.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -22,8 +28,14 @@ from enum import StrEnum
 from typing import Any
 
 from models.errors import ReaTimbreError
+from models.oserrors import describe_os_error
 
 log = logging.getLogger("reatimbre.jobs")
+
+JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")  # uuid4().hex; always used with fullmatch
+CANCEL_GRACE_S = 0.5
+#: Replaced (stuck) worker threads that may be alive at once; beyond this no more replacements are started.
+MAX_STUCK_THREADS = 8
 
 
 class JobState(StrEnum):
@@ -59,6 +71,8 @@ class JobContext:
     def progress(self, fraction: float, stage: str | None = None) -> None:
         """Report progress as a fraction 0..1 (clamped, never decreasing) and optionally a new stage text."""
         with self._lock:
+            if self._job.state in FINISHED_STATES:
+                return  # an abandoned job still running: its status is final
             clamped = min(1.0, max(0.0, float(fraction)))
             self._job.progress = max(self._job.progress, clamped)
             if stage is not None:
@@ -67,7 +81,8 @@ class JobContext:
     def stage(self, text: str) -> None:
         """Set the stage text without changing progress."""
         with self._lock:
-            self._job.stage = text
+            if self._job.state not in FINISHED_STATES:
+                self._job.stage = text
 
     def should_cancel(self) -> bool:
         """True once the job has been cancelled; long jobs poll this and stop early."""
@@ -93,6 +108,7 @@ class Job:
     submitted_at_s: float = field(default_factory=time.time)
     finished_at_s: float | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    worker: threading.Thread | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -109,19 +125,32 @@ class Job:
 class JobManager:
     """Runs submitted jobs on ``workers`` threads from a queue of at most ``queue_size`` waiting jobs."""
 
-    def __init__(self, workers: int = 2, queue_size: int = 32, max_finished_jobs: int = 500) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        queue_size: int = 32,
+        max_finished_jobs: int = 500,
+        cancel_grace_s: float = CANCEL_GRACE_S,
+    ) -> None:
         if workers < 1 or queue_size < 1 or max_finished_jobs < 1:
             raise ReaTimbreError("workers, queue size and finished-job memory must each be at least 1")
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._max_finished_jobs = max_finished_jobs
-        self._threads = [
-            threading.Thread(target=self._worker, name=f"reatimbre-job-{i}", daemon=True) for i in range(workers)
-        ]
+        self._cancel_grace_s = cancel_grace_s
         self._stopping = False
-        for thread in self._threads:
-            thread.start()
+        self._threads: list[threading.Thread] = []  # the active workers
+        self._stuck: list[threading.Thread] = []  # replaced workers still inside an abandoned job
+        self._started = 0
+        for _ in range(workers):
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._worker, name=f"reatimbre-job-{self._started}", daemon=True)
+        self._started += 1
+        self._threads.append(thread)
+        thread.start()
 
     def submit(self, kind: str, run: JobFunction, cleanup: Callable[[], None] | None = None) -> Job:
         """Queue ``run`` as a job of ``kind``; raises :class:`QueueFull` when the queue is at capacity.
@@ -155,9 +184,32 @@ class JobManager:
                 job.cancel_requested.set()
                 if job.state is JobState.QUEUED:
                     self._finish(job, JobState.CANCELLED, stage="cancelled")
-                else:
+                elif job.stage != "cancelling":
                     job.stage = "cancelling"
+                    timer = threading.Timer(self._cancel_grace_s, self._abandon_if_running, args=(job,))
+                    timer.daemon = True
+                    timer.start()
             return job.to_dict()
+
+    def _abandon_if_running(self, job: Job) -> None:
+        """Called ``cancel_grace_s`` after a cancel: a job still running is cancelled without its cooperation."""
+        with self._lock:
+            if job.state is not JobState.RUNNING:
+                return
+            log.warning("job %s (%s) did not stop within %.1f s of its cancel; abandoned", job.job_id, job.kind,
+                        self._cancel_grace_s)  # fmt: skip
+            self._finish(job, JobState.CANCELLED, stage="cancelled (the job did not stop in time and was abandoned)")
+            worker = job.worker
+            if worker is None or worker not in self._threads or self._stopping:
+                return
+            self._stuck = [thread for thread in self._stuck if thread.is_alive()]
+            if len(self._stuck) >= MAX_STUCK_THREADS:
+                # Keep this thread as a worker (it takes jobs again once its job returns) rather than grow more.
+                log.warning("%d abandoned jobs are still stuck; not replacing another worker", len(self._stuck))
+                return
+            self._threads.remove(worker)
+            self._stuck.append(worker)
+            self._start_worker()
 
     def counts(self) -> dict[str, int]:
         """How many remembered jobs are in each state."""
@@ -187,22 +239,26 @@ class JobManager:
                     job.cancel_requested.set()
                     if job.state is JobState.QUEUED:
                         self._finish(job, JobState.CANCELLED, stage="cancelled: server stopped")
-        for _ in self._threads:
+            threads = list(self._threads)
+        for _ in threads:
             try:
                 self._queue.put(None, timeout=timeout_s)
             except queue.Full:
                 break
         deadline = time.monotonic() + timeout_s
-        for thread in self._threads:
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _get(self, job_id: str) -> Job:
+        if not isinstance(job_id, str) or JOB_ID_PATTERN.fullmatch(job_id) is None:
+            raise UnknownJob(job_id)
         job = self._jobs.get(job_id)
         if job is None:
             raise UnknownJob(job_id)
         return job
 
     def _worker(self) -> None:
+        me = threading.current_thread()
         while True:
             job = self._queue.get()
             if job is None:
@@ -212,7 +268,11 @@ class JobManager:
                     continue  # cancelled while waiting
                 job.state = JobState.RUNNING
                 job.stage = "running"
+                job.worker = me
             self._execute(job)
+            with self._lock:
+                if me not in self._threads:
+                    return  # this thread was replaced while its job was abandoned
 
     def _execute(self, job: Job) -> None:
         context = JobContext(job, self._lock)
@@ -220,6 +280,8 @@ class JobManager:
             result = _plain_json(job.run(context))
         except ReaTimbreError as exc:
             outcome, result, error = JobState.FAILED, None, _one_line(str(exc))
+        except OSError as exc:  # what the OS refused, as one line (no traceback: not a bug)
+            outcome, result, error = JobState.FAILED, None, _one_line(f"failed: {describe_os_error(exc)}")
         except Exception as exc:  # a bug in a job must not kill the worker thread
             log.exception("job %s (%s) crashed", job.job_id, job.kind)
             outcome, result, error = (
@@ -232,6 +294,8 @@ class JobManager:
         if job.cancel_requested.is_set() and outcome is JobState.FAILED:
             outcome, error = JobState.CANCELLED, None
         with self._lock:
+            if job.state in FINISHED_STATES:
+                return  # abandoned after a cancel: its late outcome is discarded
             self._finish(job, outcome, result=result, error=error)
 
     def _finish(

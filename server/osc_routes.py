@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.osc import OscBridge
+from extension.osc import OscBridge
 
 
 class FxParamValue(BaseModel):

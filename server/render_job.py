@@ -7,9 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
+from models.errors import ReaTimbreError
+from models.input_files import pinned_input
+from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file, check_name
 from server.jobs import JobContext
-from server.outputs import publish_no_clobber, resolve_output, staging_path
+from server.outputs import publish, resolve_output, staged_file
 
 MAX_PATH_CHARS = 4096
 MAX_TAIL_SECONDS = 60.0
@@ -44,6 +46,7 @@ def prepare_render(request: BaseModel, env: JobEnv) -> PreparedJob:
     """Validate a render request now; the returned job renders into staging and then publishes the file."""
     assert isinstance(request, RenderRequest)
     input_path = check_input_file(request.input, env)
+    check_name(request.effect, "effect")
     check_effect_and_knobs(request.effect, request.knobs)
     final_path = resolve_output(env.output_dir, request.output, f"{input_path.stem}-{request.effect}")
     env.reservations.reserve(final_path)
@@ -57,14 +60,14 @@ def prepare_render(request: BaseModel, env: JobEnv) -> PreparedJob:
 def _render(
     ctx: JobContext, request: RenderRequest, input_path: Path, final_path: Path, output_dir: Path
 ) -> dict[str, Any]:
-    from server.render import render_file
+    from models.render import render_to_fd
 
-    staged = staging_path(output_dir, ctx.job_id)
     ctx.progress(0.0, "rendering")
-    try:
-        result = render_file(
-            input_path,
-            staged,
+    with pinned_input(input_path) as source, staged_file(output_dir, f"{ctx.job_id}{final_path.suffix}") as staged:
+        result = render_to_fd(
+            source,
+            staged.fd,
+            final_path,
             request.effect,
             knobs=dict(request.knobs),
             mix=request.mix,
@@ -72,10 +75,10 @@ def _render(
             progress=lambda fraction: ctx.progress(0.99 * fraction),
             should_cancel=ctx.should_cancel,
         )
+        if ctx.should_cancel():
+            raise ReaTimbreError("cancelled")
         ctx.stage("writing")
-        publish_no_clobber(staged, final_path)
-    finally:
-        staged.unlink(missing_ok=True)
+        publish(output_dir, staged, final_path)
     return {
         "output": str(final_path),
         "effect": result.effect,

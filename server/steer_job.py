@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
+from models.input_files import pinned_input
+from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file, check_name
 from server.jobs import JobContext
 
 MAX_PATH_CHARS = 4096
@@ -30,6 +31,7 @@ def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
     from models.steer import check_new_model_name
 
     assert isinstance(request, SteerRequest)
+    check_name(request.name)
     dry = check_input_file(request.dry, env, "dry")
     wet = check_input_file(request.wet, env, "wet")
     sidecar = check_new_model_name(request.name) / f"{request.name}.json"
@@ -47,18 +49,18 @@ def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
             )
 
         ctx.progress(0.0, "checking the pair")
-        summary = steer_model(
-            dry,
-            wet,
-            request.name,
-            memory=request.memory,
-            minutes=request.minutes,
-            progress=progress,
-            should_cancel=ctx.should_cancel,
-            report=ctx.stage,
-            device=resolve_device(env.device),
-        )
-        return summary
+        with pinned_input(dry, "dry") as dry_file, pinned_input(wet, "wet") as wet_file:
+            return steer_model(
+                dry_file,
+                wet_file,
+                request.name,
+                memory=request.memory,
+                minutes=request.minutes,
+                progress=progress,
+                should_cancel=ctx.should_cancel,
+                report=ctx.stage,
+                device=resolve_device(env.device),
+            )
 
     return PreparedJob(run=run, cleanup=lambda: env.reservations.release(sidecar))
 

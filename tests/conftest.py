@@ -19,6 +19,35 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
 
+# Test modules whose tests train models, start server processes, run Ray or render synth datasets: a few seconds
+# each. They are marked ``slow``, so ``pytest -m "not slow"`` is a quick check (under a minute); CI runs all.
+SLOW_MODULES = {
+    "test_afx_training.py",
+    "test_batch_ray.py",
+    "test_coach.py",
+    "test_coach_cache.py",
+    "test_reaper_scripts.py",
+    "test_server_coach_cancel.py",
+    "test_server_fuzz.py",
+    "test_server_hardening.py",
+    "test_server_live.py",
+    "test_server_steer_explore.py",
+    "test_steer.py",
+    "test_synth_dataset.py",
+    "test_synth_repeatability.py",
+    "test_training.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    missing = sorted(name for name in SLOW_MODULES if not (Path(__file__).parent / name).is_file())
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py SLOW_MODULES names missing test files: {', '.join(missing)}")
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> str:
     """Name of a tiny overdrive model trained end to end (a few steps) into the session's user model library."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import stat
 import sys
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +20,6 @@ from extension.rpp import RppProject
 from models.errors import ReaTimbreError
 from server.batch import RenderSettings
 from server.batch_reaper import render_project, render_reaper_selection, run_reaper_render
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # reapy warns at import when no REAPER is running
-    import reapy
-    import reapy.config
-    from reapy.tools.network import machines
 
 SETTINGS = RenderSettings("compressor")
 
@@ -124,18 +117,8 @@ def test_selected_items_of_running_reaper_in_process(tmp_path: Path) -> None:
 @pytest.fixture
 def reapy_client(tmp_path: Path) -> Iterator[tuple[ReaperEmulator, ops.ReapyApi]]:
     emu, _ = _project(tmp_path)
-    with ReapyService(emu) as service:
-        old_port = reapy.config.WEB_INTERFACE_PORT
-        reapy.config.WEB_INTERFACE_PORT = service.web_port
-        try:
-            reapy.reconnect()
-            yield emu, ops.ReapyApi()
-        finally:
-            client = machines.CLIENTS.pop("localhost", None)
-            if client is not None:
-                client._socket.close()
-            machines.CLIENT = None
-            reapy.config.WEB_INTERFACE_PORT = old_port
+    with ReapyService(emu) as service, service.reapy_api() as api:  # reapy with the hardened server's token
+        yield emu, api
 
 
 def test_selected_items_through_the_real_reapy_client(reapy_client, tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from reaper_emulator.osc_listener import OscListener
 
 from extension.coach_steps import CoachPlan
 from extension.midi_file import plan_to_midi, write_midi_file
+from extension.osc import OscBridge
 from extension.osc_audition import audition_step, step_targets
 from models.errors import ReaTimbreError
-from server.osc import OscBridge
 
 PLAN = CoachPlan.from_coach_json(
     {

@@ -1,4 +1,4 @@
-"""The REAPER operations run offline on a real project file through extension.rpp_api.RppApi."""
+"""The REAPER operations run offline on a real project file through the emulator's RppApi."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import difflib
 from pathlib import Path
 
 import pytest
+from reaper_emulator.rpp_api import RppApi
 
 from extension import reaper_ops as ops
 from extension.coach_steps import CoachPlan
 from extension.rpp import RppProject
-from extension.rpp_api import RppApi
 
 FIXTURE = Path(__file__).parent / "fixtures" / "rpp" / "05_parmenv_automation_win.rpp"
 

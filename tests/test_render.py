@@ -10,7 +10,7 @@ from signals import tone
 
 from models.errors import ReaTimbreError
 from models.library import load_model
-from server.render import render_file
+from models.render import render_file
 
 
 def _write(path: Path, audio: np.ndarray, rate: int, subtype: str = "FLOAT") -> Path:

@@ -15,7 +15,7 @@ from models.errors import ReaTimbreError
 from server.app import create_app
 from server.job_kinds import JobEnv, JobKind, PreparedJob
 from server.jobs import JobContext
-from server.outputs import publish_no_clobber, resolve_output, staging_path
+from server.outputs import publish, resolve_output, staged_file
 from server.serverconfig import ServerConfig
 
 TOKEN = "test-token-0123456789abcdef"
@@ -42,9 +42,9 @@ def prepare_note(request: BaseModel, env: JobEnv) -> PreparedJob:
         while request.wait_for_gate and not GATE.wait(0.005):
             if ctx.should_cancel():
                 raise ReaTimbreError("cancelled")
-        staged = staging_path(env.output_dir, ctx.job_id)
-        staged.write_text(request.text)
-        publish_no_clobber(staged, final)
+        with staged_file(env.output_dir, ctx.job_id) as staged:
+            staged.write(request.text.encode())
+            publish(env.output_dir, staged, final)
         return {"output": str(final)}
 
     return PreparedJob(run, cleanup=lambda: env.reservations.release(final))

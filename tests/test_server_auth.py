@@ -13,11 +13,12 @@ import pytest
 from models.errors import ReaTimbreError
 from server.auth import host_is_loopback, load_or_create_token, token_matches, token_path
 from server.outputs import (
+    STAGING_DIR_NAME,
     OutputReservations,
     prepare_output_dir,
-    publish_no_clobber,
+    publish,
     resolve_output,
-    staging_path,
+    staged_file,
 )
 from server.serverconfig import remove_server_info, server_info_path, write_server_info
 
@@ -85,7 +86,7 @@ def test_output_resolution_stays_inside_the_output_dir(tmp_path: Path) -> None:
 
 def test_prepare_output_dir_empties_the_staging_area(tmp_path: Path) -> None:
     root = prepare_output_dir(tmp_path)
-    leftover = staging_path(root, "killed-job")
+    leftover = root / STAGING_DIR_NAME / "killed-job.wav"
     leftover.write_bytes(b"half a render")
     (root / "finished.wav").write_bytes(b"kept")
     prepare_output_dir(tmp_path)
@@ -93,14 +94,18 @@ def test_prepare_output_dir_empties_the_staging_area(tmp_path: Path) -> None:
 
 
 def test_publish_never_overwrites(tmp_path: Path) -> None:
-    staged, final = tmp_path / "staged.wav", tmp_path / "out" / "final.wav"
-    staged.write_bytes(b"new")
-    publish_no_clobber(staged, final)
-    assert final.read_bytes() == b"new" and not staged.exists()
-    staged.write_bytes(b"newer")
-    with pytest.raises(ReaTimbreError, match="untouched"):
-        publish_no_clobber(staged, final)
+    root = prepare_output_dir(tmp_path / "renders")
+    final = root / "out" / "final.wav"
+    with staged_file(root, "job1.wav") as staged:
+        staged.write(b"new")
+        publish(root, staged, final)
     assert final.read_bytes() == b"new"
+    with staged_file(root, "job2.wav") as staged:
+        staged.write(b"newer")
+        with pytest.raises(ReaTimbreError, match="untouched"):
+            publish(root, staged, final)
+    assert final.read_bytes() == b"new"
+    assert list((root / STAGING_DIR_NAME).iterdir()) == []  # nothing left behind in the staging area
 
 
 def test_reservations_refuse_a_second_claim(tmp_path: Path) -> None:

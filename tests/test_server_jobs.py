@@ -121,3 +121,59 @@ def test_shutdown_cancels_unfinished_jobs() -> None:
     assert jobs.status(queued.job_id)["state"] == "cancelled"
     with pytest.raises(QueueFull):
         jobs.submit("test", lambda ctx: {})
+
+
+def test_a_job_that_ignores_cancel_is_cancelled_within_a_second_and_frees_its_worker() -> None:
+    """A job stuck where it never polls (a blocking read, a long native call) must not hold the worker or the
+    queue: cancel takes effect within a second, its cleanup runs, and later jobs run (no 429 for good)."""
+    manager = JobManager(workers=1, queue_size=2)
+    stuck_until = threading.Event()
+    cleaned: list[str] = []
+
+    def stuck(ctx: JobContext) -> dict:
+        stuck_until.wait(30)
+        ctx.progress(0.9, "writing late")
+        return {"late": True}
+
+    job = manager.submit("stuck", stuck, cleanup=lambda: cleaned.append("stuck"))
+    _wait_for_state(manager, job.job_id, "running")
+    waiting = [manager.submit("test", lambda ctx, n=n: {"n": n}) for n in range(2)]  # the queue (size 2) is full now
+    started = time.monotonic()
+    manager.cancel(job.job_id)
+    status = _wait_for_state(manager, job.job_id, "cancelled", timeout_s=1.0)
+    assert time.monotonic() - started < 1.0 and status["error"] is None
+    assert cleaned == ["stuck"]
+    assert [manager.wait(w.job_id, timeout_s=2)["result"] for w in waiting] == [{"n": 0}, {"n": 1}]
+    for _ in range(3):  # the queue keeps accepting and running jobs
+        assert manager.wait(manager.submit("test", lambda ctx: {}).job_id, timeout_s=2)["state"] == "done"
+    stuck_until.set()  # the abandoned job finishes late: its result is discarded, its cleanup not run again
+    time.sleep(0.1)
+    late = manager.status(job.job_id)
+    assert late["state"] == "cancelled" and late["stage"] == status["stage"] and cleaned == ["stuck"]
+    manager.shutdown(timeout_s=2)
+
+
+def test_stuck_workers_are_replaced_only_up_to_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs that never return cannot make the server start threads without end: past the limit the worker is kept
+    and takes jobs again once its abandoned job returns."""
+    import server.jobs as jobs
+
+    monkeypatch.setattr(jobs, "MAX_STUCK_THREADS", 1)
+    manager = JobManager(workers=1, queue_size=4)
+    releases = [threading.Event(), threading.Event()]
+    stuck = []
+    for release in releases:
+        job = manager.submit("stuck", lambda ctx, release=release: release.wait(30) and {})
+        _wait_for_state(manager, job.job_id, "running")
+        manager.cancel(job.job_id)
+        _wait_for_state(manager, job.job_id, "cancelled", timeout_s=1.0)
+        stuck.append(job)
+    after = manager.submit("test", lambda ctx: {"ran": True})
+    time.sleep(0.2)
+    assert manager.status(after.job_id)["state"] == "queued"  # one replacement only, and it is stuck too
+    before = threading.active_count()
+    releases[1].set()  # the kept worker's job returns: it runs the queued job
+    assert manager.wait(after.job_id, timeout_s=2)["result"] == {"ran": True}
+    assert threading.active_count() <= before
+    releases[0].set()
+    manager.shutdown(timeout_s=2)

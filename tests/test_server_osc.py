@@ -14,9 +14,9 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
+from extension.osc import FeedbackStore, OscBridge, fx_param_address
 from models.errors import ReaTimbreError
 from server.app import create_app
-from server.osc import FeedbackStore, OscBridge, fx_param_address
 from server.serverconfig import ServerConfig
 
 TOKEN = "osc-test-token-0123456789"
@@ -126,3 +126,41 @@ def test_http_routes_send_and_report_feedback(reaper: FakeReaperSurface, tmp_pat
             time.sleep(0.01)
         assert feedback["ignored_packets"] == 1
         assert feedback["params"] == [{"track": 1, "fx": 2, "param": 5, "value": 0.625, "text": None, "name": None}]
+
+
+def _nested_bundle(depth: int) -> bytes:
+    """``depth`` bundles, each holding the next, around one FX feedback message (20 bytes per level)."""
+    packet = _message("/track/1/fx/1/fxparam/1/value", 0.5)
+    for _ in range(depth):
+        packet = b"#bundle\x00" + (1).to_bytes(8, "big") + len(packet).to_bytes(4, "big") + packet
+    return packet
+
+
+def test_deeply_nested_bundles_are_counted_and_logged_in_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    """An 8 KB bundle nested 400 deep (recursion in the OSC parser) is one ignored packet and one log line, also
+    when it arrives on the real listening socket."""
+    datagram = _nested_bundle(400)
+    assert 8000 <= len(datagram) <= 8300
+    caplog.set_level(logging.DEBUG, logger="reatimbre.osc")
+    store = FeedbackStore()
+    store.handle_datagram(datagram, sender="test")
+    assert store.snapshot() == {"params": [], "ignored_packets": 1}
+    (record,) = caplog.records
+    assert record.exc_info is None and "\n" not in record.getMessage() and "nested too deeply" in record.getMessage()
+    assert len(record.getMessage()) < 400
+
+    caplog.clear()
+    bridge = OscBridge("127.0.0.1", 9, listen_port=0)
+    bridge.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(datagram, ("127.0.0.1", bridge.listen_port))
+            sender.sendto(_message("/track/1/fx/1/fxparam/2/value", 0.25), ("127.0.0.1", bridge.listen_port))
+        deadline = time.monotonic() + 5
+        while bridge.feedback.value(1, 1, 2) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert bridge.feedback.snapshot()["ignored_packets"] == 1 and bridge.feedback.value(1, 1, 2) == 0.25
+    finally:
+        bridge.stop()
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in caplog.records)
+    assert sum("nested too deeply" in r.getMessage() for r in caplog.records) == 1

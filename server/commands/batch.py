@@ -7,9 +7,9 @@ with rendered takes; ``--reapy`` → the selected items of a running REAPER get 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import warnings
 from pathlib import Path
 
 from models.errors import ReaTimbreError
@@ -161,24 +161,19 @@ def _run_project(args: argparse.Namespace, settings: RenderSettings, project: Pa
 
 
 def _run_reapy(args: argparse.Namespace, settings: RenderSettings) -> int:
-    from extension.reaper_ops import ReapyApi
+    from extension.reapy_client import reapy_connection
+    from server.auth import load_or_create_token
     from server.batch_reaper import reaper_media_dir, render_reaper_selection
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # reapy warns when it cannot reach REAPER; we say so below
-            import reapy
-
-            reachable = reapy.dist_api_is_enabled()
-    except Exception:  # reapy raises various errors when REAPER is not running
-        reachable = False
-    if not reachable:
-        raise ReaTimbreError("REAPER is not reachable through reapy: start REAPER with ReaTimbre's reapy server")
-    api = ReapyApi()
-    media_dir = args.out if args.out is not None else reaper_media_dir(api)
-    result = render_reaper_selection(
-        api, settings, media_dir, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress()
-    )
+    with contextlib.ExitStack() as stack:
+        try:  # the hardened reapy server that <config dir>/reapy.json names, with the server's token
+            api = stack.enter_context(reapy_connection(load_or_create_token()))
+        except ReaTimbreError as exc:
+            raise ReaTimbreError(f"REAPER is not reachable through reapy: {exc}") from None
+        media_dir = args.out if args.out is not None else reaper_media_dir(api)
+        result = render_reaper_selection(
+            api, settings, media_dir, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress()
+        )
     failed = bool(result.summary.failures)
     print(result.report(), file=sys.stderr if failed else sys.stdout, flush=True)
     return 1 if failed else 0

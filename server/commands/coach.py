@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,25 +68,50 @@ def coach_target_file(
     start_seconds: float = 0.0,
     note: int = 48,
     models_dir: Path | None = None,
+    should_cancel: Callable[[], bool] | None = None,
 ):
-    """Run the coach on a target file; returns (result, synth holding the suggested patch, coach JSON)."""
+    """Run the coach on a target file; returns (result, synth holding the suggested patch, coach JSON).
+
+    ``should_cancel`` is polled between stages and before every synth render; once true the coach stops with a
+    "cancelled" :class:`ReaTimbreError`.
+    """
+    from models.audio_io import read_audio
     from models.coach.start import start_synth
     from models.coach.store import load_coach
     from models.coach.suggest import coach_json, run_coach
     from models.coach.target import target_clip
     from models.errors import ReaTimbreError
-    from server.audio_io import read_audio
 
     if not 0 <= note <= 127:
         raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {note}")
+
+    def check_cancel() -> None:
+        if should_cancel is not None and should_cancel():
+            raise ReaTimbreError("cancelled")
+
     audio, rate = read_audio(target)
     clip = target_clip(audio, rate, start_seconds)
+    check_cancel()
     models = load_coach(models_dir)
+    check_cancel()
     synth = start_synth(preset, patch)
+    if should_cancel is not None:
+        synth.render = _cancellable(synth.render, check_cancel)
+    check_cancel()
     result = run_coach(models, synth, clip, note=note, max_steps=max_steps)
     context: dict[str, Any] = {"target": str(target), "start_seconds": start_seconds}
     context["preset" if preset else "patch"] = preset or str(patch)
     return result, synth, coach_json(result, **context)
+
+
+def _cancellable(render: Callable[..., Any], check_cancel: Callable[[], None]) -> Callable[..., Any]:
+    """``render`` that first raises if the job was cancelled (the coach renders several times per step)."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_cancel()
+        return render(*args, **kwargs)
+
+    return checked
 
 
 def _metric_text(metrics: dict[str, float]) -> str:

@@ -35,8 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.audio_io import check_output_path
     from models.explore import explore, plot, write_json
-    from server.audio_io import check_output_path
 
     prefix = args.out or Path(f"{args.name}-explore")
     png, json_path = prefix.with_name(prefix.name + ".png"), prefix.with_name(prefix.name + ".json")

@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from server.render import render_file
+    from models.render import render_file
 
     knobs = parse_knob_assignments(args.knob)
     bar = None

@@ -1,8 +1,8 @@
 """An emulator of the part of REAPER that ReaTimbre's actions use, for the tests.
 
-The C functions (tracks, items, takes, FX, envelopes, MIDI, undo) are :class:`extension.rpp_api.RppApi`'s,
+The C functions (tracks, items, takes, FX, envelopes, MIDI, undo) are :class:`reaper_emulator.rpp_api.RppApi`'s,
 acting on real project files, so the emulator loads from and saves to RPP; their Python side is generated
-from the C signatures by :mod:`extension.reaper_binding`, exactly as REAPER's ``reaper_python`` behaves
+from the C signatures by :mod:`reaper_emulator.reaper_binding`, exactly as REAPER's ``reaper_python`` behaves
 (tuples, no leading value for void functions, ``int`` 0/1 for ``bool``, stale or mistyped pointers passed
 as NULL). This class adds what a running REAPER has around them: project tabs, ExtState, the console,
 message boxes and input dialogs (answered from a queue the test fills in), a few actions for
@@ -26,10 +26,10 @@ from typing import Any
 
 import soundfile as sf
 
-from extension.reaper_binding import Ref
 from extension.rpp import RppProject, envelope_points
-from extension.rpp_api import FxParam, RppApi, Take
 from extension.rpp_tree import format_number
+from reaper_emulator.reaper_binding import Ref
+from reaper_emulator.rpp_api import FxParam, RppApi, Take
 
 PROJECT_TEMPLATE = '<REAPER_PROJECT 0.1 "7.0/emulator" 0\n  CURSOR 0\n  TEMPO {bpm} {num} {den}\n>\n'
 

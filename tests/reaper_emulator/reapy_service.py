@@ -1,19 +1,22 @@
-"""Serve a :class:`ReaperEmulator` the way a REAPER with reapy enabled is reached from outside.
+"""Serve a :class:`ReaperEmulator` the way a REAPER running ReaTimbre's hardened reapy server is reached from outside.
 
-Two loopback endpoints, as in REAPER: the web interface reapy's client asks for
-``/_/GET/EXTSTATE/reapy/server_port``, and the (hardened) reapy server on that port. A background thread
-plays REAPER's defer loop, answering requests between ticks.
+:class:`ReapyService` runs the hardened reapy server (token required) with a background thread playing REAPER's
+defer loop; :meth:`ReapyService.reapy_api` connects reapy to it with the token. :class:`WebInterface` is REAPER's
+web interface as far as reapy's own (tokenless) handshake uses it, ``/_/GET/EXTSTATE/reapy/server_port``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from extension.reapy_bridge import ALLOWED_FUNCTIONS, HardenedReapyServer
+from extension.reapy_bridge import HardenedReapyServer, ServerLimits, reaper_python_functions
+from extension.reapy_client import reapy_connection
 
 from .emulator import ReaperEmulator
 
@@ -39,15 +42,25 @@ class WebInterface:
         self._thread.join(timeout=5)
 
 
+TEST_TOKEN = "reapy-service-test-token-0123456789"
+
+
 class ReapyService:
     """Context manager running the web interface and a hardened reapy server for an emulator, with a thread
     standing in for REAPER's defer loop."""
 
-    def __init__(self, emulator: ReaperEmulator, tick_seconds: float = 0.0005) -> None:
+    def __init__(
+        self,
+        emulator: ReaperEmulator,
+        tick_seconds: float = 0.0005,
+        token: str = TEST_TOKEN,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.emulator = emulator
-        functions = {n: getattr(emulator, "RPR_" + n) for n in ALLOWED_FUNCTIONS if hasattr(emulator, "RPR_" + n)}
-        self.server = HardenedReapyServer(0, functions)
-        emulator.RPR_SetExtState("reapy", "server_port", str(self.server.port), False)
+        self.token = token
+        reaper_python = emulator.module()
+        self.server = HardenedReapyServer(0, reaper_python_functions(reaper_python), token, limits=limits)
+        reaper_python.RPR_SetExtState("reapy", "server_port", str(self.server.port), False)
         self.web = WebInterface(emulator)
         self._tick_seconds = tick_seconds
         self._stop = threading.Event()
@@ -56,6 +69,12 @@ class ReapyService:
     @property
     def web_port(self) -> int:
         return self.web.port
+
+    @contextlib.contextmanager
+    def reapy_api(self) -> Iterator[Any]:
+        """reapy connected to this server with the token; yields an ``extension.reaper_ops.ReapyApi``."""
+        with reapy_connection(self.token, address=self.server.address) as api:
+            yield api
 
     def _defer_loop(self) -> None:
         while not self._stop.is_set():
@@ -71,8 +90,6 @@ class ReapyService:
         self._stop.set()
         self.web.__exit__()
         self._thread.join(timeout=5)
-        for connection in list(self.server.connections.values()):
-            connection.close()
         self.server.close()
 
 
@@ -82,7 +99,7 @@ def _web_handler(emulator: ReaperEmulator) -> type[BaseHTTPRequestHandler]:
             parts = [unquote(p) for p in self.path.split("/") if p]
             if len(parts) == 5 and parts[:3] == ["_", "GET", "EXTSTATE"]:
                 section, key = parts[3], parts[4]
-                value = emulator.RPR_GetExtState(section, key)
+                value = emulator.module().RPR_GetExtState(section, key)
                 body = f"EXTSTATE\t{section}\t{key}\t{value}\n".encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -19,10 +20,7 @@ import soxr
 import torch
 
 from models.atomic_files import atomic_path
-from models.errors import ReaTimbreError
-from models.knobs import resolve_knobs
-from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
-from server.audio_io import (
+from models.audio_io import (
     AudioInfo,
     check_output_path,
     is_float_subtype,
@@ -30,6 +28,9 @@ from server.audio_io import (
     probe,
     read_blocks,
 )
+from models.errors import ReaTimbreError
+from models.knobs import resolve_knobs
+from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
 
 READ_BLOCK_SECONDS = 1.0
 
@@ -170,10 +171,57 @@ def render_file(
     started = time.perf_counter()
     info: AudioInfo = probe(input_path)
     model = load_model(effect)
-    values = resolve_knobs(model.info.knobs, knobs)
-    tail = _check_tail(tail_seconds, model)
     output = Path(output_path) if output_path is not None else default_output_path(info.path, effect)
     check_output_path(output, [info.path], overwrite=overwrite)
+    with atomic_path(output) as tmp:
+        return _render(
+            info, model, str(tmp), output, knobs, mix, tail_seconds, subtype, progress, should_cancel,
+            read_block_frames, started,
+        )  # fmt: skip
+
+
+def render_to_fd(
+    input_path: str | Path,
+    fd: int,
+    output_name: Path,
+    effect: str,
+    knobs: dict[str, float] | None = None,
+    mix: float = 1.0,
+    tail_seconds: float | None = None,
+    *,
+    progress: Callable[[float], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+) -> RenderResult:
+    """Like :func:`render_file`, but write into the open, empty file ``fd`` (left open); ``output_name``'s
+    extension picks the format and is what the result reports (the server publishes the file under it)."""
+    started = time.perf_counter()
+    info: AudioInfo = probe(input_path)
+    model = load_model(effect)
+    # Through a Python file object, not the raw descriptor: on Windows a C runtime descriptor cannot be shared
+    # with libsndfile's DLL.
+    with open(fd, "r+b", buffering=0, closefd=False) as sink:
+        return _render(
+            info, model, sink, Path(output_name), knobs, mix, tail_seconds, None, progress, should_cancel, None, started
+        )
+
+
+def _render(
+    info: AudioInfo,
+    model: NeuralEffect,
+    target: str | BinaryIO,
+    output: Path,
+    knobs: dict[str, float] | None,
+    mix: float,
+    tail_seconds: float | None,
+    subtype: str | None,
+    progress: Callable[[float], None] | None,
+    should_cancel: Callable[[], bool] | None,
+    read_block_frames: int | None,
+    started: float,
+) -> RenderResult:
+    """Stream ``info``'s audio through ``model`` into ``target`` (a path or an open binary file)."""
+    values = resolve_knobs(model.info.knobs, knobs)
+    tail = _check_tail(tail_seconds, model)
     fmt, out_subtype = output_format(output, like=info, subtype=subtype)
     renderer = StreamRenderer(model, values, info.sample_rate, info.channels, mix)
     block_frames = read_block_frames or max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
@@ -187,36 +235,35 @@ def render_file(
         for start in range(0, tail_frames, block_frames):
             yield np.zeros((info.channels, min(block_frames, tail_frames - start)), np.float32)
 
-    with atomic_path(output) as tmp:
-        try:
-            handle = sf.SoundFile(str(tmp), "w", info.sample_rate, info.channels, out_subtype, format=fmt)
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            raise ReaTimbreError(f"{output}: cannot write {fmt}/{out_subtype} ({exc})") from None
-        with handle:
+    try:
+        handle = sf.SoundFile(target, "w", info.sample_rate, info.channels, out_subtype, format=fmt, closefd=False)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise ReaTimbreError(f"{output}: cannot write {fmt}/{out_subtype} ({exc})") from None
+    with handle:
 
-            def write(out: np.ndarray) -> None:
-                nonlocal peak, clipped
-                if not out.shape[1]:
-                    return
-                peak = max(peak, float(np.max(np.abs(out))))
-                if clip:
-                    clipped += int(np.count_nonzero(np.abs(out) > 1.0))
-                    out = np.clip(out, -1.0, 1.0)
-                handle.write(out.T)
+        def write(out: np.ndarray) -> None:
+            nonlocal peak, clipped
+            if not out.shape[1]:
+                return
+            peak = max(peak, float(np.max(np.abs(out))))
+            if clip:
+                clipped += int(np.count_nonzero(np.abs(out) > 1.0))
+                out = np.clip(out, -1.0, 1.0)
+            handle.write(out.T)
 
-            for block in blocks():
-                if should_cancel is not None and should_cancel():
-                    raise ReaTimbreError("cancelled")
-                write(renderer.process(block))
-                if progress is not None:
-                    progress(min(1.0, renderer.frames_in / total_frames))
-            write(renderer.finish())
+        for block in blocks():
+            if should_cancel is not None and should_cancel():
+                raise ReaTimbreError("cancelled")
+            write(renderer.process(block))
+            if progress is not None:
+                progress(min(1.0, renderer.frames_in / total_frames))
+        write(renderer.finish())
     elapsed = time.perf_counter() - started
     duration = renderer.frames_out / info.sample_rate
     return RenderResult(
         input_path=str(info.path),
         output_path=str(output),
-        effect=effect,
+        effect=model.name,
         knobs=values,
         mix=float(mix),
         tail_seconds=tail,

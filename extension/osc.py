@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import socketserver
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from models.errors import ReaTimbreError
 log = logging.getLogger("reatimbre.osc")
 
 MAX_REMEMBERED_PARAMS = 4096
+MAX_LOGGED_REASON_CHARS = 300
 _FEEDBACK_ADDRESS = re.compile(
     r"^(?:/track/(?P<track>\d+))?(?:/fx/(?P<fx>\d+))?/fxparam/(?P<param>\d+)/(?P<field>value|value/str|name)$"
 )
@@ -74,8 +76,11 @@ class FeedbackStore:
         """Parse one UDP datagram and record what it says; anything malformed is logged and counted."""
         try:
             messages = [timed.message for timed in OscPacket(datagram).messages]
-        except (ParseError, IndexError, ValueError, TypeError) as exc:
-            self._ignore(f"malformed OSC packet ({len(datagram)} bytes) from {sender}: {exc}")
+        except RecursionError:
+            self.ignore(f"OSC packet ({len(datagram)} bytes) from {sender}: bundles nested too deeply")
+            return
+        except (ParseError, IndexError, ValueError, TypeError, OverflowError, UnicodeError) as exc:
+            self.ignore(f"malformed OSC packet ({len(datagram)} bytes) from {sender}: {_first_line(exc)}")
             return
         for message in messages:
             self._record(message, sender)
@@ -97,24 +102,24 @@ class FeedbackStore:
             return
         params = message.params
         if len(params) != 1:
-            self._ignore(f"OSC {message.address} from {sender} carries {len(params)} arguments, expected 1")
+            self.ignore(f"OSC {message.address} from {sender} carries {len(params)} arguments, expected 1")
             return
         if not _argument_bytes_present(message.dgram):
             # python-osc reads a missing float as 0.0; a truncated packet must not set a parameter to zero
-            self._ignore(f"OSC {message.address} from {sender}: truncated, the argument's bytes are missing")
+            self.ignore(f"OSC {message.address} from {sender}: truncated, the argument's bytes are missing")
             return
         argument = params[0]
         field = match["field"]
         if field == "value":
             if isinstance(argument, bool) or not isinstance(argument, int | float) or not math.isfinite(argument):
-                self._ignore(f"OSC {message.address} from {sender}: value {argument!r} is not a finite number")
+                self.ignore(f"OSC {message.address} from {sender}: value {argument!r} is not a finite number")
                 return
         elif not isinstance(argument, str):
-            self._ignore(f"OSC {message.address} from {sender}: expected a string, got {argument!r}")
+            self.ignore(f"OSC {message.address} from {sender}: expected a string, got {argument!r}")
             return
         key = (_index(match["track"]), _index(match["fx"]), int(match["param"]))
         if min(index for index in key if index is not None) < 1:
-            self._ignore(f"OSC {message.address} from {sender}: indices start at 1")
+            self.ignore(f"OSC {message.address} from {sender}: indices start at 1")
             return
         with self._lock:
             feedback = self._params.get(key)
@@ -129,10 +134,15 @@ class FeedbackStore:
             else:
                 feedback.name = argument
 
-    def _ignore(self, reason: str) -> None:
+    def ignore(self, reason: str) -> None:
         with self._lock:
             self.ignored_packets += 1
-        log.warning("ignored %s", reason)
+        log.warning("ignored %s", " ".join(reason.split())[:MAX_LOGGED_REASON_CHARS])
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _argument_bytes_present(datagram: bytes) -> bool:
@@ -164,7 +174,9 @@ class _FeedbackServer(socketserver.UDPServer):
         super().__init__(address, _FeedbackHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        log.exception("OSC feedback from %s could not be handled; ignored", client_address)
+        # Last resort for anything handle_datagram did not foresee: count it and log one line, no traceback.
+        error = sys.exc_info()[1]
+        self.feedback.ignore(f"OSC packet from {client_address} could not be handled ({type(error).__name__})")
 
 
 class OscBridge:

@@ -17,6 +17,7 @@ import soundfile as sf
 
 from models.atomic_files import atomic_path
 from models.errors import ReaTimbreError
+from models.input_files import check_regular_file
 
 FLOAT_SUBTYPES = {"FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III"}
 
@@ -40,12 +41,7 @@ class AudioInfo:
 def probe(path: str | os.PathLike) -> AudioInfo:
     """Check that ``path`` is a readable, non-empty audio file and describe it."""
     path = Path(path)
-    if not path.exists():
-        raise ReaTimbreError(f"{path}: no such file")
-    if path.is_dir():
-        raise ReaTimbreError(f"{path}: is a folder, not an audio file")
-    if not os.access(path, os.R_OK):
-        raise ReaTimbreError(f"{path}: permission denied")
+    check_regular_file(path, field_name="")  # a FIFO or device is refused here, never waited on
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:

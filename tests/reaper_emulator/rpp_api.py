@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from extension.coach_steps import CoachPlan
-from extension.reaper_binding import Binding, PointerTable, Ref
 from extension.rpp import RppProject, delete_envelope_points, envelope_points, insert_envelope_point
 from extension.rpp_tree import Block, Line, format_number
 from models.errors import ReaTimbreError
+from reaper_emulator.reaper_binding import Binding, PointerTable, Ref
 
 
 @dataclass

@@ -16,9 +16,9 @@ REAPER generates ``reaper_python.py`` from its C API; every ``RPR_<name>`` funct
 
 :class:`Binding` generates such functions from :data:`C_SIGNATURES`, the one table of every REAPER function
 ReaTimbre calls, over an implementation object whose ``c_<name>`` methods receive C-level arguments: pointer
-arguments resolved to objects (``None`` for NULL), out-arguments as :class:`Ref` cells to fill in. The offline
-backend (:mod:`extension.rpp_api`) and the tests' REAPER emulator are built on it, so their call convention
-and return shapes come from the signatures rather than being written function by function.
+arguments resolved to objects (``None`` for NULL), out-arguments as :class:`Ref` cells to fill in. The emulator's
+backend (:mod:`reaper_emulator.rpp_api`, REAPER's C side over a real project file) is built on it, so its call
+convention and return shapes come from the signatures rather than being written function by function.
 
 ``RPR_defer``/``RPR_atexit``/``RPR_runloop`` are not C functions and not part of ``reaper_python``: REAPER
 puts them in the running script's ``__main__`` namespace (``reaper_scripts/reatimbre_action.py`` reads them
