@@ -26,6 +26,12 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 SIDECAR_FORMAT = "reatimbre-effect-model/1"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always used with fullmatch
 RENDER_BLOCK_SAMPLES = 16_384  # fastest block size for these widths on a 2-core CPU (benchmarks/render_speed.py)
+CUDA_BLOCK_SAMPLES = 131_072  # on CUDA: long blocks, few kernel launches (exact at any size, see TCNStream)
+
+
+def block_samples_for(device: torch.device) -> int:
+    """The block length that renders fastest on ``device``: the CPU's cache-sized blocks, or long ones on CUDA."""
+    return CUDA_BLOCK_SAMPLES if device.type == "cuda" else RENDER_BLOCK_SAMPLES
 
 
 def check_model_name(name: str) -> str:

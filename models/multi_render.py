@@ -9,18 +9,17 @@ output of each signal equals :meth:`models.library.NeuralEffect.process` of it a
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect
-
-#: Samples per block on CUDA: long blocks, few kernel launches (exact at any size, see TCNStream).
-CUDA_BLOCK_SAMPLES = 131_072
-
-
-def block_samples_for(device: torch.device) -> int:
-    """The block length that renders fastest on ``device``: the CPU's cache-sized blocks, or long ones on CUDA."""
-    return CUDA_BLOCK_SAMPLES if device.type == "cuda" else RENDER_BLOCK_SAMPLES
+from models.audio_io import AudioInfo, check_output_path, probe
+from models.errors import ReaTimbreError
+from models.knobs import resolve_knobs
+from models.library import NeuralEffect, block_samples_for
+from models.render import RenderResult, check_tail, model_rate_input, render_precomputed
 
 
 def render_many(
@@ -55,3 +54,36 @@ def render_many(
         outputs.append(wet[row : row + signal.shape[0], : signal.shape[1]])
         row += signal.shape[0]
     return outputs
+
+
+def render_files_together(
+    jobs: list[tuple[Path, Path]],
+    effect: NeuralEffect,
+    knob_values: dict[str, float] | None = None,
+    mix: float = 1.0,
+    tail_seconds: float | None = None,
+) -> list[RenderResult | ReaTimbreError]:
+    """Render each (input, output) file pair as :func:`models.render.render_file` would (resampling, tail, mix,
+    format, atomic write, no overwriting), with the model run once over all of them: decode all, one
+    :func:`render_many` pass, then write each. Returns each file's result, or the error that stopped that file."""
+    started = time.perf_counter()
+    values = resolve_knobs(effect.info.knobs, knob_values)
+    tail = check_tail(tail_seconds, effect)
+    outcomes: list[RenderResult | ReaTimbreError | None] = [None] * len(jobs)
+    decoded: list[tuple[int, AudioInfo, np.ndarray]] = []
+    for index, (input_path, output_path) in enumerate(jobs):
+        try:
+            info = probe(input_path)
+            check_output_path(Path(output_path), [info.path])
+            decoded.append((index, info, model_rate_input(info, effect.sample_rate, tail)))
+        except ReaTimbreError as exc:
+            outcomes[index] = exc
+    wets = render_many(effect, [signal for _, _, signal in decoded], values)
+    for (index, info, _), wet in zip(decoded, wets, strict=True):
+        try:
+            output = Path(jobs[index][1])
+            outcomes[index] = render_precomputed(info, effect, output, values, mix, tail, wet, started)
+        except ReaTimbreError as exc:
+            outcomes[index] = exc
+    assert all(outcome is not None for outcome in outcomes)  # every job was decoded or failed, then written
+    return [outcome for outcome in outcomes if outcome is not None]
