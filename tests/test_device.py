@@ -70,6 +70,8 @@ def test_a_missing_cuda_index_is_refused(monkeypatch) -> None:
         ["steer", "dry.wav", "wet.wav", "--name", "x"],
         ["coach-train", "--data", "d", "--out", "o"],
         ["serve"],
+        ["render", "in.wav", "--effect", "reverb"],
+        ["batch", "in", "--effect", "reverb", "--out", "o"],
     ],
 )
 def test_commands_take_a_device_flag(argv: list[str]) -> None:
@@ -85,6 +87,8 @@ def test_commands_take_a_device_flag(argv: list[str]) -> None:
         ["steer", "missing-dry.wav", "missing-wet.wav", "--name", "x", "--device", "cuda"],
         ["coach-train", "--data", "missing", "--out", "o", "--device", "cuda"],
         ["serve", "--device", "cuda"],
+        ["render", "missing.wav", "--effect", "reverb", "--device", "cuda"],
+        ["batch", "missing", "--effect", "reverb", "--out", "o", "--device", "cuda"],
         ["steer", "missing-dry.wav", "missing-wet.wav", "--name", "x", "--bf16"],
     ],
 )
@@ -288,3 +292,16 @@ def test_choosing_cuda_turns_off_tf32_convolutions(monkeypatch) -> None:
     assert torch.backends.cudnn.allow_tf32 is True  # the CPU leaves torch's settings alone
     resolve_device("auto", cuda_available=lambda: True)
     assert torch.backends.cudnn.allow_tf32 is False
+
+
+def test_render_says_and_reports_its_device(tmp_path: Path, capsys) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from models.render import render_file
+
+    source = tmp_path / "in.wav"
+    sf.write(source, np.zeros((4410, 2), np.float32), 44_100)
+    assert main(["render", str(source), "--effect", "compressor", "--device", "auto"]) == 0
+    assert "device: cpu (auto: torch sees no CUDA device)" in capsys.readouterr().err or not NO_CUDA
+    assert render_file(source, tmp_path / "out.wav", "compressor", device="cpu").device == "cpu"

@@ -159,3 +159,27 @@ def test_many_files_in_one_pass_on_the_gpu_match_the_cpu() -> None:
     on_gpu = render_many(load_info(info, "cuda"), signals)
     for a, b in zip(on_gpu, on_cpu, strict=True):
         np.testing.assert_allclose(a, b, atol=ATOL, rtol=RTOL)
+
+
+def test_files_render_the_same_on_the_gpu(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from models.render import render_file
+    from server.batch import RenderSettings, collect_inputs, plan_tasks, run_batch
+
+    rng = np.random.default_rng(2)
+    (tmp_path / "in").mkdir()
+    for index, rate in enumerate((44_100, 48_000, 44_100)):
+        audio = (0.3 * rng.standard_normal((rate * (index + 1), 2))).astype(np.float32)
+        sf.write(tmp_path / "in" / f"t{index}.wav", audio, rate, subtype="FLOAT")
+    single = tmp_path / "in" / "t1.wav"
+    on_cpu = render_file(single, tmp_path / "cpu.wav", "reverb", device="cpu")
+    on_gpu = render_file(single, tmp_path / "gpu.wav", "reverb", device="cuda")
+    assert on_gpu.device.startswith("cuda")
+    np.testing.assert_allclose(sf.read(on_gpu.output_path)[0], sf.read(on_cpu.output_path)[0], atol=ATOL)
+    inputs = collect_inputs([str(tmp_path / "in")])
+    cpu_batch = run_batch(plan_tasks(inputs, tmp_path / "b-cpu", RenderSettings("reverb")))
+    gpu_batch = run_batch(plan_tasks(inputs, tmp_path / "b-gpu", RenderSettings("reverb", device="cuda")))
+    assert gpu_batch.count("rendered") == 3
+    for a, b in zip(gpu_batch.outcomes, cpu_batch.outcomes, strict=True):
+        np.testing.assert_allclose(sf.read(a.output_path)[0], sf.read(b.output_path)[0], atol=ATOL)

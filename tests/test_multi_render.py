@@ -63,3 +63,54 @@ def test_files_rendered_together_equal_files_rendered_alone(tmp_path) -> None:
         b, _ = sf.read(alone.output_path, dtype="float32")
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=1e-4)  # PCM_16 files: within one step of the 16-bit grid
+
+
+def _batch_inputs(folder):
+    import soundfile as sf
+
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for index, (rate, channels) in enumerate([(44_100, 2), (48_000, 1), (44_100, 1), (32_000, 2), (44_100, 2)]):
+        audio = (0.3 * rng.standard_normal((int(rate * (0.4 + 0.3 * index)), channels))).astype(np.float32)
+        sf.write(folder / f"take{index}.wav", audio, rate, subtype="FLOAT")
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVE")
+
+
+def test_a_batch_in_passes_of_several_files_equals_one_file_at_a_time(tmp_path) -> None:
+    import soundfile as sf
+
+    from server.batch import RenderSettings, collect_inputs, plan_tasks, run_batch
+
+    _batch_inputs(tmp_path / "in")
+    inputs = collect_inputs([str(tmp_path / "in")])
+    settings = RenderSettings("compressor", {}, 0.9, 0.25)
+    one = run_batch(plan_tasks(inputs, tmp_path / "one", settings))
+    grouped_tasks = plan_tasks(inputs, tmp_path / "grouped", settings)
+    seen = []
+    grouped = run_batch(grouped_tasks, files_per_pass=3, on_outcome=seen.append)
+    assert [o.status for o in grouped.outcomes] == [o.status for o in one.outcomes]
+    assert grouped.count("rendered") == 5 and grouped.count("failed") == 1 and len(seen) == 6
+    assert [o.input_path for o in grouped.outcomes] == [t.input_path for t in grouped_tasks]
+    for a, b in zip(grouped.outcomes, one.outcomes, strict=True):
+        assert a.audio_seconds == pytest.approx(b.audio_seconds)
+        if a.status == "rendered":
+            np.testing.assert_allclose(sf.read(a.output_path)[0], sf.read(b.output_path)[0], atol=1e-5)
+    again = run_batch(grouped_tasks, files_per_pass=3)  # finished files are skipped, the broken one fails again
+    assert again.count("skipped") == 5 and again.count("failed") == 1
+
+
+def test_batches_group_files_only_on_cuda_with_one_local_worker(tmp_path, monkeypatch) -> None:
+    import server.batch as batch
+
+    calls = []
+    monkeypatch.setattr(batch, "render_task_group", lambda group: calls.append(len(group)) or [
+        batch.TaskOutcome(t.input_path, t.output_path, "rendered") for t in group
+    ])  # fmt: skip
+    tasks = [batch.RenderTask(f"in{i}.wav", str(tmp_path / f"out{i}.wav"), batch.RenderSettings("x")) for i in range(3)]
+    on_cuda = [batch.RenderTask(t.input_path, t.output_path, batch.RenderSettings("x", device="cuda")) for t in tasks]
+    monkeypatch.setattr(batch, "FILES_PER_CUDA_PASS", 2)
+    batch.run_batch(on_cuda)
+    assert calls == [2, 1]
+    calls.clear()
+    batch.run_batch(tasks, task_fn=lambda t: batch.TaskOutcome(t.input_path, t.output_path, "rendered"))
+    assert calls == []  # the CPU renders file by file (in workers)
