@@ -81,7 +81,7 @@ step() {  # step SECONDS TITLE COMMAND...: run with a time limit, output to the 
 step 10 "machine" "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "|",
   torch.cuda.get_device_name(0), "|", torch.get_num_threads(), "CPU threads")'
 step 90 "CUDA tests" "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_device_cuda.py tests/test_device.py
-step 20 "render speed on CUDA" "$PY" benchmarks/render_speed.py --device cuda --seconds 120 --streams 16
+step 20 "render speed on CUDA" "$PY" benchmarks/render_speed.py --device cuda --seconds 60 --streams 16
 step 35 "batch throughput on CUDA" "$PY" benchmarks/batch_throughput.py --device cuda --files 64 --seconds 10 \
   --workers 1 --standin
 step 50 "steering goal: compressor in 30 s" "$PY" benchmarks/steer_speed.py --device cuda --effect compressor
