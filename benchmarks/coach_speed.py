@@ -19,6 +19,7 @@ from models.coach.evaluate import vital_targets
 from models.coach.families import FamilyRenderer
 from models.coach.store import load_coach
 from models.coach.suggest import run_coach
+from models.rates import SAMPLE_RATE_HZ
 from models.synth.features import CLIP_SAMPLES
 from models.synth.profiles import load_profile
 
@@ -42,7 +43,7 @@ def main() -> None:
         run_coach(models, renderer.synth, target.audio, max_steps=args.steps, stop_when_worse=False)
         elapsed = 1000 * (time.perf_counter() - started)
         started = time.perf_counter()
-        renderer.synth.render(48, 1.0, 1.0, CLIP_SAMPLES / 44100)
+        renderer.synth.render(48, 1.0, 1.0, CLIP_SAMPLES / SAMPLE_RATE_HZ)
         one_render = 1000 * (time.perf_counter() - started)
         if i:  # the first run warms up torch and Vital
             run_ms.append(elapsed)

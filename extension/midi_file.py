@@ -53,14 +53,21 @@ def plan_to_midi(
     return midi
 
 
-def write_midi_file(path: str | os.PathLike[str], plan: CoachPlan, **timing: float) -> Path:
+def write_midi_file(
+    path: str | os.PathLike[str],
+    plan: CoachPlan,
+    bpm: float = 120.0,
+    numerator: int = 4,
+    denominator: int = 4,
+    bars_apart: float = 1.0,
+) -> Path:
     """Write the plan's CC changes to a new .mid file (atomically; an existing file is never replaced)."""
     target = Path(path)
     if target.exists():
         raise ReaTimbreError(f"{target} already exists; choose a new file name")
     if not target.parent.is_dir():
         raise ReaTimbreError(f"folder {target.parent} does not exist")
-    midi = plan_to_midi(plan, **timing)
+    midi = plan_to_midi(plan, bpm, numerator, denominator, bars_apart)
     with atomic_path(target) as tmp:
         midi.save(filename=str(tmp))
     return target

@@ -248,7 +248,8 @@ def read_package(path: str, text: str, files: list[str]) -> Package | None:
     package = Package(path, kind, description if isinstance(description, str) else "", str(tags["version"]), "")
     author = tags.get("author")
     package.author = author if isinstance(author, str) else ""
-    provided = _parse_provides(package, tags["provides"], files) if isinstance(tags.get("provides"), str) else []
+    provides = tags.get("provides")
+    provided = _parse_provides(package, provides, files) if isinstance(provides, str) else []
     if not tags.get("metapackage") and not any(s.path == path for s in provided):
         provided.insert(0, Source(path, None, True, None))
     package.sources = provided

@@ -380,7 +380,13 @@ def _set_value(files: _Files, manifest: dict[str, Any], name: str, section: str,
     before = ini.get(section, key)
     if before == value:
         return
-    record = {"file": name, "section": section, "key": key, "before": before, "after": value}
+    record: dict[str, str | bool | None] = {
+        "file": name,
+        "section": section,
+        "key": key,
+        "before": before,
+        "after": value,
+    }
     record["section_created"] = ini.section(section) is None
     record["file_created"] = files.read(name) is None
     ini.set(section, key, value)

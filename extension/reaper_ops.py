@@ -215,16 +215,17 @@ def add_rendered_take(api: ReaperApi, item: SelectedItem, media_path: str, effec
     removed and REAPER's own media insertion (``InsertMedia`` mode 3, add as a take) is tried instead.
     """
     with undo_block(api, f"ReaTimbre: render through {effect}"):
-        take = None
+        take: str | None = None
         source = ret(api.call("PCM_Source_CreateFromFile", media_path))
         if not is_null(source):
-            take = ret(api.call("AddTakeToMediaItem", item.item))
-            if is_null(take):
+            added: str = ret(api.call("AddTakeToMediaItem", item.item))
+            if is_null(added):
                 raise ReaTimbreError("REAPER refused to add a take to the item")
-            api.call("SetMediaItemTake_Source", take, source)
-            if not take_plays(api, take, media_path):
-                _with_only_selected(api, item.item, lambda: _delete_take(api, take))
-                take = None
+            api.call("SetMediaItemTake_Source", added, source)
+            if take_plays(api, added, media_path):
+                take = added
+            else:
+                _with_only_selected(api, item.item, lambda: _delete_take(api, added))
         if take is None:
             take = _with_only_selected(api, item.item, lambda: _insert_as_take(api, item.item, media_path))
         api.call("GetSetMediaItemTakeInfo_String", take, "P_NAME", rendered_take_name(effect, item.take_name), True)

@@ -33,7 +33,7 @@ def helper_modules(repo: Path = REPO) -> list[Path]:
 def _imported_names(path: Path, package: str) -> set[str]:
     """Absolute dotted names ``path`` may import (``from a import b`` gives both ``a`` and ``a.b``)."""
     tree = ast.parse(path.read_bytes(), filename=str(path))
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)

@@ -190,7 +190,7 @@ class HardenedReapyServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            if os.name == "nt":  # no other process may bind the same port while we listen
+            if sys.platform == "win32":  # no other process may bind the same port while we listen
                 self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
             else:  # a restart may reuse the port while old connections sit in TIME_WAIT
                 self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -38,7 +38,7 @@ def pid_is_alive(pid: int) -> bool:
     if sys.platform == "win32":
         import ctypes
 
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+        kernel32 = ctypes.windll.kernel32
         handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
         if not handle:
             return False
@@ -167,7 +167,10 @@ def reapy_connection(
         import reapy.reascript_api
         from reapy.tools.network import machines
     previous_client, previous_local = machines.CLIENT, machines.CLIENTS.get("localhost")
-    machines.CLIENTS["localhost"] = machines.CLIENT = client
+    # reapy's stubs type its client slots as its own Client class; ours has the same ``request`` (all reapy
+    # calls), so the stubs, not the runtime, reject it
+    machines.CLIENTS["localhost"] = client  # type: ignore[assignment]
+    machines.CLIENT = client  # type: ignore[assignment]
     try:
         importlib.reload(reapy.reascript_api)  # asks the server for its function names
         yield ReapyApi(reapy.reascript_api)

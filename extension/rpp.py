@@ -59,6 +59,11 @@ def new_guid() -> str:
     return "{" + str(uuid.uuid4()).upper() + "}"
 
 
+def _is_block(node: Line | Block, tag: str) -> bool:
+    """Whether ``node`` is a block with this tag."""
+    return isinstance(node, Block) and node.tag == tag
+
+
 def _float(fields: list[str], index: int, default: float) -> float:
     try:
         return float(fields[index])
@@ -336,7 +341,8 @@ class RppProject:
 
     def _take_spans(self, item: Block) -> list[_TakeSpan]:
         children = item.children
-        markers = [i for i, c in enumerate(children) if isinstance(c, Line) and c.key == "TAKE"]
+        take_lines = [(i, c) for i, c in enumerate(children) if isinstance(c, Line) and c.key == "TAKE"]
+        markers = [i for i, _ in take_lines]
         first_take_start = next(
             (
                 i
@@ -346,9 +352,9 @@ class RppProject:
             markers[0] if markers else len(children),
         )
         spans = [_TakeSpan(first_take_start, markers[0] if markers else len(children), None)]
-        for n, start in enumerate(markers):
+        for n, (start, marker) in enumerate(take_lines):
             end = markers[n + 1] if n + 1 < len(markers) else len(children)
-            spans.append(_TakeSpan(start + 1, end, children[start]))  # type: ignore[arg-type]
+            spans.append(_TakeSpan(start + 1, end, marker))
         return spans
 
     def _takes(self, item: Block) -> list[TakeInfo]:
@@ -516,7 +522,7 @@ class RppProject:
                 kids[i] = new
                 return
         insert_at = next(
-            (i for i in range(span.start, span.end) if isinstance(kids[i], Block) and kids[i].tag == "SOURCE"),
+            (i for i in range(span.start, span.end) if _is_block(kids[i], "SOURCE")),
             span.end,
         )
         kids.insert(insert_at, new)
@@ -535,7 +541,7 @@ class RppProject:
         source.children.append(self.document.make_line(source, ["FILE", file_field], raw=True))
         kids = block.children
         for i in range(span.start, span.end):
-            if isinstance(kids[i], Block) and kids[i].tag == "SOURCE":
+            if _is_block(kids[i], "SOURCE"):
                 kids[i] = source
                 break
         else:
@@ -596,18 +602,20 @@ class RppProject:
     # ----------------------------------------------------------------- FX and automation
     def _fx_spans(self, chain: Block) -> list[_FxSpan]:
         kids = chain.children
-        plugin_at = [i for i, c in enumerate(kids) if isinstance(c, Block) and c.tag in PLUGIN_TAGS]
+        plugins = [(i, c) for i, c in enumerate(kids) if isinstance(c, Block) and c.tag in PLUGIN_TAGS]
+        plugin_at = [i for i, _ in plugins]
         spans = []
-        for n, at in enumerate(plugin_at):
+        for n, (at, plugin) in enumerate(plugins):
             start = at
-            if at > 0 and isinstance(kids[at - 1], Line) and kids[at - 1].key == "BYPASS":
+            before = kids[at - 1] if at > 0 else None
+            if isinstance(before, Line) and before.key == "BYPASS":
                 start = at - 1
             end = plugin_at[n + 1] if n + 1 < len(plugin_at) else len(kids)
             if end < len(kids) and n + 1 < len(plugin_at):
                 prev = kids[end - 1]
                 if isinstance(prev, Line) and prev.key == "BYPASS":
                     end -= 1
-            spans.append(_FxSpan(start, end, kids[at]))  # type: ignore[arg-type]
+            spans.append(_FxSpan(start, end, plugin))
         return spans
 
     def fx_chain(self, track: int) -> list[FxInfo]:

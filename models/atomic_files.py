@@ -24,6 +24,14 @@ def _default_mode() -> int:
 
 
 _DEFAULT_MODE = _default_mode()
+#: Every temporary file :func:`atomic_path` makes is named ``.<stem>.<random>.partial<suffix>``.
+PARTIAL_MARK = ".partial"
+
+
+def leftover_partials(folder: str | os.PathLike, stem_prefix: str = "") -> list[Path]:
+    """Temporary files in ``folder`` that an atomic write of a ``<stem_prefix>*`` file left behind when its process
+    was killed before it could clean up (a write that fails normally leaves none)."""
+    return sorted(Path(folder).glob(f".{stem_prefix}*{PARTIAL_MARK}*"))
 
 
 @contextmanager
@@ -31,7 +39,7 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
     """Yield a temporary path in ``path``'s folder; when the block succeeds it becomes ``path`` (with ``mode``, by
     default the usual permissions), and when it fails it is deleted, leaving any existing ``path`` untouched."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{PARTIAL_MARK}{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -142,7 +142,10 @@ def write_audio(
 ) -> None:
     """Write (channels, frames) audio atomically; integer formats are clipped to +-1."""
     path = Path(path)
-    fmt, subtype = output_format(path, subtype=subtype) if fmt is None else (fmt, subtype)
+    if fmt is None:
+        fmt, subtype = output_format(path, subtype=subtype)
+    elif subtype is None:
+        subtype = sf.default_subtype(fmt)
     data = np.asarray(audio, dtype=np.float32).T
     if not is_float_subtype(subtype):
         data = np.clip(data, -1.0, 1.0)

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import soxr
 
 from models.atomic_files import atomic_path, write_text
 from models.audio_io import read_audio
@@ -26,6 +25,7 @@ from models.effects import ReferenceEffect, emulated_effect
 from models.errors import ReaTimbreError
 from models.evaluation import loudness_lufs, t60_estimate
 from models.library import NeuralEffect, load_model
+from models.resample import resample
 
 MIN_GRID = 2
 MAX_GRID = 21
@@ -62,8 +62,7 @@ def _load_input(source: str | os.PathLike | np.ndarray, sample_rate: int | None,
     else:
         audio, sample_rate = read_audio(source)
     mono = audio.mean(axis=0)
-    if sample_rate != model_rate:
-        mono = soxr.resample(mono, sample_rate, model_rate, quality="HQ").astype(np.float32)
+    mono = resample(mono, sample_rate, model_rate)
     mono = mono[: int(MAX_INPUT_SECONDS * model_rate)]
     if not np.any(mono):
         raise ReaTimbreError("the explore input is silent; give a recording with sound")

@@ -12,6 +12,9 @@ from collections.abc import Callable
 import numpy as np
 from scipy import signal
 
+from models.rates import SAMPLE_RATE_HZ
+from models.resample import resample
+
 Generator = Callable[[np.random.Generator, int], np.ndarray]
 
 
@@ -144,10 +147,7 @@ def vital_note(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     controls["filter_1_cutoff"].set(float(rng.uniform(50, 130)))  # semitones
     seconds = float(rng.uniform(0.3, 1.2))
     audio = synth.render(int(rng.integers(36, 84)), float(rng.uniform(0.5, 1.0)), seconds, seconds + 0.3)
-    mono = np.asarray(audio, dtype=np.float64).mean(axis=0)
-    if sample_rate != 44_100:
-        mono = signal.resample_poly(mono, sample_rate, 44_100)
-    return mono
+    return resample(np.asarray(audio, dtype=np.float32).mean(axis=0), SAMPLE_RATE_HZ, sample_rate)
 
 
 GENERATORS: dict[str, Generator] = {

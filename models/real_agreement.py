@@ -19,28 +19,28 @@ import numpy as np
 from models.errors import ReaTimbreError
 from models.explore import agreement, explore
 from models.material import make_program
+from models.rates import SAMPLE_RATE_HZ
 
 GRID = 5
 INPUT_SECONDS = 8.0
-INPUT_SAMPLE_RATE = 44_100
 INPUT_SEED = 1_000_003  # the seed of the training recipes' held-out material: this is its first 8 s clip
 GOALS = {"loudness_max_error_lu": 1.0, "t60_max_relative_error": 0.15}
 
 
 def grid_input() -> np.ndarray:
     """The program every knob-grid measurement renders (mono, 44.1 kHz)."""
-    return make_program(INPUT_SECONDS, INPUT_SAMPLE_RATE, np.random.default_rng(INPUT_SEED))
+    return make_program(INPUT_SECONDS, SAMPLE_RATE_HZ, np.random.default_rng(INPUT_SEED))
 
 
 def knob_grid_metrics(name: str, grid: int = GRID) -> dict:
     """The ``knob_grid`` block for model ``name``'s sidecar metrics: both grids, their worst disagreement, the
     goals and whether it meets them."""
-    result = explore(name, grid_input(), grid, sample_rate=INPUT_SAMPLE_RATE, compare_real=True)
+    result = explore(name, grid_input(), grid, sample_rate=SAMPLE_RATE_HZ, compare_real=True)
     keys = ("loudness_lufs", "t60_seconds", "t60_reasons")
     block = {
         "grid": grid,
         "knobs": result["knobs"],
-        "input": f"models.material.make_program({INPUT_SECONDS} s, {INPUT_SAMPLE_RATE} Hz, seed {INPUT_SEED})",
+        "input": f"models.material.make_program({INPUT_SECONDS} s, {SAMPLE_RATE_HZ} Hz, seed {INPUT_SEED})",
         "loudness": "ITU-R BS.1770 integrated loudness of each render (pyloudnorm)",
         "t60": result["t60_estimator"],
         "real_effect": result["real"]["effect"],

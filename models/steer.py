@@ -43,7 +43,8 @@ from models.errors import ReaTimbreError
 from models.knobs import Knob
 from models.library import SHIPPED_DIR, ModelInfo, check_model_name, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
-from models.steer_pair import AudioSource, MemoryChoice, Pair, choose_memory, prepare_pair
+from models.steer_memory import MemoryChoice, choose_memory
+from models.steer_pair import AudioSource, Pair, prepare_pair
 from models.tcn import ConditionedTCN, TCNConfig
 from models.training import FitProgress, fit
 from models.userdirs import user_models_dir
@@ -52,8 +53,12 @@ STEER_KNOBS = (
     Knob("c1", "", -5.0, 5.0, 0.0, conditioning="raw", description="steering control 1 (0: the steered effect)"),
     Knob("c2", "", -5.0, 5.0, 0.0, conditioning="raw", description="steering control 2 (0: the steered effect)"),
 )
-VALIDATION_SHARE = 0.1  # of the pair, in the middle
-HELDOUT_SHARE = 0.15  # of the pair, at the end
+VALIDATION_SHARE = 0.1  # of the pair, where it has signal, as near the middle as that allows
+HELDOUT_SHARE = 0.15  # of the pair, where it has signal, as near the end as that allows
+ACTIVE_BELOW_PEAK_DB = 40.0  # a 10 ms frame is signal when the dry or wet is within this of the pair's loudest
+ACTIVITY_FRAME_SECONDS = 0.01
+ACTIVITY_TIE = 0.02  # windows whose shares of signal differ by less than this count as equal
+CLEARLY_BETTER_RATIO = 0.9  # the model's held-out MR-STFT must be below this share of the dry input's
 SILENT_CROP_RMS = 1e-4  # training crops whose target is quieter than this (-80 dBFS) are drawn again
 EVALUATION_RESERVE_SECONDS = 10.0  # of the time budget kept for the held-out evaluation and saving
 
@@ -127,13 +132,54 @@ class Regions:
     heldout: tuple[int, int]
 
 
-def split_regions(samples: int) -> Regions:
-    """Validation in the middle, held-out at the end, training everywhere else."""
-    heldout = (int(samples * (1 - HELDOUT_SHARE)), samples)
-    middle = int(samples * 0.5)
-    half = int(samples * VALIDATION_SHARE / 2)
-    validation = (middle - half, middle + half)
-    return Regions(((0, validation[0]), (validation[1], heldout[0])), validation, heldout)
+def signal_frames(pair: Pair) -> np.ndarray:
+    """Per 10 ms frame of the pair: True where the dry or the wet is within 40 dB of the pair's loudest frame."""
+    frame = int(ACTIVITY_FRAME_SECONDS * pair.sample_rate)
+    count = pair.dry.shape[1] // frame
+    levels = [
+        10 * np.log10(np.mean(np.square(a[:, : count * frame].reshape(a.shape[0], count, frame)), axis=(0, 2)) + 1e-20)
+        for a in (pair.dry, pair.wet)
+    ]
+    level = np.maximum(*levels)
+    return level > level.max() - ACTIVE_BELOW_PEAK_DB
+
+
+def _best_window(share: Callable[[int], float], starts: list[int], prefer: Callable[[int], float]) -> int:
+    """The start with the largest share of signal; near-ties (ACTIVITY_TIE) go to the preferred position."""
+    best = max(share(s) for s in starts)
+    return min((s for s in starts if share(s) >= best - ACTIVITY_TIE), key=prefer)
+
+
+def split_regions(samples: int, active: np.ndarray | None = None) -> Regions:
+    """Held-out (15 %) and validation (10 %) windows where the pair has signal, training everywhere else.
+
+    ``active`` marks the frames with signal (equal frames spanning the pair; None: all of it). Of the windows
+    with the largest share of signal (within 2 %), the held-out one is the latest and the validation one, outside
+    it, the nearest to the middle: on a pair with signal throughout, the last 15 % and the middle 10 %.
+    """
+    active = np.ones(100, bool) if active is None or not active.any() else np.asarray(active, bool)
+    frames = active.size
+    cumulative = np.concatenate([[0], np.cumsum(active)])
+    to_samples = samples / frames
+
+    def window(share_of_pair: float, taken: tuple[int, int] | None, prefer: Callable[[int], float]) -> tuple[int, int]:
+        length = max(1, int(round(share_of_pair * frames)))
+        step = max(1, frames // 200)
+        starts = [s for s in range(0, frames - length + 1, step)] + [frames - length]
+        if taken is not None:
+            starts = [s for s in starts if s + length <= taken[0] or s >= taken[1]]
+        start = _best_window(lambda s: (cumulative[s + length] - cumulative[s]) / length, starts, prefer)
+        return start, start + length
+
+    held = window(HELDOUT_SHARE, None, lambda s: -s)
+    middle = frames / 2
+    length = max(1, int(round(VALIDATION_SHARE * frames)))
+    valid = window(VALIDATION_SHARE, held, lambda s: abs(s + length / 2 - middle))
+    heldout = (int(held[0] * to_samples), samples if held[1] == frames else int(held[1] * to_samples))
+    validation = (int(valid[0] * to_samples), int(valid[1] * to_samples))
+    edges = sorted([(0, 0), validation, heldout, (samples, samples)])
+    train = tuple((a[1], b[0]) for a, b in zip(edges, edges[1:], strict=False) if b[0] > a[1])
+    return Regions(train, validation, heldout)
 
 
 class CropSource:
@@ -198,6 +244,33 @@ def heldout_metrics(model: ConditionedTCN, pair: Pair, region: tuple[int, int]) 
     }
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the steered model is clearly closer to the wet than doing nothing (the dry input) is."""
+
+    ratio: float  # model's held-out MR-STFT / the dry input's
+    worse_than_dry: bool  # not clearly better: ratio >= CLEARLY_BETTER_RATIO
+    message: str
+
+
+def judge_against_dry(model_mrstft: float, dry_mrstft: float, memory: str, minutes: float) -> Verdict:
+    """The verdict on a steered model, with a suggestion in plain words when it is not clearly better than dry."""
+    ratio = model_mrstft / dry_mrstft if dry_mrstft > 0 else math.inf
+    if ratio < CLEARLY_BETTER_RATIO:
+        return Verdict(round(ratio, 4), False, f"held-out error {ratio:.2f} of the dry input's: the model is better")
+    if dry_mrstft <= 0:
+        return Verdict(math.inf, True, "the wet is identical to the dry on the held-out part: nothing to learn")
+    than = "worse than" if ratio >= 1.0 else "hardly better than"
+    tries = [] if memory == "long" else ["--memory long (if the effect has a tail or echoes)"]
+    tries += [f"more --minutes than {minutes:g}", "a longer pair with more varied material"]
+    return Verdict(
+        round(ratio, 4),
+        True,
+        f"the steered model is {than} doing nothing: its held-out error is {ratio:.2f} times the dry input's "
+        f"(a model must get below {CLEARLY_BETTER_RATIO:g}). Try {', '.join(tries[:-1])} or {tries[-1]}.",
+    )
+
+
 def _loss_fn(recipe: SteerRecipe) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     mrstft = MultiResolutionSTFTLoss()
 
@@ -244,6 +317,7 @@ def steer_model(
     recipe: SteerRecipe | None = None,
     device: DeviceChoice | None = None,
     bf16: bool = False,
+    keep_anyway: bool = False,
 ) -> dict:
     """Steer a new effect from ``dry`` and ``wet`` (paths, or arrays with ``sample_rate``) and save it as ``name``.
 
@@ -252,6 +326,10 @@ def steer_model(
     input's. Everything is checked before training, and nothing is written unless training produced a model.
     ``recipe`` replaces the chosen memory class's recipe (e.g. a smaller model for tests). ``device`` (default: the
     CPU) is where it trains and is evaluated; ``bf16`` autocasts the training forward passes (CUDA only).
+
+    A model whose held-out MR-STFT is not below :data:`CLEARLY_BETTER_RATIO` of the dry input's is not saved unless
+    ``keep_anyway``: the summary then has ``worse_than_dry`` true, ``saved`` false and a ``message`` in plain words
+    with what to try (it goes to ``report`` too).
     """
     say = report or (lambda _line: None)
     device = device or default_device()
@@ -266,7 +344,7 @@ def steer_model(
     choice: MemoryChoice = choose_memory(pair, memory)
     say(choice.reason)
     recipe = recipe or RECIPES[choice.memory]
-    regions = split_regions(pair.dry.shape[1])
+    regions = split_regions(pair.dry.shape[1], signal_frames(pair))
 
     torch.manual_seed(seed)
     model = ConditionedTCN(recipe.config)
@@ -294,6 +372,7 @@ def steer_model(
     if result.stopped_because == "cancelled":
         raise ReaTimbreError("steering cancelled; no model was saved")
     metrics = heldout_metrics(model, pair, regions.heldout)
+    verdict = judge_against_dry(metrics["model"]["mrstft"], metrics["dry"]["mrstft"], choice.memory, minutes)
     tail_seconds = 0.0 if choice.memory == "short" else round(min(5.0, max(2.0, choice.tail_seconds or 0.0)), 2)
     rate = pair.sample_rate
     sidecar = {
@@ -311,6 +390,7 @@ def steer_model(
             "memory": choice.memory,
             "memory_reason": choice.reason,
             "measured_tail_seconds": choice.tail_seconds,
+            "memory_evidence": choice.evidence,
             "notes": pair.notes,
         },
         "training": {
@@ -329,15 +409,24 @@ def steer_model(
         },
         "metrics": {
             "heldout": metrics,
-            "heldout_set": {"part": "last 15 % of the aligned pair", "samples": regions.heldout},
+            "heldout_set": {
+                "part": "15 % of the aligned pair where it has signal (latest such window)",
+                "samples": regions.heldout,
+            },
+            "heldout_ratio_to_dry": verdict.ratio,
+            "worse_than_dry": verdict.worse_than_dry,
+            "kept_anyway": verdict.worse_than_dry,
             "mrstft_fft_sizes": [32, 128, 512, 2048],
             "validation_history": result.history,
         },
     }
-    info: ModelInfo = save_model(model, sidecar, directory, name)
-    return {
-        "model": info.name,
-        "path": str(info.weights_path),
+    summary = {
+        "model": name,
+        "path": None,
+        "saved": False,
+        "worse_than_dry": verdict.worse_than_dry,
+        "heldout_ratio_to_dry": verdict.ratio,
+        "message": verdict.message,
         "heldout_mrstft": metrics["model"]["mrstft"],
         "heldout_dry_mrstft": metrics["dry"]["mrstft"],
         "heldout": metrics,
@@ -352,3 +441,7 @@ def steer_model(
         "notes": pair.notes,
         "device": device.name(),
     }
+    if verdict.worse_than_dry and not keep_anyway:
+        return summary
+    info: ModelInfo = save_model(model, sidecar, directory, name)
+    return {**summary, "model": info.name, "path": str(info.weights_path), "saved": True}

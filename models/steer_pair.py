@@ -3,10 +3,8 @@
 Real pairs are messy: the wet take went through hardware or a plug-in with latency, was exported at another rate or
 in stereo, or runs on past the dry one with a reverb tail. :func:`prepare_pair` turns any such pair into two aligned
 float32 arrays at the model rate and says, line by line, what it did. A pair that is silent, too short, or not the
-same recording (no correlation at any lag within a second) is refused with one clear line.
-
-:func:`choose_memory` decides how far back the effect looks: ``short`` (dynamics, distortion: ~200 ms receptive
-field) or ``long`` (reverb, delay: ~2 s), from how long the wet keeps sounding once the dry has stopped.
+same recording (no correlation at any lag within a second) is refused with one clear line. How far back the
+effect looks (its memory class) is decided in :mod:`models.steer_memory`.
 """
 
 from __future__ import annotations
@@ -15,27 +13,25 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import soxr
 
 from models.audio_io import read_audio
 from models.errors import ReaTimbreError
+from models.rates import SAMPLE_RATE_HZ
+from models.resample import resample
 
-MODEL_SAMPLE_RATE = 44_100
 MAX_LATENCY_SECONDS = 1.0  # the largest constant offset between dry and wet that is searched for
 MIN_PAIR_SECONDS = 3.0  # enough for training, validation and held-out parts
 MAX_TAIL_PAD_SECONDS = 10.0  # wet running on past the dry (a reverb tail) is kept up to this long
 SILENCE_DBFS = -60.0  # a recording whose RMS level is below this is treated as silent
 MIN_CORRELATION = 0.12  # peak normalised cross-correlation below this: not the same recording
 LATENCY_PEAK_SHARE = 0.5  # the latency is the earliest impulse-response peak at least this share of the largest
-FRAME_SECONDS = 0.01  # envelope frame for the memory decision
-LONG_MEMORY_SECONDS = 0.12  # a wet tail longer than this after the dry stops needs the long receptive field
 
 AudioSource = str | os.PathLike | np.ndarray
 
 
 @dataclass
 class Pair:
-    """An aligned pair at :data:`MODEL_SAMPLE_RATE`: ``dry`` and ``wet`` are (channels, samples) float32."""
+    """An aligned pair at :data:`SAMPLE_RATE_HZ`: ``dry`` and ``wet`` are (channels, samples) float32."""
 
     dry: np.ndarray
     wet: np.ndarray
@@ -47,15 +43,6 @@ class Pair:
     @property
     def seconds(self) -> float:
         return self.dry.shape[1] / self.sample_rate
-
-
-@dataclass(frozen=True)
-class MemoryChoice:
-    """Which receptive field the model gets, and why."""
-
-    memory: str  # "short" or "long"
-    tail_seconds: float | None  # measured tail of the wet after the dry stops (None: could not be measured)
-    reason: str
 
 
 def _as_channels(audio: np.ndarray, label: str) -> np.ndarray:
@@ -80,12 +67,6 @@ def load_source(source: AudioSource, sample_rate: int | None, label: str) -> tup
 
     audio, rate = read_audio(source)
     return _as_channels(audio, str(source)), rate, str(source)
-
-
-def _resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    if from_rate == to_rate:
-        return audio
-    return np.ascontiguousarray(soxr.resample(audio.T, from_rate, to_rate, quality="HQ").T, dtype=np.float32)
 
 
 def _level_dbfs(audio: np.ndarray) -> float:
@@ -170,11 +151,11 @@ def prepare_pair(
     for name, audio, rate in ((dry_name, dry_audio, dry_rate), (wet_name, wet_audio, wet_rate)):
         if _level_dbfs(audio) < SILENCE_DBFS:
             raise ReaTimbreError(f"{name}: is silent (RMS below {SILENCE_DBFS:g} dBFS); steering needs sound")
-        if rate != MODEL_SAMPLE_RATE:
-            notes.append(f"{name}: resampled {rate} Hz -> {MODEL_SAMPLE_RATE} Hz")
-    rate = MODEL_SAMPLE_RATE
-    dry_audio = _resample(dry_audio, dry_rate, rate)
-    wet_audio = _resample(wet_audio, wet_rate, rate)
+        if rate != SAMPLE_RATE_HZ:
+            notes.append(f"{name}: resampled {rate} Hz -> {SAMPLE_RATE_HZ} Hz")
+    rate = SAMPLE_RATE_HZ
+    dry_audio = resample(dry_audio, dry_rate, rate)
+    wet_audio = resample(wet_audio, wet_rate, rate)
     dry_audio, wet_audio = _match_channels(dry_audio, wet_audio, notes)
 
     latency, correlation = find_latency(dry_audio.mean(axis=0), wet_audio.mean(axis=0), int(MAX_LATENCY_SECONDS * rate))
@@ -202,73 +183,3 @@ def prepare_pair(
             f"steering needs at least {MIN_PAIR_SECONDS:g} s"
         )
     return Pair(np.ascontiguousarray(dry_audio), np.ascontiguousarray(wet_audio), rate, latency, correlation, notes)
-
-
-def _frame_db(audio: np.ndarray, frame: int) -> np.ndarray:
-    """Level in dBFS of consecutive frames of a mono signal."""
-    frames = audio[: audio.size // frame * frame].reshape(-1, frame).astype(np.float64)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-14)
-
-
-def _pauses(quiet: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
-    """Runs of True at least ``min_frames`` long, as (start, end) frame indices."""
-    padded = np.concatenate([[False], quiet, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= min_frames]
-
-
-def measure_tail(pair: Pair) -> tuple[float | None, int]:
-    """How long the wet keeps sounding after the dry stops (seconds; None if the dry never pauses), and pauses used.
-
-    A pause is a stretch of at least 0.2 s where the dry is 60 dB below its loudest. From the level of each signal
-    just before the pause, the time until it has fallen 30 dB (or to 6 dB above its noise floor) for good is
-    measured; the wet's extra time over the dry's is that pause's tail, so a compressor (whose wet follows the dry
-    down) gives ~0 and a reverb its decay time, at most the pause's length. The result is the median over pauses.
-    """
-    frame = int(FRAME_SECONDS * pair.sample_rate)
-    dry_db = _frame_db(pair.dry.mean(axis=0), frame)
-    wet_db = _frame_db(pair.wet.mean(axis=0), frame)
-    dry_floor = max(float(np.percentile(dry_db, 1)), float(dry_db.max()) - 100.0)
-    wet_floor = max(float(np.percentile(wet_db, 1)), float(wet_db.max()) - 100.0)
-    before = 5  # frames just before a pause that give each signal's reference level
-    tails = []
-    for start, end in _pauses(dry_db < dry_db.max() - 60.0, int(0.2 / FRAME_SECONDS)):
-        if start < before:
-            continue
-        dry_threshold = max(dry_db[start - before : start].max() - 30.0, dry_floor + 6.0)
-        wet_threshold = max(wet_db[start - before : start].max() - 30.0, wet_floor + 6.0)
-        tail_frames = _frames_above(wet_db[start:end], wet_threshold) - _frames_above(dry_db[start:end], dry_threshold)
-        tails.append(max(0, tail_frames) * FRAME_SECONDS)
-    return (float(np.median(tails)) if tails else None), len(tails)
-
-
-def _frames_above(levels: np.ndarray, threshold: float) -> int:
-    """Frames until ``levels`` is below ``threshold`` for good (0 if it never reaches it)."""
-    above = np.flatnonzero(levels >= threshold)
-    return int(above[-1]) + 1 if above.size else 0
-
-
-def choose_memory(pair: Pair, memory: str = "auto") -> MemoryChoice:
-    """``short`` or ``long``: as asked, or for ``auto`` from the wet's tail after the dry stops."""
-    if memory not in ("short", "long", "auto"):
-        raise ReaTimbreError(f"memory must be short, long or auto, got {memory!r}")
-    tail, pauses = measure_tail(pair)
-    if memory != "auto":
-        return MemoryChoice(memory, tail, f"memory {memory} as asked")
-    if tail is None:
-        return MemoryChoice(
-            "short",
-            None,
-            "memory auto -> short: the dry never pauses for 0.2 s, so no tail could be measured "
-            "(use --memory long for a reverb or delay)",
-        )
-    if tail > LONG_MEMORY_SECONDS:
-        return MemoryChoice(
-            "long", tail, f"memory auto -> long: the wet rings on {tail:.2f} s after the dry stops ({pauses} pauses)"
-        )
-    return MemoryChoice(
-        "short",
-        tail,
-        f"memory auto -> short: the wet stops within {max(tail, FRAME_SECONDS) * 1000:.0f} ms of the dry "
-        f"({pauses} pauses)",
-    )

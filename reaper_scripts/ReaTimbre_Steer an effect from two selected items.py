@@ -56,6 +56,9 @@ def main():
             reatimbre_action.show_error("steering failed: " + "; ".join(errors))
             return
         result = results[0]
+        if result.get("saved") is False:  # not clearly better than the dry input: the server kept nothing
+            reatimbre_action.show_error(result.get("message") or f"{name!r} was not saved: no better than dry")
+            return
         error = result.get("heldout_mrstft")
         detail = f" (held-out MR-STFT error {error:.3f})" if isinstance(error, (int, float)) else ""
         reatimbre_action.show_info(f"new effect {result.get('model', name)!r} is ready{detail}")

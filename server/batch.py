@@ -249,9 +249,10 @@ def run_batch(
     todo: list[int] = []
     for index, task in enumerate(tasks):
         if Path(task.output_path).exists():
-            outcomes[index] = TaskOutcome(task.input_path, task.output_path, "skipped")
+            skipped = TaskOutcome(task.input_path, task.output_path, "skipped")
+            outcomes[index] = skipped
             if on_outcome is not None:
-                on_outcome(outcomes[index])
+                on_outcome(skipped)
         else:
             todo.append(index)
 

@@ -114,9 +114,10 @@ def render_project(
     ``reaper_executable``, REAPER's command line then renders the new project with its stored settings.
     """
     project = RppProject.load(project_path)
-    directory = project.directory
-    assert directory is not None
-    target = out_project.resolve() if out_project is not None else next_free_project_path(project.path)
+    source = project.path
+    assert source is not None, "RppProject.load records the file it read"
+    directory = source.parent  # what project.directory gives for a loaded project
+    target = out_project.resolve() if out_project is not None else next_free_project_path(source)
     if target.exists():
         raise ReaTimbreError(f"{target} already exists; choose a new project file name")
     if target.suffix.lower() != ".rpp":

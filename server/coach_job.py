@@ -28,9 +28,13 @@ class CoachRequest(BaseModel):
     target: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the target audio")
     preset: str | None = Field(default=None, max_length=200, description="shipped preset name, or 'default'")
     patch: str | None = Field(default=None, max_length=MAX_PATH_CHARS, description="absolute path of a .vital patch")
-    start_seconds: float = Field(default=0.0, ge=0.0, le=24 * 3600.0, description="where the target's note starts")
+    start_seconds: float | None = Field(
+        default=None, ge=0.0, le=24 * 3600.0, description="where the target's note starts (default: found in it)"
+    )
     max_steps: int = Field(default=5, ge=1, le=5)
-    note: int = Field(default=48, ge=0, le=127, description="MIDI note the patch plays")
+    note: int | None = Field(
+        default=None, ge=0, le=127, description="MIDI note the patch plays (default: the note heard in the target)"
+    )
 
 
 def prepare_coach(request: BaseModel, env: JobEnv) -> PreparedJob:
@@ -58,7 +62,7 @@ def prepare_coach(request: BaseModel, env: JobEnv) -> PreparedJob:
 def _coach(
     ctx: JobContext, request: CoachRequest, target: Path, preset: str | None, patch: Path | None
 ) -> dict[str, Any]:
-    from server.commands.coach import coach_target_file
+    from models.coach.pipeline import coach_target_file
 
     ctx.progress(0.0, "coaching")
     with ExitStack() as files:

@@ -14,17 +14,16 @@ from models.effects import REFERENCE_EFFECTS
 from models.evaluation import mrstft_distance
 from models.library import list_models
 from models.material import make_program
+from models.rates import SAMPLE_RATE_HZ
 from models.render import render_file
-
-DEMO_SAMPLE_RATE = 44_100
 
 
 def demo_input(path: Path, seconds: float = 6.0, seed: int = 2026) -> Path:
     """Write a stereo program of generated material (notes, drums, plucks, speech-like bursts...) to ``path``."""
     rng = np.random.default_rng(seed)
-    left = make_program(seconds, DEMO_SAMPLE_RATE, rng)
-    right = 0.8 * left + 0.2 * make_program(seconds, DEMO_SAMPLE_RATE, rng)
-    write_audio(path, np.stack([left, right]), DEMO_SAMPLE_RATE, "WAV", "PCM_24")
+    left = make_program(seconds, SAMPLE_RATE_HZ, rng)
+    right = 0.8 * left + 0.2 * make_program(seconds, SAMPLE_RATE_HZ, rng)
+    write_audio(path, np.stack([left, right]), SAMPLE_RATE_HZ, "WAV", "PCM_24")
     return path
 
 
@@ -74,20 +73,16 @@ def coach_demo(out_dir: Path) -> list[dict]:
     import re
     import time
 
+    from models.coach.pipeline import coach_target_file
     from models.coach.report import write_report
-    from models.coach.start import start_synth
-    from models.coach.store import NEXT_EFFECT_NAME, SHIPPED_COACH_DIR, load_coach, shipped_dir
-    from models.coach.suggest import run_coach
-    from models.coach.target import target_clip
+    from models.coach.store import NEXT_EFFECT_NAME, SHIPPED_COACH_DIR, shipped_dir
 
     if not (shipped_dir() / f"{NEXT_EFFECT_NAME}.json").exists():
         return []
     target_path = SHIPPED_COACH_DIR / "targets" / "power-fifths-fx.flac"
     about = json.loads(target_path.with_suffix(".json").read_text(encoding="utf-8"))
-    audio, rate = read_audio(target_path)
-    synth = start_synth(preset=about["preset"])
     started = time.perf_counter()
-    result = run_coach(load_coach(), synth, target_clip(audio, rate), note=int(about["note"]))
+    result, _, _ = coach_target_file(target_path, preset=about["preset"], start_seconds=0.0, note=int(about["note"]))
     milliseconds = 1000 * (time.perf_counter() - started)
     report_dir = out_dir / "coach"
     if report_dir.is_dir():  # files an earlier demo run wrote there (anything else stays, and is refused)
@@ -99,7 +94,7 @@ def coach_demo(out_dir: Path) -> list[dict]:
         {
             "step": "coach start",
             "settings": f"preset {about['preset']} (dry) -> {target_path.name}",
-            "speed": f"{milliseconds:.0f} ms, {len(result.steps)} step(s), renders included",
+            "speed": f"{milliseconds:.0f} ms, {len(result.steps)} step(s), loading and renders included",
             "quality": f"MSE×100 {100 * result.initial.metrics['mse']:.2f}",
             "output": report_dir / "00-current.wav",
         }

@@ -276,6 +276,7 @@ class JobManager:
 
     def _execute(self, job: Job) -> None:
         context = JobContext(job, self._lock)
+        error: str | None
         try:
             result = _plain_json(job.run(context))
         except ReaTimbreError as exc:

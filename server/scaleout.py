@@ -9,15 +9,19 @@ numbers. ``on_result(index, result)`` is called as each item finishes, in finish
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from models.errors import ReaTimbreError
+
+if TYPE_CHECKING:
+    from ray._private.worker import RemoteFunction1  # what ray.remote makes of a two-argument function
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -113,10 +117,11 @@ def _map_on_ray(
     _check_reachable(address)
     if not ray.is_initialized():
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise ReaTimbreError(f"cannot connect to Ray at {address!r}: {_first_line(exc)}") from exc
-    remote_apply = ray.remote(num_cpus=1)(_apply)  # a wrapper, so fn may also be a functools.partial
+    # a wrapper, so fn may also be a functools.partial
+    remote_apply: RemoteFunction1[Result, Callable[[Item], Result], Item] = ray.remote(num_cpus=1)(_apply)
     fn_ref = ray.put(fn)
     pending: dict[Any, int] = {remote_apply.remote(fn_ref, item): i for i, item in enumerate(items)}
     results: dict[int, Result] = {}

@@ -24,6 +24,11 @@ class SteerRequest(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="name of the new effect (letters, digits, - _)")
     memory: Literal["short", "long", "auto"] = "auto"
     minutes: float = Field(default=3.0, ge=0.05, le=240.0, description="training time budget")
+    keep_anyway: bool = Field(
+        default=False,
+        description="save the model even when it is not clearly better than the dry input (the result's "
+        "worse_than_dry and message say so either way)",
+    )
 
 
 def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
@@ -60,6 +65,7 @@ def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
                 should_cancel=ctx.should_cancel,
                 report=ctx.stage,
                 device=resolve_device(env.device),
+                keep_anyway=request.keep_anyway,
             )
 
     return PreparedJob(run=run, cleanup=lambda: env.reservations.release(sidecar))

@@ -9,7 +9,8 @@ from afx_tiny import TASK, TINY
 
 from models.afx import ARCHITECTURES, build
 from models.afx.tasks import TASKS, pair
-from models.afx.train import ExampleSource, TrainSettings, dry_loss, reconstruct, train
+from models.afx.train import ExampleSource, TrainSettings, _Unconditioned, dry_loss, reconstruct, train
+from models.errors import ReaTimbreError
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
@@ -42,6 +43,13 @@ def test_pretraining_teaches_the_front_end_to_reconstruct_frames() -> None:
     assert error() < 0.7 * before
     # Pretraining leaves the latent DNN alone (only the one end-to-end step moved it, a little).
     assert torch.allclose(model.dense.weight, dense_before, atol=0.01)
+
+
+def test_only_frame_models_can_be_wrapped_for_pretraining() -> None:
+    wavenet = build("wavenet", TINY["wavenet"])
+    with pytest.raises(ReaTimbreError, match="only frame models are pretrained"):
+        _Unconditioned(wavenet, pretraining=True)
+    assert _Unconditioned(wavenet).model is wavenet
 
 
 def test_dry_loss_is_the_loss_of_passing_the_input_through() -> None:

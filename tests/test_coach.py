@@ -306,9 +306,12 @@ def test_coach_cli_any_rate_target_json_report_and_patch(tiny_coach, renderer, t
     args += ["--report", str(tmp_path / "report"), "--save-patch", str(tmp_path / "suggested.vital")]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("start: MSE×100") and "stopped:" in out
+    first, rest = out.split("\n", 1)
+    assert first.startswith("note: heard ") and "target from 0.500 s" in first  # --start given, note heard
+    assert rest.startswith("start: MSE×100") and "stopped:" in out
     body = json.loads((tmp_path / "steps.json").read_text())
     assert body["preset"] == "square" and body["start_seconds"] == 0.5
+    assert body["target_note"]["heard"]["kind"] == "pitched" and body["target_note"]["note"] == 48
     CoachPlan.from_coach_json(body)
     assert (tmp_path / "report" / "progression.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "report" / "00-current.wav").exists() and (tmp_path / "report" / "target.wav").exists()

@@ -151,7 +151,7 @@ def test_steering_says_and_records_the_device(tmp_path: Path) -> None:
     dry = bursts(seconds=3.0)
     result = steer_model(
         dry, gain(dry), "steer-device", "short", 1, sample_rate=SR, steps=4, recipe=TINY, directory=tmp_path,
-        report=lines.append,
+        report=lines.append, keep_anyway=True,
     )  # fmt: skip
     assert result["device"] == "cpu"
     assert "device: cpu (the default); 2 crops of 4096 samples per step" in lines

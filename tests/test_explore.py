@@ -12,13 +12,13 @@ import soundfile as sf
 from models.errors import ReaTimbreError
 from models.evaluation import DecayTime, t60_estimate
 from models.explore import explore
+from models.rates import SAMPLE_RATE_HZ
 from models.steer import RECIPES, steer_model
-from models.steer_pair import MODEL_SAMPLE_RATE
 from models.tcn import TCNConfig
 from server.cli import main
 from tests.test_steer_pair import bursts, reverberate, saturate
 
-SR = MODEL_SAMPLE_RATE
+SR = SAMPLE_RATE_HZ
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,12 @@ def steered() -> dict[str, str]:
     small = TCNConfig(channels=4, kernel_size=9, dilation_growth=10, layers=3)
     short = replace(RECIPES["short"], config=small, segment_samples=4096, batch_size=2)
     long = replace(RECIPES["long"], config=replace(small, layers=5, channels=2), segment_samples=8192)
-    steer_model(dry, saturate(dry), "explore-short", "short", 1, sample_rate=SR, steps=2, recipe=short)
-    steer_model(dry, reverberate(dry), "explore-long", "long", 1, sample_rate=SR, steps=2, recipe=long)
+    steer_model(
+        dry, saturate(dry), "explore-short", "short", 1, sample_rate=SR, steps=2, recipe=short, keep_anyway=True
+    )
+    steer_model(
+        dry, reverberate(dry), "explore-long", "long", 1, sample_rate=SR, steps=2, recipe=long, keep_anyway=True
+    )
     return {"short": "explore-short", "long": "explore-long"}
 
 

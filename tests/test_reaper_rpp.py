@@ -106,15 +106,15 @@ def test_add_take_changes_only_the_item_and_keeps_crlf(tmp_path: Path) -> None:
 
 def test_save_never_overwrites_and_refuses_moving_relative_media(tmp_path: Path) -> None:
     src = _copy(MULTITAKE, tmp_path)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    files_before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     project = RppProject.load(src)
     with pytest.raises(ReaTimbreError, match="already exists"):
         project.save(src)
-    other = tmp_path / "elsewhere"
-    other.mkdir()
     with pytest.raises(ReaTimbreError, match="relative media"):
         project.save(other / "x.rpp")
-    assert not list(other.iterdir())
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files_before  # a refusal writes nothing
 
 
 def test_bad_files_give_one_clear_error(tmp_path: Path) -> None:

@@ -134,3 +134,11 @@ def test_default_output_is_beside_the_input_and_never_overwritten(tmp_path: Path
     with pytest.raises(ReaTimbreError, match="already exists"):
         render_file(source, None, tiny_model, {"drive": 30})
     assert Path(result.output_path).read_bytes() == before
+
+
+def test_write_audio_with_a_format_and_no_subtype_takes_the_formats_default(tmp_path) -> None:
+    from models.audio_io import write_audio
+
+    path = tmp_path / "x.flac"
+    write_audio(path, np.zeros((2, 100), dtype=np.float32), 44100, fmt="FLAC")
+    assert sf.info(str(path)).subtype == sf.default_subtype("FLAC")

@@ -21,8 +21,8 @@ DEMO_TARGET = SHIPPED_COACH_DIR / "targets" / "power-fifths-fx.flac"
 
 
 def test_the_coach_stops_at_the_next_render_once_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.coach.pipeline import coach_target_file
     from models.synth.vital import VitalSynth
-    from server.commands.coach import coach_target_file
 
     renders: list[int] = []
     real_render = VitalSynth.render

@@ -55,6 +55,7 @@ def _pair(folder: Path, seconds: float = 4.0) -> tuple[Path, Path]:
 def test_steer_trains_a_model_that_then_renders(client: TestClient, tmp_path: Path) -> None:
     dry, wet = _pair(tmp_path / "pair")
     body = {"dry": str(dry), "wet": str(wet), "name": "my-drive", "memory": "short", "minutes": 0.05}
+    body["keep_anyway"] = True  # 5 s of training need not beat the dry input; this test is about the job
     response = client.post("/v1/steer", json=body, headers=AUTH)
     assert response.status_code == 202, response.text
     clash = client.post("/v1/steer", json=body, headers=AUTH)  # same name while the first is training
@@ -70,6 +71,21 @@ def test_steer_trains_a_model_that_then_renders(client: TestClient, tmp_path: Pa
     assert again.status_code == 400 and "already exists" in again.json()["detail"]
     render = client.post("/v1/render", json={"input": str(dry), "effect": "my-drive"}, headers=AUTH)
     assert _wait(client, render.json()["job_id"])["state"] == "done"
+
+
+def test_steer_result_flags_a_model_no_better_than_dry(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.steer
+
+    monkeypatch.setattr(models.steer, "CLEARLY_BETTER_RATIO", 0.0)  # no model is clearly better than dry
+    dry, wet = _pair(tmp_path / "pair")
+    body = {"dry": str(dry), "wet": str(wet), "name": "flagged", "memory": "short", "minutes": 0.05}
+    status = _wait(client, client.post("/v1/steer", json=body, headers=AUTH).json()["job_id"])
+    assert status["state"] == "done", status
+    result = status["result"]
+    assert result["worse_than_dry"] is True and result["saved"] is False and "doing nothing" in result["message"]
+    assert "flagged" not in [m["name"] for m in client.get("/v1/models", headers=AUTH).json()["models"]]
 
 
 def test_steer_refuses_bad_requests(client: TestClient, tmp_path: Path) -> None:

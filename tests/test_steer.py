@@ -12,12 +12,13 @@ import soundfile as sf
 
 from models.errors import ReaTimbreError
 from models.library import find_model, load_model
-from models.steer import RECIPES, split_regions, steer_model
-from models.steer_pair import MODEL_SAMPLE_RATE
+from models.rates import SAMPLE_RATE_HZ
+from models.steer import RECIPES, judge_against_dry, signal_frames, split_regions, steer_model
+from models.steer_pair import prepare_pair
 from server.cli import main
 from tests.test_steer_pair import bursts, delayed, saturate
 
-SR = MODEL_SAMPLE_RATE
+SR = SAMPLE_RATE_HZ
 TINY = replace(
     RECIPES["short"],
     config=replace(RECIPES["short"].config, channels=4, layers=3),  # the shipped kind of network, smaller
@@ -75,11 +76,14 @@ def test_cli_steers_saves_a_user_model_and_render_uses_it(pair_files, tmp_path, 
     out = capsys.readouterr()
     assert "my-drive: saved" in out.out and "held-out MR-STFT" in out.out
     assert "(220 samples) behind the dry: offset removed" in out.err and "memory auto -> short" in out.err
+    assert "after the dry stops" in out.err and "impulse response rings" in out.err  # the evidence, printed
 
     info = find_model("my-drive")
     assert info.kind == "user" and [k.name for k in info.knobs] == ["c1", "c2"]
     sidecar = info.sidecar
     assert sidecar["steered"]["removed_latency_samples"] == 220
+    evidence = sidecar["steered"]["memory_evidence"]  # and stored
+    assert evidence["envelope_tail_seconds"] is not None and evidence["impulse_late_excess_db"] < 3.0
     assert sidecar["metrics"]["heldout"]["model"]["mrstft"] > 0
     assert sidecar["metrics"]["heldout"]["dry"]["mrstft"] > 0
     assert main(["models", "--json"]) == 0
@@ -127,10 +131,75 @@ def test_ctrl_c_keeps_the_best_model_and_cancel_saves_nothing(pair_files) -> Non
         if progress.step == 3:
             raise KeyboardInterrupt
 
-    result = steer_model(dry, wet, "interrupted", "short", 2, progress=interrupt, recipe=TINY)
-    assert result["stopped_because"] == "interrupted" and result["steps"] == 3
+    # three steps do not beat the dry input: kept only because it is asked for
+    result = steer_model(dry, wet, "interrupted", "short", 2, progress=interrupt, recipe=TINY, keep_anyway=True)
+    assert result["stopped_because"] == "interrupted" and result["steps"] == 3 and result["worse_than_dry"]
     assert find_model("interrupted").sidecar["training"]["stopped_because"] == "interrupted"
 
     with pytest.raises(ReaTimbreError, match="cancelled"):
         steer_model(dry, wet, "cancelled", "short", 2, should_cancel=lambda: True, recipe=TINY)
     assert not any(p.name.startswith("cancelled") for p in find_model_dir().iterdir())
+
+
+def test_heldout_and_validation_lie_where_the_pair_has_signal() -> None:
+    """A pair that ends (and pauses in the middle) in silence is not judged on the silence."""
+    dry = bursts(seconds=10.0, seed=5)
+    dry[int(4.4 * SR) : int(5.6 * SR)] = 0.0  # a long pause where the validation part used to be
+    dry[int(8.0 * SR) :] = 0.0  # the last 20 %: where the held-out part used to be
+    pair = prepare_pair(dry + 1e-6, saturate(dry), SR)
+    active = signal_frames(pair)
+    regions = split_regions(pair.dry.shape[1], active)
+    frame = pair.dry.shape[1] / active.size
+    for start, end in (regions.heldout, regions.validation):
+        share = active[int(start / frame) : int(end / frame)].mean()
+        assert share > 0.5, (start / SR, end / SR, share)
+    assert regions.heldout[1] <= 8.2 * SR and not regions.validation[0] < 5.6 * SR < regions.validation[1] - 0.2 * SR
+    spans = sorted([*regions.train, regions.validation, regions.heldout])
+    assert spans[0][0] == 0 and spans[-1][1] == pair.dry.shape[1]
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_a_model_no_better_than_dry_is_not_saved_unless_kept_anyway(pair_files, capsys, monkeypatch) -> None:
+    """One training step leaves the model at the dry input's error: refused in plain words, exit status 1."""
+    import models.steer
+
+    monkeypatch.setitem(models.steer.RECIPES, "short", TINY)
+    dry, wet = pair_files
+    result = steer_model(dry, wet, "barely", "short", 1, steps=1, recipe=TINY)
+    assert result["worse_than_dry"] and not result["saved"] and result["path"] is None
+    assert result["heldout_ratio_to_dry"] >= 0.9 and "doing nothing" in result["message"]
+    assert "--memory long" in result["message"] and "--minutes" in result["message"]
+    assert not any(p.name.startswith("barely") for p in find_model_dir().iterdir())
+
+    monkeypatch.setattr(models.steer, "steer_model", _one_step(models.steer.steer_model))
+    assert main(["steer", str(dry), str(wet), "--name", "barely", "--minutes", "0.2"]) == 1
+    err = capsys.readouterr().err
+    assert "barely: not saved" in err and "doing nothing" in err and "--keep-anyway" in err
+    assert not any(p.name.startswith("barely") for p in find_model_dir().iterdir())
+
+    assert main(["steer", str(dry), str(wet), "--name", "barely", "--minutes", "0.2", "--keep-anyway"]) == 0
+    out = capsys.readouterr().out
+    assert "barely: saved" in out and "warning, kept anyway" in out
+    heldout = find_model("barely").sidecar["metrics"]
+    assert heldout["worse_than_dry"] and heldout["heldout_ratio_to_dry"] >= 0.9
+
+
+def _one_step(steer):
+    return lambda *args, **kwargs: steer(*args, **{**kwargs, "steps": 1})
+
+
+def test_a_model_clearly_better_than_dry_is_saved_without_a_warning() -> None:
+    dry = bursts(seconds=5.0, seed=6)
+    result = steer_model(dry, gain(dry), "steer-clear", "short", minutes=2, sample_rate=SR, steps=150, recipe=TINY)
+    assert result["saved"] and not result["worse_than_dry"] and result["heldout_ratio_to_dry"] < 0.9
+    assert find_model("steer-clear").sidecar["metrics"]["worse_than_dry"] is False
+
+
+def test_the_verdict_says_how_much_worse_and_what_to_try() -> None:
+    worse = judge_against_dry(4.03, 1.11, "long", 5)  # issue 26's hall reverb
+    assert worse.worse_than_dry and worse.ratio == pytest.approx(3.63, abs=0.01)
+    assert "worse than doing nothing" in worse.message and "3.63 times the dry input's" in worse.message
+    assert "more --minutes than 5" in worse.message and "--memory" not in worse.message
+    hardly = judge_against_dry(0.95, 1.0, "short", 3)
+    assert hardly.worse_than_dry and "hardly better than" in hardly.message and "--memory long" in hardly.message
+    assert not judge_against_dry(0.5, 1.0, "short", 3).worse_than_dry

@@ -7,9 +7,11 @@ import pytest
 from scipy import signal
 
 from models.errors import ReaTimbreError
-from models.steer_pair import MODEL_SAMPLE_RATE, choose_memory, find_latency, prepare_pair
+from models.rates import SAMPLE_RATE_HZ
+from models.steer_memory import choose_memory
+from models.steer_pair import find_latency, prepare_pair
 
-SR = MODEL_SAMPLE_RATE
+SR = SAMPLE_RATE_HZ
 
 
 def bursts(seconds: float = 6.0, seed: int = 0) -> np.ndarray:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from models.atomic_files import leftover_partials
 from models.errors import ReaTimbreError
 from models.synth.dataset import (
     EFFECT_SUBSETS,
@@ -94,12 +97,16 @@ def test_an_interrupted_run_resumes_with_only_the_missing_shards(tmp_path) -> No
     generate(SMALL, out, workers=1, progress=False)
     before, _ = load_shard(out, 0)
     shard_paths(out, 1)[1].unlink()  # shard 1 never finished (its JSON is written last)
-    (out / ".shard-00001.npz.abc.tmp").write_bytes(b"partial")
+    # a worker killed while writing shard 1's npz leaves the atomic write's temporary file behind
+    killed = "import os, sys\nfrom models.atomic_files import atomic_path\n"
+    killed += "with atomic_path(sys.argv[1]) as partial:\n    partial.write_bytes(b'half')\n    os._exit(9)\n"
+    subprocess.run([sys.executable, "-c", killed, str(shard_paths(out, 1)[0])], check=False)
+    assert len(leftover_partials(out)) == 1
     summary = generate(SMALL, out, workers=1, progress=False)
     assert summary["clips_rendered"] == 2 and summary["clips_present_before"] == 4
     after, _ = load_shard(out, 0)
     np.testing.assert_array_equal(before["mel_db80"], after["mel_db80"])  # untouched
-    assert shard_paths(out, 1)[1].exists() and not list(out.glob(".*tmp"))
+    assert shard_paths(out, 1)[1].exists() and not leftover_partials(out)
 
 
 def test_a_larger_clip_count_grows_the_folder_by_new_draws_only(tmp_path) -> None:

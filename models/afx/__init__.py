@@ -15,6 +15,7 @@ from torch import nn
 from models.afx.ceq import CEQ, CAFx, CAFxConfig, CEQConfig
 from models.afx.crafx import CRAFx, CRAFxConfig, CWAFx, CWAFxConfig
 from models.afx.csafx import CSAFx, CSAFxConfig
+from models.afx.framing import AfxModel, FrameModel, SlidingModel
 from models.afx.wavenet import WaveNet, WaveNetConfig
 
 
@@ -23,7 +24,7 @@ class Architecture:
     """One of the thesis's models: its class, its config class and what Table C.1 counts for it."""
 
     name: str
-    model: type[nn.Module]
+    model: type[FrameModel] | type[SlidingModel]
     config: type
     table_c1_parameters: int
     chapter: str
@@ -55,7 +56,7 @@ def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
     return architecture(name).config(**(settings or {}))
 
 
-def build(name: str, settings: dict[str, Any] | None = None) -> nn.Module:
+def build(name: str, settings: dict[str, Any] | None = None) -> AfxModel:
     """A freshly initialised model of architecture ``name`` with ``settings`` over the thesis's."""
     return architecture(name).model(make_config(name, settings))
 

@@ -62,6 +62,8 @@ class CAFxConfig(CEQConfig):
 class CEQ(FrameModel):
     """The convolutional EQ modelling network: (B, 1, N) frames in, (B, 1, N) out."""
 
+    config: CEQConfig
+
     def __init__(self, config: CEQConfig | None = None):
         super().__init__()
         c = self.config = config or CEQConfig()

@@ -21,6 +21,7 @@ convolution synthesises the frame.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Generic, TypeVar
 
 import torch
 from torch import nn
@@ -76,13 +77,18 @@ class CWAFxConfig(CRAFxConfig):
         object.__setattr__(self, "wavenet_dilations", tuple(int(d) for d in self.wavenet_dilations))
 
 
-class ContextFrameModel(FrameModel):
+ConfigT = TypeVar("ConfigT", bound=CRAFxConfig)
+"""The config class of a :class:`ContextFrameModel` (CRAFx's, or one that extends it: CWAFx's, CSAFx's)."""
+
+
+class ContextFrameModel(FrameModel, Generic[ConfigT]):
     """Front-end over the 2k+1 frames and the DNN-SAAF-SE back-end around a latent space ``self.latent`` (set by
     the subclass), which maps the frames' latents (B, 2k+1, filters, latent) to modulators (B, filters, latent)."""
 
+    config: ConfigT
     latent: nn.Module
 
-    def __init__(self, config: CRAFxConfig):
+    def __init__(self, config: ConfigT):
         super().__init__()
         c = self.config = config
         self.framing = c.framing
@@ -146,7 +152,7 @@ class WaveNetLatent(nn.Module):
         return torch.tanh(self.dense(self.wavenet(sequence)))
 
 
-class CRAFx(ContextFrameModel):
+class CRAFx(ContextFrameModel[CRAFxConfig]):
     """The convolutional recurrent audio effects modelling network."""
 
     def __init__(self, config: CRAFxConfig | None = None):
@@ -154,7 +160,7 @@ class CRAFx(ContextFrameModel):
         self.latent = RecurrentLatent(self.config)
 
 
-class CWAFx(ContextFrameModel):
+class CWAFx(ContextFrameModel[CWAFxConfig]):
     """The convolutional and WaveNet audio effects modelling network."""
 
     def __init__(self, config: CWAFxConfig | None = None):

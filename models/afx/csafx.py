@@ -47,8 +47,10 @@ class CSAFxConfig(CRAFxConfig):
         return self.frame_samples // self.sfir_interval_samples
 
 
-class CSAFx(ContextFrameModel):
+class CSAFx(ContextFrameModel[CSAFxConfig]):
     """The convolutional recurrent and sparse filtering audio effects modelling network."""
+
+    output_window: torch.Tensor  # a buffer: the Hann window the synthesised frame is multiplied by
 
     def __init__(self, config: CSAFxConfig | None = None):
         super().__init__(config or CSAFxConfig())

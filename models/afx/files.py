@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from models.afx import architecture, build, parameter_count
-from models.afx.framing import FrameModel, lookahead_samples
+from models.afx.framing import AfxModel, FrameModel, lookahead_samples
 from models.atomic_files import atomic_path, write_text
 from models.errors import ReaTimbreError
 from models.library import check_model_name
@@ -36,9 +36,7 @@ class AfxModelFile:
         return f"{self.weights_path.with_suffix('.json')} ({self.sidecar['architecture']['type']})"
 
 
-def save_afx_model(
-    model: nn.Module, arch: str, directory: Path, name: str, sidecar: dict | None = None
-) -> AfxModelFile:
+def save_afx_model(model: AfxModel, arch: str, directory: Path, name: str, sidecar: dict | None = None) -> AfxModelFile:
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``directory`` atomically (weights first)."""
     check_model_name(name)
     spec = architecture(arch)
@@ -46,7 +44,10 @@ def save_afx_model(
         raise ReaTimbreError(f"model is a {type(model).__name__}, not a {spec.model.__name__} ({arch})")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    framing = model.framing.to_dict() if isinstance(model, FrameModel) else None
+    if isinstance(model, FrameModel):
+        framing, receptive_field = model.framing.to_dict(), None
+    else:
+        framing, receptive_field = None, model.receptive_field
     full = {
         "format": AFX_FORMAT,
         "name": name,
@@ -56,7 +57,7 @@ def save_afx_model(
         "parameters": parameter_count(model),
         "table_c1_parameters": spec.table_c1_parameters,
         "framing": framing,
-        "receptive_field_samples": None if framing else model.receptive_field,
+        "receptive_field_samples": receptive_field,
         "lookahead_samples": lookahead_samples(model),
         "latency_samples": 0,  # offline rendering compensates the look-ahead (models.afx.framing.render)
     }
@@ -84,7 +85,7 @@ def read_afx_sidecar(sidecar_path: Path) -> AfxModelFile:
     return AfxModelFile(sidecar_path.stem, weights, sidecar)
 
 
-def load_afx_model(sidecar_path: Path) -> tuple[nn.Module, AfxModelFile]:
+def load_afx_model(sidecar_path: Path) -> tuple[AfxModel, AfxModelFile]:
     """The model a sidecar describes, with its weights (safetensors: no code runs), in eval mode."""
     info = read_afx_sidecar(sidecar_path)
     try:

@@ -13,10 +13,13 @@ in them.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import torch
 from torch import nn
+
+from models.afx.layers import AdaptiveFrontEnd, TiedDeconvolution
 
 WINDOWS = ("hann", "rect")
 RENDER_BATCH_FRAMES = 16  # frames per forward pass when rendering (bounds memory on long files)
@@ -53,15 +56,29 @@ class Framing:
         return asdict(self)
 
 
-class FrameModel(nn.Module):
-    """A model over frames: ``forward`` maps (B, 2k+1, N) input frames to (B, 1, N) output frames."""
+class AfxConfig(Protocol):
+    """What every architecture's config offers: its sample rate and its fields as a dict (for the sidecar)."""
 
+    @property
+    def sample_rate(self) -> int: ...
+
+    def to_dict(self) -> dict: ...
+
+
+class FrameModel(nn.Module):
+    """A model over frames: ``forward`` maps (B, 2k+1, N) input frames to (B, 1, N) output frames, through the
+    adaptive front-end and its tied synthesis (which pretraining trains alone, :func:`models.afx.train.reconstruct`)."""
+
+    config: AfxConfig
     framing: Framing
+    front_end: AdaptiveFrontEnd
+    deconv: TiedDeconvolution
 
 
 class SlidingModel(nn.Module):
     """A model over a sliding window: ``forward`` maps (B, 1, L + rf - 1) to the centred (B, 1, L)."""
 
+    config: AfxConfig
     receptive_field: int
     output_samples: int  # L of one training example
 
@@ -70,12 +87,16 @@ class SlidingModel(nn.Module):
         return self.receptive_field // 2
 
 
-def lookahead_samples(model: nn.Module) -> int:
+AfxModel: TypeAlias = FrameModel | SlidingModel
+"""Any of the thesis's architectures: it sees audio either as frames or through a sliding receptive field."""
+
+
+def lookahead_samples(model: AfxModel) -> int:
     """Future input samples one output sample depends on."""
     return model.framing.lookahead_samples if isinstance(model, FrameModel) else model.lookahead_samples
 
 
-def example_span(model: nn.Module) -> tuple[int, int]:
+def example_span(model: AfxModel) -> tuple[int, int]:
     """Input samples an example needs (before, after) its target's first sample, beyond the target itself."""
     if isinstance(model, FrameModel):
         f = model.framing
@@ -84,12 +105,14 @@ def example_span(model: nn.Module) -> tuple[int, int]:
     return half, model.receptive_field - 1 - half
 
 
-def target_samples(model: nn.Module) -> int:
+def target_samples(model: AfxModel) -> int:
     """Output samples of one training example."""
     return model.framing.frame_samples if isinstance(model, FrameModel) else model.output_samples
 
 
-def examples(model: nn.Module, dry: torch.Tensor, wet: torch.Tensor, starts: list[int]) -> tuple[torch.Tensor, ...]:
+def examples(
+    model: AfxModel, dry: torch.Tensor, wet: torch.Tensor, starts: list[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Training inputs and targets for the given target start samples of ``dry`` and ``wet`` (T,) signals.
 
     Each start must leave the span the model needs inside the signals (see :func:`example_span`).
@@ -117,7 +140,7 @@ def examples(model: nn.Module, dry: torch.Tensor, wet: torch.Tensor, starts: lis
 
 
 @torch.no_grad()
-def render(model: nn.Module, audio: np.ndarray) -> np.ndarray:
+def render(model: AfxModel, audio: np.ndarray) -> np.ndarray:
     """Process ``audio`` (samples,) or (channels, samples), each channel on its own; returns the same shape."""
     model.eval()
     signal = np.asarray(audio, dtype=np.float32)

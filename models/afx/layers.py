@@ -8,6 +8,8 @@ vectors, so its weight column for that input is the bias.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,7 +73,7 @@ class TiedDeconvolution(nn.Module):
 def unpool(latent: torch.Tensor, indices: torch.Tensor | None, length: int) -> torch.Tensor:
     """Latent (B, C, L) back to (B, C, length): at the recorded max positions only (``indices``), else repeated."""
     if indices is not None:
-        return F.max_unpool1d(latent, indices, length // latent.shape[-1], output_size=(length,))
+        return F.max_unpool1d(latent, indices, (length // latent.shape[-1],), output_size=(length,))
     return latent.repeat_interleave(length // latent.shape[-1], dim=-1)
 
 
@@ -100,7 +102,12 @@ class DenseSAAF(nn.Module):
             raise ValueError(f"the DNN-SAAF's last layer must have {channels} units, got {units}")
         widths = (channels, *units)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
-        self.activation = {"softplus": F.softplus, "tanh": torch.tanh, "relu": F.relu}[activation]
+        activations: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+            "softplus": F.softplus,
+            "tanh": torch.tanh,
+            "relu": F.relu,
+        }
+        self.activation = activations[activation]
         self.saaf = SAAF(channels, saaf_segments)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

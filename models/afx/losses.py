@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -68,5 +70,9 @@ def eq86_loss(
     return weights[0] * waveform + weights[1] * spectral
 
 
-LOSSES = {"eq49": eq49_loss, "eq86": eq86_loss, "mae": mae}
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "eq49": eq49_loss,
+    "eq86": eq86_loss,
+    "mae": mae,
+}
 DEFAULT_LOSS = {"ceq": "eq49", "cafx": "mae", "wavenet": "mae", "crafx": "mae", "cwafx": "mae", "csafx": "eq86"}

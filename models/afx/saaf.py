@@ -20,6 +20,8 @@ class SAAF(nn.Module):
     It starts as the identity (``w0 = 1``, every ``wk = 0``). Parameters per channel: ``segments + 1``.
     """
 
+    starts: torch.Tensor  # a buffer: the left edge of each segment
+
     def __init__(self, channels: int, segments: int = 12, low: float = -1.0, high: float = 1.0):
         super().__init__()
         if segments < 1 or not high > low:

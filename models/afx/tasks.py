@@ -18,8 +18,10 @@ import numpy as np
 from scipy import signal
 
 from models.material import GENERATORS, make_program
+from models.rates import SAMPLE_RATE_HZ
+from models.resample import resample
 
-MATERIAL_RATE = 44_100
+MATERIAL_RATE = SAMPLE_RATE_HZ  # the generators' drums filter up to 8 kHz
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,7 @@ def material(seconds: float, sample_rate: int, seed: int) -> np.ndarray:
     at 44.1 kHz (the generators' drums filter up to 8 kHz) and resampled to ``sample_rate``."""
     kinds = [k for k in GENERATORS if k != "vital_note"]
     made = make_program(seconds, MATERIAL_RATE, np.random.default_rng(seed), kinds)
-    if sample_rate == MATERIAL_RATE:
-        return made
-    return signal.resample_poly(made, sample_rate, MATERIAL_RATE).astype(np.float32)
+    return resample(made, MATERIAL_RATE, sample_rate)
 
 
 def pair(task_name: str, seconds: float, sample_rate: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -27,10 +27,11 @@ from torch import nn
 
 from models.afx import architecture, build
 from models.afx.files import save_afx_model
-from models.afx.framing import FrameModel, example_span, examples, target_samples
+from models.afx.framing import AfxModel, FrameModel, example_span, examples, target_samples
 from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
 from models.afx.tasks import pair, task
+from models.errors import ReaTimbreError
 from models.training import FitProgress, FitResult, fit
 
 
@@ -52,7 +53,7 @@ class TrainSettings:
 class ExampleSource:
     """Random training examples from a (dry, wet) pair, and a fixed validation set."""
 
-    def __init__(self, model: nn.Module, dry: np.ndarray, wet: np.ndarray, seed: int):
+    def __init__(self, model: AfxModel, dry: np.ndarray, wet: np.ndarray, seed: int):
         if dry.shape != wet.shape or dry.ndim != 1:
             raise ValueError(f"dry and wet must be (samples,) of one length, got {dry.shape} and {wet.shape}")
         self.model = model
@@ -78,13 +79,18 @@ class _Unconditioned(nn.Module):
     """Adapts a model to :func:`models.training.fit`'s ``model(x, control)`` call (the thesis's models take no
     controls); with ``pretraining`` it runs the pretraining network instead."""
 
-    def __init__(self, model: nn.Module, pretraining: bool = False):
+    def __init__(self, model: AfxModel, pretraining: bool = False):
         super().__init__()
+        if pretraining and not isinstance(model, FrameModel):
+            raise ReaTimbreError(f"only frame models are pretrained, not a {type(model).__name__}")
         self.model = model
         self.pretraining = pretraining
 
     def forward(self, x: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
-        return reconstruct(self.model, x) if self.pretraining else self.model(x)
+        if not self.pretraining:
+            return self.model(x)
+        assert isinstance(self.model, FrameModel), "checked when pretraining was chosen"
+        return reconstruct(self.model, x)
 
 
 def reconstruct(model: FrameModel, frames: torch.Tensor) -> torch.Tensor:
@@ -96,7 +102,7 @@ def reconstruct(model: FrameModel, frames: torch.Tensor) -> torch.Tensor:
 
 
 def train(
-    model: nn.Module,
+    model: AfxModel,
     arch: str,
     dry: np.ndarray,
     wet: np.ndarray,
@@ -133,7 +139,7 @@ def train(
         x, y = source.batch(settings.batch_size)
         return x, no_control, y
 
-    def validate(wrapped: nn.Module) -> float:
+    def validate(wrapped: _Unconditioned) -> float:
         return float(loss_fn(wrapped.model(check[0]), check[1]))
 
     seconds = settings.max_seconds
@@ -150,7 +156,7 @@ def train(
     )
 
 
-def dry_loss(model: nn.Module, arch: str, dry: np.ndarray, wet: np.ndarray, settings: TrainSettings) -> float:
+def dry_loss(model: AfxModel, arch: str, dry: np.ndarray, wet: np.ndarray, settings: TrainSettings) -> float:
     """The loss of passing the input through unchanged, on the validation examples: the baseline to beat."""
     x, y = ExampleSource(model, dry, wet, settings.seed + 1).fixed(settings.validation_examples)
     if isinstance(model, FrameModel):

@@ -60,9 +60,11 @@ class DilatedStack(nn.Module):
         self.pad = pad
         self.kernel_samples = kernel_samples
         self.input = nn.Conv1d(in_channels, channels, kernel_samples)
-        self.blocks = nn.ModuleList(
+        blocks = [
             GatedResidualBlock(channels, channels, kernel_samples, d, pad) for _ in range(stacks) for d in dilations
-        )
+        ]
+        self.blocks = nn.ModuleList(blocks)
+        self.receptive_field = 1 + (kernel_samples - 1) * 3 + sum(block.trim for block in blocks)
         self.post = nn.ModuleList(
             [
                 nn.Conv1d(channels, post_channels[0], kernel_samples),
@@ -70,16 +72,17 @@ class DilatedStack(nn.Module):
             ]
         )
 
-    @property
-    def receptive_field(self) -> int:
-        k = self.kernel_samples
-        return 1 + (k - 1) * 3 + sum(block.trim for block in self.blocks)
-
     def _conv(self, conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
         if self.pad:
             trim = self.kernel_samples - 1
             x = F.pad(x, (trim // 2, trim - trim // 2))
         return conv(x)
+
+    def _post_conv(self, index: int) -> nn.Conv1d:
+        """The post-processing convolution ``index`` (kept in a ModuleList: its weights are saved as ``post.N``)."""
+        conv = self.post[index]
+        assert isinstance(conv, nn.Conv1d), "post holds only the two post-processing convolutions"
+        return conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._conv(self.input, x)
@@ -88,8 +91,10 @@ class DilatedStack(nn.Module):
             x, skip = block(x)
             skips.append(skip)
         length = x.shape[-1]
-        total = sum(_centre(skip, length) for skip in skips)
-        return self._conv(self.post[1], F.relu(self._conv(self.post[0], F.relu(total))))
+        total = _centre(skips[0], length)
+        for skip in skips[1:]:
+            total = total + _centre(skip, length)
+        return self._conv(self._post_conv(1), F.relu(self._conv(self._post_conv(0), F.relu(total))))
 
 
 def _centre(x: torch.Tensor, length: int) -> torch.Tensor:

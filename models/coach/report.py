@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from models.atomic_files import write_bytes
 from models.coach.suggest import CoachResult
 from models.errors import ReaTimbreError
-from models.synth.base import write_atomic
-from models.synth.features import HOP_SAMPLES, SAMPLE_RATE_HZ, TOP_DB
+from models.rates import SAMPLE_RATE_HZ
+from models.synth.features import HOP_SAMPLES, TOP_DB
 
 
 def prepare_report_dir(directory: Path) -> Path:
@@ -87,9 +88,13 @@ def _wav_bytes(audio: np.ndarray) -> bytes:
 def write_report(result: CoachResult, directory: Path) -> list[Path]:
     """Write the PNG and the per-step audio into a new or empty ``directory``; returns the files written."""
     directory = prepare_report_dir(directory)
-    written = [write_atomic(directory / "progression.png", progression_png(result))]
-    written.append(write_atomic(directory / "00-current.wav", _wav_bytes(result.initial.audio)))
+    written = [write_bytes(directory / "progression.png", progression_png(result), make_parents=True)]
+    written.append(write_bytes(directory / "00-current.wav", _wav_bytes(result.initial.audio), make_parents=True))
     for step in result.steps:
-        written.append(write_atomic(directory / f"{step.number:02d}-{step.effect}.wav", _wav_bytes(step.after.audio)))
-    written.append(write_atomic(directory / "target.wav", _wav_bytes(result.target.audio)))
+        written.append(
+            write_bytes(
+                directory / f"{step.number:02d}-{step.effect}.wav", _wav_bytes(step.after.audio), make_parents=True
+            )
+        )
+    written.append(write_bytes(directory / "target.wav", _wav_bytes(result.target.audio), make_parents=True))
     return written

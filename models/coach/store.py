@@ -15,9 +15,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from models.atomic_files import atomic_path, write_bytes
 from models.coach.nets import EffectCNN, HeadSpec, NextEffectRNN
 from models.errors import ReaTimbreError
-from models.synth.base import write_atomic
 from models.synth.profiles import EFFECT_NAMES, Effect
 
 COACH_FORMAT = "reatimbre-coach-model/1"
@@ -38,20 +38,15 @@ def heads_for(effect: Effect) -> list[HeadSpec]:
 def save_module(module: torch.nn.Module, sidecar: dict[str, Any], directory: Path, name: str) -> Path:
     """Write ``name.safetensors`` then ``name.json`` atomically; returns the sidecar path."""
     directory.mkdir(parents=True, exist_ok=True)
-    weights = directory / f"{name}.safetensors"
-    tmp = directory / f".{name}.safetensors.tmp"
     # float16 on disk keeps the shipped set small; loading copies the values into the float32 model
     state = {
         k: (v.detach().half() if v.is_floating_point() else v.detach()).contiguous().cpu()
         for k, v in module.state_dict().items()
     }
-    try:
-        save_file(state, str(tmp))
-        tmp.replace(weights)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(directory / f"{name}.safetensors") as partial:
+        save_file(state, str(partial))
     body = {"format": COACH_FORMAT, **sidecar, "parameters": sum(v.numel() for v in state.values())}
-    return write_atomic(directory / f"{name}.json", json.dumps(body, indent=1).encode("utf-8"))
+    return write_bytes(directory / f"{name}.json", json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
 
 
 def read_sidecar(directory: Path, name: str) -> dict[str, Any]:

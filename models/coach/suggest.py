@@ -230,6 +230,7 @@ def run_coach(
             rendered = render()
             if after is None or rendered.metrics["mse"] < after.metrics["mse"]:
                 after, values, chosen = rendered, candidate, controls
+        assert after is not None, "predict_settings gives at least the CNN's own prediction"
         if chosen is not controls:  # an earlier candidate won: put its settings back
             synth.set_controls(chosen)
         kept = after.metrics["mse"] < best.metrics["mse"] * (1.0 - MIN_RELATIVE_GAIN) or not stop_when_worse

@@ -20,8 +20,8 @@ import numpy as np
 
 from models.atomic_files import write_bytes
 from models.errors import ReaTimbreError
+from models.rates import SAMPLE_RATE_HZ
 
-DEFAULT_SAMPLE_RATE_HZ = 44100
 BLOCK_SAMPLES = 512
 
 
@@ -31,7 +31,7 @@ class Synth(ABC):
     #: Short identifier of the implementation ("vital", "plugin").
     kind: str = ""
 
-    def __init__(self, sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ) -> None:
+    def __init__(self, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
         if sample_rate_hz <= 0:
             raise ReaTimbreError(f"sample rate must be positive, got {sample_rate_hz}")
         self.sample_rate_hz = int(sample_rate_hz)
@@ -89,7 +89,7 @@ class Synth(ABC):
         path = Path(path)
         if path.exists() and not overwrite:
             raise ReaTimbreError(f"{path} already exists; not overwriting it")
-        return write_atomic(path, self.patch_bytes())
+        return write_bytes(path, self.patch_bytes(), make_parents=True)
 
     def load_patch(self, path: str | Path) -> None:
         """Load a patch file saved by this synth (Vital: ``.vital`` JSON)."""
@@ -130,8 +130,3 @@ class Synth(ABC):
         if audio.shape != (2, n_samples):
             raise ReaTimbreError(f"{self.kind} synth rendered {audio.shape}, expected (2, {n_samples})")
         return audio
-
-
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, creating missing folders (see :mod:`models.atomic_files`)."""
-    return write_bytes(path, data, make_parents=True)

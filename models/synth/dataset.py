@@ -36,9 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic_files import leftover_partials, write_bytes
 from models.errors import ReaTimbreError
+from models.rates import SAMPLE_RATE_HZ
 from models.synth import presets as preset_data
-from models.synth.base import write_atomic
 from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, N_MELS, N_MFCC, clip_features
 from models.synth.profiles import EFFECT_NAMES, PROFILE_DIR, EffectProfile, load_profile
 from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth
@@ -66,7 +67,7 @@ class DatasetConfig:
     shard_clips: int = 128
     profile: str = "vital"
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
-    sample_rate_hz: int = 44100
+    sample_rate_hz: int = SAMPLE_RATE_HZ
     format: str = field(default=DATASET_FORMAT)
 
     def validate(self) -> None:
@@ -84,8 +85,8 @@ class DatasetConfig:
             raise ReaTimbreError(f"shard size must be at least 1 clip, got {self.shard_clips}")
         if not 0.0 <= self.settle_seconds <= 5.0:
             raise ReaTimbreError(f"settle length must be 0..5 seconds, got {self.settle_seconds}")
-        if self.sample_rate_hz != 44100:
-            raise ReaTimbreError("the coach's features are defined at 44100 Hz")
+        if self.sample_rate_hz != SAMPLE_RATE_HZ:
+            raise ReaTimbreError(f"the coach's features are defined at {SAMPLE_RATE_HZ} Hz")
         profile = load_profile(self.profile)
         if profile.synth != "vital":
             raise ReaTimbreError(f"coach-data renders Vital; profile {self.profile!r} is for {profile.synth}")
@@ -253,7 +254,7 @@ def write_shard(out_dir: Path, config: DatasetConfig, result: ShardResult) -> No
     buffer = io.BytesIO()
     # numpy's stub lets ``**kwds`` collide with ``allow_pickle: bool``, so a str-keyed dict of arrays fails it
     np.savez_compressed(buffer, **result.arrays)  # type: ignore[arg-type]
-    write_atomic(npz_path, buffer.getvalue())
+    write_bytes(npz_path, buffer.getvalue(), make_parents=True)
     provenance = {
         "format": DATASET_FORMAT,
         "shard": result.shard_index,
@@ -264,7 +265,7 @@ def write_shard(out_dir: Path, config: DatasetConfig, result: ShardResult) -> No
         "render_seconds": round(result.render_seconds, 3),
         "clips": result.clips,
     }
-    write_atomic(json_path, json.dumps(provenance, indent=1).encode("utf-8"))
+    write_bytes(json_path, json.dumps(provenance, indent=1).encode("utf-8"), make_parents=True)
 
 
 def run_shard(config: DatasetConfig, shard_index: int, out_dir: str) -> int:
@@ -340,13 +341,13 @@ def prepare_output(config: DatasetConfig, out_dir: Path) -> list[int]:
             refusal = _growth_refusal(existing, config, out_dir)
             if refusal:
                 raise ReaTimbreError(refusal)
-            write_atomic(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"))
+            write_bytes(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"), make_parents=True)
     else:
         if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
             raise ReaTimbreError(f"{out_dir} exists and is not an empty folder or a coach dataset")
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_atomic(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"))
-    for stale in out_dir.glob(".shard-*.tmp"):  # left by an interrupted atomic write
+        write_bytes(manifest_path, json.dumps(_manifest(config), indent=1).encode("utf-8"), make_parents=True)
+    for stale in leftover_partials(out_dir, "shard-"):  # a worker killed mid-write
         stale.unlink(missing_ok=True)
     return [i for i in range(config.n_shards) if not all(p.exists() for p in shard_paths(out_dir, i))]
 

@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 
-SAMPLE_RATE_HZ = 44100
+from models.rates import SAMPLE_RATE_HZ
+
 N_FFT = 2048
 HOP_SAMPLES = 512
 N_MELS = 128

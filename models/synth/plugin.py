@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from models.errors import ReaTimbreError
-from models.synth.base import BLOCK_SAMPLES, DEFAULT_SAMPLE_RATE_HZ, Synth
+from models.rates import SAMPLE_RATE_HZ
+from models.synth.base import BLOCK_SAMPLES, Synth
 
 AMSYNTH_VST_PATH = Path("/usr/lib/vst/amsynth_vst.so")
 QUIET_PEAK = 1e-5  # -100 dBFS
@@ -59,7 +60,7 @@ class PluginSynth(Synth):
     def __init__(
         self,
         plugin_path: str | Path,
-        sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ,
+        sample_rate_hz: int = SAMPLE_RATE_HZ,
         min_settle_seconds: float = 0.5,
         max_settle_seconds: float = 5.0,
     ) -> None:

@@ -12,10 +12,11 @@ from collections.abc import Callable
 import numpy as np
 
 from models import metrics
+from models.rates import SAMPLE_RATE_HZ
 from models.synth import presets as preset_data
 from models.synth.base import Synth
 from models.synth.dataset import CLIPS_PER_DRAW, DatasetConfig, plan_clip
-from models.synth.features import CLIP_SAMPLES, SAMPLE_RATE_HZ, clip_features
+from models.synth.features import CLIP_SAMPLES, clip_features
 from models.synth.profiles import load_profile
 from models.synth.vital import DEFAULT_SETTLE_SECONDS, VitalSynth
 

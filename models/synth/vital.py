@@ -19,7 +19,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from models.errors import ReaTimbreError
-from models.synth.base import BLOCK_SAMPLES, DEFAULT_SAMPLE_RATE_HZ, Synth
+from models.rates import SAMPLE_RATE_HZ
+from models.synth.base import BLOCK_SAMPLES, Synth
 
 RANDOM_PHASE_CONTROLS = ("osc_1_random_phase", "osc_2_random_phase", "osc_3_random_phase", "sample_random_phase")
 SETTLE_VELOCITY = 0.01
@@ -42,9 +43,7 @@ class VitalSynth(Synth):
 
     kind = "vital"
 
-    def __init__(
-        self, sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ, settle_seconds: float = DEFAULT_SETTLE_SECONDS
-    ) -> None:
+    def __init__(self, sample_rate_hz: int = SAMPLE_RATE_HZ, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> None:
         super().__init__(sample_rate_hz)
         import vita
 

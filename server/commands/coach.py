@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +23,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--patch", type=Path, help="patch file as the synth saves it (Vital: .vital JSON)")
     start.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
     parser.add_argument("--max-steps", type=int, default=5, help="at most this many steps (1..5, default 5)")
-    parser.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="where the target's note starts")
-    parser.add_argument("--note", type=int, default=48, help="MIDI note the patch plays (default 48, the paper's C4)")
+    parser.add_argument(
+        "--start",
+        type=float,
+        metavar="SECONDS",
+        help="where the target's note starts (default: the onset of its main note, found in the audio)",
+    )
+    parser.add_argument(
+        "--note",
+        type=int,
+        help="MIDI note the patch plays (default: the note heard in the target; 48 = C3 when it has no clear pitch)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the coach JSON (REAPER bridge format) here")
     parser.add_argument("--report", type=Path, metavar="DIR", help="new folder for the progression PNG and step audio")
     parser.add_argument("--save-patch", type=Path, metavar="FILE", help="save the suggested patch (.vital) here")
@@ -43,7 +50,7 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help="torch CPU threads (default 1: the coach's models are small, and torch's idle threads spin-wait on "
-        "the cores Vital renders on; with 2 on a 2-core machine a 5-step suggestion took 622 ms, with 1 261 ms)",
+        "the cores Vital renders on; docs/coach.md has the measurements)",
     )
 
 
@@ -58,60 +65,6 @@ def apply_threads(args: argparse.Namespace) -> None:
     if args.threads < 1:
         raise ReaTimbreError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-
-
-def coach_target_file(
-    target: Path,
-    preset: str | None = None,
-    patch: Path | None = None,
-    max_steps: int = 5,
-    start_seconds: float = 0.0,
-    note: int = 48,
-    models_dir: Path | None = None,
-    should_cancel: Callable[[], bool] | None = None,
-):
-    """Run the coach on a target file; returns (result, synth holding the suggested patch, coach JSON).
-
-    ``should_cancel`` is polled between stages and before every synth render; once true the coach stops with a
-    "cancelled" :class:`ReaTimbreError`.
-    """
-    from models.audio_io import read_audio
-    from models.coach.start import start_synth
-    from models.coach.store import load_coach
-    from models.coach.suggest import coach_json, run_coach
-    from models.coach.target import target_clip
-    from models.errors import ReaTimbreError
-
-    if not 0 <= note <= 127:
-        raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {note}")
-
-    def check_cancel() -> None:
-        if should_cancel is not None and should_cancel():
-            raise ReaTimbreError("cancelled")
-
-    audio, rate = read_audio(target)
-    clip = target_clip(audio, rate, start_seconds)
-    check_cancel()
-    models = load_coach(models_dir)
-    check_cancel()
-    synth = start_synth(preset, patch)
-    if should_cancel is not None:
-        synth.render = _cancellable(synth.render, check_cancel)
-    check_cancel()
-    result = run_coach(models, synth, clip, note=note, max_steps=max_steps)
-    context: dict[str, Any] = {"target": str(target), "start_seconds": start_seconds}
-    context["preset" if preset else "patch"] = preset or str(patch)
-    return result, synth, coach_json(result, **context)
-
-
-def _cancellable(render: Callable[..., Any], check_cancel: Callable[[], None]) -> Callable[..., Any]:
-    """``render`` that first raises if the job was cancelled (the coach renders several times per step)."""
-
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        check_cancel()
-        return render(*args, **kwargs)
-
-    return checked
 
 
 def _metric_text(metrics: dict[str, float]) -> str:
@@ -139,9 +92,10 @@ def print_result(result) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.atomic_files import write_bytes
+    from models.coach.pipeline import coach_target_file
     from models.errors import ReaTimbreError
     from models.synth import presets as preset_data
-    from models.synth.base import write_atomic
 
     if args.list_presets:
         for group, names in preset_data.preset_groups().items():
@@ -162,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
     result, synth, body = coach_target_file(
         args.target, args.preset, args.patch, args.max_steps, args.start, args.note, args.models
     )
+    print(body["target_note"]["message"])
     print_result(result)
     if args.json is not None:
-        write_atomic(args.json, json.dumps(body, indent=1).encode("utf-8"))
+        write_bytes(args.json, json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
         print(f"coach JSON: {args.json}")
     if args.save_patch is not None:
         synth.save_patch(args.save_patch, overwrite=args.overwrite)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from server.commands.coach import add_threads, apply_threads
@@ -42,8 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.atomic_files import write_bytes
     from models.coach.evaluate import (
         EVAL_SEED,
+        EvalTarget,
         amsynth_targets,
         evaluate_targets,
         format_accuracy_table,
@@ -54,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from models.coach.store import NEXT_EFFECT_NAME, load_coach
     from models.errors import ReaTimbreError
-    from models.synth.base import write_atomic
 
     if args.targets < 1:
         raise ReaTimbreError(f"--targets must be at least 1, got {args.targets}")
@@ -63,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     seed = EVAL_SEED if args.seed is None else args.seed
     models = load_coach(args.models)
-    suites = [
-        (group.replace("_", " "), lambda g=group: vital_targets(g, args.targets, 48, seed)) for group in args.groups
+    suites: list[tuple[str, Callable[[], Iterator[EvalTarget]]]] = [
+        (group.replace("_", " "), partial(vital_targets, group, args.targets, 48, seed)) for group in args.groups
     ]
     if args.beyond:
         for name, note in OTHER_NOTES.items():
             title = f"{name} (MIDI {note}), all presets"
-            suites.append((title, lambda n=note: vital_targets("all", args.targets, n, seed)))
+            suites.append((title, partial(vital_targets, "all", args.targets, note, seed)))
         suites.append(("amsynth targets, from the closest preset", lambda: amsynth_targets(args.targets, seed=seed)))
     results = {}
     for title, make in suites:
@@ -104,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
             }
             for title, (coach, baseline) in results.items()
         }
-        write_atomic(args.json, json.dumps(body, indent=1).encode("utf-8"))
+        write_bytes(args.json, json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
     return 0

@@ -37,6 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace your own effect of the same name")
     add_device_argument(parser)
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the training passes (CUDA only)")
+    parser.add_argument(
+        "--keep-anyway",
+        action="store_true",
+        help="save the model even when its held-out error is not clearly below the dry input's (below 0.9 of it); "
+        "without this such a model is not saved and the command exits with status 1",
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the result")
     parser.set_defaults(run=run)
 
@@ -72,7 +78,14 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         device=device,
         bf16=args.bf16,
+        keep_anyway=args.keep_anyway,
     )
+    if not result["saved"]:
+        print(
+            f"{result['model']}: not saved. {result['message']} (--keep-anyway saves it all the same)",
+            file=sys.stderr,
+        )
+        return 1
     print(
         f"{result['model']}: saved {result['path']}\n"
         f"  held-out MR-STFT {result['heldout_mrstft']:.4f} (dry input {result['heldout_dry_mrstft']:.4f}); "
@@ -80,4 +93,6 @@ def run(args: argparse.Namespace) -> int:
         f"{result['steps']} steps in {result['seconds']:.0f} s, stopped on {result['stopped_because']}\n"
         f"  try: reatimbre render IN --effect {result['model']} --knob c1=2 --knob c2=-1"
     )
+    if result["worse_than_dry"]:
+        print(f"  warning, kept anyway: {result['message']}")
     return 0

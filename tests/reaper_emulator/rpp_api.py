@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from extension.coach_steps import CoachPlan
-from extension.rpp import RppProject, delete_envelope_points, envelope_points, insert_envelope_point
+from extension.rpp import RppProject, TakeInfo, delete_envelope_points, envelope_points, insert_envelope_point
 from extension.rpp_tree import Block, Line, format_number
 from models.errors import ReaTimbreError
 from reaper_emulator.reaper_binding import Binding, PointerTable, Ref
@@ -129,7 +129,9 @@ class RppApi:
             params = [FxParam(f"Param {p + 1}") for p in range(count)]
             for p, label in envs:
                 params[p].name = label.split(" / ")[0] or params[p].name
-                points = envelope_points(self.project.fx_envelope(track, fx, p))
+                env = self.project.fx_envelope(track, fx, p)
+                assert env is not None, "fx_chain lists only parameters that have an envelope"
+                points = envelope_points(env)
                 params[p].value = min(1.0, max(0.0, points[0].value)) if points else 0.0
             self.fx_params[id(block)] = params
         return self.fx_params[id(block)]
@@ -196,7 +198,7 @@ class RppApi:
         params = self.params(self._track_index(track), fx)
         return params[param] if 0 <= param < len(params) else None
 
-    def _take_info(self, take: Take | None) -> Any:
+    def _take_info(self, take: Take | None) -> TakeInfo | None:
         return None if take is None else self._owner(take.item).refresh(take.item).takes[take.index]
 
     # ----------------------------------------------------------------- project, tracks, selection
@@ -323,7 +325,9 @@ class RppApi:
         return self._ptr("MediaItem_Take*", Take(item, index))
 
     def c_GetActiveTake(self, item: Block | None) -> str | None:
-        active = None if item is None else self._owner(item).refresh(item).active_take
+        if item is None:
+            return None
+        active = self._owner(item).refresh(item).active_take
         return None if active is None else self._ptr("MediaItem_Take*", Take(item, active.index))
 
     def c_GetTakeName(self, take: Take | None) -> str:
@@ -375,7 +379,7 @@ class RppApi:
 
     def c_GetSetMediaItemTakeInfo_String(self, take: Take | None, parm: str, value: Ref, set_new: bool) -> bool:
         info = self._take_info(take)
-        if info is None or parm != "P_NAME":
+        if take is None or info is None or parm != "P_NAME":
             return False
         if set_new:
             self._edit()
