@@ -1,12 +1,15 @@
 """Batch rendering throughput: files/s and audio-seconds/s with 1 and 2 local workers (optionally on Ray).
 
     python benchmarks/batch_throughput.py [--effect NAME] [--files 8] [--seconds 5] [--workers 1,2] [--ray]
+    python benchmarks/batch_throughput.py --device cuda --files 64 --seconds 10 --workers 1
 
 Writes generated stereo 44.1 kHz programme material to a temporary folder and times ``reatimbre batch``'s
 engine (:func:`server.batch.run_batch`) on it, worker start-up included, since a user pays for it too. CPU
 seconds (this process and its worker processes) tell what a run costs when other jobs share the machine. Without an
 installed model (or with ``--standin``) it measures an untrained model of the default effect architecture in a
-temporary data directory: the arithmetic, and so the speed, is the same as a trained one's.
+temporary data directory: the arithmetic, and so the speed, is the same as a trained one's. With ``--device`` the
+renders run there (the device is printed first); on CUDA one local worker renders
+:data:`server.batch.FILES_PER_CUDA_PASS` files per model pass, decoding, resampling and writing included.
 """
 
 from __future__ import annotations
@@ -60,7 +63,14 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to time")
     parser.add_argument("--ray", action="store_true", help="also time a fresh local Ray instance (2 CPUs)")
     parser.add_argument("--standin", action="store_true", help="time an untrained default-architecture model")
+    parser.add_argument(
+        "--files-per-pass", type=int, default=None, help="files per model pass (default: 16 on CUDA, 1 on the CPU)"
+    )
+    parser.add_argument("--device", default=None, help="auto, cpu or cuda (default: $REATIMBRE_DEVICE, else cpu)")
     args = parser.parse_args()
+    from models.device import resolve_device
+
+    device = resolve_device(args.device)
 
     with tempfile.TemporaryDirectory(prefix="reatimbre-batch-bench-") as tmp:
         root = Path(tmp)
@@ -74,16 +84,18 @@ def main() -> None:
             print("no trained model used: timing an untrained model of the default architecture")
         elif effect is None:
             effect = installed[0]
-        from server.batch import RenderSettings, collect_inputs, plan_tasks, run_batch
+        from server.batch import FILES_PER_CUDA_PASS, RenderSettings, collect_inputs, plan_tasks, run_batch
 
         (root / "in").mkdir()
         make_inputs(root / "in", args.files, args.seconds)
         inputs = collect_inputs([str(root / "in")])
-        settings = RenderSettings(effect)
+        settings = RenderSettings(effect, device=str(device.device))
         counts = [int(text) for text in args.workers.split(",")]
         runs = [(f"{n} worker{'s' if n > 1 else ''}", n, None) for n in counts]
         if args.ray:
             runs.append(("Ray, 2 CPUs", 1, "local"))
+        passes = f", {FILES_PER_CUDA_PASS} files per model pass with 1 worker" if device.is_cuda else ""
+        print(device.describe() + passes)
         print(f"{args.files} files x {args.seconds:g} s stereo 44.1 kHz through {effect!r}, {os.cpu_count()} CPUs")
         columns = ("wall s", 7), ("files/s", 8), ("audio s/s", 10), ("CPU s", 7), ("audio s/CPU s", 14), ("failed", 7)
         print(f"{'run':14s} " + " ".join(f"{name:>{width}s}" for name, width in columns))
@@ -94,7 +106,12 @@ def main() -> None:
                 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error")
             tasks = plan_tasks(inputs, root / f"out-{label.replace(' ', '-')}", settings)
             started, cpu_before = time.perf_counter(), _cpu_seconds()
-            summary = run_batch(tasks, workers=workers, ray_address="auto" if ray_address else None)
+            summary = run_batch(
+                tasks,
+                workers=workers,
+                ray_address="auto" if ray_address else None,
+                files_per_pass=args.files_per_pass if workers == 1 and not ray_address else None,
+            )
             wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
             if ray_address is not None:
                 ray.shutdown()

@@ -1,10 +1,13 @@
-"""Render speed of every shipped model on 60 s of stereo 44.1 kHz audio, beside the machine's matmul speed.
+"""Render speed of every shipped model, one stereo stream and many streams in one batched pass, on a device.
 
-    python benchmarks/render_speed.py [--seconds 60] [--threads N]
+    python benchmarks/render_speed.py [--seconds 60] [--streams 16] [--threads N] [--device auto|cpu|cuda]
 
-Prints, per model: real-time factor (audio seconds per wall second, through the same block renderer the
-`render` command uses, file I/O excluded), the model's arithmetic per sample and the GFLOP/s it achieved; and the
-fp32 matmul GFLOP/s this machine reaches (the ceiling the convolutions compete against).
+Prints the device, then per model: the real-time factor of one stereo stream (audio seconds per wall second,
+through the same block renderer the `render` command uses, file I/O excluded), the model's arithmetic per sample
+and the GFLOP/s it achieved; and the real-time factor of ``--streams`` stereo streams rendered together
+(:func:`models.multi_render.render_many`, what `batch` does on CUDA: every channel of every file one row of the
+batch), counting all streams' audio. On the CPU also the fp32 matmul GFLOP/s this machine reaches (the ceiling the
+convolutions compete against).
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import time
 import numpy as np
 import torch
 
+from models.device import add_device_argument, resolve_device
 from models.library import list_models, load_info
 from models.material import make_program
+from models.multi_render import render_many
 from models.render import StreamRenderer
 
 SAMPLE_RATE = 44_100
@@ -44,33 +49,49 @@ def render_seconds(renderer_factory, audio: np.ndarray, block_frames: int) -> fl
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--streams", type=int, default=16, help="stereo streams rendered together (default 16)")
     parser.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     parser.add_argument("--repeats", type=int, default=2, help="renders per model; the fastest counts")
-    args = parser.parse_args()
+    add_device_argument(parser)
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    audio = np.stack([make_program(args.seconds, SAMPLE_RATE, rng) for _ in range(2)])
+    audio = np.stack([make_program(args.seconds, SAMPLE_RATE, rng) for _ in range(2)]).astype(np.float32)
+    streams = [np.roll(audio, 997 * k, axis=1) for k in range(args.streams)]  # different material in every row
+    print(device.describe())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; input {args.seconds:g} s stereo 44.1 kHz")
-    print(f"fp32 matmul: {matmul_gflops():.1f} GFLOP/s")
-    print(f"{'model':12s} {'params':>7s} {'rf (ms)':>8s} {'MFLOP/s audio':>14s} {'real time':>10s} {'GFLOP/s':>8s}")
+    if not device.is_cuda:
+        print(f"fp32 matmul: {matmul_gflops():.1f} GFLOP/s")
+    print(
+        f"{'model':12s} {'params':>7s} {'rf (ms)':>8s} {'MFLOP/s audio':>14s} {'1 stream':>10s} {'GFLOP/s':>8s} "
+        f"{f'{args.streams} streams':>11s}"
+    )
     for info in list_models():
         if info.kind != "shipped":
             continue
-        effect = load_info(info)
+        effect = load_info(info, device.device)
+        render_many(effect, [stream[:, : SAMPLE_RATE // 10] for stream in streams])  # warm-up (CUDA kernels)
         seconds = min(
             render_seconds(lambda e=effect: StreamRenderer(e, None, SAMPLE_RATE, 2), audio, SAMPLE_RATE)
             for _ in range(args.repeats)
         )
+        together = float("inf")
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            render_many(effect, streams)
+            together = min(together, time.perf_counter() - start)
         flops = info.config.flops_per_sample() * audio.size
         params = sum(p.numel() for p in effect.model.parameters())
         print(
             f"{info.name:12s} {params:7d} {info.receptive_field / SAMPLE_RATE * 1000:8.0f} "
             f"{info.config.flops_per_sample() * SAMPLE_RATE * 2 / 1e6:14.0f} "
-            f"{args.seconds / seconds:9.1f}x {flops / seconds / 1e9:8.1f}"
+            f"{args.seconds / seconds:9.1f}x {flops / seconds / 1e9:8.1f} "
+            f"{args.seconds * args.streams / together:10.1f}x"
         )
 
 

@@ -26,6 +26,12 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 SIDECAR_FORMAT = "reatimbre-effect-model/1"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always used with fullmatch
 RENDER_BLOCK_SAMPLES = 16_384  # fastest block size for these widths on a 2-core CPU (benchmarks/render_speed.py)
+CUDA_BLOCK_SAMPLES = 131_072  # on CUDA: long blocks, few kernel launches (exact at any size, see TCNStream)
+
+
+def block_samples_for(device: torch.device) -> int:
+    """The block length that renders fastest on ``device``: the CPU's cache-sized blocks, or long ones on CUDA."""
+    return CUDA_BLOCK_SAMPLES if device.type == "cuda" else RENDER_BLOCK_SAMPLES
 
 
 def check_model_name(name: str) -> str:
@@ -173,29 +179,35 @@ class NeuralEffect:
         return self.model.stream(self.control_vector(knob_values))
 
     def process(self, audio: np.ndarray, knob_values: dict[str, float] | None = None) -> np.ndarray:
-        """Render ``audio`` (channels, samples) at the model's sample rate; returns the same shape."""
+        """Render ``audio`` (channels, samples) at the model's sample rate, on the model's device; returns the same
+        shape (a NumPy array)."""
         stream = self.stream(knob_values)
-        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None, :]
+        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None, :].to(self.device)
         blocks = [
             stream.process(x[..., i : i + RENDER_BLOCK_SAMPLES]) for i in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES)
         ]
-        return torch.cat(blocks, dim=-1)[:, 0, :].numpy() if blocks else np.zeros_like(audio, dtype=np.float32)
+        return torch.cat(blocks, dim=-1)[:, 0, :].cpu().numpy() if blocks else np.zeros_like(audio, dtype=np.float32)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return self.model.output.weight.device
 
 
-def load_model(name: str) -> NeuralEffect:
-    """Load the model called ``name`` (weights via safetensors: no code runs)."""
-    return load_info(find_model(name))
+def load_model(name: str, device: torch.device | str = "cpu") -> NeuralEffect:
+    """Load the model called ``name`` onto ``device`` (weights via safetensors: no code runs)."""
+    return load_info(find_model(name), device)
 
 
-def load_info(info: ModelInfo) -> NeuralEffect:
-    """Load the model an info describes."""
+def load_info(info: ModelInfo, device: torch.device | str = "cpu") -> NeuralEffect:
+    """Load the model an info describes onto ``device`` (weights saved on any device load on any other)."""
     model = ConditionedTCN(info.config)
     try:
-        state = load_file(str(info.weights_path))
+        state = load_file(str(info.weights_path))  # onto the CPU, whatever device the weights were saved from
         model.load_state_dict(state, strict=True)
     except (OSError, RuntimeError, ValueError) as exc:
         raise ReaTimbreError(f"model {info.name!r} could not be loaded from {info.weights_path}: {exc}") from None
-    return NeuralEffect(info, model)
+    return NeuralEffect(info, model.to(device))
 
 
 def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str) -> ModelInfo:

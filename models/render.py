@@ -4,12 +4,17 @@ Audio flows: file blocks -> resample to the model's rate -> the model's block re
 history, see :class:`models.tcn.TCNStream`) -> resample back -> dry/wet mix -> a temporary file that is renamed into
 place when complete. Every channel goes through the same (mono) model. Silence is fed after the input for the
 effect's tail (a reverb rings out past the end).
+
+The model runs on its own device (``device`` of :func:`render_file`): the channels of a file are one batch, in
+long blocks on CUDA. A renderer can also be given the model's output precomputed (``wet``, from
+:func:`models.multi_render.render_many`, which renders many files' channels in one pass); everything else, the
+resampling, mix, tail and writing, is the same.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -30,7 +35,7 @@ from models.audio_io import (
 )
 from models.errors import ReaTimbreError
 from models.knobs import resolve_knobs
-from models.library import RENDER_BLOCK_SAMPLES, NeuralEffect, load_model
+from models.library import NeuralEffect, block_samples_for, load_model
 
 READ_BLOCK_SECONDS = 1.0
 
@@ -52,18 +57,28 @@ class StreamRenderer:
     """Turns consecutive blocks of (channels, frames) audio at ``sample_rate`` into the effect's output.
 
     Output blocks may differ in length from input blocks while resampling; over the whole stream the output has
-    exactly as many frames as went in once :meth:`finish` has been called.
+    exactly as many frames as went in once :meth:`finish` has been called. ``wet``, when given, is the model's
+    output for the whole stream at the model's rate (channels, samples), rendered beforehand: it is used instead of
+    running the model.
     """
 
     def __init__(
-        self, effect: NeuralEffect, knobs: dict[str, float] | None, sample_rate: int, channels: int, mix: float = 1.0
+        self,
+        effect: NeuralEffect,
+        knobs: dict[str, float] | None,
+        sample_rate: int,
+        channels: int,
+        mix: float = 1.0,
+        wet: np.ndarray | None = None,
     ):
         if not 0.0 <= mix <= 1.0 or not np.isfinite(mix):
             raise ReaTimbreError(f"--mix must be between 0 and 1, got {mix}")
         self.effect = effect
         self.mix = float(mix)
         self.channels = channels
-        self._stream = effect.stream(knobs)
+        self._stream = effect.stream(knobs) if wet is None else None
+        self._wet, self._wet_used = wet, 0
+        self._block = block_samples_for(effect.device)
         self._to_model = _Resampler(sample_rate, effect.sample_rate, channels)
         self._from_model = _Resampler(effect.sample_rate, sample_rate, channels)
         self._pending = np.zeros((channels, 0), np.float32)  # model-rate samples waiting for a full block
@@ -73,13 +88,19 @@ class StreamRenderer:
 
     def _run_model(self, audio: np.ndarray, flush: bool) -> np.ndarray:
         self._pending = np.concatenate([self._pending, audio], axis=1)
-        usable = (
-            self._pending.shape[1] if flush else self._pending.shape[1] // RENDER_BLOCK_SAMPLES * RENDER_BLOCK_SAMPLES
-        )
+        block = self._block
+        usable = self._pending.shape[1] if flush else self._pending.shape[1] // block * block
         outputs = []
-        for start in range(0, usable, RENDER_BLOCK_SAMPLES):
-            chunk = torch.from_numpy(np.ascontiguousarray(self._pending[:, start : start + RENDER_BLOCK_SAMPLES]))
-            outputs.append(self._stream.process(chunk[:, None, :])[:, 0, :].numpy())
+        if self._stream is None:
+            assert self._wet is not None  # one of the two is set in __init__
+            taken = self._wet[:, self._wet_used : self._wet_used + usable]
+            outputs.append(np.pad(taken, ((0, 0), (0, usable - taken.shape[1]))))
+            self._wet_used += usable
+        else:
+            device = self.effect.device
+            for start in range(0, usable, block):
+                chunk = torch.from_numpy(np.ascontiguousarray(self._pending[:, start : start + block])).to(device)
+                outputs.append(self._stream.process(chunk[:, None, :])[:, 0, :].cpu().numpy())
         self._pending = self._pending[:, usable:]
         return np.concatenate(outputs, axis=1) if outputs else np.zeros((self.channels, 0), np.float32)
 
@@ -127,6 +148,7 @@ class RenderResult:
     clipped_samples: int
     elapsed_seconds: float
     realtime_factor: float
+    device: str = "cpu"  # where the model ran
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,7 +159,7 @@ def default_output_path(input_path: Path, effect: str) -> Path:
     return input_path.with_name(f"{input_path.stem}-{effect}{input_path.suffix}")
 
 
-def _check_tail(tail_seconds: float | None, effect: NeuralEffect) -> float:
+def check_tail(tail_seconds: float | None, effect: NeuralEffect) -> float:
     tail = effect.info.tail_seconds if tail_seconds is None else tail_seconds
     try:
         tail = float(tail)
@@ -161,8 +183,10 @@ def render_file(
     progress: Callable[[float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
     read_block_frames: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> RenderResult:
-    """Render ``input_path`` through the model ``effect`` into ``output_path`` (default: beside the input).
+    """Render ``input_path`` through the model ``effect`` on ``device`` into ``output_path`` (default: beside
+    the input).
 
     ``tail_seconds`` of silence are rendered after the input (default: the model's own tail, e.g. a reverb's decay).
     The output keeps the input's format and sample format unless the output's extension or ``subtype`` says
@@ -170,7 +194,7 @@ def render_file(
     """
     started = time.perf_counter()
     info: AudioInfo = probe(input_path)
-    model = load_model(effect)
+    model = load_model(effect, device)
     output = Path(output_path) if output_path is not None else default_output_path(info.path, effect)
     check_output_path(output, [info.path], overwrite=overwrite)
     with atomic_path(output) as tmp:
@@ -178,6 +202,24 @@ def render_file(
             info, model, str(tmp), output, knobs, mix, tail_seconds, subtype, progress, should_cancel,
             read_block_frames, started,
         )  # fmt: skip
+
+
+def render_precomputed(
+    info: AudioInfo,
+    model: NeuralEffect,
+    output: Path,
+    knobs: dict[str, float],
+    mix: float,
+    tail: float,
+    wet: np.ndarray,
+    started: float,
+) -> RenderResult:
+    """Write ``info``'s render into ``output`` (atomically, never over an existing file) from ``wet``, the model's
+    output for the input and ``tail`` seconds of silence at the model's rate (:func:`model_rate_input` through
+    the model)."""
+    check_output_path(output, [info.path])
+    with atomic_path(output) as tmp:
+        return _render(info, model, str(tmp), output, knobs, mix, tail, None, None, None, None, started, wet)
 
 
 def render_to_fd(
@@ -191,12 +233,13 @@ def render_to_fd(
     *,
     progress: Callable[[float], None] | None = None,
     should_cancel: Callable[[], bool] | None = None,
+    device: torch.device | str = "cpu",
 ) -> RenderResult:
     """Like :func:`render_file`, but write into the open, empty file ``fd`` (left open); ``output_name``'s
     extension picks the format and is what the result reports (the server publishes the file under it)."""
     started = time.perf_counter()
     info: AudioInfo = probe(input_path)
-    model = load_model(effect)
+    model = load_model(effect, device)
     # Through a Python file object, not the raw descriptor: on Windows a C runtime descriptor cannot be shared
     # with libsndfile's DLL.
     with open(fd, "r+b", buffering=0, closefd=False) as sink:
@@ -218,22 +261,21 @@ def _render(
     should_cancel: Callable[[], bool] | None,
     read_block_frames: int | None,
     started: float,
+    wet: np.ndarray | None = None,
 ) -> RenderResult:
-    """Stream ``info``'s audio through ``model`` into ``target`` (a path or an open binary file)."""
+    """Stream ``info``'s audio through ``model`` into ``target`` (a path or an open binary file); ``wet``: the
+    model's output at its rate, rendered beforehand (see :class:`StreamRenderer`)."""
     values = resolve_knobs(model.info.knobs, knobs)
-    tail = _check_tail(tail_seconds, model)
+    tail = check_tail(tail_seconds, model)
     fmt, out_subtype = output_format(output, like=info, subtype=subtype)
-    renderer = StreamRenderer(model, values, info.sample_rate, info.channels, mix)
-    block_frames = read_block_frames or max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
+    renderer = StreamRenderer(model, values, info.sample_rate, info.channels, mix, wet)
     tail_frames = int(round(tail * info.sample_rate))
     total_frames = info.frames + tail_frames
     peak, clipped = 0.0, 0
     clip = not is_float_subtype(out_subtype)
 
     def blocks():
-        yield from read_blocks(info, block_frames)
-        for start in range(0, tail_frames, block_frames):
-            yield np.zeros((info.channels, min(block_frames, tail_frames - start)), np.float32)
+        yield from input_blocks(info, tail, read_block_frames)
 
     try:
         handle = sf.SoundFile(target, "w", info.sample_rate, info.channels, out_subtype, format=fmt, closefd=False)
@@ -278,4 +320,23 @@ def _render(
         clipped_samples=clipped,
         elapsed_seconds=elapsed,
         realtime_factor=duration / elapsed if elapsed > 0 else float("inf"),
+        device=str(model.device),
     )
+
+
+def input_blocks(info: AudioInfo, tail_seconds: float, read_block_frames: int | None = None) -> Iterator[np.ndarray]:
+    """What a render feeds its renderer: the file's blocks, then ``tail_seconds`` of silence, in the same blocks."""
+    block_frames = read_block_frames or max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
+    tail_frames = int(round(tail_seconds * info.sample_rate))
+    yield from read_blocks(info, block_frames)
+    for start in range(0, tail_frames, block_frames):
+        yield np.zeros((info.channels, min(block_frames, tail_frames - start)), np.float32)
+
+
+def model_rate_input(info: AudioInfo, sample_rate: int, tail_seconds: float) -> np.ndarray:
+    """The whole input (tail included) resampled to ``sample_rate`` exactly as a :class:`StreamRenderer` does it:
+    what the model sees, (channels, samples)."""
+    resample = _Resampler(info.sample_rate, sample_rate, info.channels)
+    parts = [resample(np.ascontiguousarray(block, dtype=np.float32)) for block in input_blocks(info, tail_seconds)]
+    parts.append(resample(np.zeros((info.channels, 0), np.float32), last=True))
+    return np.concatenate(parts, axis=1)

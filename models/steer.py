@@ -20,6 +20,10 @@ pause, let loud onsets through for milliseconds (its dilated taps still saw the 
 ``benchmarks/steer_speed.py`` (2,255 steps, one thread) other material's MR-STFT was 2.3 times the held-out error
 (0.417 against 0.184). With the detector and gain computer: 0.102 against 0.089-0.093 (1.10-1.14, two training
 seeds), and on the seed-1 pair 0.146 against 0.140 (1.04, was 0.368 against 0.315).
+
+On CUDA (``device``) each step takes ``cuda_batch_scale`` times the recipe's crops: on an H200 a step of 16 short
+crops runs at about the speed of one of 2 (issue 27's measurements), so a step sees 8 times the material. The
+validation and held-out parts are rendered on the same device; the time budget is the same on every device.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import torch
 
 from models import evaluation
+from models.device import DeviceChoice, default_device, module_device
 from models.errors import ReaTimbreError
 from models.knobs import Knob
 from models.library import SHIPPED_DIR, ModelInfo, check_model_name, save_model
@@ -71,6 +76,11 @@ class SteerRecipe:
     esr_weight: float  # waveform (ESR) term beside the MR-STFT loss
     validate_every: int  # steps
     patience: int  # validations without improvement before stopping
+    cuda_batch_scale: int = 1  # on CUDA a step takes batch_size * cuda_batch_scale crops
+
+    def batch_size_on(self, device: torch.device) -> int:
+        """Crops per training step on ``device``: the recipe's batch, scaled up on CUDA."""
+        return self.batch_size * (self.cuda_batch_scale if device.type == "cuda" else 1)
 
 
 RECIPES: dict[str, SteerRecipe] = {
@@ -95,6 +105,7 @@ RECIPES: dict[str, SteerRecipe] = {
         esr_weight=0.5,
         validate_every=60,
         patience=15,
+        cuda_batch_scale=8,
     ),
     # ~2.0 s receptive field: reverb, delay.
     "long": SteerRecipe(
@@ -107,6 +118,7 @@ RECIPES: dict[str, SteerRecipe] = {
         esr_weight=0.0,
         validate_every=40,
         patience=8,
+        cuda_batch_scale=8,
     ),
 }
 
@@ -173,7 +185,7 @@ def split_regions(samples: int, active: np.ndarray | None = None) -> Regions:
 class CropSource:
     """Random training crops from the training regions of a pair: (dry with context, zero control, wet)."""
 
-    def __init__(self, pair: Pair, regions: Regions, recipe: SteerRecipe, seed: int):
+    def __init__(self, pair: Pair, regions: Regions, recipe: SteerRecipe, seed: int, batch_size: int | None = None):
         self.rf = recipe.config.receptive_field
         self.dry = np.pad(pair.dry, ((0, 0), (self.rf - 1, 0)))  # silence before the start, as when rendering
         self.wet = pair.wet
@@ -182,7 +194,7 @@ class CropSource:
         self.spans = [(s, e) for s, e in regions.train if e - s >= self.length]
         weights = np.array([e - s - self.length + 1 for s, e in self.spans], dtype=np.float64)
         self.weights = weights / weights.sum()
-        self.batch_size = recipe.batch_size
+        self.batch_size = batch_size or recipe.batch_size
         self.rng = np.random.default_rng(seed)
 
     def _crop(self) -> tuple[np.ndarray, np.ndarray]:
@@ -205,13 +217,15 @@ class CropSource:
 
 
 def render_region(model: ConditionedTCN, dry: np.ndarray, region: tuple[int, int]) -> np.ndarray:
-    """The model's output (channels, samples) for target samples ``region`` of ``dry``, controls at 0."""
+    """The model's output (channels, samples) for target samples ``region`` of ``dry``, controls at 0, rendered on
+    the model's device."""
     rf = model.receptive_field
     start, end = region
     padded = np.pad(dry, ((0, 0), (rf - 1, 0)))
-    x = torch.from_numpy(np.ascontiguousarray(padded[:, start : end + rf - 1]))[:, None, :]
+    device = module_device(model)
+    x = torch.from_numpy(np.ascontiguousarray(padded[:, start : end + rf - 1]))[:, None, :].to(device)
     with torch.inference_mode():
-        return model(x, torch.zeros(x.shape[0], len(STEER_KNOBS)))[:, 0, :].numpy()
+        return model(x, torch.zeros(x.shape[0], len(STEER_KNOBS), device=device))[:, 0, :].cpu().numpy()
 
 
 def _validation_fn(pair: Pair, region: tuple[int, int]) -> Callable[[ConditionedTCN], float]:
@@ -301,6 +315,8 @@ def steer_model(
     directory: Path | None = None,
     seed: int = 0,
     recipe: SteerRecipe | None = None,
+    device: DeviceChoice | None = None,
+    bf16: bool = False,
     keep_anyway: bool = False,
 ) -> dict:
     """Steer a new effect from ``dry`` and ``wet`` (paths, or arrays with ``sample_rate``) and save it as ``name``.
@@ -308,13 +324,17 @@ def steer_model(
     ``progress`` gets each training step's loss and time left; ``report`` gets one line per decision (offset
     removed, memory chosen, ...). Returns a summary with the model's name and its held-out MR-STFT beside the dry
     input's. Everything is checked before training, and nothing is written unless training produced a model.
-    ``recipe`` replaces the chosen memory class's recipe (e.g. a smaller model for tests).
+    ``recipe`` replaces the chosen memory class's recipe (e.g. a smaller model for tests). ``device`` (default: the
+    CPU) is where it trains and is evaluated; ``bf16`` autocasts the training forward passes (CUDA only).
 
     A model whose held-out MR-STFT is not below :data:`CLEARLY_BETTER_RATIO` of the dry input's is not saved unless
     ``keep_anyway``: the summary then has ``worse_than_dry`` true, ``saved`` false and a ``message`` in plain words
     with what to try (it goes to ``report`` too).
     """
     say = report or (lambda _line: None)
+    device = device or default_device()
+    if bf16 and not device.is_cuda:
+        raise ReaTimbreError(f"bf16 needs CUDA; {device.describe()}")
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or not 0.05 <= minutes <= 240:
         raise ReaTimbreError(f"minutes must be between 0.05 and 240, got {minutes!r}")
     directory = check_new_model_name(name, overwrite, directory)
@@ -328,7 +348,9 @@ def steer_model(
 
     torch.manual_seed(seed)
     model = ConditionedTCN(recipe.config)
-    source = CropSource(pair, regions, recipe, seed)
+    batch_size = recipe.batch_size_on(device.device)
+    source = CropSource(pair, regions, recipe, seed, batch_size)
+    say(f"{device.describe()}; {batch_size} crops of {source.length} samples per step" + (", bf16" if bf16 else ""))
     budget_seconds = max(5.0, minutes * 60 - EVALUATION_RESERVE_SECONDS)
     result = fit(
         model,
@@ -344,6 +366,8 @@ def steer_model(
         patience=recipe.patience,
         progress=progress,
         should_stop=should_cancel,
+        device=device.device,
+        bf16=bf16,
     )
     if result.stopped_because == "cancelled":
         raise ReaTimbreError("steering cancelled; no model was saved")
@@ -377,6 +401,9 @@ def steer_model(
             "seconds": round(result.seconds, 1),
             "stopped_because": result.stopped_because,
             "seed": seed,
+            "batch_size": batch_size,
+            "device": device.record(),
+            "bf16": bf16,
             "torch": torch.__version__,
             "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
@@ -412,6 +439,7 @@ def steer_model(
         "seconds": result.seconds,
         "stopped_because": result.stopped_because,
         "notes": pair.notes,
+        "device": device.name(),
     }
     if verdict.worse_than_dry and not keep_anyway:
         return summary

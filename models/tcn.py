@@ -238,8 +238,9 @@ class ConditionedTCN(nn.Module):
 
     def silence_input(self, batch: int) -> torch.Tensor:
         """(batch, network_inputs): what the first block sees on every sample of silence."""
-        zeros = torch.zeros(batch, self.config.in_channels, 1 + self.config.level_history)
-        return self.network_input(zeros.to(self.output.weight))[..., 0]
+        weight = self.output.weight
+        zeros = weight.new_zeros(batch, self.config.in_channels, 1 + self.config.level_history)
+        return self.network_input(zeros)[..., 0]
 
     def silence_offset(self, silence: torch.Tensor) -> torch.Tensor:
         """(B, out, 1) what to subtract from the output layer, given the last block's silence level (B, channels).
@@ -325,7 +326,7 @@ class TCNStream:
         self._silence: list[tuple[torch.Tensor, int]] = []  # each block's constant input during silence
         self._histories: list[torch.Tensor] | None = None
         with torch.inference_mode():
-            embedding = model.cond_mlp(cond.reshape(1, -1).float())
+            embedding = model.cond_mlp(cond.reshape(1, -1).float().to(model.output.weight.device))
             level = model.silence_input(1)
             for block in model.tcn_blocks:
                 gamma, beta = block.film(embedding).chunk(2, dim=1)

@@ -5,6 +5,10 @@ time budget; validates now and then, keeps the best weights, stops early on a pl
 best weights so far instead of losing the run. A plain ``kill`` (SIGTERM) counts as Ctrl-C while :func:`fit` runs
 in the main thread: a run started in the background, where Ctrl-C cannot reach it and SIGINT is ignored, can still
 be stopped with its best weights kept.
+
+On a CUDA ``device`` the next batch is prepared on a background thread (and copied from pinned memory) while the
+current step runs, so the GPU does not wait for the crops; ``bf16`` runs the forward pass under bfloat16 autocast
+(CUDA only; the loss is taken in float32). On the CPU nothing of this changes what or how :func:`fit` trains.
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
 from torch import nn
+
+from models.device import module_device
+from models.errors import ReaTimbreError
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # input (B,1,T+rf-1), control (B,D), target (B,1,T)
 ModelT = TypeVar("ModelT", bound=nn.Module)  # what fit trains is also what its validation function gets
@@ -55,15 +63,61 @@ class FitResult:
     best_validation: float | None
     stopped_because: str
     history: list[dict] = field(default_factory=list)
+    device: str = "cpu"  # torch device type trained on
+    bf16: bool = False  # whether the forward passes ran under bfloat16 autocast
 
     def record(self) -> dict:
-        """The run's summary for a sidecar: steps, seconds, why it stopped, best validation loss."""
+        """The run's summary for a sidecar: steps, seconds, why it stopped, best validation loss, device."""
         return {
             "steps": self.steps,
             "seconds": round(self.seconds, 1),
             "stopped_because": self.stopped_because,
             "best_validation_loss": self.best_validation,
+            "device": self.device,
+            "bf16": self.bf16,
         }
+
+
+class BatchFeeder:
+    """Batches from ``next_batch`` on ``device``, in step order; with ``prefetch`` the next one is made (and, on
+    CUDA, pinned and copied asynchronously) on a background thread while the caller trains on the current one.
+
+    ``next_batch`` is called for steps 0, 1, 2, ... one at a time and in order either way, so a seeded source gives
+    the same batches with or without prefetching.
+    """
+
+    def __init__(self, next_batch: Callable[[int], Batch], device: torch.device, prefetch: bool):
+        self._next_batch = next_batch
+        self._device = device
+        self._pin = prefetch and device.type == "cuda"
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="batch-feeder") if prefetch else None
+        self._pending: tuple[int, Future[Batch]] | None = None
+
+    def _make(self, step: int) -> Batch:
+        batch = self._next_batch(step)
+        if self._pin:
+            batch = tuple(t.pin_memory() for t in batch)  # type: ignore[assignment]
+        x, cond, target = (t.to(self._device, non_blocking=self._pin) for t in batch)
+        return x, cond, target
+
+    def get(self, step: int) -> Batch:
+        """The batch for ``step`` (steps must be asked for in order)."""
+        if self._executor is None:
+            return self._make(step)
+        if self._pending is not None and self._pending[0] == step:
+            batch = self._pending[1].result()
+        else:
+            batch = self._make(step)
+        self._pending = (step + 1, self._executor.submit(self._make, step + 1))
+        return batch
+
+    def close(self) -> None:
+        """Wait for a batch still being made (its errors are dropped) and stop the thread."""
+        if self._executor is not None:
+            if self._pending is not None:
+                self._pending[1].cancel()
+            self._executor.shutdown(wait=True)
+            self._pending = None
 
 
 def fit(
@@ -81,6 +135,9 @@ def fit(
     patience: int | None = None,
     progress: Callable[[FitProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    device: torch.device | str | None = None,
+    prefetch: bool | None = None,
+    bf16: bool = False,
 ) -> FitResult:
     """Train ``model`` in place and leave it holding the best weights (by validation, else the last).
 
@@ -89,7 +146,16 @@ def fit(
     ``patience`` (a model that starts as the identity often gets worse before it gets better). With
     ``average_decay`` > 0 an exponential moving average of the weights (decay per step) is what gets validated and
     returned: it smooths the step-to-step jitter of small, noisy batches.
+
+    ``device`` (default: where the model is) is where the model is moved, trained and left, and where batches are
+    copied; ``validate`` gets the model on it. ``prefetch`` (default: on CUDA only) makes the next batch on a
+    background thread during each step. ``bf16`` autocasts the forward pass to bfloat16 (CUDA only).
     """
+    device = torch.device(device) if device is not None else module_device(model)
+    if bf16 and device.type != "cuda":
+        raise ReaTimbreError(f"bf16 autocast needs a CUDA device; training runs on {device}")
+    model.to(device)
+    feeder = BatchFeeder(next_batch, device, device.type == "cuda" if prefetch is None else prefetch)
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate)
     average = copy.deepcopy(model) if average_decay > 0 else None
     judged = average if average is not None else model  # the weights that are validated and kept
@@ -138,8 +204,10 @@ def fit(
                 warmup = min(1.0, max(0.01, fraction / warmup_fraction)) if warmup_fraction > 0 else 1.0
                 for group in optimiser.param_groups:
                     group["lr"] = warmup * learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * fraction)))
-                x, cond, target = next_batch(step)
-                loss = loss_fn(model(x, cond), target)
+                x, cond, target = feeder.get(step)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    estimate = model(x, cond)
+                loss = loss_fn(estimate.float(), target)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"training diverged at step {step} (loss {loss.item()})")
                 optimiser.zero_grad(set_to_none=True)
@@ -161,6 +229,8 @@ def fit(
                     progress(FitProgress(step, frac, running_loss, best_validation, elapsed, remaining))
     except KeyboardInterrupt:
         stopped_because = "interrupted"
+    finally:
+        feeder.close()
     if validate is not None and (not history or history[-1]["step"] != step):
         run_validation()
     if validate is not None:
@@ -168,7 +238,7 @@ def fit(
     elif average is not None:
         model.load_state_dict(average.state_dict())
     model.eval()
-    return FitResult(step, time.monotonic() - start, best_validation, stopped_because, history)
+    return FitResult(step, time.monotonic() - start, best_validation, stopped_because, history, device.type, bf16)
 
 
 @contextmanager

@@ -72,7 +72,12 @@ def create_app(config: ServerConfig, kinds: Sequence[JobKind] | None = None) -> 
     """Build the API for ``config``; ``kinds`` overrides the registered job kinds (tests use this)."""
     output_dir = prepare_output_dir(config.output_dir)
     manager = JobManager(config.workers, config.queue_size, config.max_finished_jobs)
-    env = JobEnv(output_dir=output_dir, max_input_bytes=config.max_input_bytes, reservations=OutputReservations())
+    env = JobEnv(
+        output_dir=output_dir,
+        max_input_bytes=config.max_input_bytes,
+        reservations=OutputReservations(),
+        device=config.device,
+    )
     osc_bridge = _make_osc_bridge(config)
 
     @asynccontextmanager

@@ -4,6 +4,11 @@ Each file becomes a :class:`RenderTask` handled by :func:`render_task`, a plain 
 tasks run in this process, in local worker processes or on Ray (:func:`models.scaleout.map_tasks`). An output
 that exists is never re-rendered or overwritten, which is what makes a re-run resume an interrupted batch;
 ``render_file`` writes atomically, so an interrupted file leaves nothing under its final name.
+
+On CUDA (``RenderSettings.device``) with one local worker, files are rendered in groups of
+:data:`FILES_PER_CUDA_PASS`: every channel of every file of a group goes through the model in one batched pass
+(:func:`models.multi_render.render_files_together`); files longer than :data:`LONGEST_FILE_IN_A_PASS_SECONDS` are
+rendered alone (their channels still one batch).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 from models.errors import ReaTimbreError
 from models.scaleout import map_tasks
 
+FILES_PER_CUDA_PASS = 16
+LONGEST_FILE_IN_A_PASS_SECONDS = 600.0  # longer files are rendered alone, streamed, rather than held in memory
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".w64"})
 OUTPUT_SUFFIX = ".wav"
 
@@ -29,6 +36,7 @@ class RenderSettings:
     knobs: dict[str, float] = field(default_factory=dict)
     mix: float = 1.0
     tail_seconds: float | None = None
+    device: str = "cpu"  # torch device of the model: cpu, cuda or cuda:N (already resolved)
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,7 @@ def render_task(task: RenderTask) -> TaskOutcome:
             knobs=dict(task.settings.knobs),
             mix=task.settings.mix,
             tail_seconds=task.settings.tail_seconds,
+            device=task.settings.device,
         )
     except ReaTimbreError as exc:
         return _failed(task, str(exc), started)
@@ -175,6 +184,53 @@ def render_task(task: RenderTask) -> TaskOutcome:
     )
 
 
+def render_task_group(tasks: Sequence[RenderTask]) -> list[TaskOutcome]:
+    """Render tasks of the same settings with the model run once over all their files (see the module's
+    docstring); never raises. Long files, and all files if the model cannot be loaded, go through
+    :func:`render_task` one by one."""
+    from models.audio_io import probe
+    from models.library import load_model
+    from models.multi_render import render_files_together
+
+    started = time.perf_counter()
+    settings = tasks[0].settings
+    try:
+        effect = load_model(settings.effect, settings.device)
+    except ReaTimbreError:
+        return [render_task(task) for task in tasks]  # each reports the error
+    together: list[int] = []
+    outcomes: list[TaskOutcome | None] = [None] * len(tasks)
+    for index, task in enumerate(tasks):
+        if Path(task.output_path).exists():
+            outcomes[index] = TaskOutcome(task.input_path, task.output_path, "skipped")
+            continue
+        try:
+            long = probe(task.input_path).duration_seconds > LONGEST_FILE_IN_A_PASS_SECONDS
+        except ReaTimbreError as exc:
+            outcomes[index] = _failed(task, str(exc), started)
+            continue
+        if long:
+            outcomes[index] = render_task(task)
+        else:
+            Path(task.output_path).parent.mkdir(parents=True, exist_ok=True)
+            together.append(index)
+    jobs = [(Path(tasks[i].input_path), Path(tasks[i].output_path)) for i in together]
+    try:
+        results = render_files_together(jobs, effect, dict(settings.knobs), settings.mix, settings.tail_seconds)
+    except Exception as exc:  # e.g. a bad knob or tail: every file of the pass fails with the reason
+        reason = str(exc) if isinstance(exc, ReaTimbreError) else f"{type(exc).__name__}: {exc}"
+        results = [ReaTimbreError(reason)] * len(jobs)
+    elapsed = time.perf_counter() - started
+    for index, result in zip(together, results, strict=True):
+        task = tasks[index]
+        if isinstance(result, ReaTimbreError):
+            outcomes[index] = _failed(task, str(result), started)
+        else:
+            seconds = float(result.duration_seconds)
+            outcomes[index] = TaskOutcome(task.input_path, task.output_path, "rendered", None, seconds, elapsed)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 def run_batch(
     tasks: Sequence[RenderTask],
     *,
@@ -182,8 +238,12 @@ def run_batch(
     ray_address: str | None = None,
     on_outcome: Callable[[TaskOutcome], None] | None = None,
     task_fn: Callable[[RenderTask], TaskOutcome] = render_task,
+    files_per_pass: int | None = None,
 ) -> BatchSummary:
-    """Render ``tasks`` (skipping finished ones without dispatching them) and return the summary."""
+    """Render ``tasks`` (skipping finished ones without dispatching them) and return the summary.
+
+    ``files_per_pass`` > 1 renders that many files per model pass in this process (:func:`render_task_group`;
+    default: :data:`FILES_PER_CUDA_PASS` when the tasks render on CUDA with one local worker, else 1)."""
     started = time.perf_counter()
     outcomes: list[TaskOutcome | None] = [None] * len(tasks)
     todo: list[int] = []
@@ -201,9 +261,31 @@ def run_batch(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    map_tasks(task_fn, [tasks[i] for i in todo], workers=workers, ray_address=ray_address, on_result=record)
+    pending = [tasks[i] for i in todo]
+    if files_per_pass is None:
+        on_cuda = bool(pending) and all(task.settings.device.startswith("cuda") for task in pending)
+        files_per_pass = FILES_PER_CUDA_PASS if on_cuda and workers == 1 and ray_address is None else 1
+    if files_per_pass > 1 and task_fn is render_task:
+        first = 0
+        for group in _groups(pending, files_per_pass):
+            for offset, outcome in enumerate(render_task_group(group)):
+                record(first + offset, outcome)
+            first += len(group)
+    else:
+        map_tasks(task_fn, pending, workers=workers, ray_address=ray_address, on_result=record)
     finished = [outcome for outcome in outcomes if outcome is not None]
     return BatchSummary(finished, time.perf_counter() - started)
+
+
+def _groups(tasks: Sequence[RenderTask], size: int) -> list[list[RenderTask]]:
+    """Consecutive tasks of equal settings, at most ``size`` to a group, in order."""
+    groups: list[list[RenderTask]] = []
+    for task in tasks:
+        if groups and len(groups[-1]) < size and groups[-1][0].settings == task.settings:
+            groups[-1].append(task)
+        else:
+            groups.append([task])
+    return groups
 
 
 def _failed(task: RenderTask, reason: str, started: float) -> TaskOutcome:

@@ -26,11 +26,12 @@ class InputTooLarge(ReaTimbreError):
 
 @dataclass(frozen=True)
 class JobEnv:
-    """What a kind's ``prepare`` may use: where outputs go and the server's limits."""
+    """What a kind's ``prepare`` may use: where outputs go, the server's limits and its torch device."""
 
     output_dir: Path
     max_input_bytes: int
     reservations: OutputReservations
+    device: str = "cpu"  # ``reatimbre serve --device``, resolved: cpu, cuda or cuda:N
 
 
 @dataclass(frozen=True)

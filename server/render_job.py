@@ -52,17 +52,17 @@ def prepare_render(request: BaseModel, env: JobEnv) -> PreparedJob:
     env.reservations.reserve(final_path)
 
     def run(ctx: JobContext) -> dict[str, Any]:
-        return _render(ctx, request, input_path, final_path, env.output_dir)
+        return _render(ctx, request, input_path, final_path, env.output_dir, env.device)
 
     return PreparedJob(run=run, cleanup=lambda: env.reservations.release(final_path))
 
 
 def _render(
-    ctx: JobContext, request: RenderRequest, input_path: Path, final_path: Path, output_dir: Path
+    ctx: JobContext, request: RenderRequest, input_path: Path, final_path: Path, output_dir: Path, device: str
 ) -> dict[str, Any]:
     from models.render import render_to_fd
 
-    ctx.progress(0.0, "rendering")
+    ctx.progress(0.0, f"rendering on {device}")
     with pinned_input(input_path) as source, staged_file(output_dir, f"{ctx.job_id}{final_path.suffix}") as staged:
         result = render_to_fd(
             source,
@@ -74,6 +74,7 @@ def _render(
             tail_seconds=request.tail_seconds,
             progress=lambda fraction: ctx.progress(0.99 * fraction),
             should_cancel=ctx.should_cancel,
+            device=device,
         )
         if ctx.should_cancel():
             raise ReaTimbreError("cancelled")

@@ -33,6 +33,7 @@ class ServerConfig:
     osc_reaper_port: int | None = None
     osc_listen_port: int | None = None
     write_server_info: bool = False
+    device: str = "cpu"  # torch device for training and rendering jobs: cpu, cuda or cuda:N (already resolved)
 
 
 def server_info_path(directory: Path | None = None) -> Path:

@@ -43,6 +43,7 @@ def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
     env.reservations.reserve(sidecar)  # two jobs must not steer the same name at once
 
     def run(ctx: JobContext) -> dict[str, Any]:
+        from models.device import resolve_device
         from models.steer import steer_model
         from models.training import FitProgress
 
@@ -63,6 +64,7 @@ def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
                 progress=progress,
                 should_cancel=ctx.should_cancel,
                 report=ctx.stage,
+                device=resolve_device(env.device),
                 keep_anyway=request.keep_anyway,
             )
 

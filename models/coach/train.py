@@ -3,7 +3,8 @@
 Families are split by family into train / validation / test (85 / 10 / 5 %, as SerumRNN). Each model trains
 with :func:`models.training.fit` (Adam, cosine decay, validation every ``validate_every`` steps, early stopping
 after ``patience`` checks without gain, a step and a time budget, Ctrl-C keeps the best weights), then is
-scored on the test families and saved with its sidecar (:mod:`models.coach.store`).
+scored on the test families and saved with its sidecar (:mod:`models.coach.store`). Training runs on
+``TrainSettings.device`` (validation batches are copied there once); scoring and saving run on the CPU.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class TrainSettings:
     keep_split: tuple[int, ...] = ()  # boundaries: the first N draws keep the split a run on N draws had
     memory_map: bool = False  # read the clips from the data folder's on-disk cache (more draws than RAM)
     seed: int = 0
+    device: str = "cpu"  # torch device training runs on (resolved: cpu, cuda or cuda:N)
+    bf16: bool = False  # bfloat16 autocast of the training forward passes (CUDA only)
 
 
 def next_effect_architecture(settings: TrainSettings) -> dict[str, Any]:
@@ -127,6 +130,11 @@ def split_families(
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _on(batch: tuple[torch.Tensor, ...], device: str) -> tuple[torch.Tensor, ...]:
+    """A batch's tensors on ``device``."""
+    return tuple(t.to(device) for t in batch)
 
 
 def effect_columns(families: Families, effect: str) -> list[int]:
@@ -224,7 +232,7 @@ def next_effect_loss(output: torch.Tensor, labels: torch.Tensor, presence_weight
     n = len(EFFECT_NAMES)
     loss = nn.functional.cross_entropy(output[:, :n], labels[:, 0])
     if presence_weight > 0 and output.shape[1] > n:
-        missing = (labels[:, 1:2] >> torch.arange(n)) & 1
+        missing = (labels[:, 1:2] >> torch.arange(n, device=labels.device)) & 1
         loss = loss + presence_weight * nn.functional.binary_cross_entropy_with_logits(output[:, n:], missing.float())
     return loss
 
@@ -328,7 +336,10 @@ def train_effect(
         load_state(cnn, Path(settings.init_from), effect)
     model = _PairModel(cnn)
     val_rows = sample_effect_pairs(effect, len(split.validation), settings.validation_examples, rng, step_order)
-    val_batches = [pair_batch(split.validation, val_rows[i : i + 256], effect) for i in range(0, len(val_rows), 256)]
+    val_batches = [
+        _on(pair_batch(split.validation, val_rows[i : i + 256], effect), settings.device)
+        for i in range(0, len(val_rows), 256)
+    ]
 
     def next_batch(step: int):
         rows = sample_effect_pairs(effect, len(split.train), settings.cnn_batch, rng, step_order)
@@ -349,7 +360,10 @@ def train_effect(
         patience=settings.patience,
         average_decay=settings.average_decay,
         progress=_printer(effect, progress),
+        device=settings.device,
+        bf16=settings.bf16,
     )
+    cnn.cpu()
     info = result.record()
     return cnn, {"training": info, "test": cnn_test_metrics(cnn, split.test, effect, step_order)}
 
@@ -397,8 +411,10 @@ def train_next_effect(
         )
         return sequence_batch(split.train, items, step_order)
 
+    on_device = [_on(batch, settings.device) for batch in val_batches]
+
     def validate(m: nn.Module) -> float:  # the next effect's cross-entropy alone, comparable across runs
-        return float(np.mean([float(next_effect_loss(m(x, u), y)) for x, u, y in val_batches]))
+        return float(np.mean([float(next_effect_loss(m(x, u), y)) for x, u, y in on_device]))
 
     result = fit(
         model,
@@ -412,7 +428,10 @@ def train_next_effect(
         patience=settings.patience,
         average_decay=settings.average_decay,
         progress=_printer(NEXT_EFFECT_NAME, progress),
+        device=settings.device,
+        bf16=settings.bf16,
     )
+    rnn.cpu()
     fields = {"training": result.record(), "test_next_effect_accuracy": rnn_test_accuracy(rnn, split.test, step_order)}
     if parts:
         fields["chains"] = {name: len(part.chains) for name, part in parts.items()}

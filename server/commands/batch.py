@@ -12,9 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from models.device import add_device_argument
 from models.errors import ReaTimbreError
 from models.knobs import parse_knob_assignments
-from server.batch import RenderSettings, TaskOutcome, collect_inputs, plan_tasks, run_batch
+from server.batch import FILES_PER_CUDA_PASS, RenderSettings, TaskOutcome, collect_inputs, plan_tasks, run_batch
 
 REAPER_EXECUTABLE_ENV = "REATIMBRE_REAPER"
 
@@ -38,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--recursive", action="store_true", help="also take audio files in subfolders")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    add_device_argument(parser)
     parser.add_argument(
         "--ray-address",
         default=None,
@@ -115,7 +117,12 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--mix must be within 0..1, got {args.mix}")
     if args.workers < 1:
         raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
-    settings = RenderSettings(args.effect, parse_knob_assignments(args.knob), args.mix, args.tail_seconds)
+    from models.device import resolve_device
+
+    device = resolve_device(args.device)
+    settings = RenderSettings(
+        args.effect, parse_knob_assignments(args.knob), args.mix, args.tail_seconds, str(device.device)
+    )
     projects = [text for text in args.inputs if text.lower().endswith(".rpp")]
     if args.reapy:
         if args.inputs:
@@ -130,10 +137,21 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ReaTimbreError("--out is required: the folder for the rendered files")
     tasks = plan_tasks(collect_inputs(args.inputs, recursive=args.recursive), args.out, settings)
+    _say_device(args, settings)
     print(f"{len(tasks)} files to render through {settings.effect}", flush=True)
     summary = run_batch(tasks, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress(len(tasks)))
     print(summary.report(), file=sys.stderr if summary.failures else sys.stdout, flush=True)
     return 1 if summary.failures else 0
+
+
+def _say_device(args: argparse.Namespace, settings: RenderSettings) -> None:
+    """One line on stderr: the device the renders run on (and files per pass on CUDA), once the inputs are checked."""
+    from models.device import resolve_device
+
+    line = resolve_device(args.device).describe()
+    if settings.device.startswith("cuda") and args.workers == 1 and args.ray_address is None:
+        line += f", {FILES_PER_CUDA_PASS} files per model pass"
+    print(line, file=sys.stderr, flush=True)
 
 
 def _run_project(args: argparse.Namespace, settings: RenderSettings, project: Path) -> int:
@@ -142,6 +160,7 @@ def _run_project(args: argparse.Namespace, settings: RenderSettings, project: Pa
     reaper = args.reaper or (Path(os.environ[REAPER_EXECUTABLE_ENV]) if os.environ.get(REAPER_EXECUTABLE_ENV) else None)
     if args.reaper_render and reaper is None:
         raise ReaTimbreError(f"--reaper-render needs the REAPER executable: --reaper PATH or ${REAPER_EXECUTABLE_ENV}")
+    _say_device(args, settings)
     result = render_project(
         project,
         settings,
@@ -171,6 +190,7 @@ def _run_reapy(args: argparse.Namespace, settings: RenderSettings) -> int:
         except ReaTimbreError as exc:
             raise ReaTimbreError(f"REAPER is not reachable through reapy: {exc}") from None
         media_dir = args.out if args.out is not None else reaper_media_dir(api)
+        _say_device(args, settings)
         result = render_reaper_selection(
             api, settings, media_dir, workers=args.workers, ray_address=args.ray_address, on_outcome=_Progress()
         )

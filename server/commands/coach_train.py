@@ -7,6 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from models.device import add_device_argument
 from server.commands.coach import apply_threads
 from server.commands.coach_data import add_max_draws, add_memory_map
 
@@ -94,12 +95,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "this weight, on a second output used in training only); default 0 (off)",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_device_argument(parser)
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the training passes (CUDA only)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from models.coach.train import TrainSettings, train_coach
+    from models.device import announce, resolve_device
     from models.errors import ReaTimbreError
 
     apply_threads(args)
@@ -117,6 +121,11 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--validate-every must be at least 1, got {args.validate_every}")
     if args.validation_examples < 1:
         raise ReaTimbreError(f"--validation-examples must be at least 1, got {args.validation_examples}")
+    device = resolve_device(args.device)
+    if args.bf16 and not device.is_cuda:
+        raise ReaTimbreError(f"--bf16 needs CUDA; {device.describe()}")
+    if not args.quiet:
+        announce(device)
     settings = TrainSettings(
         cnn_steps=args.cnn_steps,
         rnn_steps=args.rnn_steps,
@@ -134,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
         max_draws=args.max_draws,
         memory_map=args.memory_map,
         keep_split=tuple(args.keep_split),
+        device=str(device.device),
+        bf16=args.bf16,
     )
     command = "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     summaries = train_coach(

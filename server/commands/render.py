@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.device import add_device_argument
 from models.knobs import parse_knob_assignments
 
 
@@ -27,6 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--subtype", help="output sample format, e.g. PCM_16, PCM_24, FLOAT (default: the input's)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists (never the input)")
+    add_device_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(run=run)
 
@@ -34,9 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from models.device import announce, resolve_device
     from models.render import render_file
 
     knobs = parse_knob_assignments(args.knob)
+    device = resolve_device(args.device)
     bar = None
 
     def progress(fraction: float) -> None:
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if args.quiet:
             return
         if bar is None:
+            announce(device)  # once the inputs are checked: an error stays one line
             bar = tqdm(
                 total=100,
                 desc=f"render {args.effect}",
@@ -65,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             subtype=args.subtype,
             overwrite=args.overwrite,
             progress=progress,
+            device=device.device,
         )
     finally:
         if bar is not None:

@@ -9,6 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
+from models.device import add_device_argument
 from models.errors import ReaTimbreError
 from server.auth import load_or_create_token, token_path
 from server.outputs import default_output_dir
@@ -51,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="UDP port to receive REAPER's OSC feedback on (REAPER's 'device port'; default: no feedback)",
     )
+    add_device_argument(parser)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(run=run)
 
@@ -58,8 +60,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from models.device import resolve_device
     from server.app import create_app
 
+    device = resolve_device(args.device)  # `--device cuda` without CUDA fails here, not in every job
     _check_loopback(args.host)
     _check_port_free(args.host, args.port)
     if args.osc_listen_port is not None and args.osc_port is None:
@@ -78,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
         osc_reaper_port=args.osc_port,
         osc_listen_port=args.osc_listen_port,
         write_server_info=True,
+        device=str(device.device),
     )
     app = create_app(config)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     url_host = f"[{args.host}]" if ":" in args.host else args.host
     print(
         f"reatimbre server on http://{url_host}:{args.port}/v1 (token in {token_path()}, "
-        f"outputs in {app.state.output_dir})",
+        f"outputs in {app.state.output_dir}; jobs on {device.describe()})",
         file=sys.stderr,
         flush=True,
     )

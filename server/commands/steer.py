@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.device import add_device_argument
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -33,6 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--keep-latency", action="store_true", help="keep the offset between dry and wet (it is part of the effect)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace your own effect of the same name")
+    add_device_argument(parser)
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the training passes (CUDA only)")
     parser.add_argument(
         "--keep-anyway",
         action="store_true",
@@ -44,8 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.device import resolve_device
     from models.steer import steer_model
     from models.training import FitProgress
+
+    device = resolve_device(args.device)  # a bad --device fails before the pair is read
 
     def report(line: str) -> None:
         if not args.quiet:
@@ -69,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         report=report,
         keep_latency=args.keep_latency,
         overwrite=args.overwrite,
+        device=device,
+        bf16=args.bf16,
         keep_anyway=args.keep_anyway,
     )
     if not result["saved"]:
