@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-SAMPLE_RATE = 44_100
+from models.rates import SAMPLE_RATE_HZ
 
 
 def make_inputs(folder: Path, files: int, seconds: float) -> None:
@@ -31,8 +31,8 @@ def make_inputs(folder: Path, files: int, seconds: float) -> None:
 
     rng = np.random.default_rng(0)
     for index in range(files):
-        audio = np.stack([make_program(seconds, SAMPLE_RATE, rng) for _ in range(2)])
-        sf.write(folder / f"take{index:02d}.wav", audio.T, SAMPLE_RATE, subtype="PCM_24")
+        audio = np.stack([make_program(seconds, SAMPLE_RATE_HZ, rng) for _ in range(2)])
+        sf.write(folder / f"take{index:02d}.wav", audio.T, SAMPLE_RATE_HZ, subtype="PCM_24")
 
 
 def _cpu_seconds() -> float:
@@ -50,7 +50,7 @@ def install_standin_model(data_dir: Path) -> str:
 
     torch.manual_seed(0)
     knobs = [{"name": name, "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5} for name in ("knob1", "knob2")]
-    sidecar = {"description": "untrained stand-in", "sample_rate": SAMPLE_RATE, "knobs": knobs, "tail_seconds": 0.0}
+    sidecar = {"description": "untrained stand-in", "sample_rate": SAMPLE_RATE_HZ, "knobs": knobs, "tail_seconds": 0.0}
     save_model(ConditionedTCN(TCNConfig()), sidecar, data_dir / "models", "standin")
     return "standin"
 

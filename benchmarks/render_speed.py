@@ -22,9 +22,8 @@ from models.device import add_device_argument, resolve_device
 from models.library import list_models, load_info
 from models.material import make_program
 from models.multi_render import render_many
+from models.rates import SAMPLE_RATE_HZ
 from models.render import StreamRenderer
-
-SAMPLE_RATE = 44_100
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 8) -> float:
@@ -61,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    audio = np.stack([make_program(args.seconds, SAMPLE_RATE, rng) for _ in range(2)]).astype(np.float32)
+    audio = np.stack([make_program(args.seconds, SAMPLE_RATE_HZ, rng) for _ in range(2)]).astype(np.float32)
     streams = [np.roll(audio, 997 * k, axis=1) for k in range(args.streams)]  # different material in every row
     print(device.describe())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; input {args.seconds:g} s stereo 44.1 kHz")
@@ -75,9 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         if info.kind != "shipped":
             continue
         effect = load_info(info, device.device)
-        render_many(effect, [stream[:, : SAMPLE_RATE // 10] for stream in streams])  # warm-up (CUDA kernels)
+        render_many(effect, [stream[:, : SAMPLE_RATE_HZ // 10] for stream in streams])  # warm-up (CUDA kernels)
         seconds = min(
-            render_seconds(lambda e=effect: StreamRenderer(e, None, SAMPLE_RATE, 2), audio, SAMPLE_RATE)
+            render_seconds(lambda e=effect: StreamRenderer(e, None, SAMPLE_RATE_HZ, 2), audio, SAMPLE_RATE_HZ)
             for _ in range(args.repeats)
         )
         together = float("inf")
@@ -88,8 +87,8 @@ def main(argv: list[str] | None = None) -> None:
         flops = info.config.flops_per_sample() * audio.size
         params = sum(p.numel() for p in effect.model.parameters())
         print(
-            f"{info.name:12s} {params:7d} {info.receptive_field / SAMPLE_RATE * 1000:8.0f} "
-            f"{info.config.flops_per_sample() * SAMPLE_RATE * 2 / 1e6:14.0f} "
+            f"{info.name:12s} {params:7d} {info.receptive_field / SAMPLE_RATE_HZ * 1000:8.0f} "
+            f"{info.config.flops_per_sample() * SAMPLE_RATE_HZ * 2 / 1e6:14.0f} "
             f"{args.seconds / seconds:9.1f}x {flops / seconds / 1e9:8.1f} "
             f"{args.seconds * args.streams / together:10.1f}x"
         )

@@ -40,8 +40,7 @@ from models.device import DeviceChoice, add_device_argument, announce, resolve_d
 from models.evaluation import mrstft_distance  # noqa: E402
 from models.library import load_info, scan_models  # noqa: E402
 from models.material import make_program  # noqa: E402
-
-SAMPLE_RATE = 44_100
+from models.rates import SAMPLE_RATE_HZ  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -81,13 +80,13 @@ CASES = {
 
 def through(case: Case, dry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The dry program with room for the tail, and the effect's output."""
-    dry = np.pad(dry, (0, int(case.tail_seconds * SAMPLE_RATE)))
-    return dry, pedalboard.Pedalboard(case.chain)(dry[None, :], SAMPLE_RATE, reset=True)[0]
+    dry = np.pad(dry, (0, int(case.tail_seconds * SAMPLE_RATE_HZ)))
+    return dry, pedalboard.Pedalboard(case.chain)(dry[None, :], SAMPLE_RATE_HZ, reset=True)[0]
 
 
 def material(seconds: float, seed: int, noise_floor_db: float | None) -> np.ndarray:
     """Generated program material, with a white noise floor at ``noise_floor_db`` dBFS unless None."""
-    program = make_program(seconds, SAMPLE_RATE, np.random.default_rng(seed))
+    program = make_program(seconds, SAMPLE_RATE_HZ, np.random.default_rng(seed))
     if noise_floor_db is not None:
         program = program + 10 ** (noise_floor_db / 20) * np.random.default_rng(seed + 1).standard_normal(program.shape)
     return program.astype(np.float32)
@@ -114,7 +113,7 @@ def run_case(
         name,
         memory="auto",
         minutes=minutes,
-        sample_rate=SAMPLE_RATE,
+        sample_rate=SAMPLE_RATE_HZ,
         overwrite=True,
         report=print,
         device=device,

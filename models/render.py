@@ -21,7 +21,6 @@ from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
-import soxr
 import torch
 
 from models.atomic_files import atomic_path
@@ -36,21 +35,9 @@ from models.audio_io import (
 from models.errors import ReaTimbreError
 from models.knobs import resolve_knobs
 from models.library import NeuralEffect, block_samples_for, load_model
+from models.resample import StreamResampler
 
 READ_BLOCK_SECONDS = 1.0
-
-
-class _Resampler:
-    """Streaming resampler (identity when the rates match); output stays aligned with input."""
-
-    def __init__(self, from_rate: int, to_rate: int, channels: int):
-        self._stream = None if from_rate == to_rate else soxr.ResampleStream(from_rate, to_rate, channels, "float32")
-
-    def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
-        """(channels, frames) in, (channels, frames') out."""
-        if self._stream is None:
-            return block
-        return self._stream.resample_chunk(np.ascontiguousarray(block.T), last=last).T
 
 
 class StreamRenderer:
@@ -79,8 +66,8 @@ class StreamRenderer:
         self._stream = effect.stream(knobs) if wet is None else None
         self._wet, self._wet_used = wet, 0
         self._block = block_samples_for(effect.device)
-        self._to_model = _Resampler(sample_rate, effect.sample_rate, channels)
-        self._from_model = _Resampler(effect.sample_rate, sample_rate, channels)
+        self._to_model = StreamResampler(sample_rate, effect.sample_rate, channels)
+        self._from_model = StreamResampler(effect.sample_rate, sample_rate, channels)
         self._pending = np.zeros((channels, 0), np.float32)  # model-rate samples waiting for a full block
         self._dry = np.zeros((channels, 0), np.float32)  # input-rate samples waiting for their wet partner
         self.frames_in = 0
@@ -336,7 +323,7 @@ def input_blocks(info: AudioInfo, tail_seconds: float, read_block_frames: int | 
 def model_rate_input(info: AudioInfo, sample_rate: int, tail_seconds: float) -> np.ndarray:
     """The whole input (tail included) resampled to ``sample_rate`` exactly as a :class:`StreamRenderer` does it:
     what the model sees, (channels, samples)."""
-    resample = _Resampler(info.sample_rate, sample_rate, info.channels)
+    resample = StreamResampler(info.sample_rate, sample_rate, info.channels)
     parts = [resample(np.ascontiguousarray(block, dtype=np.float32)) for block in input_blocks(info, tail_seconds)]
     parts.append(resample(np.zeros((info.channels, 0), np.float32), last=True))
     return np.concatenate(parts, axis=1)

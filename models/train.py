@@ -42,10 +42,9 @@ from models.errors import ReaTimbreError
 from models.library import SHIPPED_DIR, ModelInfo, NeuralEffect, load_info, read_info, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
 from models.material import make_program
+from models.rates import SAMPLE_RATE_HZ
 from models.tcn import ConditionedTCN, TCNConfig
 from models.training import FitProgress, fit
-
-SAMPLE_RATE = 44_100
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ class PairSource:
         self.recipe = recipe
         self.batch_size = batch_size or recipe.batch_size
         self.rf = recipe.config.receptive_field
-        self.warm = int(effect.memory_seconds * SAMPLE_RATE)
+        self.warm = int(effect.memory_seconds * SAMPLE_RATE_HZ)
         self.rng = np.random.default_rng(seed)
         self.pad = self.warm + self.rf
         self.clips = [np.concatenate([np.zeros(self.pad, np.float32), clip]) for clip in clips]
@@ -130,7 +129,7 @@ class PairSource:
             window = clip[end - length - self.rf + 1 - self.warm : end]
             positions = self.rng.random(len(self.effect.knobs))
             values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
-            wet = self.effect.process(window[None, :], SAMPLE_RATE, values)[0, -length:]
+            wet = self.effect.process(window[None, :], SAMPLE_RATE_HZ, values)[0, -length:]
             if np.sqrt(np.mean(wet**2)) > 1e-4:
                 break
         return window[self.warm :], positions.astype(np.float32), wet
@@ -147,27 +146,27 @@ class PairSource:
 def training_material(recipe: Recipe, seed: int) -> list[np.ndarray]:
     """The training programs."""
     rng = np.random.default_rng(seed)
-    return [make_program(recipe.clip_seconds, SAMPLE_RATE, rng) for _ in range(recipe.train_clips)]
+    return [make_program(recipe.clip_seconds, SAMPLE_RATE_HZ, rng) for _ in range(recipe.train_clips)]
 
 
 def heldout_material(recipe: Recipe, seed: int) -> list[np.ndarray]:
     """Held-out programs, from a seed the training material never uses."""
     rng = np.random.default_rng(seed + 1_000_003)
-    return [make_program(recipe.heldout_seconds, SAMPLE_RATE, rng) for _ in range(recipe.heldout_clips)]
+    return [make_program(recipe.heldout_seconds, SAMPLE_RATE_HZ, rng) for _ in range(recipe.heldout_clips)]
 
 
 def evaluate(
     model: NeuralEffect, effect: ReferenceEffect, clips: list[np.ndarray], grid: tuple[float, ...]
 ) -> dict[str, dict[str, float]]:
     """Held-out figures for the model and for the dry input, each clip on every knob-grid point, tails included."""
-    tail = np.zeros(int(effect.tail_seconds * SAMPLE_RATE), np.float32)
+    tail = np.zeros(int(effect.tail_seconds * SAMPLE_RATE_HZ), np.float32)
     model_rows, dry_rows = [], []
     for clip, positions in itertools.product(clips, itertools.product(grid, repeat=len(effect.knobs))):
         values = {k.name: k.value_at(p) for k, p in zip(effect.knobs, positions, strict=True)}
         dry = np.concatenate([clip, tail])[None, :]
-        target = effect.process(dry, SAMPLE_RATE, values)
-        model_rows.append(evaluation.compare(model.process(dry, values), target, SAMPLE_RATE))
-        dry_rows.append(evaluation.compare(dry, target, SAMPLE_RATE))
+        target = effect.process(dry, SAMPLE_RATE_HZ, values)
+        model_rows.append(evaluation.compare(model.process(dry, values), target, SAMPLE_RATE_HZ))
+        dry_rows.append(evaluation.compare(dry, target, SAMPLE_RATE_HZ))
     return {"model": evaluation.mean_metrics(model_rows), "dry": evaluation.mean_metrics(dry_rows)}
 
 
@@ -240,11 +239,11 @@ def train_effect(
         bf16=bf16,
     )
     knobs = list(effect.knobs)
-    draft = ModelInfo(name, "user", Path(), {"sample_rate": SAMPLE_RATE, "knobs": [k.to_dict() for k in knobs]})
+    draft = ModelInfo(name, "user", Path(), {"sample_rate": SAMPLE_RATE_HZ, "knobs": [k.to_dict() for k in knobs]})
     metrics = evaluate(NeuralEffect(draft, model), effect, heldout, recipe.grid)
     sidecar = {
         "description": effect.description,
-        "sample_rate": SAMPLE_RATE,
+        "sample_rate": SAMPLE_RATE_HZ,
         "tail_seconds": effect.tail_seconds,
         "knobs": [k.to_dict() for k in knobs],
         "emulates": effect.describe(),
