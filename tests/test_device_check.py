@@ -19,7 +19,8 @@ SCRIPT = REPO / "benchmarks" / "device_check.sh"
 def _pins() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
-    return dict(requirement.split("==", 1) for requirement in requirements)
+    own_extras = [r for r in requirements if r.startswith("reatimbre[")]  # dev = reatimbre[ray,...] + tools
+    return dict(requirement.split("==", 1) for requirement in requirements if requirement not in own_extras)
 
 
 def _listed() -> list[str]:
