@@ -40,13 +40,13 @@ import torch
 from models import evaluation
 from models.device import DeviceChoice, default_device, module_device
 from models.errors import ReaTimbreError
+from models.fit import FitProgress, fit
 from models.knobs import Knob
 from models.library import SHIPPED_DIR, ModelInfo, check_model_name, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
 from models.steer_memory import MemoryChoice, choose_memory
 from models.steer_pair import AudioSource, Pair, prepare_pair
 from models.tcn import ConditionedTCN, TCNConfig
-from models.training import FitProgress, fit
 from models.userdirs import user_models_dir
 
 STEER_KNOBS = (

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "server.commands.coach_chains",
     "server.commands.coach_train",
     "server.commands.coach_eval",
+    "server.commands.train_effect",
 ]
 
 

@@ -44,8 +44,8 @@ def prepare_steer(request: BaseModel, env: JobEnv) -> PreparedJob:
 
     def run(ctx: JobContext) -> dict[str, Any]:
         from models.device import resolve_device
+        from models.fit import FitProgress
         from models.steer import steer_model
-        from models.training import FitProgress
 
         def progress(update: FitProgress) -> None:
             ctx.progress(

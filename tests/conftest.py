@@ -55,7 +55,7 @@ def tiny_model() -> str:
     """Name of a tiny overdrive model trained end to end (a few steps) into the session's user model library."""
     from dataclasses import replace
 
-    from models.train import RECIPES, train_effect
+    from models.effect_training import RECIPES, train_effect
     from models.userdirs import user_models_dir
 
     recipe = replace(

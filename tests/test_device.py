@@ -14,9 +14,9 @@ import torch
 
 from models.device import DEVICE_ENV, module_device, resolve_device
 from models.errors import ReaTimbreError
+from models.fit import BatchFeeder, fit
 from models.library import find_model, load_info
 from models.tcn import ConditionedTCN, TCNConfig
-from models.training import BatchFeeder, fit
 from server.cli import build_parser, main
 
 NO_CUDA = not torch.cuda.is_available()
@@ -108,20 +108,19 @@ def test_the_environment_variable_reaches_the_commands(capsys, monkeypatch) -> N
 
 
 @pytest.mark.skipif(not NO_CUDA, reason="checks the refusal on a machine without CUDA")
-def test_train_module_refuses_cuda_and_bf16_without_cuda(capsys) -> None:
-    from models.train import main as train_main
-
-    for argv in (["--effect", "reverb", "--device", "cuda"], ["--effect", "reverb", "--bf16"]):
-        with pytest.raises(SystemExit) as exited:
-            train_main(argv)
-        assert exited.value.code == 2
+def test_train_effect_refuses_cuda_and_bf16_without_cuda(capsys) -> None:
+    for argv in (
+        ["train-effect", "--effect", "reverb", "--device", "cuda"],
+        ["train-effect", "--effect", "reverb", "--bf16"],
+    ):
+        assert main(argv) == 1
     err = capsys.readouterr().err
     assert "torch sees no CUDA device" in err and "--bf16 needs CUDA" in err
 
 
 def test_recipes_scale_the_batch_on_cuda_only() -> None:
+    from models.effect_training import RECIPES as TRAIN_RECIPES
     from models.steer import RECIPES as STEER_RECIPES
-    from models.train import RECIPES as TRAIN_RECIPES
 
     for recipe in [*STEER_RECIPES.values(), *TRAIN_RECIPES.values()]:
         assert recipe.batch_size_on(torch.device("cpu")) == recipe.batch_size

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from models.device import resolve_device
+from models.fit import fit
 from models.library import find_model, load_info, save_model
 from models.tcn import ConditionedTCN, TCNConfig
-from models.training import fit
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)"
@@ -31,8 +31,8 @@ def _full_float32() -> None:
 
 
 def _configs() -> list[TCNConfig]:
+    from models.effect_training import RECIPES as TRAIN_RECIPES
     from models.steer import RECIPES as STEER_RECIPES
-    from models.train import RECIPES as TRAIN_RECIPES
 
     return [r.config for r in STEER_RECIPES.values()] + [r.config for r in TRAIN_RECIPES.values()]
 

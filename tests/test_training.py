@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from models.fit import fit
 from models.library import find_model, load_model
 from models.tcn import ConditionedTCN, TCNConfig
-from models.training import fit
 
 
 def test_tiny_training_run_writes_a_complete_sidecar(tiny_model: str) -> None:
@@ -25,7 +25,7 @@ def test_tiny_training_run_writes_a_complete_sidecar(tiny_model: str) -> None:
     assert [k["name"] for k in sidecar["knobs"]] == ["drive", "tone"]
     assert sidecar["emulates"]["effect"].startswith("pedalboard.Distortion")
     assert set(sidecar["emulates"]["parameters"]) == {"drive_db", "lowpass_cutoff_hz"}
-    assert sidecar["training"]["command"].startswith("python -m models.train")
+    assert sidecar["training"]["command"].startswith("reatimbre train-effect")
     for who in ("model", "dry"):
         assert set(sidecar["metrics"]["heldout"][who]) == {"mrstft", "esr", "loudness_error_db"}
     # The weights are plain tensors (no pickle) and load back into the architecture.

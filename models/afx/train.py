@@ -5,7 +5,7 @@
 Examples are cut at random positions of the (zero-padded) signals, framed as the model needs (frames with context
 for the frame models, a receptive field for the WaveNet). Frame models first pretrain their front-end convolutions
 and the tied synthesis on reconstructing dry and wet frames through the max positions only (thesis Sec. 4.2.1), then
-train end to end. :func:`models.training.fit` runs both stages (Adam, cosine decay, time box, best weights by
+train end to end. :func:`models.fit.fit` runs both stages (Adam, cosine decay, time box, best weights by
 validation). The held-out loss of the model and of the dry input (the same loss with the dry frames as the estimate)
 go into the sidecar.
 """
@@ -32,7 +32,7 @@ from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
 from models.afx.tasks import pair, task
 from models.errors import ReaTimbreError
-from models.training import FitProgress, FitResult, fit
+from models.fit import FitProgress, FitResult, fit
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ExampleSource:
 
 
 class _Unconditioned(nn.Module):
-    """Adapts a model to :func:`models.training.fit`'s ``model(x, control)`` call (the thesis's models take no
+    """Adapts a model to :func:`models.fit.fit`'s ``model(x, control)`` call (the thesis's models take no
     controls); with ``pretraining`` it runs the pretraining network instead."""
 
     def __init__(self, model: AfxModel, pretraining: bool = False):

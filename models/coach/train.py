@@ -1,7 +1,7 @@
 """Training the coach from a family set: one CNN per effect, then the next-effect RNN.
 
 Families are split by family into train / validation / test (85 / 10 / 5 %, as SerumRNN). Each model trains
-with :func:`models.training.fit` (Adam, cosine decay, validation every ``validate_every`` steps, early stopping
+with :func:`models.fit.fit` (Adam, cosine decay, validation every ``validate_every`` steps, early stopping
 after ``patience`` checks without gain, a step and a time budget, Ctrl-C keeps the best weights), then is
 scored on the test families and saved with its sidecar (:mod:`models.coach.store`). Training runs on
 ``TrainSettings.device`` (validation batches are copied there once); scoring and saving run on the CPU.
@@ -36,8 +36,8 @@ from models.coach.steps import (
 )
 from models.coach.store import NEXT_EFFECT_NAME, heads_for, load_state, read_sidecar, save_module
 from models.errors import ReaTimbreError
+from models.fit import FitProgress, fit
 from models.synth.profiles import EFFECT_NAMES, load_profile
-from models.training import FitProgress, fit
 
 VALIDATION_FRACTION = 0.10
 TEST_FRACTION = 0.05
@@ -325,7 +325,7 @@ def rnn_chain_accuracy(rnn: NextEffectRNN, part: ChainPart, step_order: tuple[st
     return {"per_step": per_step, "all": round(total_right / max(1, total), 4), "examples": total}
 
 
-def train_effect(
+def train_effect_cnn(
     effect: str, split: Split, settings: TrainSettings, profile_name: str, step_order: tuple[str, ...], progress: bool
 ) -> tuple[EffectCNN, dict[str, Any]]:
     """Train one effect's CNN; returns it and its sidecar fields."""
@@ -498,7 +498,7 @@ def train_coach(
             module, fields = train_next_effect(split, settings, step_order, progress, parts)
             sidecar = {"kind": "next_effect", "architecture": next_effect_architecture(settings)}
         else:
-            cnn, fields = train_effect(name, split, settings, profile_name, step_order, progress)
+            cnn, fields = train_effect_cnn(name, split, settings, profile_name, step_order, progress)
             module = cnn
             heads = [h.to_json() for h in cnn.heads]
             sidecar = {"kind": "effect", "effect": name, "heads": heads, "architecture": {}}

@@ -49,8 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from models.device import resolve_device
+    from models.fit import FitProgress
     from models.steer import steer_model
-    from models.training import FitProgress
 
     device = resolve_device(args.device)  # a bad --device fails before the pair is read
 

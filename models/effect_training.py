@@ -1,8 +1,4 @@
-"""Train the shipped effect models on generated material through real DSP effects.
-
-    python -m models.train --effect compressor            # writes models/weights/compressor.{safetensors,json}
-    python -m models.train --effect all --out DIR          # every shipped effect into DIR
-    python -m models.train --effect reverb --device cuda --bf16   # on a GPU: larger batches, bf16 forward passes
+"""Train the shipped effect models (``reatimbre train-effect``) on generated material through real DSP effects.
 
 Training pairs are made on the fly: a crop of generated material (``models.material``), random knob positions, and
 the reference effect (``models.effects``) applied to the crop with enough warm-up that its state is settled. The
@@ -16,13 +12,10 @@ the validation crops stay the same on every device.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import itertools
-import shlex
-import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +24,16 @@ import torch
 from models import evaluation
 from models.device import (
     DeviceChoice,
-    add_device_argument,
-    announce,
     default_device,
     module_device,
-    resolve_device,
 )
-from models.effects import REFERENCE_EFFECTS, ReferenceEffect, reference_effect
-from models.errors import ReaTimbreError
-from models.library import SHIPPED_DIR, ModelInfo, NeuralEffect, load_info, read_info, save_model
+from models.effects import ReferenceEffect, reference_effect
+from models.fit import FitProgress, fit
+from models.library import ModelInfo, NeuralEffect, load_info, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
 from models.material import make_program
 from models.rates import SAMPLE_RATE_HZ
 from models.tcn import ConditionedTCN, TCNConfig
-from models.training import FitProgress, fit
 
 
 @dataclass(frozen=True)
@@ -248,7 +237,7 @@ def train_effect(
         "knobs": [k.to_dict() for k in knobs],
         "emulates": effect.describe(),
         "training": {
-            "command": command or f"python -m models.train --effect {name}",
+            "command": command or f"reatimbre train-effect --effect {name}",
             "data": {
                 "material": "models.material.make_program: notes, chords, plucks, drums, noise bursts, "
                 "speech-like syllables, Vital notes; levels -40..-1 dBFS with pauses",
@@ -283,69 +272,3 @@ def train_effect(
         },
     }
     return save_model(model, sidecar, out_dir, model_name or name)
-
-
-def _print_progress(name: str) -> Callable[[FitProgress], None]:
-    def report(p: FitProgress) -> None:
-        if p.step % 25 == 0:
-            print(f"{name}: {p.summary()}", file=sys.stderr, flush=True)
-
-    return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--effect", required=True, choices=[*REFERENCE_EFFECTS, "all"])
-    parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output directory (default: models/weights)")
-    parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
-    parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
-    add_device_argument(parser)
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the forward passes (CUDA only)")
-    args = parser.parse_args(argv)
-    try:
-        device = resolve_device(args.device)
-    except ReaTimbreError as exc:
-        parser.error(str(exc))
-    if args.bf16 and not device.is_cuda:
-        parser.error(f"--bf16 needs CUDA; {device.describe()}")
-    announce(device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = list(REFERENCE_EFFECTS) if args.effect == "all" else [args.effect]
-    command = "python -m models.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    for name in names:
-        recipe = RECIPES[name]
-        if args.minutes is not None:
-            recipe = replace(recipe, minutes=args.minutes)
-        if args.steps is not None:
-            recipe = replace(recipe, steps=args.steps)
-        resume = None
-        if args.resume:
-            sidecar = args.out / f"{name}.json"
-            if not sidecar.is_file():
-                parser.error(f"--resume: no {name} model in {args.out}")
-            resume = read_info(sidecar, "shipped")
-        info = train_effect(
-            name,
-            args.out,
-            recipe=recipe,
-            seed=args.seed,
-            command=command,
-            progress=_print_progress(name),
-            resume=resume,
-            device=device,
-            bf16=args.bf16,
-        )
-        held = info.sidecar["metrics"]["heldout"]
-        print(f"{name}: saved {info.weights_path}")
-        for who in ("model", "dry"):
-            figures = "  ".join(f"{k} {v:.4f}" for k, v in held[who].items())
-            print(f"  held-out {who:5s}: {figures}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

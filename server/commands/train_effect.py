@@ -1,0 +1,109 @@
+"""``reatimbre train-effect``: train a shipped effect model (compressor, overdrive, reverb) on real DSP."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from models.device import add_device_argument
+
+EXAMPLES = """examples:
+  reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
+  reatimbre train-effect --effect all --out DIR        # every shipped effect into DIR
+  reatimbre train-effect --effect reverb --device cuda --bf16   # on a GPU: larger batches, bf16 forward passes
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from models.effects import REFERENCE_EFFECTS
+    from models.library import SHIPPED_DIR
+
+    parser = subparsers.add_parser(
+        "train-effect",
+        help="train a shipped effect model on generated material through its real DSP effect",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--effect", required=True, choices=[*REFERENCE_EFFECTS, "all"])
+    parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output directory (default: models/weights)")
+    parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
+    parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
+    add_device_argument(parser)
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the forward passes (CUDA only)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.device import announce, resolve_device
+    from models.effect_training import RECIPES, train_effect
+    from models.effects import REFERENCE_EFFECTS
+    from models.errors import ReaTimbreError
+    from models.fit import FitProgress
+    from models.library import read_info
+
+    device = resolve_device(args.device)
+    if args.bf16 and not device.is_cuda:
+        raise ReaTimbreError(f"--bf16 needs CUDA; {device.describe()}")
+    announce(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = list(REFERENCE_EFFECTS) if args.effect == "all" else [args.effect]
+    command = _command(args)
+    for name in names:
+        recipe = RECIPES[name]
+        if args.minutes is not None:
+            recipe = replace(recipe, minutes=args.minutes)
+        if args.steps is not None:
+            recipe = replace(recipe, steps=args.steps)
+        resume = None
+        if args.resume:
+            sidecar = args.out / f"{name}.json"
+            if not sidecar.is_file():
+                raise ReaTimbreError(f"--resume: no {name} model in {args.out}")
+            resume = read_info(sidecar, "shipped")
+
+        def report(p: FitProgress, name: str = name) -> None:
+            if p.step % 25 == 0:
+                print(f"{name}: {p.summary()}", file=sys.stderr, flush=True)
+
+        info = train_effect(
+            name,
+            args.out,
+            recipe=recipe,
+            seed=args.seed,
+            command=command,
+            progress=report,
+            resume=resume,
+            device=device,
+            bf16=args.bf16,
+        )
+        held = info.sidecar["metrics"]["heldout"]
+        print(f"{name}: saved {info.weights_path}")
+        for who in ("model", "dry"):
+            figures = "  ".join(f"{k} {v:.4f}" for k, v in held[who].items())
+            print(f"  held-out {who:5s}: {figures}")
+    return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run, for the sidecar."""
+    from models.library import SHIPPED_DIR
+
+    parts = ["reatimbre", "train-effect", "--effect", args.effect]
+    parts += [] if Path(args.out).resolve() == SHIPPED_DIR.resolve() else ["--out", str(args.out)]
+    parts += [] if args.seed == 0 else ["--seed", str(args.seed)]
+    for flag, value in (("--minutes", args.minutes), ("--steps", args.steps), ("--threads", args.threads)):
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += ["--resume"] if args.resume else []
+    parts += ["--device", args.device] if args.device else []
+    parts += ["--bf16"] if args.bf16 else []
+    return shlex.join(parts)
