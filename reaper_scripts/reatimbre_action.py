@@ -14,6 +14,7 @@
 #   [nomain] ../models/__init__.py
 #   [nomain] ../models/errors.py
 #   [nomain] ../models/atomic_files.py
+#   [nomain] ../models/optional.py
 #   [data] ReaTimbre.ReaperOSC
 """What every ReaTimbre action shares inside REAPER (standard library only).
 
