@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from server.commands.options import COACH_THREADS_HELP, add_threads, apply_threads
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -39,32 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-patch", type=Path, metavar="FILE", help="save the suggested patch (.vital) here")
     parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: the shipped ones)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --json or --save-patch file")
-    add_threads(parser)
+    add_threads(parser, default=1, help=COACH_THREADS_HELP)
     parser.set_defaults(run=run)
-
-
-def add_threads(parser: argparse.ArgumentParser) -> None:
-    """``--threads``: torch's CPU threads while coaching (default 1)."""
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: the coach's models are small, and torch's idle threads spin-wait on "
-        "the cores Vital renders on; docs/coach.md has the measurements)",
-    )
-
-
-def apply_threads(args: argparse.Namespace) -> None:
-    """Set torch's thread count from ``--threads`` (None leaves torch's default)."""
-    import torch
-
-    from models.errors import ReaTimbreError
-
-    if args.threads is None:
-        return
-    if args.threads < 1:
-        raise ReaTimbreError(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
 
 
 def _metric_text(metrics: dict[str, float]) -> str:

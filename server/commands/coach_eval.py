@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-from server.commands.coach import add_threads, apply_threads
+from server.commands.options import COACH_THREADS_HELP, add_threads, apply_threads
 
 PAPER_GROUPS = ("basic_shapes", "advanced_shapes", "advanced_modulating_shapes")
 #: Other notes, named as the paper names MIDI 48 "C4".
@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: shipped)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON (new file)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    add_threads(parser)
+    add_threads(parser, default=1, help=COACH_THREADS_HELP)
     parser.set_defaults(run=run)
 
 

@@ -7,9 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from models.device import add_device_argument
-from server.commands.coach import apply_threads
 from server.commands.coach_data import add_max_draws, add_memory_map
+from server.commands.options import add_threads, add_training_device, apply_threads, training_device
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -94,16 +93,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="> 0: the RNN also learns which effects the target has and the current lacks (auxiliary loss of "
         "this weight, on a second output used in training only); default 0 (off)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    add_device_argument(parser)
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the training passes (CUDA only)")
+    add_threads(parser)
+    add_training_device(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from models.coach.train import TrainSettings, train_coach
-    from models.device import announce, resolve_device
+    from models.device import announce
     from models.errors import ReaTimbreError
 
     apply_threads(args)
@@ -121,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--validate-every must be at least 1, got {args.validate_every}")
     if args.validation_examples < 1:
         raise ReaTimbreError(f"--validation-examples must be at least 1, got {args.validation_examples}")
-    device = resolve_device(args.device)
-    if args.bf16 and not device.is_cuda:
-        raise ReaTimbreError(f"--bf16 needs CUDA; {device.describe()}")
+    device = training_device(args)
     if not args.quiet:
         announce(device)
     settings = TrainSettings(

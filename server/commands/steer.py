@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.device import add_device_argument
+from server.commands.options import add_training_device, training_device
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,8 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--keep-latency", action="store_true", help="keep the offset between dry and wet (it is part of the effect)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace your own effect of the same name")
-    add_device_argument(parser)
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the training passes (CUDA only)")
+    add_training_device(parser)
     parser.add_argument(
         "--keep-anyway",
         action="store_true",
@@ -48,11 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.device import resolve_device
     from models.fit import FitProgress
     from models.steer import steer_model
 
-    device = resolve_device(args.device)  # a bad --device fails before the pair is read
+    device = training_device(args)  # a bad --device (or --bf16 off CUDA) fails before the pair is read
 
     def report(line: str) -> None:
         if not args.quiet:

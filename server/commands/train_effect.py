@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from models.device import add_device_argument
+from server.commands.options import add_threads, add_training_device, apply_threads, training_device
 
 EXAMPLES = """examples:
   reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
@@ -32,29 +32,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
     parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads(parser)
     parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
-    add_device_argument(parser)
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the forward passes (CUDA only)")
+    add_training_device(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
-    from models.device import announce, resolve_device
+    from models.device import announce
     from models.effect_training import RECIPES, train_effect
     from models.effects import REFERENCE_EFFECTS
     from models.errors import ReaTimbreError
     from models.fit import FitProgress
     from models.library import read_info
 
-    device = resolve_device(args.device)
-    if args.bf16 and not device.is_cuda:
-        raise ReaTimbreError(f"--bf16 needs CUDA; {device.describe()}")
+    device = training_device(args)
     announce(device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     names = list(REFERENCE_EFFECTS) if args.effect == "all" else [args.effect]
     command = _command(args)
     for name in names:
