@@ -131,3 +131,27 @@ def test_cancelled_steer_saves_no_model(client: TestClient, tmp_path: Path) -> N
     assert status["state"] == "cancelled" and status["result"] is None
     assert "never" not in [model["name"] for model in client.get("/v1/models", headers=AUTH).json()["models"]]
     assert not list((tmp_path / "data" / "models").glob("never*"))
+
+
+# --------------------------------------------------------------------------- explore beside the real effect
+def test_explore_job_compares_with_the_real_effect(client: TestClient, tmp_path: Path) -> None:
+    source = make_tone(tmp_path / "in" / "tone.wav", 0.5)
+    body = {"name": "compressor", "input": str(source), "grid": 2, "compare_real": True}
+    response = client.post("/v1/explore", json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    status = _wait(client, response.json()["job_id"], timeout_s=120.0)
+    assert status["state"] == "done", status
+    numbers = json.loads(Path(status["result"]["json"]).read_text())
+    assert numbers["real"]["effect"] == "pedalboard.Compressor"
+    assert len(numbers["difference"]["loudness_lu"]) == 2
+    assert status["result"]["agreement"]["loudness_max_error_lu"] == numbers["agreement"]["loudness_max_error_lu"]
+
+
+def test_explore_job_refuses_compare_real_for_a_model_without_a_real_effect(client: TestClient, tmp_path: Path) -> None:
+    source = make_tone(tmp_path / "in" / "tone.wav", 0.5)
+    body = {"name": "tiny2", "input": str(source), "grid": 2, "compare_real": True}
+    response = client.post("/v1/explore", json=body, headers=AUTH)
+    assert response.status_code == 400 and "names no real effect it emulates" in response.json()["detail"]
+    plain = client.post("/v1/explore", json={**body, "compare_real": False}, headers=AUTH)
+    assert plain.status_code == 202
+    assert "real" not in _wait(client, plain.json()["job_id"])["result"]
