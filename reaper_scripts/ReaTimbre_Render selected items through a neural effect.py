@@ -42,8 +42,16 @@ def main():
     items = [i for i in ops.selected_items(api) if i.source_path]
     if not items:
         raise ReaTimbreError("select one or more audio items first (MIDI and empty takes cannot be rendered)")
+    project = ops.current_project(api)  # the tab the items belong to, before anything can switch it
     client = Client()
-    models = {m["name"]: m for m in client.models()}
+    reatimbre_action.fetch(
+        client, "GET", "/models", lambda answer: choose_and_render(api, project, items, client, answer)
+    )
+
+
+def choose_and_render(api, project, items, client, answer):
+    """Ask for the effect and its settings (once the server listed its models), then render every item."""
+    models = {m["name"]: m for m in (answer or {}).get("models") or []}
     if not models:
         raise ReaTimbreError("the ReaTimbre server has no effect models installed")
     first = next(iter(models.values()))
@@ -66,7 +74,6 @@ def main():
     knobs = parse_knobs(knob_text, model)
     mix = reatimbre_action.parse_number(mix_text, "mix", 0.0, 1.0)
     tail = reatimbre_action.parse_number(tail_text, "tail seconds", 0.0, 60.0) if tail_text else None
-    project = ops.current_project(api)
     work = [
         (
             "render",

@@ -57,6 +57,7 @@ from models.errors import ReaTimbreError  # noqa: E402
 TITLE = "ReaTimbre"
 _DEFER_TICK = "import sys; sys.modules['reatimbre_action'].tick()"
 _DEFER_WAITS = "import sys; sys.modules['reatimbre_action'].tick_waits()"
+_DEFER_FETCHES = "import sys; sys.modules['reatimbre_action'].tick_fetches()"
 _AT_EXIT = "import sys; sys.modules['reatimbre_action'].at_exit()"
 EXT_SECTION = "ReaTimbre"
 POLL_SECONDS = 0.25
@@ -402,6 +403,29 @@ def tick_waits() -> None:
             guarded(wait.then, bool(ok))
     if _WAITS:
         defer(_DEFER_WAITS)
+
+
+_FETCHES: list[tuple[PendingRequest, Callable[[Any], None]]] = []
+
+
+def fetch(client: Client, method: str, path: str, then: Callable[[Any], None]) -> None:
+    """Send one request from the defer loop (REAPER never waits for the answer), then call ``then(answer)``;
+    a failed request is shown as one line instead."""
+    _FETCHES.append((client.start(method, path), then))
+    defer(_DEFER_FETCHES)
+
+
+def tick_fetches() -> None:
+    for entry in list(_FETCHES):
+        request, then = entry
+        if request.step():
+            _FETCHES.remove(entry)
+            if request.error is not None:
+                show_error(str(request.error))
+            else:
+                guarded(then, request.result)
+    if _FETCHES:
+        defer(_DEFER_FETCHES)
 
 
 def report_errors(errors: list[str], done_message: str) -> None:

@@ -176,6 +176,20 @@ def start_action(
     emu.run_script(script, define_file=define_file)
 
 
+def start_jobs(emu: ReaperEmulator, script: Path, answers: list[str | None] | None = None) -> Any:
+    """Run a ReaScript and the defer loop until its jobs are on their way (after the model list came back);
+    returns its job runner."""
+    start_action(emu, script, answers)
+    action = sys.modules["reatimbre_action"]
+    deadline = time.monotonic() + 30
+    while not action._RUNNERS:
+        assert action._FETCHES and time.monotonic() < deadline, "the action started no jobs"
+        emu.run_deferred(max_ticks=1)
+        time.sleep(0.005)
+    (runner,) = action._RUNNERS
+    return runner
+
+
 def run_action(
     emu: ReaperEmulator, script: Path, answers: list[str | None] | None = None, timeout_seconds: float = 60
 ) -> None:
@@ -327,7 +341,7 @@ def test_render_result_is_not_applied_when_its_target_went_away(
         api = ops.InProcessApi(emu.module())
         ops.add_rendered_take(api, ops.selected_items(api)[0], str(_wav(tmp_path / "second.wav")), "x")
         emu.undo_history, emu.undo_blocks_opened = [], 0
-    start_action(emu, RENDER, ["tiny,,1,"])
+    start_jobs(emu, RENDER, ["tiny,,1,"])
     original = emu.project
     if change == "take deleted":
         emu.RPR_Main_OnCommand(40129, 0)  # Take: Delete active take from items (the item is selected)
@@ -372,6 +386,9 @@ def test_fifty_items_against_a_server_queue_of_32(server, emu: ReaperEmulator, t
     start_action(emu, RENDER, ["tiny,,1,"])
     action = sys.modules["reatimbre_action"]
     action.MAX_JOBS_IN_FLIGHT = 50  # more than the queue (32) and the 2 workers hold: the server refuses some
+    pump_until = time.monotonic() + 30
+    while not action._RUNNERS and time.monotonic() < pump_until:  # the model list first, then the jobs
+        emu.run_deferred(max_ticks=1)
     (runner,) = action._RUNNERS
     pump(emu, RENDER, timeout_seconds=300)
     assert emu.message_boxes == [], emu.message_boxes[:1]
@@ -464,8 +481,9 @@ def test_reaper_never_waits_on_a_slow_server(emu: ReaperEmulator, tmp_path: Path
     output = _wav(tmp_path / "renders" / "out.wav")
     with _SlowServer(output, delay_seconds=0.3) as slow:
         _serve_from(slow_config, slow)
-        start_action(emu, RENDER, ["tiny,,1,"])
         started = time.monotonic()
+        start_action(emu, RENDER, ["tiny,,1,"])
+        assert time.monotonic() - started < 0.3  # the script itself did not wait for the model list either
         pump(emu, RENDER)
         elapsed = time.monotonic() - started
     assert emu.message_boxes == [] and _items_takes(emu.project) == [2]
@@ -494,8 +512,7 @@ def test_a_full_queue_is_retried(emu: ReaperEmulator, tmp_path: Path, slow_confi
     output = _wav(tmp_path / "renders" / "out.wav")
     with _SlowServer(output, delay_seconds=0.0, refusals=2) as slow:
         _serve_from(slow_config, slow)
-        start_action(emu, RENDER, ["tiny,,1,"])
-        (runner,) = sys.modules["reatimbre_action"]._RUNNERS
+        runner = start_jobs(emu, RENDER, ["tiny,,1,"])
         pump(emu, RENDER)
     assert slow.requests.count("POST /v1/render") == 3 and runner.queue_full_retries == 2
     assert emu.message_boxes == [] and _items_takes(emu.project) == [2]
