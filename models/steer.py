@@ -338,10 +338,17 @@ def steer_model(
     if not isinstance(minutes, (int, float)) or not math.isfinite(minutes) or not 0.05 <= minutes <= 240:
         raise ReaTimbreError(f"minutes must be between 0.05 and 240, got {minutes!r}")
     directory = check_new_model_name(name, overwrite, directory)
+
+    def check_cancel() -> None:  # between the stages before training (training itself polls should_cancel)
+        if should_cancel is not None and should_cancel():
+            raise ReaTimbreError("steering cancelled")
+
     pair = prepare_pair(dry, wet, sample_rate, keep_latency=keep_latency)
+    check_cancel()
     for note in pair.notes:
         say(note)
     choice: MemoryChoice = choose_memory(pair, memory)
+    check_cancel()
     say(choice.reason)
     recipe = recipe or RECIPES[choice.memory]
     regions = split_regions(pair.dry.shape[1], signal_frames(pair))

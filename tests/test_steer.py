@@ -203,3 +203,25 @@ def test_the_verdict_says_how_much_worse_and_what_to_try() -> None:
     hardly = judge_against_dry(0.95, 1.0, "short", 3)
     assert hardly.worse_than_dry and "hardly better than" in hardly.message and "--memory long" in hardly.message
     assert not judge_against_dry(0.5, 1.0, "short", 3).worse_than_dry
+
+
+def test_a_cancel_before_training_stops_steering_before_it_trains(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    dry = (0.3 * rng.standard_normal(SAMPLE_RATE_HZ * 4)).astype(np.float32)
+    stages: list[str] = []
+
+    def cancelled() -> bool:
+        stages.append("asked")
+        return True
+
+    with pytest.raises(ReaTimbreError, match="steering cancelled"):
+        steer_model(
+            dry,
+            np.tanh(3 * dry),
+            "never",
+            minutes=0.1,
+            sample_rate=SAMPLE_RATE_HZ,
+            should_cancel=cancelled,
+            directory=tmp_path,
+        )
+    assert stages == ["asked"] and not list(tmp_path.iterdir())
