@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,33 +25,10 @@ from typing import Any
 from extension.reapy_bridge import API_MODULE, HEADER_BYTES, REAPY_INFO_FILE_NAME, frame
 from models.errors import ReaTimbreError
 from models.optional import require
+from models.processes import pid_alive
 
 TIMEOUT_SECONDS = 10.0
 MAX_REPLY_BYTES = 64 * 1024 * 1024
-
-
-def pid_is_alive(pid: int) -> bool:
-    """True when a process with this id is running and is this user's (without signalling it): a pid reused by
-    another user's process is not the REAPER this user started."""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)  # signal 0: nothing is sent (on Windows os.kill would end the process, hence the above)
-    except OSError:  # ProcessLookupError: gone; PermissionError: another user's process
-        return False
-    return True
 
 
 def find_server(config_directory: str | os.PathLike[str]) -> tuple[str, int]:
@@ -67,7 +43,7 @@ def find_server(config_directory: str | os.PathLike[str]) -> tuple[str, int]:
         raise ReaTimbreError(f"no hardened reapy server is running (no {path}): {hint}") from None
     except (OSError, ValueError, KeyError, TypeError):
         raise ReaTimbreError(f"{path} is damaged; {hint} again") from None
-    if not pid_is_alive(pid):
+    if not pid_alive(pid):
         raise ReaTimbreError(f"the REAPER that started the reapy server (pid {pid}) is gone: {hint}")
     return host, port
 

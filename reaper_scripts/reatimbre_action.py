@@ -15,6 +15,7 @@
 #   [nomain] ../models/errors.py
 #   [nomain] ../models/atomic_files.py
 #   [nomain] ../models/optional.py
+#   [nomain] ../models/processes.py
 #   [data] ReaTimbre.ReaperOSC
 """What every ReaTimbre action shares inside REAPER (standard library only).
 

@@ -21,6 +21,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from models.processes import pid_alive  # noqa: F401 - also this module's public name (tests, reapy action)
+
 APP_NAME = "reatimbre"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 47810
@@ -111,34 +113,6 @@ def server_pid(directory: str | None = None) -> int | None:
 
 def _valid_pid(pid: Any) -> bool:
     return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and belongs to this user (a pid reused by another user's process is not
-    the server this user started)."""
-    if sys.platform == "win32":
-        return _windows_pid_alive(pid)
-    try:
-        os.kill(pid, 0)  # signal 0: nothing is sent, only whether it could be
-    except OSError:  # ProcessLookupError: gone; PermissionError: another user's process
-        return False
-    return True
-
-
-def _windows_pid_alive(pid: int) -> bool:
-    # os.kill(pid, 0) would send CTRL_C_EVENT on Windows, so ask the kernel through ctypes (standard library).
-    import ctypes
-
-    query_limited_information, still_active = 0x1000, 259
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    handle = kernel32.OpenProcess(query_limited_information, False, pid)
-    if not handle:
-        return False
-    try:
-        code = ctypes.c_ulong()
-        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == still_active
-    finally:
-        kernel32.CloseHandle(handle)
 
 
 class Client:

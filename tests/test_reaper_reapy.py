@@ -27,8 +27,9 @@ from extension.reapy_bridge import (
     HardenedReapyServer,
     frame,
 )
-from extension.reapy_client import TokenReapyClient, find_server, pid_is_alive
+from extension.reapy_client import TokenReapyClient, find_server
 from models.errors import ReaTimbreError
+from models.processes import pid_alive
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # reapy warns at import when no REAPER is running
@@ -225,7 +226,7 @@ def test_the_client_finds_only_a_live_advertised_server(tmp_path: Path) -> None:
     assert find_server(tmp_path) == ("127.0.0.1", 2306)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(gone.stdout)
-    assert not pid_is_alive(dead_pid)
+    assert not pid_alive(dead_pid)
     info.write_text(json.dumps({"host": "127.0.0.1", "port": 2306, "pid": dead_pid}))
     with pytest.raises(ReaTimbreError, match=f"pid {dead_pid}\\) is gone"):
         find_server(tmp_path)
