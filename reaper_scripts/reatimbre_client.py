@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from models.processes import pid_alive  # noqa: F401 - also this module's public name (tests, reapy action)
+from models.processes import pid_alive
 
 APP_NAME = "reatimbre"
 DEFAULT_HOST = "127.0.0.1"
