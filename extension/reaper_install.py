@@ -331,7 +331,8 @@ def _remove(files: _Files, manifest: dict[str, Any]) -> list[str]:
     if manifest["kb"]["ending_added"] and removed:
         kb.drop_final_ending()
     if removed:
-        files.write(KB_FILE, kb.to_bytes())
+        emptied = manifest["kb"].get("created", False) and not kb.lines  # a file the install made, now empty
+        files.write(KB_FILE, None if emptied else kb.to_bytes())
         changes.append(f"removed {len(removed)} action(s) from reaper-kb.ini")
     if manifest["surfaces"]:
         ini = files.ini(INI_FILE)
@@ -415,7 +416,8 @@ def _add(
     present = {IniLines.content(line) for line in kb.lines}
     wanted = [line for line in kb_lines(include_reapy) if line not in present]
     if wanted:
-        manifest["kb"] = {"lines": wanted, "ending_added": kb.append(wanted)}
+        created = files.read(KB_FILE) is None
+        manifest["kb"] = {"lines": wanted, "ending_added": kb.append(wanted), "created": created}
         files.write(KB_FILE, kb.to_bytes())
 
     ini = files.ini(INI_FILE)

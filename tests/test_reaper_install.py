@@ -398,3 +398,15 @@ def test_a_surface_reaper_requoted_is_still_found(resource: Path) -> None:
     ini.write_bytes(ini.read_bytes().replace(b'"127.0.0.1"', b"'127.0.0.1'"))
     ri.uninstall(resource)
     assert ini.read_bytes() == REAPER_INI
+
+
+def test_a_fresh_resource_folder_is_left_as_it_was_found(tmp_path: Path) -> None:
+    """A REAPER that never had an action list or ExtState file: uninstall removes the files the install made."""
+    root = tmp_path / "REAPER"
+    root.mkdir()
+    (root / "reaper.ini").write_bytes(REAPER_INI)
+    original = _snapshot(root)
+    ri.install(root, [str(PYTHON)], include_reapy=True)
+    assert (root / "reaper-kb.ini").is_file() and (root / "Scripts" / "__startup.py").is_file()
+    ri.uninstall(root)
+    assert _snapshot(root) == original
