@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_jobs import wait_for_job
 from fastapi.testclient import TestClient
 
 from extension.coach_steps import CoachPlan
@@ -28,13 +28,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def _wait(client: TestClient, job_id: str, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.05)
-    raise AssertionError("coach job did not finish")
+    return wait_for_job(client, job_id, AUTH, timeout_s)
 
 
 def test_coach_job_returns_steps_the_reaper_bridge_reads(client: TestClient) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_jobs import wait_for_job
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
@@ -63,13 +64,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def _wait_done(client: TestClient, job_id: str, timeout_s: float = 5.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.01)
-    raise AssertionError("job did not finish")
+    return wait_for_job(client, job_id, AUTH, timeout_s)
 
 
 def test_health_needs_the_token(client: TestClient) -> None:

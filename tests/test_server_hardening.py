@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_jobs import wait_for_job
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from test_server_render import make_tiny_model, make_tone
@@ -75,13 +76,7 @@ def _submit(client: TestClient, kind: str, body: dict[str, Any]) -> str:
 
 
 def _wait(client: TestClient, job_id: str, timeout_s: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.01)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s (a blocked worker?)")
+    return wait_for_job(client, job_id, AUTH, timeout_s)
 
 
 def _files_under(folder: Path) -> list[Path]:

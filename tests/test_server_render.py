@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from api_jobs import wait_for_job
 from fastapi.testclient import TestClient
 
 from models.library import save_model
@@ -62,13 +63,7 @@ def client(data_dir: Path, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def _wait(client: TestClient, job_id: str, timeout_s: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
-        if status["state"] in ("done", "failed", "cancelled"):
-            return status
-        time.sleep(0.02)
-    raise AssertionError("render did not finish")
+    return wait_for_job(client, job_id, AUTH, timeout_s)
 
 
 def test_models_route_lists_the_user_model(client: TestClient) -> None:

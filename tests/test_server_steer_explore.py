@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from api_jobs import wait_for_job
 from fastapi.testclient import TestClient
 from test_server_render import SAMPLE_RATE, make_tiny_model, make_tone
 
@@ -30,16 +31,7 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
 
 
 def _wait(client: TestClient, job_id: str, timeout_s: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    stages = set()
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
-        stages.add(status["stage"])
-        if status["state"] in ("done", "failed", "cancelled"):
-            status["seen_stages"] = stages
-            return status
-        time.sleep(0.05)
-    raise AssertionError("job did not finish")
+    return wait_for_job(client, job_id, AUTH, timeout_s)
 
 
 def _pair(folder: Path, seconds: float = 4.0) -> tuple[Path, Path]:
