@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import posixpath
 import shutil
-import subprocess
-import sys
 import urllib.parse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from bare_python import import_with_a_bare_python
 
 from extension import reapack_index as rx
 from extension import reaper_payload
@@ -101,14 +100,8 @@ def test_actions_installed_by_reapack_import_with_a_bare_python(tmp_path: Path) 
     placed = _install_like_reapack(tmp_path)
     assert "Data/ReaTimbre.ReaperOSC" in placed
     scripts = tmp_path / "Scripts" / "ReaTimbre" / "reaper_scripts"
-    code = (
-        "import sys, types; sys.path.insert(0, sys.argv[1]); "
-        "sys.modules['reaper_python'] = types.ModuleType('reaper_python'); "
-        "import reatimbre_action, reatimbre_audition, reatimbre_server, extension.reaper_ops as ops; "
-        "import extension.coach_steps, models.errors; print(ops.__file__)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-S", "-I", "-c", code, str(scripts)], capture_output=True, text=True, timeout=60
+    result = import_with_a_bare_python(
+        scripts, "reatimbre_action, reatimbre_audition, reatimbre_server, extension.coach_steps, models.errors"
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(tmp_path / "Scripts" / "ReaTimbre" / "extension" / "reaper_ops.py")

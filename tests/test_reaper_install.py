@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 
 import pytest
+from bare_python import import_with_a_bare_python
 
 from extension import file_transaction, reaper_running
 from extension import reaper_install as ri
@@ -123,15 +124,7 @@ def test_installed_actions_import_with_a_bare_python(resource: Path) -> None:
     """REAPER's Python has no packages: the installed scripts must find everything beside them."""
     ri.install(resource, [str(PYTHON)])
     scripts = resource / "Scripts" / "ReaTimbre"
-    code = (
-        "import sys, types; sys.path.insert(0, sys.argv[1]); "
-        "sys.modules['reaper_python'] = types.ModuleType('reaper_python'); "
-        "import reatimbre_action, reatimbre_audition, reatimbre_server, extension.reaper_ops as ops; "
-        "print(ops.__file__)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-S", "-I", "-c", code, str(scripts)], capture_output=True, text=True, timeout=60
-    )
+    result = import_with_a_bare_python(scripts, "reatimbre_action, reatimbre_audition, reatimbre_server")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(scripts / "lib" / "extension" / "reaper_ops.py")
 
