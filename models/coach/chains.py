@@ -219,7 +219,8 @@ def generate_chains(
             }
         )
     started = time.perf_counter()
-    _set_worker(models)  # what a run in this process uses; worker processes load models_dir once each
+    if workers <= 1:
+        _set_worker(models)  # a run in this process uses the loaded models; worker processes load models_dir once
     with tqdm(total=len(jobs) * shard_chains, unit="chain", disable=not progress, desc="coach-chains") as bar:
         counts = map_tasks(
             partial(_render_shard_with, str(models_dir)), jobs, workers=workers, on_result=lambda _i, n: bar.update(n)
