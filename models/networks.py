@@ -26,6 +26,8 @@ from torch import nn
 # Type name -> "module:class". One line per network type.
 NETWORK_TYPES: dict[str, str] = {
     "ConditionedTCN": "models.tcn:ConditionedTCN",
+    "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
+    "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
 }
 
 

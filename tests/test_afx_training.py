@@ -70,14 +70,14 @@ def test_tasks_change_the_sound_and_keep_its_length(name: str) -> None:
 
 
 def test_training_command_writes_a_loadable_model(tmp_path, capsys) -> None:
-    from models.afx.files import load_afx_model
     from models.afx.train import main
+    from models.library import read_info
 
     settings = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in TINY["cwafx"].items()})
     argv = ["--arch", "cwafx", "--task", "tremolo", "--out", str(tmp_path), "--name", "trem", "--minutes", "0.2"]
     argv += ["--steps", "10", "--pretrain-steps", "3", "--seconds", "3", "--settings", settings]
     assert main(argv) == 0
-    model, info = load_afx_model(tmp_path / "trem.json")
+    info = read_info(tmp_path / "trem.json", "user")
     heldout = info.sidecar["metrics"]["heldout"]
     assert heldout["loss"] == "mae" and heldout["model"] > 0 and heldout["dry"] > 0
     assert info.sidecar["training"]["steps"] == 10 and info.sidecar["emulates"]["task"] == "tremolo"
