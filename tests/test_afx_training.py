@@ -8,7 +8,7 @@ import torch
 from afx_tiny import TASK, TINY
 
 from models.afx import ARCHITECTURES, build
-from models.afx.tasks import TASKS, pair
+from models.afx.tasks import pair
 from models.afx.train import ExampleSource, TrainSettings, _Unconditioned, dry_loss, reconstruct, train
 from models.errors import ReaTimbreError
 
@@ -60,13 +60,6 @@ def test_dry_loss_is_the_loss_of_passing_the_input_through() -> None:
     assert dry_loss(model, "cafx", dry, 2 * dry, settings) > 0.01
     wavenet = build("wavenet", TINY["wavenet"])
     assert dry_loss(wavenet, "wavenet", dry, dry, settings) == pytest.approx(0.0, abs=1e-7)
-
-
-@pytest.mark.parametrize("name", list(TASKS))
-def test_tasks_change_the_sound_and_keep_its_length(name: str) -> None:
-    dry, wet = pair(name, 2.0, 16_000, seed=3)
-    assert dry.shape == wet.shape == (32_000,) and wet.dtype == np.float32
-    assert np.sqrt(np.mean((wet - dry) ** 2)) > 0.05 * np.sqrt(np.mean(dry**2))
 
 
 def test_training_command_writes_a_loadable_model(tmp_path, capsys) -> None:

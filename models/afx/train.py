@@ -30,6 +30,7 @@ from models.afx.framing import AfxModel, FrameModel, example_span, examples, tar
 from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
 from models.afx.network import wrap
+from models.afx.segment import Segment
 from models.afx.tasks import pair, task
 from models.errors import ReaTimbreError
 from models.fit import FitProgress, FitResult, fit
@@ -75,15 +76,6 @@ class ExampleSource:
         """``count`` examples evenly spread over the signal (the same every call)."""
         starts = np.linspace(self.first, self.last, count).astype(int).tolist()
         return examples(self.model, self.dry, self.wet, starts)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One (dry, wet) pair, (samples,) each, made with the knob settings ``control`` (knobs,) (empty: no knobs)."""
-
-    dry: np.ndarray
-    wet: np.ndarray
-    control: np.ndarray
 
 
 def segments_of(pairs: Segment | list[Segment] | tuple[np.ndarray, np.ndarray]) -> list[Segment]:
