@@ -27,6 +27,8 @@ COMMAND_MODULES = [
     "server.commands.coach_train",
     "server.commands.coach_eval",
     "server.commands.train_effect",
+    "server.commands.afx_train",
+    "server.commands.afx_bench",
 ]
 
 

@@ -22,6 +22,7 @@ torch.set_num_threads(1)
 # Test modules whose tests train models, start server processes, run Ray or render synth datasets: a few seconds
 # each. They are marked ``slow``, so ``pytest -m "not slow"`` is a quick check (under a minute); CI runs all.
 SLOW_MODULES = {
+    "test_afx_cli.py",
     "test_afx_training.py",
     "test_batch_ray.py",
     "test_coach.py",

@@ -22,7 +22,7 @@ from models.afx.framing import AfxModel, FrameModel, SlidingModel, lookahead_sam
 from models.afx.stream import FrameStream, SlidingStream, stream_latency
 
 
-class _AfxNetwork(nn.Module):
+class AfxNetwork(nn.Module):
     """One of the thesis's architectures behind the library's network contract."""
 
     network_type = ""
@@ -36,7 +36,7 @@ class _AfxNetwork(nn.Module):
         self.model = model
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any]) -> _AfxNetwork:
+    def from_settings(cls, settings: dict[str, Any]) -> AfxNetwork:
         settings = dict(settings)
         arch = settings.pop("arch", None)
         if arch not in ARCHITECTURES:
@@ -88,30 +88,30 @@ class _AfxNetwork(nn.Module):
         }
 
 
-class AfxFrameNetwork(_AfxNetwork):
+class AfxFrameNetwork(AfxNetwork):
     """CEQ, CAFx, CRAFx, CWAFx or CSAFx as a library network."""
 
     network_type = "AfxFrameNetwork"
     family = FrameModel
 
 
-class AfxSlidingNetwork(_AfxNetwork):
+class AfxSlidingNetwork(AfxNetwork):
     """The thesis's feed-forward WaveNet as a library network."""
 
     network_type = "AfxSlidingNetwork"
     family = SlidingModel
 
 
-def network_for(model: AfxModel) -> type[_AfxNetwork]:
+def network_for(model: AfxModel) -> type[AfxNetwork]:
     """The adapter class for ``model``'s family."""
     return AfxFrameNetwork if isinstance(model, FrameModel) else AfxSlidingNetwork
 
 
-def wrap(arch: str, model: AfxModel) -> _AfxNetwork:
+def wrap(arch: str, model: AfxModel) -> AfxNetwork:
     """``model`` (of architecture ``arch``) as a library network."""
     return network_for(model)(arch, model)
 
 
-def build_network(arch: str, settings: dict[str, Any] | None = None) -> _AfxNetwork:
+def build_network(arch: str, settings: dict[str, Any] | None = None) -> AfxNetwork:
     """A freshly initialised library network of architecture ``arch`` with ``settings`` over the thesis's."""
     return wrap(arch, build(arch, settings))
