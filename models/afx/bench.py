@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,7 +89,16 @@ def csv_row(result: RunResult, rtf_16k: float, settings: RunSettings, command: s
         for part in ("model", "dry", "ratio"):
             value = result.heldout.get(part, {}).get(metric)
             row[f"{metric}_{part}"] = "" if value is None else f"{value:.4g}"
+    row.update(loss_columns(result.info.sidecar))
     return row
+
+
+def loss_columns(sidecar: dict) -> Row:
+    """The architecture's own training loss (Eq. 4.9, Eq. 8.6, MAE) on the held-out examples, model over dry."""
+    loss = sidecar.get("metrics", {}).get("heldout", {}).get("training_loss", {})
+    if "model" not in loss or not loss.get("dry"):
+        return {"loss": str(loss.get("loss", "")), "loss_ratio": ""}
+    return {"loss": str(loss["loss"]), "loss_ratio": f"{loss['model'] / loss['dry']:.4g}"}
 
 
 def write_tables(rows: list[Row], out_dir: Path) -> None:
@@ -108,7 +118,12 @@ def read_rows(directory: Path) -> list[Row]:
     if not path.is_file():
         raise ReaTimbreError(f"no afx-bench.csv in {directory}")
     with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        rows = list(csv.DictReader(handle))
+    for row in rows:  # tables written before the loss columns existed: from the saved models' sidecars
+        sidecar = directory / "models" / f"{row['arch']}-{row['task']}.json"
+        if "loss_ratio" not in row and sidecar.is_file():
+            row.update(loss_columns(json.loads(sidecar.read_text(encoding="utf-8"))))
+    return rows
 
 
 def merge(directories: list[Path], out_dir: Path) -> list[Row]:
@@ -126,15 +141,16 @@ def markdown(rows: list[Row]) -> str:
     columns = [
         (task_name, metric)
         for task_name in tasks
-        for metric in TABLE_METRICS
+        for metric in ("loss", *TABLE_METRICS)
         if any(row.get(f"{metric}_ratio") for row in rows if row["task"] == task_name)
     ]
-    header = ["arch", *[f"{t} {m}" for t, m in columns], "params (ours / Table C.1)", "RTF 16 kHz", "RTF 44.1 kHz",
-              "Table C.1 RTF 16 kHz"]  # fmt: skip
+    header = ["arch", "budget (min)", *[f"{t} {m}" for t, m in columns], "params (ours / Table C.1)", "RTF 16 kHz",
+              "RTF 44.1 kHz", "Table C.1 RTF 16 kHz"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for arch in archs:
         present = [row for row in rows if row["arch"] == arch]
-        cells = [arch] + [by_key.get((arch, t), {}).get(f"{m}_ratio", "") for t, m in columns]
+        budget = "/".join(sorted({row["budget_minutes"] for row in present}))
+        cells = [arch, budget] + [by_key.get((arch, t), {}).get(f"{m}_ratio", "") for t, m in columns]
         counts = sorted({int(row["parameters"]) for row in present})
         thesis = present[0]["table_c1_parameters"]
         params = "-".join(f"{c:,}" for c in (counts[0], counts[-1]) if c) if len(counts) > 1 else f"{counts[0]:,}"
@@ -160,9 +176,10 @@ def markdown(rows: list[Row]) -> str:
         + "; ".join(f"{m} min, {s} s, {h} s, {t} threads" for m, s, h, t in budgets)
         + f". All at {SAMPLE_RATE_HZ} Hz, thesis-size models (plus the knob's FiLM on tasks with a knob: the "
         "parameter range). Cells are each metric's ratio to the dry input's on held-out material of another origin "
-        "(below 1: closer to the effect than doing nothing). Real-time factor: the library's stream in "
-        "16,384-sample blocks, the slowest of the row's models; 44.1 kHz = the 16 kHz figure x 16/44.1. Table C.1's "
-        "figure is 2 s / its CPU time for 2 s of audio.",
+        "(below 1: closer to the effect than doing nothing); `loss` is the architecture's own training loss "
+        "(Eq. 4.9 for CEQ, Eq. 8.6 for CSAFx, MAE for the others; none for the TCN) on held-out examples. "
+        "Real-time factor: the library's stream in 16,384-sample blocks, the slowest of the row's models; "
+        "44.1 kHz = the 16 kHz figure x 16/44.1. Table C.1's figure is 2 s / its CPU time for 2 s of audio.",
         "",
         *lines,
         "",

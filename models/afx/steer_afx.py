@@ -68,9 +68,9 @@ def steer_afx(
                 for a, b in regions.train]  # fmt: skip
     v0, v1 = regions.validation
     validation = [Segment(pair.dry[c, v0:v1], pair.wet[c, v0:v1], zero) for c in range(pair.dry.shape[0])]
-    settings = TrainSettings(steps=1_000_000, max_seconds=minutes * 60, pretrain_steps=pretrain_steps, seed=seed)
+    train_settings = TrainSettings(steps=1_000_000, max_seconds=minutes * 60, pretrain_steps=pretrain_steps, seed=seed)
     report(f"steering {arch} for {minutes:g} min on {pair.seconds:.1f} s of pair at {pair.sample_rate} Hz")
-    result = train(network.model, arch, training, None, settings, validation, progress=progress, device=device)
+    result = train(network.model, arch, training, None, train_settings, validation, progress=progress, device=device)
     network = network.cpu().eval()
     h0, h1 = regions.heldout
     estimate = render(network.model, pair.dry, torch.zeros(len(STEER_KNOBS)))[:, h0:h1]
