@@ -89,7 +89,15 @@ RECIPES: dict[str, Recipe] = {
     ),
     # The pedal board (issue 29), trained by models.pedals.training on a CPU budget of minutes each.
     "fuzz": Recipe(
-        TCNConfig(channels=16, kernel_size=3, dilation_growth=2, layers=8),
+        TCNConfig(
+            channels=16,
+            kernel_size=3,
+            dilation_growth=2,
+            layers=8,
+            gain_path=True,
+            level_input=True,
+            level_windows=(1, 64, 512),
+        ),
         segment_samples=4_096,
         batch_size=8,
         steps=3000,

@@ -77,7 +77,9 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
             "harmonics": LFO_HARMONICS,
             "hidden": LFO_HIDDEN,
         }
-    return LFOTCN(recipe.config, lfo, effect.latency_samples, SAMPLE_RATE_HZ)
+    # A recipe whose TCN has its own gain path (input x gain, for effects whose level swings, like a fuzz's) needs
+    # no dry path beside it: that would add the input twice.
+    return LFOTCN(recipe.config, lfo, effect.latency_samples, SAMPLE_RATE_HZ, dry_path=not recipe.config.gain_path)
 
 
 class CropSource:
@@ -307,6 +309,10 @@ def train_pedal(
             "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },
         "metrics": {
+            "heldout": {  # grid means, in the shape every model's sidecar has (``reatimbre models`` shows it)
+                who: {"mrstft": float(np.mean([p[f"mrstft_{who}"] for p in verdict["points"]]))}
+                for who in ("model", "dry")
+            },
             "heldout_other_origin": verdict,
             "validation_history": result.history,
         },
