@@ -28,6 +28,9 @@ NETWORK_TYPES: dict[str, str] = {
     "ConditionedTCN": "models.tcn:ConditionedTCN",
     "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
     "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
+    "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",
+    "McCoolCNN": "models.pedals.baselines:McCoolCNN",
+    "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
 }
 
 

@@ -30,6 +30,7 @@ SLOW_MODULES = {
     "test_coach_job.py",
     "test_coach_target.py",
     "test_device_check.py",
+    "test_pedal_training.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",
