@@ -23,6 +23,7 @@ torch.set_num_threads(1)
 # each. They are marked ``slow``, so ``pytest -m "not slow"`` is a quick check (under a minute); CI runs all.
 SLOW_MODULES = {
     "test_afx_training.py",
+    "test_asp_tiny.py",
     "test_batch_ray.py",
     "test_coach.py",
     "test_coach_cache.py",
@@ -38,6 +39,7 @@ SLOW_MODULES = {
     "test_server_hardening.py",
     "test_server_live.py",
     "test_server_steer_explore.py",
+    "test_match_encoding.py",
     "test_steer.py",
     "test_steer_memory.py",
     "test_synth_dataset.py",

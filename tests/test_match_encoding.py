@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.asp.data import MatchDataConfig, patch_key, plan_patches, split_of
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.synth.features import clip_features
@@ -114,3 +115,17 @@ def test_kars_round_trip() -> None:
     synth = KarsMatch()
     rng = np.random.default_rng(5)
     _round_trip(synth, [synth.space.random_patch(rng) for _ in range(6)], render_patches=2, read_tolerance=1e-6)
+
+
+@needs_amsynth
+def test_amsynth_presets_deduplicated_so_no_preset_leaks() -> None:
+    synth = AmsynthMatch()
+    plans = plan_patches(MatchDataConfig(synth="amsynth"), synth)
+    keys = [patch_key(synth.space, p.values) for p in plans]
+    assert len(set(keys)) == len(keys) < len(synth.presets())  # duplicates (e.g. 59 init patches) removed
+    by_key = {}
+    for preset in synth.presets():  # every copy of a preset lands in its one split
+        key = patch_key(synth.space, synth.space.complete(preset.values))
+        by_key.setdefault(key, set()).add(split_of(key, 0))
+    assert all(len(splits) == 1 for splits in by_key.values())
+    assert {p.split for p in plans} == {0, 1, 2}

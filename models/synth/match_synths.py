@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +33,9 @@ AMSYNTH_BANK_DIR = Path("/usr/share/amsynth/banks")
 KARS_VST_PATH = Path("/usr/lib/vst/Kars-vst.so")
 
 
-def _continuous(name: str, default: float, low: float, high: float, sample: tuple[float, float] | None = None) -> ParameterSpec:
+def _continuous(
+    name: str, default: float, low: float, high: float, sample: tuple[float, float] | None = None
+) -> ParameterSpec:
     sample_low, sample_high = sample if sample is not None else (None, None)
     return ParameterSpec(name, CONTINUOUS, default, low, high, sample_low=sample_low, sample_high=sample_high)
 
@@ -313,7 +315,9 @@ def _amsynth_presets(bank_dir: str) -> tuple[Preset, ...]:
     folder = Path(bank_dir)
     banks = sorted(folder.glob("*.bank")) if folder.is_dir() else []
     if not banks:
-        raise ReaTimbreError(f"no amsynth banks in {folder}; install Debian's amsynth package (python3 install.py --dev)")
+        raise ReaTimbreError(
+            f"no amsynth banks in {folder}; install Debian's amsynth package (python3 install.py --dev)"
+        )
     presets: list[Preset] = []
     for path in banks:
         bank = path.name.split(".")[0]
@@ -335,7 +339,7 @@ class KarsMatch(_PluginMatch):
         return self.synth.patch_bytes()
 
 
-MATCH_SYNTHS: dict[str, type[MatchSynth]] = {"vital": VitalMatch, "amsynth": AmsynthMatch, "kars": KarsMatch}
+MATCH_SYNTHS: dict[str, Callable[[], MatchSynth]] = {"vital": VitalMatch, "amsynth": AmsynthMatch, "kars": KarsMatch}
 
 
 def match_synth(name: str) -> MatchSynth:

@@ -89,7 +89,11 @@ class Layout:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Layout:
-        return cls(int(raw["size"]), tuple(int(i) for i in raw["continuous"]), tuple((int(a), int(b)) for a, b in raw["groups"]))
+        return cls(
+            int(raw["size"]),
+            tuple(int(i) for i in raw["continuous"]),
+            tuple((int(a), int(b)) for a, b in raw["groups"]),
+        )
 
 
 class ParameterSpace:
@@ -118,8 +122,9 @@ class ParameterSpace:
         return self._by_name[name]
 
     def layout(self) -> Layout:
-        continuous = tuple(s for s, p in zip(self._starts, self.parameters) if p.kind == CONTINUOUS)
-        groups = tuple((s, p.width) for s, p in zip(self._starts, self.parameters) if p.kind == CATEGORICAL)
+        pairs = list(zip(self._starts, self.parameters, strict=True))
+        continuous = tuple(s for s, p in pairs if p.kind == CONTINUOUS)
+        groups = tuple((s, p.width) for s, p in pairs if p.kind == CATEGORICAL)
         return Layout(self.size, continuous, groups)
 
     def defaults(self) -> dict[str, float]:
@@ -136,7 +141,7 @@ class ParameterSpace:
         """The float32 vector of a native patch (missing parameters at their defaults)."""
         values = self.complete(native)
         vector = np.zeros(self.size, dtype=np.float32)
-        for start, p in zip(self._starts, self.parameters):
+        for start, p in zip(self._starts, self.parameters, strict=True):
             value = values[p.name]
             if not np.isfinite(value):
                 raise ReaTimbreError(f"{self.synth} parameter {p.name} is not finite")
@@ -152,7 +157,7 @@ class ParameterSpace:
         if vector.shape != (self.size,):
             raise ReaTimbreError(f"{self.synth} vectors have {self.size} values, got shape {vector.shape}")
         native = {}
-        for start, p in zip(self._starts, self.parameters):
+        for start, p in zip(self._starts, self.parameters, strict=True):
             if p.kind == CONTINUOUS:
                 native[p.name] = float(p.low + np.clip(vector[start], 0.0, 1.0) * (p.high - p.low))
             else:
@@ -164,4 +169,8 @@ class ParameterSpace:
         return {p.name: p.sample(rng) for p in self.parameters}
 
     def to_json(self) -> dict[str, Any]:
-        return {"synth": self.synth, "parameters": [p.to_json() for p in self.parameters], "layout": self.layout().to_json()}
+        return {
+            "synth": self.synth,
+            "parameters": [p.to_json() for p in self.parameters],
+            "layout": self.layout().to_json(),
+        }
