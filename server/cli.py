@@ -27,6 +27,10 @@ COMMAND_MODULES = [
     "server.commands.coach_train",
     "server.commands.coach_eval",
     "server.commands.train_effect",
+    "server.commands.match_data",
+    "server.commands.match_train",
+    "server.commands.match",
+    "server.commands.match_eval",
 ]
 
 

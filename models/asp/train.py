@@ -162,7 +162,7 @@ def train_asp(
                     {
                         "step": step,
                         "seconds": time.perf_counter() - started,
-                        "train": float(values["total"]),
+                        "train": float(values["total"].detach()),
                         "validation": validation,
                     }
                 )
