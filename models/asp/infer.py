@@ -50,6 +50,7 @@ class SynthMatch:
     patch_bytes: bytes
     patch_suffix: str
     seconds: float
+    host_values: dict[int, float]  # the patch's parameters as a host (REAPER) addresses them: index → 0..1
 
 
 def prepare_target(audio: np.ndarray, sample_rate_hz: int, note: int | None = None) -> Target:
@@ -108,10 +109,13 @@ def match_target(
         vector = infer_vectors(model, target.mel_db80[None], synth_name)[0]
         native = adapter.space.decode(vector)
         distance = float(lsd_db(render_mel(adapter, native, target.note), target.mel_db80))
-        patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")
-        results.append(
-            SynthMatch(synth_name, native, distance, patch, adapter.patch_suffix, time.perf_counter() - started)
-        )
+        patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
+        host = {
+            adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
+            for key in adapter.space.names()
+        }
+        seconds = time.perf_counter() - started
+        results.append(SynthMatch(synth_name, native, distance, patch, adapter.patch_suffix, seconds, host))
     return sorted(results, key=lambda r: r.lsd_db)
 
 
@@ -122,7 +126,13 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
         "note_detected": target.estimate is not None,
         "onset_seconds": round(target.onset_seconds, 4),
         "ranking": [
-            {"synth": r.synth, "lsd_db": round(r.lsd_db, 3), "seconds": round(r.seconds, 3), "parameters": r.native}
+            {
+                "synth": r.synth,
+                "lsd_db": round(r.lsd_db, 3),
+                "seconds": round(r.seconds, 3),
+                "parameters": r.native,
+                "host_values": {str(index): value for index, value in sorted(r.host_values.items())},
+            }
             for r in results
         ],
     }

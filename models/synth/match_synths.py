@@ -347,3 +347,11 @@ def match_synth(name: str) -> MatchSynth:
     if name not in MATCH_SYNTHS:
         raise ReaTimbreError(f"unknown synth {name!r}; synths: {', '.join(MATCH_SYNTHS)}")
     return MATCH_SYNTHS[name]()
+
+
+#: Each synth's patch file suffix (without loading the synth).
+PATCH_SUFFIXES: dict[str, str] = {
+    "vital": VitalMatch.patch_suffix,
+    "amsynth": AmsynthMatch.patch_suffix,
+    "kars": KarsMatch.patch_suffix,
+}
