@@ -24,6 +24,7 @@ torch.set_num_threads(1)
 SLOW_MODULES = {
     "test_afx_cli.py",
     "test_afx_training.py",
+    "test_asp_tiny.py",
     "test_batch_ray.py",
     "test_coach.py",
     "test_coach_cache.py",
@@ -31,6 +32,8 @@ SLOW_MODULES = {
     "test_coach_target.py",
     "test_device_check.py",
     "test_pedal_training.py",
+    "test_match_cli.py",
+    "test_match_encoding.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",
