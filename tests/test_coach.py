@@ -371,3 +371,18 @@ def test_coach_eval_prints_the_paper_tables_and_its_seed_picks_the_targets(tmp_p
     mse = body["coach"]["mse"]
     assert mse["final"] <= mse["initial"] and len(mse["per_step"]) == 5  # the coach never ends farther away
     assert main(args) == 1 and "already exists" in capsys.readouterr().err  # never overwrites its JSON
+
+
+def test_coach_eval_ood_sets_side_by_side(tmp_path, capsys):
+    out = tmp_path / "ood.json"
+    args = ["coach-eval", "--ood", "--targets", "3", "--seed", "3", "--max-steps", "2", "--json", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "basic shapes" not in printed  # --ood alone runs only the two sets
+    assert "Final/initial means, in distribution (3) and out of distribution (3)" in printed
+    body = json.loads(out.read_text())
+    inside, outside = (body[k] for k in body)
+    assert "out of distribution" in list(body)[1] and outside["targets"] == 3
+    assert set(outside["by_start"]) == {"ood-init", "ood-init_filter", "ood-random_osc"}
+    assert len(inside["by_start"]) == 3  # the first three presets
+    assert outside["coach"]["mse"]["final"] <= outside["coach"]["mse"]["initial"]

@@ -59,6 +59,11 @@ class FamilyRenderer:
             self.synth.load_patch_json(preset_data.build_preset_patch(preset, self._init_patch))
             self._preset = preset
 
+    def load_patch(self, patch: dict[str, Any]) -> None:
+        """Load any ``.vital`` patch (JSON object) instead of a shipped preset."""
+        self.synth.load_patch_json(patch)
+        self._preset = None
+
     def render(self, settings: Settings, note: int) -> np.ndarray:
         """Stereo clip (2, CLIP_SAMPLES) of the loaded preset with exactly ``settings``' effects on."""
         self.synth.set_controls(self.profile.controls(settings))
