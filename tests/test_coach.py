@@ -379,10 +379,24 @@ def test_coach_eval_ood_sets_side_by_side(tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "basic shapes" not in printed  # --ood alone runs only the two sets
-    assert "Final/initial means, in distribution (3) and out of distribution (3)" in printed
+    assert "Final/initial means, in distribution (3) and out of distribution (3):" in printed
     body = json.loads(out.read_text())
     inside, outside = (body[k] for k in body)
     assert "out of distribution" in list(body)[1] and outside["targets"] == 3
     assert set(outside["by_start"]) == {"ood-init", "ood-init_filter", "ood-random_osc"}
     assert len(inside["by_start"]) == 3  # the first three presets
     assert outside["coach"]["mse"]["final"] <= outside["coach"]["mse"]["initial"]
+
+
+def test_wide_coach_data_keeps_each_draws_note_and_chains_refuse_varied_presets(tmp_path, capsys):
+    from models.synth.dataset import plan_clip
+
+    config = DatasetConfig(group="basic_shapes", clips=64, shard_clips=32, note=36, note_high=84, variation=1.0)
+    generate(config, tmp_path / "wide", 1, progress=False)
+    families = load_families(tmp_path / "wide")
+    assert list(families.note) == [plan_clip(config, 32 * d).note for d in range(2)]
+    dry_sine, dry_triangle = (families.mel_db80[d, 0].astype(np.float32) for d in range(2))
+    assert np.abs(dry_sine - dry_triangle).mean() > 1e-3  # each draw renders its own patch and note
+    command = ["coach-chains", "--data", str(tmp_path / "wide"), "--out", str(tmp_path / "chains"), "--quiet"]
+    assert main([*command, "--chains", "2"]) == 1
+    assert "varied presets" in capsys.readouterr().err

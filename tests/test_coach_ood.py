@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.coach import ood
-from models.coach.evaluate import RunRecord, by_start, format_ood_table
+from models.coach.evaluate import RunRecord, by_start, format_ood_table, summarize
 from models.synth import presets as preset_data
 from models.synth.profiles import EFFECT_NAMES, Parameter, load_profile
 
@@ -94,5 +94,7 @@ def test_ood_table_sets_side_by_side_against_the_goals():
     table = format_ood_table(inside, outside, ["ood-init", "ood-random_osc"])
     mse_row = next(line for line in table.splitlines() if line.startswith("MSE"))
     assert "0.100   0.300" in mse_row and "MISS" in mse_row  # (0.1 + 0.5) / 2 = 0.3 > 0.19
+    uneven = summarize([_record(1.0, 0.1), _record(0.1, 0.1)])["mse"]
+    assert uneven["ratio"] == pytest.approx(0.2 / 1.1) and uneven["target_ratio"] == pytest.approx(0.55)
     with pytest.raises(ValueError):
         by_start(outside, ["ood-init"])
