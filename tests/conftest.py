@@ -34,6 +34,7 @@ SLOW_MODULES = {
     "test_pedal_training.py",
     "test_match_cli.py",
     "test_match_encoding.py",
+    "test_grid_evaluation.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",
