@@ -26,6 +26,7 @@ from torch import nn
 # Type name -> "module:class". One line per network type.
 NETWORK_TYPES: dict[str, str] = {
     "ConditionedTCN": "models.tcn:ConditionedTCN",
+    "ReverbTail": "models.reverb_tail:ReverbTail",
 }
 
 
