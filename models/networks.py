@@ -31,6 +31,7 @@ NETWORK_TYPES: dict[str, str] = {
     "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",
     "McCoolCNN": "models.pedals.baselines:McCoolCNN",
     "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
+    "ReverbTail": "models.reverb_tail:ReverbTail",
 }
 
 
