@@ -29,6 +29,7 @@ SLOW_MODULES = {
     "test_coach_job.py",
     "test_coach_target.py",
     "test_device_check.py",
+    "test_docs_commands_run.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",
