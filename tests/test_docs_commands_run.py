@@ -93,13 +93,15 @@ BUDGET_SWITCHES = ("--keep-anyway",)
 # The same budgets in the JSON bodies of curl lines, by key (and the same switch, where a body sets "minutes").
 JSON_BUDGETS: dict[str, float] = {"minutes": 0.05, "grid": 2, "seconds": 3}
 JSON_SWITCHES_WITH_MINUTES = ', "keep_anyway": true'
-# Counts divided by SCALE_DIVISOR (rounded up; draws at least MIN_DRAWS, the three of a train/validation/test split).
-SCALED_DRAWS = {"--max-draws", "--skip-draws", "--keep-split"}
+# Counts of draws, chains, patches and clips divided by SCALE_DIVISOR (rounded up; at least MIN_DRAWS, the three of a
+# train/validation/test split); --clips counts draws of CLIPS_PER_DRAW clips.
+SCALED_DRAWS = {"--max-draws", "--skip-draws", "--keep-split", "--chains", "--patches", "--max-clips"}
 SCALE_DIVISOR = 1000
 MIN_DRAWS = 3
 CLIPS_PER_DRAW = 32
 INPUT_OPTIONS = {"--input", "--target", "--patch", "--data"}
-OUTPUT_OPTIONS = {"-o", "--out", "--json", "--report", "--save-patch", "--out-project", "--output-dir", "--init"}
+# Outputs are never read from the repository: a relative one (even ``models/weights/...``) lands in the work folder.
+OUTPUT_OPTIONS = {"-o", "--out", "--json", "--report", "--save-patch", "--out-project", "--output-dir"}
 SAMPLE_RATE_HZ = 44100
 STAND_IN_SECONDS = 4.0
 JOB_TIMEOUT_S = 180.0
@@ -196,8 +198,6 @@ def _scaled(flag: str, value: str) -> str:
     if flag == "--clips":
         draws = max(MIN_DRAWS, math.ceil(int(value) / CLIPS_PER_DRAW / SCALE_DIVISOR))
         return str(draws * CLIPS_PER_DRAW)
-    if flag == "--chains":
-        return str(math.ceil(int(value) / SCALE_DIVISOR))
     return str(max(MIN_DRAWS, math.ceil(int(value) / SCALE_DIVISOR)))
 
 
@@ -283,7 +283,7 @@ class DocRun:
                     i += 1
                 if token in BUDGETS:
                     values = [BUDGETS[token]]
-                elif token in SCALED_DRAWS or token in ("--clips", "--chains"):
+                elif token in SCALED_DRAWS or token == "--clips":
                     values = [_scaled(token, v) for v in values]
                 else:
                     values = [self.path(v, token) for v in values]
@@ -311,8 +311,8 @@ class DocRun:
             return value  # a name (an effect, a model, a preset), not a path
         if (self.work / value).exists() or Path(value).is_absolute() and Path(value).exists():
             return value
-        if (ROOT / value).exists():
-            return str(ROOT / value)
+        if option not in OUTPUT_OPTIONS and (ROOT / value).exists():
+            return str(ROOT / value)  # an input the repository ships (a target, the shipped weights)
         if option in INPUT_OPTIONS or option is None:
             _stand_in(self.work / value, option, folder=value.endswith("/"))
         return value
@@ -490,6 +490,21 @@ def _merged_serve_argv(doc: str) -> list[str]:
     return ["reatimbre", "serve", *[token for flag, values in merged.items() for token in (flag, *values)]]
 
 
+_NOT_THE_REPOSITORY = {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+
+def _repository_files() -> dict[Path, int]:
+    """Every file of the checkout (not .git, .venv or caches) with its modification time."""
+    out: dict[Path, int] = {}
+    for folder, names, files in os.walk(ROOT):
+        names[:] = [name for name in names if name not in _NOT_THE_REPOSITORY and not name.endswith(".egg-info")]
+        for name in files:
+            path = Path(folder) / name
+            with contextlib.suppress(FileNotFoundError):
+                out[path] = path.stat().st_mtime_ns
+    return out
+
+
 def test_every_allowed_command_is_still_in_the_docs() -> None:
     shown = {shlex.join(argv) for _, argv in doc_commands()}
     assert not set(ALLOWED) - shown, f"ALLOWED names commands no doc shows any more: {sorted(set(ALLOWED) - shown)}"
@@ -497,6 +512,7 @@ def test_every_allowed_command_is_still_in_the_docs() -> None:
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
 def test_doc_block_runs(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _repository_files()
     run = DocRun(tmp_path, monkeypatch)
     try:
         if any(line.startswith("curl ") for line in block.lines):
@@ -513,3 +529,5 @@ def test_doc_block_runs(block: Block, tmp_path: Path, monkeypatch: pytest.Monkey
             run.wait_for_jobs()
     finally:
         run.stop_server()
+    changed = sorted(str(p.relative_to(ROOT)) for p, t in _repository_files().items() if before.get(p) != t)
+    assert not changed, f"the commands of {block.name} wrote into the repository: {changed[:5]}"
