@@ -5,8 +5,10 @@ HOME (config, token, user models, a stand-in REAPER resource folder all live the
 What the test changes in a command is general, by flag name or file type, never by line:
 
 - budgets: every option in BUDGETS that the program's own parser accepts is set to the small value, whether or not
-  the line shows it (``--minutes``, ``--steps``, ``--grid``, ``--seconds``...); counts of draws, clips and chains
-  (SCALED) are divided by SCALE_DIVISOR, at least MIN_DRAWS draws;
+  the line shows it (``--minutes``, ``--steps``, ``--grid``, ``--seconds``...), with ``--keep-anyway`` (a model
+  trained so briefly may not beat the dry input, and later lines use it); counts of draws, clips, chains and patches
+  (SCALED_DRAWS) are divided by SCALE_DIVISOR, at least MIN_DRAWS; a user model a line names and no line steered
+  first (``--effect my-comp``) is steered from stand-ins;
 - inputs: a positional argument or an input option's value (INPUT_OPTIONS) that names no existing file gets a small
   real stand-in by its type: audio (``.wav``/``.flac``; a name with "wet" or "amp" is the saturated dry), a folder
   (``name/``) or glob of audio files, a REAPER project (``.rpp``: three tracks with an item each), a Vital patch
@@ -22,6 +24,9 @@ What the test changes in a command is general, by flag name or file type, never 
 - ``python3 install.py --reaper ...`` installs into the fake HOME's ``~/.config/REAPER`` with the current interpreter
   standing in for .venv's, as tests/test_reaper_install.py does;
 - other shell lines (``mkdir``, ``cp``, variable assignments) run in bash.
+
+A line that an earlier block (README.md first) already shows is run there, once. After each block no file of the
+checkout may have changed.
 
 ALLOWED lists the few commands that cannot run here, each with its reason; a listed command that no doc shows any
 more fails the test, so the list cannot go stale.
@@ -50,6 +55,8 @@ import pytest
 import soundfile as sf
 import torch
 from doc_commands import ROOT, Block, doc_blocks, doc_commands, line_parts, options, program_argv, program_parser
+
+from models.rates import SAMPLE_RATE_HZ
 
 # Commands (as the docs show them, shlex-joined, comments dropped) that cannot run in this test, and why.
 ALLOWED: dict[str, str] = {
@@ -102,7 +109,6 @@ CLIPS_PER_DRAW = 32
 INPUT_OPTIONS = {"--input", "--target", "--patch", "--data"}
 # Outputs are never read from the repository: a relative one (even ``models/weights/...``) lands in the work folder.
 OUTPUT_OPTIONS = {"-o", "--out", "--json", "--report", "--save-patch", "--out-project", "--output-dir"}
-SAMPLE_RATE_HZ = 44100
 STAND_IN_SECONDS = 4.0
 JOB_TIMEOUT_S = 180.0
 FINISHED = ("done", "failed", "cancelled")
@@ -221,7 +227,6 @@ class DocRun:
         self.port = 0
         self.jobs: list[str] = []
         self.cancelled: set[str] = set()
-        self.ran: list[str] = []
 
     # ----------------------------------------------------------------- lines
     def run_line(self, line: str, doc: str) -> None:
@@ -234,7 +239,6 @@ class DocRun:
                 self.shell(part)
             elif shlex.join(argv) not in ALLOWED:
                 self.program(argv, doc)
-                self.ran.append(shlex.join(argv))
 
     def shell(self, text: str) -> None:
         """A shell line (mkdir, cp, assignments) in bash; the variables it sets are kept for the next lines."""
