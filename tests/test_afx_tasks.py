@@ -10,6 +10,7 @@ from models.afx.heldout import heldout_material
 from models.afx.metrics import t60_seconds
 from models.afx.reverbs import plate, plate_available, spring
 from models.afx.tasks import TASKS, pair, segments, task
+from models.afx.tube import tube, tube_available
 
 RATE = 16_000
 
@@ -74,6 +75,17 @@ def test_plate_decay_knob_sets_the_tail() -> None:
     impulse[0] = 1.0
     short, long = (t60_seconds(plate(impulse, RATE, d) - 0.8 * impulse, RATE) for d in (0.5, 3.0))
     assert 0.2 < short < 1.0 and long > 2 * short
+
+
+@pytest.mark.skipif(not tube_available(), reason="Debian's zam-plugins is not installed")
+def test_tube_distorts_more_when_louder() -> None:
+    t = np.arange(RATE) / RATE
+
+    def second_harmonic_db(level: float) -> float:
+        spectrum = np.abs(np.fft.rfft(tube(level * np.sin(2 * np.pi * 200 * t), RATE)[RATE // 2 :]))
+        return 20 * np.log10(spectrum[200] / spectrum[100])  # 400 Hz over 200 Hz (bins of 2 Hz)
+
+    assert second_harmonic_db(0.3) > second_harmonic_db(0.05) + 15
 
 
 def test_heldout_material_is_deterministic_and_has_gaps() -> None:

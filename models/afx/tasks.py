@@ -7,8 +7,8 @@ Families (``Task.family``):
 - ``eq`` (Table 4.2, on any material): ``eq-shelf`` (2nd-order low shelf +10 dB at 500 Hz, Q 0.707), ``eq-peak``
   (peaking +10 dB at 500 Hz, Q 0.707), ``eq-lowpass`` and ``eq-highpass`` (order-50 FIRs at 500 Hz).
 - ``nonlinear`` (Table 5.3, SoX-like): ``sox-bass`` (+10 dB low shelf at 100 Hz), ``sox-treble`` (+10 dB high
-  shelf at 3 kHz), ``sox-overdrive`` (SoX's algorithm, gain 20 dB, colour 20). No tube distortion plug-in: none of
-  Debian's loads as a mono effect here; ``sox-overdrive`` is the nonlinear chain with memory (its DC blocker).
+  shelf at 3 kHz), ``sox-overdrive`` (SoX's algorithm, gain 20 dB, colour 20), ``tube`` (Debian's ZamTube
+  plug-in, a triode preamp model with a tone stack, :mod:`models.afx.tube`).
 - ``modulation`` (Table 6.3): :data:`models.afx.modulation.MODULATION`, each also as ``NAME+od`` (followed by
   ``sox-overdrive``).
 - ``leslie``: :mod:`models.afx.leslie`, ``leslie`` with a ``speed`` knob (0 slow, 1 fast; trained on both), and
@@ -33,6 +33,7 @@ from models.afx.heldout import heldout_material
 from models.afx.modulation import MODULATION
 from models.afx.reverbs import plate, spring
 from models.afx.segment import Segment
+from models.afx.tube import TUBE_DRIVE, tube
 from models.knobs import Knob
 from models.material import GENERATORS, make_program
 from models.rates import SAMPLE_RATE_HZ
@@ -100,6 +101,8 @@ def _tasks() -> list[Task]:
              _fixed(lambda x, r: biquad("highshelf", x, r, 3000.0, 0.707, 10.0))),
         Task("sox-overdrive", "SoX overdrive algorithm, gain 20 dB, colour 20", "nonlinear",
              _fixed(lambda x, r: sox_overdrive(x))),
+        Task("tube", f"ZamTube tube distortion plug-in (Debian zam-plugins), drive {TUBE_DRIVE}", "nonlinear",
+             _fixed(tube)),
         Task("leslie", "Leslie horn + woofer (numpy AM + Doppler), speed knob", "leslie",
              lambda x, r, v: leslie_model.leslie(x, r, 0.0 if v is None else v), SPEED, (0.0, 1.0)),
         Task("plate", "Dragonfly Plate Reverb (Debian), decay knob, full tails", "reverb",
