@@ -32,6 +32,7 @@ SLOW_MODULES = {
     "test_device_check.py",
     "test_match_cli.py",
     "test_match_encoding.py",
+    "test_match_server.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",
