@@ -166,6 +166,10 @@ def goals(table: dict[str, Any], variants: Sequence[str]) -> dict[str, Any]:
     return checks
 
 
+def _group_cell(stats: dict[str, Any]) -> str:
+    return "–" if stats["mean"] is None else f"{stats['mean']:.2f} (n={stats['clips']})"
+
+
 def markdown(table: dict[str, Any]) -> str:
     """The tables as Markdown: pooled (Table 1), then one per synth (Tables 2–4), then timbre groups."""
 
@@ -197,5 +201,5 @@ def markdown(table: dict[str, Any]) -> str:
     lines.append("|---|" + "---|" * len(groups))
     for method in methods:
         row = table["timbre_groups"][method]
-        lines.append(f"| {method} | " + " | ".join(f"{row[g]['mean']} (n={row[g]['clips']})" for g in groups) + " |")
+        lines.append(f"| {method} | " + " | ".join(_group_cell(row[g]) for g in groups) + " |")
     return "\n".join(lines) + "\n"

@@ -49,7 +49,8 @@ class SynthMatch:
     lsd_db: float
     patch_bytes: bytes
     patch_suffix: str
-    seconds: float
+    seconds: float  # wall clock, loading the synth on first use included
+    cpu_seconds: float
     host_values: dict[int, float]  # the patch's parameters as a host (REAPER) addresses them: index → 0..1
 
 
@@ -104,7 +105,7 @@ def match_target(
     adapters = adapters if adapters is not None else {}
     results = []
     for synth_name in names:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         adapter = adapters.setdefault(synth_name, match_synth(synth_name))
         vector = infer_vectors(model, target.mel_db80[None], synth_name)[0]
         native = adapter.space.decode(vector)
@@ -114,8 +115,8 @@ def match_target(
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
             for key in adapter.space.names()
         }
-        seconds = time.perf_counter() - started
-        results.append(SynthMatch(synth_name, native, distance, patch, adapter.patch_suffix, seconds, host))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+        results.append(SynthMatch(synth_name, native, distance, patch, adapter.patch_suffix, seconds, cpu, host))
     return sorted(results, key=lambda r: r.lsd_db)
 
 
@@ -130,6 +131,7 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
                 "synth": r.synth,
                 "lsd_db": round(r.lsd_db, 3),
                 "seconds": round(r.seconds, 3),
+                "cpu_seconds": round(r.cpu_seconds, 3),
                 "parameters": r.native,
                 "host_values": {str(index): value for index, value in sorted(r.host_values.items())},
             }

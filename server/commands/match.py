@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
             raise ReaTimbreError(f"{path} already exists; pass --overwrite to replace it")
         write_bytes(path, result.patch_bytes, make_parents=True)
         paths[result.synth] = path
-        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB  ({result.seconds:.2f} s)  {path}")
+        timing = f"{result.seconds:.2f} s, {result.cpu_seconds:.2f} s CPU"
+        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB  ({timing})  {path}")
     if args.json:
         body = summary(results, target)
         for entry in body["ranking"]:

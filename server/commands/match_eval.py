@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                 "synths": {s: rows[variant] for s, rows in table["synths"].items()},
                 "baselines": {b: table["all"][b] for b in ("random_preset", "nearest_preset", "most_common")},
                 "goals": checks.get(variant),
-                "command": "reatimbre match-eval "
-                + " ".join(f"--data {f}" for f in args.data)
+                "command": "reatimbre match-eval --data "
+                + " ".join(str(f) for f in args.data)
                 + (f" --max-clips {args.max_clips}" if args.max_clips else ""),
             }
             write_bytes(directory / f"{variant}.json", json.dumps(sidecar, indent=1).encode("utf-8"))
