@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             tail = "none" if e["envelope_tail_seconds"] is None else f"{e['envelope_tail_seconds']:.2f} s"
             cells.append(
                 f"{choice.memory} {'✓' if ok else '✗'} (tail {tail}, IR {e['impulse_ring_seconds']:.2f} s "
-                f"{e['impulse_late_excess_db']:+.0f} dB)"
+                f"{e['impulse_late_excess_db']:+.0f} dB, density {e['impulse_ring_density']:.2f})"
             )
             details.append(f"{case.name} / {kind} ({time.monotonic() - start:.1f} s): {choice.reason}")
         print(f"| {case.name} | {case.kind} | {case.package or 'pedalboard'} | {case.expected} | {' | '.join(cells)} |")

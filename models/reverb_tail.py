@@ -132,15 +132,17 @@ class ReverbTail(nn.Module):
         super().__init__()
         self.config = config or ReverbTailConfig()
         c = self.config
-        self.cond_mlp = nn.Sequential(
+        # SiLU rather than ReLU: with ReLU, large early steps left every unit dead and the knobs without effect
+        self.hidden = nn.Sequential(
             nn.Linear(c.cond_dim, c.cond_hidden),
-            nn.ReLU(),
+            nn.SiLU(),
             nn.Linear(c.cond_hidden, c.cond_hidden),
-            nn.ReLU(),
+            nn.SiLU(),
         )
-        self.early = nn.Linear(c.cond_hidden, c.early_taps)
-        self.band_gain = nn.Linear(c.cond_hidden, c.bands)  # log of each band's starting amplitude / BAND_SCALE
-        self.band_decay = nn.Linear(c.cond_hidden, c.bands)  # logit of each band's T60 in its range / BAND_SCALE
+        features = c.cond_hidden + c.cond_dim  # the heads see the control itself too: a dry gain linear in a knob
+        self.early = nn.Linear(features, c.early_taps)
+        self.band_gain = nn.Linear(features, c.bands)  # log of each band's starting amplitude / BAND_SCALE
+        self.band_decay = nn.Linear(features, c.bands)  # logit of each band's T60 in its range / BAND_SCALE
         with torch.no_grad():
             self.early.weight.mul_(0.001)
             self.early.bias.zero_()
@@ -173,6 +175,10 @@ class ReverbTail(nn.Module):
     @property
     def receptive_field(self) -> int:
         return self.config.receptive_field
+
+    def cond_mlp(self, cond: torch.Tensor) -> torch.Tensor:
+        """The heads' input for (B, cond_dim) controls: the control and its hidden features, (B, features)."""
+        return torch.cat((cond, self.hidden(cond)), dim=1)
 
     def band_parameters(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Early taps (B, early_taps), band gains (B, bands) and band T60s in seconds (B, bands) for (B, cond_dim)."""

@@ -37,10 +37,11 @@ validation and held-out parts are rendered on the same device; the time budget i
 
 from __future__ import annotations
 
+import copy
 import datetime
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -311,6 +312,34 @@ def _loss_fn(recipe: SteerRecipe, crop_samples: int) -> Callable[[torch.Tensor, 
     return loss
 
 
+def _start_reverb(
+    model: ReverbTail, pair: Pair, regions: Regions, validate: Callable[[SteeredNetwork], float], say: Callable
+) -> dict[str, list[float]] | None:
+    """Start the reverb network from the impulse response of the pair's training part (validation and held-out
+    parts silenced) if that beats starting as the dry sound on the validation part; the fitted bands, or None."""
+    silenced = pair.dry.copy(), pair.wet.copy()
+    for first, last in (regions.validation, regions.heldout):
+        for signal in silenced:
+            signal[:, first:last] = 0.0
+    dry_start = validate(model)
+    before = copy.deepcopy(model.state_dict())
+    fitted = model.start_from(*estimate_response(replace(pair, dry=silenced[0], wet=silenced[1])))
+    measured_start = validate(model)
+    if measured_start >= dry_start:
+        model.load_state_dict(before)
+        say(
+            f"reverb network starts as the dry sound (the measured impulse response validates at "
+            f"{measured_start:.3f}, the dry start at {dry_start:.3f})"
+        )
+        return None
+    t60s = ", ".join(f"{t:.2f}" for t in fitted["t60_seconds"]) or "none measurable"
+    say(
+        f"reverb network started from the pair's impulse response (validation {measured_start:.3f}, the dry start "
+        f"{dry_start:.3f}): band T60s {t60s} s"
+    )
+    return fitted
+
+
 def check_new_model_name(name: str, overwrite: bool = False, directory: Path | None = None) -> Path:
     """The directory a steered model called ``name`` goes to; refuses clashes before any training is done."""
     check_model_name(name)
@@ -385,11 +414,8 @@ def steer_model(
     model: SteeredNetwork = (
         ReverbTail(recipe.config) if isinstance(recipe.config, ReverbTailConfig) else ConditionedTCN(recipe.config)
     )
-    start: dict[str, list[float]] | None = None
-    if isinstance(model, ReverbTail):
-        start = model.start_from(*estimate_response(pair))
-        t60s = ", ".join(f"{t:.2f}" for t in start["t60_seconds"]) or "none measurable"
-        say(f"reverb network started from the pair's impulse response: band T60s {t60s} s")
+    validate = _validation_fn(pair, regions.validation)
+    start = _start_reverb(model, pair, regions, validate, say) if isinstance(model, ReverbTail) else None
     batch_size = recipe.batch_size_on(device.device)
     source = CropSource(pair, regions, recipe, seed, batch_size)
     say(f"{device.describe()}; {batch_size} crops of {source.length} samples per step" + (", bf16" if bf16 else ""))
@@ -403,7 +429,7 @@ def steer_model(
         learning_rate=recipe.learning_rate,
         warmup_fraction=recipe.warmup_fraction,
         average_decay=recipe.average_decay,
-        validate=_validation_fn(pair, regions.validation),
+        validate=validate,
         validate_every=max(1, min(recipe.validate_every, (steps or 1_000_000) // 2)),
         patience=recipe.patience,
         progress=progress,

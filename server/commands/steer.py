@@ -25,10 +25,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", required=True, help="name of the new effect (letters, digits, '-', '_')")
     parser.add_argument(
         "--memory",
-        choices=["short", "long", "auto"],
+        choices=["short", "long", "reverb", "auto"],
         default="auto",
-        help="how far back the effect looks: short (~200 ms: dynamics, distortion), long (~2 s: reverb, delay); "
-        "auto decides from the wet's tail (default)",
+        help="how far back the effect looks: short (~200 ms: dynamics, distortion), long (~2 s: delay), reverb (a "
+        "4.5 s decaying tail); auto decides from the wet's tail and impulse response (default)",
     )
     parser.add_argument("--minutes", type=float, default=3.0, help="training time budget (default 3)")
     parser.add_argument(
