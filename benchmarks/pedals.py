@@ -15,6 +15,8 @@ from its sidecar; a missing one is trained with ``--minutes``. The table is writ
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import time
 from pathlib import Path
 
@@ -98,6 +100,11 @@ def main() -> int:
     parser.add_argument("--table", type=Path, help="write the Markdown table here too")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread",
+        flush=True,
+    )
     rows = []
     for effect in args.effects:
         reference_effect(effect)

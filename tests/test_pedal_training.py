@@ -48,6 +48,7 @@ def test_a_pedal_trains_is_judged_and_renders(effect: str, arch: str) -> None:
         assert len(verdict["points"]) == 3 ** len(REFERENCE_EFFECTS[effect].knobs)
         assert {"guitar", "bass"} <= set(verdict["clips"])
         assert verdict["summary"]["meets_goals"] in (True, False)
+        assert 0.0 <= verdict["summary"]["segments_nearer_real_than_dry"] <= 1.0
         if effect == "chorus":
             rows = verdict["summary"]["modulation"]["points"]
             assert len(rows) == 3 and all(row["dry"] > 0 for row in rows)
@@ -64,3 +65,15 @@ def test_a_pedal_trains_is_judged_and_renders(effect: str, arch: str) -> None:
 def test_baselines_are_for_the_pedal_board_only(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train-effect", "--effect", "compressor", "--arch", "mccool-cnn", "--steps", "1"]) == 1
     assert "only the pedal-board effects" in capsys.readouterr().err
+
+
+def test_the_listening_proxy_counts_audible_seconds_nearer_the_real_effect() -> None:
+    """(Here, not with the fast network tests: its log-mel spectrograms import librosa, which takes seconds.)"""
+    from models.pedals.training import nearer_segments
+
+    rng = np.random.default_rng(4)
+    dry = (rng.standard_normal(3 * 44_100) * 0.1).astype(np.float32)
+    dry[44_100 : 2 * 44_100] = 0.0  # a silent second is not judged
+    real = REFERENCE_EFFECTS["filter"].process(dry[None], 44_100, {"cutoff": 500.0, "resonance": 0.3})[0]
+    assert nearer_segments(real, real, dry) == [True, True]
+    assert nearer_segments(dry, real, dry) == [False, False]

@@ -47,6 +47,7 @@ GRID = (0.1, 0.5, 0.9)
 HELDOUT_SECONDS = 4.0
 GOAL_RATIO = {"fuzz": 0.3, "amp": 0.3, "octave": 0.3, "filter": 0.3, "chorus": 0.5, "delay": 0.5}
 RENDER_BLOCK = 16_384
+SEGMENT_GOAL = 0.95  # share of one-second segments whose render must be nearer the real effect than the dry input
 
 
 def model_name_for(effect: str, arch: str) -> str:
@@ -137,6 +138,30 @@ def real_render(effect: ReferenceEffect, audio: np.ndarray, knobs: dict[str, flo
     return effect.process(padded, SAMPLE_RATE_HZ, knobs)[0, latency:]
 
 
+def _log_mel_db(audio: np.ndarray) -> np.ndarray:
+    import librosa  # imported here: slow to import, and only the judgement needs it
+
+    mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE_HZ, n_fft=2048, hop_length=512, n_mels=64)
+    return 10 * np.log10(np.maximum(mel, 1e-10))
+
+
+def nearer_segments(model: np.ndarray, real: np.ndarray, dry: np.ndarray) -> list[bool]:
+    """For each whole one-second segment where the real effect or the dry input is audible (above -60 dBFS RMS):
+    whether the model's log-mel spectrogram is nearer (mean absolute dB) to the real effect's than the dry's is.
+    The issue's listening proxy."""
+    second = SAMPLE_RATE_HZ
+    verdicts = []
+    for start in range(0, len(real) - second + 1, second):
+        part = slice(start, start + second)
+        if max(np.sqrt(np.mean(real[part] ** 2)), np.sqrt(np.mean(dry[part] ** 2))) < 1e-3:
+            continue
+        target = _log_mel_db(real[part])
+        verdicts.append(
+            bool(np.mean(np.abs(_log_mel_db(model[part]) - target)) < np.mean(np.abs(_log_mel_db(dry[part]) - target)))
+        )
+    return verdicts
+
+
 def grid_points(effect: ReferenceEffect, grid: tuple[float, ...] = GRID) -> list[dict[str, float]]:
     """Knob values at every point of the grid (each knob at each of ``grid``'s positions)."""
     return [
@@ -153,6 +178,7 @@ def judge(
     latency = int(network.latency_samples)  # type: ignore[arg-type]
     tail = np.zeros(int(effect.tail_seconds * SAMPLE_RATE_HZ), np.float32)
     points: list[dict] = []
+    segments_nearer: list[bool] = []
     ratios: list[float] = []
     loudness_errors: list[float] = []
     for knobs in grid_points(effect, grid):
@@ -162,6 +188,7 @@ def judge(
             dry = np.concatenate([clip, tail])
             real = real_render(effect, dry, knobs)
             out = render(network.stream(control), dry, latency)  # type: ignore[operator]
+            segments_nearer.extend(nearer_segments(out, real, dry))
             model_d.append(mrstft_distance(out[None], real[None]))
             dry_d.append(mrstft_distance(dry[None], real[None]))
             model_l.append(loudness_lufs(out[None], SAMPLE_RATE_HZ))
