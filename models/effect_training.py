@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,17 +31,22 @@ from models.device import (
 from models.effects import ReferenceEffect, reference_effect
 from models.fit import FitProgress, fit
 from models.library import ModelInfo, NeuralEffect, load_info, save_model
-from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
+from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import make_program
+from models.networks import architecture_record
 from models.rates import SAMPLE_RATE_HZ
+from models.reverb_tail import ReverbTail, ReverbTailConfig
 from models.tcn import ConditionedTCN, TCNConfig
+
+NetworkConfig = TCNConfig | ReverbTailConfig
+IMPULSE_LEVEL = 0.5  # peak of the click of a recipe's impulse rows
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How to train one shipped effect."""
 
-    config: TCNConfig
+    config: NetworkConfig  # the network: a conditioned TCN, or a reverb's early response and banded tail
     segment_samples: int  # output samples per training example
     batch_size: int
     steps: int
@@ -58,6 +64,8 @@ class Recipe:
     heldout_seconds: float = 8.0
     grid: tuple[float, ...] = (0.1, 0.5, 0.9)  # knob positions of the held-out grid
     cuda_batch_scale: int = 1  # on CUDA a step takes batch_size * cuda_batch_scale crops
+    fft_sizes: tuple[int, ...] = PAPER_FFT_SIZES  # of the training loss's MR-STFT (long ones teach a reverb's decay)
+    impulse_rows: int = 0  # extra rows per batch whose dry is one click at the crop's start (a reverb's decay, bare)
 
     def batch_size_on(self, device: torch.device) -> int:
         """Crops per training step on ``device``: the recipe's batch, scaled up on CUDA."""
@@ -102,18 +110,95 @@ RECIPES: dict[str, Recipe] = {
         cuda_batch_scale=4,
     ),
     "reverb": Recipe(
-        TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=5),
-        segment_samples=65_536,
-        batch_size=2,
+        ReverbTailConfig(sample_rate=SAMPLE_RATE_HZ, tail_seconds=4.0, early_taps=2048, bands=10, cond_dim=2),
+        segment_samples=32_768,
+        batch_size=4,
         steps=6000,
-        minutes=30,
+        minutes=25,
         esr_weight=0.0,
+        learning_rate=1e-2,
         cuda_batch_scale=8,
+        fft_sizes=(*PAPER_FFT_SIZES, 8192, 16384),
+        impulse_rows=1,
+    ),
+    # The pedal board (issue 29), trained by models.pedals.training on a CPU budget of minutes each.
+    "fuzz": Recipe(
+        TCNConfig(
+            channels=16,
+            kernel_size=3,
+            dilation_growth=2,
+            layers=8,
+            gain_path=True,
+            level_input=True,
+            level_windows=(1, 64, 512),
+        ),
+        segment_samples=4_096,
+        batch_size=8,
+        steps=3000,
+        minutes=8,
+        esr_weight=1.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "amp": Recipe(
+        TCNConfig(channels=16, kernel_size=5, dilation_growth=4, layers=5),
+        segment_samples=4_096,
+        batch_size=8,
+        steps=3000,
+        minutes=8,
+        esr_weight=1.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "octave": Recipe(
+        TCNConfig(channels=16, kernel_size=5, dilation_growth=4, layers=5),
+        segment_samples=4_096,
+        batch_size=8,
+        steps=3000,
+        minutes=8,
+        esr_weight=0.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "chorus": Recipe(
+        TCNConfig(channels=12, kernel_size=5, dilation_growth=4, layers=5, cond_dim=3, out_channels=8),
+        segment_samples=8_192,
+        batch_size=4,
+        steps=3000,
+        minutes=8,
+        esr_weight=0.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "delay": Recipe(
+        TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=5, cond_dim=3),
+        segment_samples=32_768,
+        batch_size=2,
+        steps=3000,
+        minutes=8,
+        esr_weight=0.0,
+        train_clips=12,
+        cuda_batch_scale=8,
+    ),
+    "filter": Recipe(
+        TCNConfig(channels=12, kernel_size=5, dilation_growth=4, layers=6),
+        segment_samples=8_192,
+        batch_size=4,
+        steps=3000,
+        minutes=8,
+        esr_weight=1.0,
+        train_clips=12,
+        cuda_batch_scale=4,
     ),
 }
 
 
 CROP_PEAK_DB = -0.5  # a crop's random gain never lifts its peak above this
+
+
+def build_model(config: NetworkConfig) -> torch.nn.Module:
+    """A freshly initialised network of a recipe's configuration."""
+    return ReverbTail(config) if isinstance(config, ReverbTailConfig) else ConditionedTCN(config)
 
 
 class PairSource:
@@ -169,8 +254,20 @@ class PairSource:
             gain = min(gain, 10 ** (CROP_PEAK_DB / 20) / peak)
         return (window * gain).astype(np.float32)
 
+    def _impulse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A click at the crop's first output sample, at random knob positions, and the effect's response."""
+        length = self.recipe.segment_samples
+        window = np.zeros(self.warm + self.rf - 1 + length, np.float32)
+        window[self.warm + self.rf - 1] = IMPULSE_LEVEL
+        positions = self.rng.random(len(self.effect.knobs))
+        values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
+        wet = self.effect.process(window[None, :], SAMPLE_RATE_HZ, values)[0, -length:]
+        return window[self.warm :], positions.astype(np.float32), wet
+
     def batch(self, _step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        xs, cs, ys = zip(*(self._example() for _ in range(self.batch_size)), strict=True)
+        examples = [self._example() for _ in range(self.batch_size)]
+        examples += [self._impulse() for _ in range(self.recipe.impulse_rows)]
+        xs, cs, ys = zip(*examples, strict=True)
         return (
             torch.from_numpy(np.stack(xs))[:, None, :],
             torch.from_numpy(np.stack(cs)),
@@ -251,14 +348,17 @@ def train_effect(
     torch.manual_seed(seed)
     source = PairSource(effect, recipe, training_material(recipe, seed), seed, batch_size)
     heldout = heldout_material(recipe, seed)
-    model = ConditionedTCN(recipe.config)
+    model = build_model(recipe.config)
     learning_rate = recipe.learning_rate
     if resume is not None:
-        if resume.config != recipe.config:
+        saved = load_info(resume).model
+        # Both records complete and as JSON has them: a sidecar may leave out settings at their defaults, and JSON
+        # turns tuples (a TCN's level windows) into lists.
+        if json.loads(json.dumps(architecture_record(saved))) != json.loads(json.dumps(architecture_record(model))):
             raise ValueError(f"cannot resume {resume.name}: its architecture differs from the recipe's")
-        model.load_state_dict(load_info(resume).model.state_dict())
+        model.load_state_dict(saved.state_dict())
         learning_rate /= 4
-    mrstft = MultiResolutionSTFTLoss()
+    mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
 
     def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = mrstft(estimate, target)

@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save_file
 from models.atomic_files import atomic_path, write_text
 from models.errors import ReaTimbreError
 from models.knobs import Knob, resolve_knobs
-from models.tcn import ConditionedTCN, TCNConfig, TCNStream
+from models.networks import BlockStream, architecture_record, build_network, model_device
+from models.tcn import TCNConfig
 from models.userdirs import user_models_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
@@ -61,10 +62,22 @@ class ModelInfo:
         return int(self.sidecar["sample_rate"])
 
     @property
+    def network_type(self) -> str:
+        """The sidecar's architecture type (see :mod:`models.networks`)."""
+        return str(self.sidecar["architecture"]["type"])
+
+    @property
     def config(self) -> TCNConfig:
+        """The TCN settings of a ``ConditionedTCN`` model (a ValueError for other network types)."""
+        if self.network_type != "ConditionedTCN":
+            raise ValueError(f"model {self.name!r} is a {self.network_type}, not a ConditionedTCN")
         arch = dict(self.sidecar["architecture"])
         arch.pop("type", None)
         return TCNConfig(**arch)
+
+    def build(self) -> torch.nn.Module:
+        """A freshly initialised network of this model's architecture."""
+        return build_network(self.sidecar["architecture"])
 
     @property
     def knobs(self) -> list[Knob]:
@@ -91,6 +104,7 @@ class ModelInfo:
             "sample_rate": self.sample_rate,
             "receptive_field_samples": self.receptive_field,
             "latency_samples": self.latency_samples,
+            "network": self.network_type,
             "tail_seconds": self.tail_seconds,
             "knobs": [
                 {"name": k.name, "unit": k.unit, "min": k.minimum, "max": k.maximum, "default": k.default}
@@ -111,12 +125,15 @@ def read_info(sidecar_path: Path, kind: str) -> ModelInfo:
     try:
         if sidecar.get("format") != SIDECAR_FORMAT:
             raise ValueError(f"format is {sidecar.get('format')!r}, expected {SIDECAR_FORMAT!r}")
-        if info.config.receptive_field != info.receptive_field:
+        network = info.build()
+        if getattr(network, "receptive_field", None) != info.receptive_field:
             raise ValueError("receptive field does not match the architecture")
+        if getattr(network, "latency_samples", None) != info.latency_samples:
+            raise ValueError("latency does not match the architecture")
         info.knobs, info.sample_rate  # noqa: B018 - validate that these parse
         if not weights.is_file():
             raise ValueError(f"weights file {weights.name} is missing")
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ReaTimbreError(f"model {sidecar_path.stem!r} ({sidecar_path}) is damaged: {exc}") from None
     return info
 
@@ -157,7 +174,7 @@ def find_model(name: str) -> ModelInfo:
 class NeuralEffect:
     """A loaded model with its knobs: turns knob values into renders."""
 
-    def __init__(self, info: ModelInfo, model: ConditionedTCN):
+    def __init__(self, info: ModelInfo, model: torch.nn.Module):
         self.info = info
         self.model = model.eval()
 
@@ -174,24 +191,35 @@ class NeuralEffect:
         values = resolve_knobs(self.info.knobs, knob_values)
         return torch.tensor([k.control(values[k.name]) for k in self.info.knobs], dtype=torch.float32)
 
-    def stream(self, knob_values: dict[str, float] | None = None) -> TCNStream:
-        """A block renderer for these knob values."""
-        return self.model.stream(self.control_vector(knob_values))
+    def stream(self, knob_values: dict[str, float] | None = None) -> BlockStream:
+        """A block renderer for these knob values (its output lags by :attr:`latency_samples`)."""
+        return self.model.stream(self.control_vector(knob_values))  # type: ignore[operator]
+
+    @property
+    def latency_samples(self) -> int:
+        """How many samples the network's output lags its input (renderers compensate it)."""
+        return self.info.latency_samples
 
     def process(self, audio: np.ndarray, knob_values: dict[str, float] | None = None) -> np.ndarray:
         """Render ``audio`` (channels, samples) at the model's sample rate, on the model's device; returns the same
-        shape (a NumPy array)."""
+        shape (a NumPy array), lined up with the input sample for sample: ``latency_samples`` of silence are fed
+        after the input and as many samples are dropped from the start of the output."""
         stream = self.stream(knob_values)
-        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None, :].to(self.device)
+        signal = np.ascontiguousarray(audio, dtype=np.float32)
+        latency = self.latency_samples
+        padded = np.pad(signal, ((0, 0), (0, latency))) if latency and signal.shape[-1] else signal
+        x = torch.from_numpy(padded)[:, None, :].to(self.device)
         blocks = [
             stream.process(x[..., i : i + RENDER_BLOCK_SAMPLES]) for i in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES)
         ]
-        return torch.cat(blocks, dim=-1)[:, 0, :].cpu().numpy() if blocks else np.zeros_like(audio, dtype=np.float32)
+        if not blocks:
+            return np.zeros_like(signal)
+        return torch.cat(blocks, dim=-1)[:, 0, latency:].cpu().numpy()
 
     @property
     def device(self) -> torch.device:
         """Where the model's weights are."""
-        return self.model.output.weight.device
+        return model_device(self.model)
 
 
 def load_model(name: str, device: torch.device | str = "cpu") -> NeuralEffect:
@@ -201,8 +229,8 @@ def load_model(name: str, device: torch.device | str = "cpu") -> NeuralEffect:
 
 def load_info(info: ModelInfo, device: torch.device | str = "cpu") -> NeuralEffect:
     """Load the model an info describes onto ``device`` (weights saved on any device load on any other)."""
-    model = ConditionedTCN(info.config)
     try:
+        model = info.build()
         state = load_file(str(info.weights_path))  # onto the CPU, whatever device the weights were saved from
         model.load_state_dict(state, strict=True)
     except (OSError, RuntimeError, ValueError) as exc:
@@ -210,7 +238,7 @@ def load_info(info: ModelInfo, device: torch.device | str = "cpu") -> NeuralEffe
     return NeuralEffect(info, model.to(device))
 
 
-def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str) -> ModelInfo:
+def save_model(model: torch.nn.Module, sidecar: dict, directory: Path, name: str) -> ModelInfo:
     """Write ``NAME.safetensors`` and ``NAME.json`` into ``directory`` atomically (weights first)."""
     check_model_name(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -218,10 +246,10 @@ def save_model(model: ConditionedTCN, sidecar: dict, directory: Path, name: str)
         "format": SIDECAR_FORMAT,
         "name": name,
         **sidecar,
-        "architecture": {"type": "ConditionedTCN", **model.config.to_dict()},
+        "architecture": architecture_record(model),
         "parameters": sum(p.numel() for p in model.parameters()),
         "receptive_field_samples": model.receptive_field,
-        "latency_samples": 0,
+        "latency_samples": model.latency_samples,
     }
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(directory / f"{name}.safetensors") as tmp:

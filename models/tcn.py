@@ -178,6 +178,9 @@ class GainComputer(nn.Module):
 class ConditionedTCN(nn.Module):
     """Causal TCN whose behaviour is steered by a small control vector (the knobs)."""
 
+    network_type = "ConditionedTCN"  # the sidecar's architecture type (models.networks)
+    latency_samples = 0  # causal: the output lines up with the input
+
     def __init__(self, config: TCNConfig | None = None):
         super().__init__()
         self.config = config or TCNConfig()
@@ -207,6 +210,15 @@ class ConditionedTCN(nn.Module):
             self.gain_computer = GainComputer(c.network_inputs - c.in_channels, c.gain_computer, c)
         elif c.gain_path:
             self.gain_bias = nn.Parameter(torch.zeros(c.out_channels))
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> ConditionedTCN:
+        """The network a sidecar's architecture settings describe (``type`` removed)."""
+        return cls(TCNConfig(**settings))
+
+    def settings(self) -> dict:
+        """The architecture settings a sidecar records."""
+        return self.config.to_dict()
 
     @property
     def receptive_field(self) -> int:

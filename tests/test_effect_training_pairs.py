@@ -61,3 +61,29 @@ def test_knob_ends_come_with_the_recipes_share() -> None:
     assert np.mean(at_end) == pytest.approx(0.4, abs=0.03)
     assert np.mean(positions[at_end] == 0) == pytest.approx(0.5, abs=0.05)
     assert np.mean(_source((0.0, 0.0))._positions() % 1 == 0) == 0  # the overdrive's: uniform only
+
+
+def test_resume_takes_a_saved_model_of_the_recipes_architecture_only(tmp_path) -> None:
+    from models.effect_training import train_effect
+    from models.library import read_info
+    from models.tcn import TCNConfig
+
+    recipe = replace(
+        RECIPES["compressor"],
+        steps=2,
+        batch_size=2,
+        segment_samples=4096,
+        train_clips=1,
+        heldout_clips=1,
+        clip_seconds=1.0,
+        heldout_seconds=0.5,
+        grid=(0.5,),
+    )
+    first = train_effect("compressor", tmp_path, recipe=recipe, model_name="c")
+    saved = read_info(tmp_path / "c.json", "user")  # level windows as JSON lists, as any sidecar has them
+    assert isinstance(saved.sidecar["architecture"]["level_windows"], list)
+    again = train_effect("compressor", tmp_path, recipe=recipe, model_name="c2", resume=saved)
+    assert again.sidecar["training"]["resumed_from"] == first.sidecar["training"]
+    other = replace(recipe, config=TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=2))
+    with pytest.raises(ValueError, match="architecture differs"):
+        train_effect("compressor", tmp_path, recipe=other, model_name="c3", resume=saved)
