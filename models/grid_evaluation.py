@@ -13,7 +13,9 @@ geometric mean over the grid (and clips) of at least :data:`GOALS` (compressor a
 loudness difference to the real effect (LU) is reported beside it.
 
 ``python -m models.grid_evaluation NAME... --out DIR`` writes ``NAME_grid.json``, ``NAME_grid.md`` and
-``NAME_grid.png`` (a heat map per clip) for each model.
+``NAME_grid.png`` (a heat map per clip) for each model; with ``--record`` it also writes the grid (without the raw
+distances) into the model's sidecar as ``metrics.other_origin_grid``, which the shipped-model tests judge against
+the goals from its grids (:func:`block_failures`).
 """
 
 from __future__ import annotations
@@ -170,6 +172,54 @@ def goal_failures(result: dict) -> list[str]:
     return failures
 
 
+SIDECAR_KEY = "other_origin_grid"  # under the sidecar's "metrics"
+
+
+def sidecar_block(result: dict) -> dict:
+    """What the sidecar keeps of a grid result: the knobs, the clips, the "times closer" grids and the verdict."""
+    keys = ("real_effect", "knobs", "other_knobs", "layout", "measure", "geometric_mean_closer", "worst")
+    grid = len(next(iter(result["knobs"].values())))
+    seconds = next(iter(result["clips"].values()))["seconds"]
+    return {
+        "command": f"python -m models.grid_evaluation {result['model']} --grid {grid} --seconds {seconds:g} --record",
+        **{key: result[key] for key in keys},
+        "clips": {clip: record["origin"] for clip, record in result["clips"].items()},
+        "closer": {clip: figures["closer"] for clip, figures in result["per_clip"].items()},
+        "points_further_than_dry": result["points_further_than_dry"],
+        "loudness_max_error_lu": result["loudness_max_error_lu"],
+        "goals": result["goals"],
+        "meets_goals": result["meets_goals"],
+    }
+
+
+def block_failures(block: dict) -> list[str]:
+    """What a sidecar block misses of its goals, judged from its grids (not its summary), one line each."""
+    try:
+        values = [v for grid in block["closer"].values() for line in grid for v in line]
+        goals = block["goals"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ReaTimbreError(f"the {SIDECAR_KEY} block is malformed: {exc}") from None
+    if not values:
+        raise ReaTimbreError(f"the {SIDECAR_KEY} block has no grid points")
+    failures = []
+    further = sum(v < goals["min_closer"] for v in values)
+    if further:
+        failures.append(f"further from the real effect than the dry input at {further} of {len(values)} points")
+    mean = _geometric_mean(values)
+    if goals["geometric_mean_closer"] is not None and mean < goals["geometric_mean_closer"]:
+        failures.append(f"geometric mean x{mean:.2f} closer than dry (goal x{goals['geometric_mean_closer']:g})")
+    return failures
+
+
+def record(result: dict) -> Path:
+    """Write :func:`sidecar_block` into the evaluated model's sidecar (``metrics.other_origin_grid``); returns it."""
+    path = load_model(result["model"]).info.weights_path.with_suffix(".json")
+    sidecar = json.loads(path.read_text(encoding="utf-8"))
+    sidecar.setdefault("metrics", {})[SIDECAR_KEY] = sidecar_block(result)
+    write_text(path, json.dumps(sidecar, indent=2) + "\n")
+    return path
+
+
 def _where(point: dict) -> str:
     return ", ".join(f"{key} {value}" for key, value in point.items() if key != "closer")
 
@@ -270,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="length of each clip")
     parser.add_argument("--out", type=Path, default=Path("runs/grid"), help="folder for the reports")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--record", action="store_true", help="also write the grid into each model's sidecar")
     args = parser.parse_args(argv)
     try:
         if args.threads:
@@ -280,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.names:
             result = evaluate_grid(name, materials, args.grid)
             paths = write_report(result, args.out)
+            if args.record:
+                paths.append(record(result))
             verdict = "meets the goals" if result["meets_goals"] else "; ".join(result["goal_failures"])
             print(
                 f"{name}: x{result['geometric_mean_closer']:.2f} closer than dry (geometric mean), worst "

@@ -12,7 +12,18 @@ from models import grid_evaluation
 from models.effects import REFERENCE_EFFECTS
 from models.errors import ReaTimbreError
 from models.evaluation import mrstft_distance
-from models.grid_evaluation import JUST_NOTICEABLE_DB, evaluate_grid, goal_failures, markdown, write_report
+from models.grid_evaluation import (
+    JUST_NOTICEABLE_DB,
+    SIDECAR_KEY,
+    block_failures,
+    evaluate_grid,
+    goal_failures,
+    markdown,
+    record,
+    sidecar_block,
+    write_report,
+)
+from models.library import load_model
 from models.material import make_program
 from models.other_origin import MATERIALS, PEAK_DBFS, missing_tools, other_origin_material
 
@@ -138,3 +149,29 @@ def test_command_line_writes_the_three_reports(tmp_path: Path, capsys: pytest.Ca
 def test_command_line_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert grid_evaluation.main(["no-such-model", "--seconds", "0.1", "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_sidecar_block_keeps_the_grids_and_is_judged_from_them(result: dict) -> None:
+    block = sidecar_block(result)
+    assert block["command"] == "python -m models.grid_evaluation compressor --grid 2 --seconds 1 --record"
+    assert block["closer"] == {clip: figures["closer"] for clip, figures in result["per_clip"].items()}
+    assert block_failures(block) == goal_failures(result) or block_failures(block)[0].startswith("further")
+    passing = {**block, "closer": {"a": [[5.0, 4.0], [1.0, 20.0]]}}
+    assert block_failures(passing) == []
+    failing = {**block, "closer": {"a": [[5.0, 0.9], [1.0, 2.0]]}, "meets_goals": True}  # the summary lies
+    assert block_failures(failing) == [
+        "further from the real effect than the dry input at 1 of 4 points",
+        "geometric mean x1.73 closer than dry (goal x4)",
+    ]
+    with pytest.raises(ReaTimbreError, match="malformed"):
+        block_failures({"closer": {}})
+
+
+def test_record_writes_the_block_into_the_models_sidecar(tiny_model: str) -> None:
+    clip = make_program(0.5, RATE, np.random.default_rng(9))
+    found = evaluate_grid(tiny_model, {"program": clip}, grid=2)
+    path = record(found)
+    assert path == load_model(tiny_model).info.weights_path.with_suffix(".json")
+    saved = load_model(tiny_model).info.sidecar["metrics"][SIDECAR_KEY]
+    assert saved == json.loads(json.dumps(sidecar_block(found)))
+    assert load_model(tiny_model).info.sidecar["metrics"]["heldout"]  # the rest of the sidecar is kept
