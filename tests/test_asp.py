@@ -90,6 +90,7 @@ def test_prediction_vector_and_variants_shapes() -> None:
         out = model(mel, synth)
         assert out.mel.shape == (3, 128, 88) and out.params.shape == (3, 5) and out.mu.shape == (3, 4)
         vector = prediction_vector(out.params[1], LAYOUTS[1])
+        vector = vector.detach()
         assert vector.shape == (3,) and 0 <= float(vector[0]) <= 1 and float(vector[1:].sum()) == pytest.approx(1.0)
     with pytest.raises(ReaTimbreError, match="variant"):
         Architecture("both", ("a",), LAYOUTS[:1])
