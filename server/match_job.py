@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +14,14 @@ from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
 from server.jobs import JobContext
 from server.outputs import publish, staged_file, unique_output_path
 
+if TYPE_CHECKING:
+    from models.synth.match_synths import MatchSynth
+
 MAX_PATH_CHARS = 4096
+#: One instance of each synth per server process, used by one job at a time: a hosted plug-in (DawDreamer) that
+#: is loaded again in another thread after a first load hangs (measured: tests/test_match_server.py).
+_ADAPTERS: dict[str, MatchSynth] = {}
+_SYNTHS_LOCK = threading.Lock()
 SynthName = Literal["vital", "amsynth", "kars"]
 
 
@@ -69,7 +77,8 @@ def _match(
     if ctx.should_cancel():
         raise ReaTimbreError("cancelled")
     ctx.progress(0.1, f"inferring and rendering {len(synths)} synth(s)")
-    results = match_target(model, target, synths, name=input_path.stem)
+    with _SYNTHS_LOCK:
+        results = match_target(model, target, synths, _ADAPTERS, name=input_path.stem)
     ctx.stage("writing")
     for result in results:
         with staged_file(out, f"{ctx.job_id}-{result.synth}{result.patch_suffix}") as staged:

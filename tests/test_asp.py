@@ -90,6 +90,7 @@ def test_prediction_vector_and_variants_shapes() -> None:
         out = model(mel, synth)
         assert out.mel.shape == (3, 128, 88) and out.params.shape == (3, 5) and out.mu.shape == (3, 4)
         vector = prediction_vector(out.params[1], LAYOUTS[1])
+        vector = vector.detach()
         assert vector.shape == (3,) and 0 <= float(vector[0]) <= 1 and float(vector[1:].sum()) == pytest.approx(1.0)
     with pytest.raises(ReaTimbreError, match="variant"):
         Architecture("both", ("a",), LAYOUTS[:1])
@@ -129,3 +130,35 @@ def test_random_patches_split_by_patch_without_leaks() -> None:
     keys = {split: {patch_key(VitalMatch().space, p.values) for p in plans if p.split == split} for split in (0, 1, 2)}
     assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
     assert plan_patches(config, VitalMatch()) == plans
+
+
+def test_evaluation_helpers() -> None:
+    from models.asp.evaluate import goals, most_common_vector, nearest_rows, parameter_errors
+
+    layout = LAYOUTS[0]
+    truth = np.array([[0.2, 1, 0, 0, 0.5], [0.4, 0, 1, 0, 0.5], [0.6, 0, 1, 0, 0.5]], dtype=np.float32)
+    mse, accuracy = parameter_errors(truth, truth, layout)
+    assert mse.tolist() == [0, 0, 0] and accuracy.tolist() == [1, 1, 1]
+    common = most_common_vector(truth, layout)
+    np.testing.assert_allclose(common, [0.4, 0, 1, 0, 0.5], atol=1e-6)
+    mse, accuracy = parameter_errors(np.repeat(common[None], 3, axis=0), truth, layout)
+    np.testing.assert_allclose(mse, [0.02, 0, 0.02], atol=1e-6)
+    assert accuracy.tolist() == [0, 1, 1]
+    pool = np.random.default_rng(0).normal(size=(20, 4, 3)).astype(np.float32)
+    assert nearest_rows(pool[[7, 3]] + 0.01, pool).tolist() == [7, 3]
+    stats = {"mean": 1.0, "std": 0.0}
+    table = {"all": {
+        "joint_encoder": {"lsd_db": {"mean": 5.0}, "accuracy": {"mean": 0.8}},
+        "separate": {"lsd_db": {"mean": 6.0}, "accuracy": {"mean": 0.7}},
+        "random_preset": {"lsd_db": {"mean": 10.0}, "accuracy": stats},
+        "nearest_preset": {"lsd_db": {"mean": 5.5}, "accuracy": stats},
+        "most_common": {"lsd_db": stats, "accuracy": {"mean": 0.7}},
+    }}  # fmt: skip
+    checks = goals(table, ["joint_encoder", "separate"])
+    assert checks["joint_encoder"] == {
+        "lsd_at_most_0.7_of_random": True,
+        "lsd_below_nearest": True,
+        "accuracy_5_points_above_most_common": True,
+    }
+    assert checks["separate"]["lsd_below_nearest"] is False
+    assert checks["joint_encoder_vs_separate_lsd_ratio"] == pytest.approx(0.833, abs=1e-3)

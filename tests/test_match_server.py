@@ -70,12 +70,12 @@ def _read(path: Path):
 
 def test_match_job_writes_the_patches(client: TestClient, tmp_path: Path) -> None:
     source = _vital_target(tmp_path / "in" / "lead.wav")
-    response = client.post("/v1/match", json={"input": str(source), "synths": ["vital", "kars"]}, headers=AUTH)
+    response = client.post("/v1/match", json={"input": str(source), "synths": ["vital"]}, headers=AUTH)
     assert response.status_code == 202, response.text
-    status = wait_for_job(client, response.json()["job_id"], AUTH, 60.0)
+    status = wait_for_job(client, response.json()["job_id"], AUTH, 240.0)
     assert status["state"] == "done", status
     ranking = status["result"]["ranking"]
-    assert [r["synth"] for r in ranking] in (["vital", "kars"], ["kars", "vital"])
+    assert [r["synth"] for r in ranking] == ["vital"]
     assert status["result"]["note"] == 53
     for entry in ranking:
         patch = Path(entry["patch"])
