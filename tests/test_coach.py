@@ -373,10 +373,14 @@ def test_coach_eval_prints_the_paper_tables_and_its_seed_picks_the_targets(tmp_p
     assert main(args) == 1 and "already exists" in capsys.readouterr().err  # never overwrites its JSON
 
 
-def test_coach_eval_ood_sets_side_by_side(tmp_path, capsys):
+def test_coach_eval_ood_sets_side_by_side(tiny_coach, tmp_path, capsys):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_coach, models)
     out = tmp_path / "ood.json"
     args = ["coach-eval", "--ood", "--targets", "3", "--seed", "3", "--max-steps", "2", "--json", str(out), "--quiet"]
-    assert main(args) == 0
+    assert main([*args, "--models", str(models), "--record"]) == 0
     printed = capsys.readouterr().out
     assert "basic shapes" not in printed  # --ood alone runs only the two sets
     assert "Final/initial means, in distribution (3) and out of distribution (3):" in printed
@@ -386,6 +390,10 @@ def test_coach_eval_ood_sets_side_by_side(tmp_path, capsys):
     assert set(outside["by_start"]) == {"ood-init", "ood-init_filter", "ood-random_osc"}
     assert len(inside["by_start"]) == 3  # the first three presets
     assert outside["coach"]["mse"]["final"] <= outside["coach"]["mse"]["initial"]
+    for name in (*EFFECT_NAMES, NEXT_EFFECT_NAME):  # --record: both sets' ratios in every sidecar
+        recorded = read_sidecar(models, name)["coach_eval_ood"]
+        assert recorded["command"].startswith("reatimbre ") and recorded["seed"] == 3 and len(recorded["sets"]) == 2
+        assert recorded["sets"][list(body)[1]]["ratio"]["mse"] == round(outside["coach"]["mse"]["ratio"], 4)
 
 
 def test_wide_coach_data_keeps_each_draws_note_and_chains_refuse_varied_presets(tmp_path, capsys):

@@ -9,5 +9,6 @@
 * :mod:`~models.coach.target` — any audio file as a one-note target clip;
 * :mod:`~models.coach.suggest` — the suggestion loop and its JSON for the REAPER bridge;
 * :mod:`~models.coach.report` — the spectrogram progression PNG and per-step audio;
-* :mod:`~models.coach.evaluate` — the paper's tables against a random-order baseline.
+* :mod:`~models.coach.evaluate` — the paper's tables against a random-order baseline;
+* :mod:`~models.coach.ood` — out-of-distribution targets, drawn by samplers of another origin than training's.
 """

@@ -61,6 +61,17 @@ def read_sidecar(directory: Path, name: str) -> dict[str, Any]:
     return sidecar
 
 
+def record_evaluation(directory: Path, key: str, evaluation: dict[str, Any]) -> list[Path]:
+    """Add ``evaluation`` under ``key`` to every coach sidecar in ``directory`` (atomic rewrites); their paths."""
+    written = []
+    for name in (*EFFECT_NAMES, NEXT_EFFECT_NAME):
+        sidecar = read_sidecar(directory, name)
+        sidecar[key] = evaluation
+        body = json.dumps(sidecar, indent=1).encode("utf-8")
+        written.append(write_bytes(directory / f"{name}.json", body, make_parents=True))
+    return written
+
+
 def load_state(module: torch.nn.Module, directory: Path, name: str, may_lack: tuple[str, ...] = ()) -> None:
     """Load ``directory/<name>.safetensors`` into ``module`` (same architecture) and put it in eval mode.
 

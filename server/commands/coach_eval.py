@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -56,9 +60,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--models", type=Path, metavar="DIR", help="coach weights folder (default: shipped)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers as JSON (new file)")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also write the final/initial ratios of every set, the command, seed and device into the sidecars "
+        "of the evaluated weights (key 'coach_eval'; with --ood: 'coach_eval_ood')",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_threads(parser, default=1, help=COACH_THREADS_HELP)
     parser.set_defaults(run=run)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,6 +146,32 @@ def run(args: argparse.Namespace) -> int:
             format_ood_table(
                 results[IN_DISTRIBUTION][0], results[OUT_OF_DISTRIBUTION][0], kinds[OUT_OF_DISTRIBUTION], args.max_steps
             )
+        )
+    if args.record:
+        from models.coach.store import record_evaluation
+
+        record_evaluation(
+            models.directory,
+            "coach_eval_ood" if args.ood else "coach_eval",
+            {
+                "command": "reatimbre " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                "date": time.strftime("%Y-%m-%d", time.gmtime()),
+                "device": f"cpu ({_cpu_name()}, {os.cpu_count()} cores, {args.threads} torch thread(s))",
+                "seed": seed,
+                "sets": {
+                    title: {
+                        "targets": len(coach),
+                        "ratio": {m: round(v["ratio"], 4) for m, v in summarize(coach, args.max_steps).items()},
+                        "target_ratio": {
+                            m: round(v["target_ratio"], 4) for m, v in summarize(coach, args.max_steps).items()
+                        },
+                        "random_order_ratio": {
+                            m: round(v["ratio"], 4) for m, v in summarize(baseline, args.max_steps).items()
+                        },
+                    }
+                    for title, (coach, baseline) in results.items()
+                },
+            },
         )
     if args.json is not None:
         from models.coach.evaluate import accuracy_by_step, by_start
