@@ -213,7 +213,14 @@ def judge(
         "never_worse_than_dry": never_worse,
         "max_loudness_error_db": max(loudness_errors),
         "goal_ratio": goal,
-        "meets_goals": bool(never_worse and (goal is None or geometric_mean <= goal) and max(loudness_errors) <= 1.0),
+        "segments_nearer_real_than_dry": float(np.mean(segments_nearer)) if segments_nearer else None,
+        "meets_goals": bool(
+            never_worse
+            and (goal is None or geometric_mean <= goal)
+            and max(loudness_errors) <= 1.0
+            and bool(segments_nearer)
+            and float(np.mean(segments_nearer)) >= SEGMENT_GOAL
+        ),
     }
     if effect.lfo is not None:
         summary["modulation"] = modulation_check(network, effect)
