@@ -3,16 +3,15 @@
     python benchmarks/steer_memory.py               # every effect of the set, on both kinds of material
     python benchmarks/steer_memory.py --seconds 20
 
-The set: third-party plug-ins from Debian packages, hosted headless through DawDreamer (``dragonfly-reverb-vst``:
-Hall, Plate, Room; ``zam-plugins``: ZamDelay, ZamComp, ZaMaximX2, ZamTube; ``dpf-plugins-vst``: SoulForce,
-MaGigaverb), and pedalboard's reverb, delay, compressor and distortion. Reverbs and delays need ``long``,
+The set: third-party plug-ins from Debian packages, hosted headless through DawDreamer (``dragonfly-reverb-vst``: Hall,
+Plate, Room; ``zam-plugins``: ZamDelay, ZamComp, ZaMaximX2, ZamTube; ``dpf-plugins-vst``: SoulForce, MaGigaverb), and
+pedalboard's reverb, delay, compressor and distortion. Reverbs need ``reverb`` (the reverb network), delays ``long``,
 compressors, limiters and distortions ``short``. Each effect gets two dry programs of generated material
-(``models.material``, -90 dBFS noise floor): one with pauses between events (``pauses``) and the same with a
-sustained pad at -30 dBFS underneath and the wet cut where the dry ends, so the dry never falls silent
-(``continuous``, as a song region exported through the effect). The pair goes
-through ``prepare_pair`` and ``choose_memory`` exactly as ``reatimbre steer`` does; each row prints the decision
-and its evidence. A plug-in whose package is not installed is listed as skipped. Exit status 1 if any decision is
-wrong.
+(``models.material``, -90 dBFS noise floor): one with pauses between events (``pauses``) and the same with a sustained
+pad at -30 dBFS underneath and the wet cut where the dry ends, so the dry never falls silent (``continuous``, as a song
+region exported through the effect). The pair goes through ``prepare_pair`` and ``choose_memory`` exactly as ``reatimbre
+steer`` does; each row prints the decision and its evidence. A plug-in whose package is not installed is listed as
+skipped. Exit status 1 if any decision is wrong.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ class MemoryCase:
 
     name: str
     kind: str  # reverb, delay, compressor, distortion
-    expected: str  # "short" or "long"
+    expected: str  # "short", "long" or "reverb"
     package: str | None = None  # Debian package of a third-party plug-in; None: pedalboard
     plugin: Path | None = None
     parameters: dict[str, float] = field(default_factory=dict)  # host-normalised 0..1
@@ -68,7 +67,7 @@ CASES: tuple[MemoryCase, ...] = (
     MemoryCase(
         "Dragonfly Hall (2.5 s, 60 % dry)",
         "reverb",
-        "long",
+        "reverb",
         "dragonfly-reverb-vst",
         LXVST / "DragonflyHallReverb-vst.so",
         {"Dry Level": 0.6, "Late Level": 0.4, "Decay": 0.2424, "Size": 0.4},
@@ -76,7 +75,7 @@ CASES: tuple[MemoryCase, ...] = (
     MemoryCase(
         "Dragonfly Plate (1.5 s, 70 % dry)",
         "reverb",
-        "long",
+        "reverb",
         "dragonfly-reverb-vst",
         LXVST / "DragonflyPlateReverb-vst.so",
         {"Dry Level": 0.7, "Wet Level": 0.3, "Decay": 0.1414},
@@ -84,7 +83,7 @@ CASES: tuple[MemoryCase, ...] = (
     MemoryCase(
         "Dragonfly Room (0.8 s, 70 % dry)",
         "reverb",
-        "long",
+        "reverb",
         "dragonfly-reverb-vst",
         LXVST / "DragonflyRoomReverb-vst.so",
         {"Dry Level": 0.7, "Late Level": 0.3, "Decay": 0.0707},
@@ -92,7 +91,7 @@ CASES: tuple[MemoryCase, ...] = (
     MemoryCase(
         "MaGigaverb (DPF, default)",
         "reverb",
-        "long",
+        "reverb",
         "dpf-plugins-vst",
         VST / "MaGigaverb-vst.so",
         {},
@@ -140,7 +139,7 @@ CASES: tuple[MemoryCase, ...] = (
     MemoryCase(
         "pedalboard Reverb (room 0.8, 40 % wet)",
         "reverb",
-        "long",
+        "reverb",
         chain=(pedalboard.Reverb(room_size=0.8, damping=0.35, wet_level=0.4, dry_level=0.6),),
     ),
     MemoryCase(
@@ -212,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             tail = "none" if e["envelope_tail_seconds"] is None else f"{e['envelope_tail_seconds']:.2f} s"
             cells.append(
                 f"{choice.memory} {'✓' if ok else '✗'} (tail {tail}, IR {e['impulse_ring_seconds']:.2f} s "
-                f"{e['impulse_late_excess_db']:+.0f} dB)"
+                f"{e['impulse_late_excess_db']:+.0f} dB, density {e['impulse_ring_density']:.2f})"
             )
             details.append(f"{case.name} / {kind} ({time.monotonic() - start:.1f} s): {choice.reason}")
         print(f"| {case.name} | {case.kind} | {case.package or 'pedalboard'} | {case.expected} | {' | '.join(cells)} |")

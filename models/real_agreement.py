@@ -5,7 +5,8 @@ On a 5 x 5 grid of the first two knobs, a fixed program is rendered through the 
 integrated; reverb decay: :func:`models.evaluation.t60_estimate`). The goals: loudness within 1 LU of the real
 effect at every point, and a reverb's T60 within 15 % at every point where the real effect's T60 is measurable.
 
-``python -m models.real_agreement NAME...`` measures installed models and prints the blocks as JSON.
+``python -m models.real_agreement NAME...`` measures installed models and prints the blocks as JSON; with
+``--write`` it also records each block as ``metrics.knob_grid`` in the model's sidecar.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import sys
 
 import numpy as np
 
+from models.atomic_files import write_text
 from models.errors import ReaTimbreError
 from models.explore import agreement, explore
+from models.library import find_model
 from models.material import make_program
 from models.rates import SAMPLE_RATE_HZ
 
@@ -76,10 +79,19 @@ def goal_failures(block: dict) -> list[str]:
     return failures
 
 
+def record_block(name: str, block: dict) -> None:
+    """Write ``block`` into model ``name``'s sidecar as ``metrics.knob_grid`` (atomically)."""
+    path = find_model(name).weights_path.with_suffix(".json")
+    sidecar = json.loads(path.read_text())
+    sidecar.setdefault("metrics", {})["knob_grid"] = block
+    write_text(path, json.dumps(sidecar, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure installed models against their real effects on a knob grid")
     parser.add_argument("names", nargs="+", metavar="NAME")
     parser.add_argument("--grid", type=int, default=GRID)
+    parser.add_argument("--write", action="store_true", help="record each block in the model's sidecar metrics")
     args = parser.parse_args(argv)
     blocks = {}
     for name in args.names:
@@ -90,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         failures = goal_failures(blocks[name])
         print(f"{name}: {'meets the goals' if not failures else '; '.join(failures)}", file=sys.stderr)
+        if args.write:
+            record_block(name, blocks[name])
     print(json.dumps(blocks, indent=2))
     return 0
 

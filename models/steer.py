@@ -21,6 +21,15 @@ pause, let loud onsets through for milliseconds (its dilated taps still saw the 
 (0.417 against 0.184). With the detector and gain computer: 0.102 against 0.089-0.093 (1.10-1.14, two training
 seeds), and on the seed-1 pair 0.146 against 0.140 (1.04, was 0.368 against 0.315).
 
+A reverb (``--memory auto`` finds a long, dense impulse response; :mod:`models.steer_memory`) gets the ``reverb``
+recipe instead: a :class:`models.reverb_tail.ReverbTail`, whose impulse response (a learned early part and a 4.5 s
+tail of decaying noise per octave band) is predicted from the controls and applied by FFT convolution. A 2-second
+TCN cannot hold a 2.5 s hall's tail; this network holds a 3 s T60 at the cost of an FFT per crop. Its loss adds
+FFT sizes of 8192 and 16384 to the paper's, whose log magnitudes follow each band's decay. It does not start as
+the dry sound but from the pair's impulse response as ``--memory auto`` estimated it (regularised deconvolution over
+2 s): its first 46 ms as the early taps, and each band's gain and T60 fitted to that band's decay above the
+estimate's noise floor (:meth:`models.reverb_tail.ReverbTail.start_from`); training then refines the whole.
+
 On CUDA (``device``) each step takes ``cuda_batch_scale`` times the recipe's crops: on an H200 a step of 16 short
 crops runs at about the speed of one of 2 (issue 27's measurements), so a step sees 8 times the material. The
 validation and held-out parts are rendered on the same device; the time budget is the same on every device.
@@ -28,10 +37,11 @@ validation and held-out parts are rendered on the same device; the time budget i
 
 from __future__ import annotations
 
+import copy
 import datetime
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +53,9 @@ from models.errors import ReaTimbreError
 from models.fit import FitProgress, fit
 from models.knobs import Knob
 from models.library import SHIPPED_DIR, ModelInfo, check_model_name, save_model
-from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
-from models.steer_memory import MemoryChoice, choose_memory
+from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio
+from models.reverb_tail import ReverbTail, ReverbTailConfig
+from models.steer_memory import MemoryChoice, choose_memory, estimate_response
 from models.steer_pair import AudioSource, Pair, prepare_pair
 from models.tcn import ConditionedTCN, TCNConfig
 from models.userdirs import user_models_dir
@@ -67,7 +78,7 @@ EVALUATION_RESERVE_SECONDS = 10.0  # of the time budget kept for the held-out ev
 class SteerRecipe:
     """How a steered model of one memory class is built and trained."""
 
-    config: TCNConfig
+    config: TCNConfig | ReverbTailConfig
     segment_samples: int  # output samples per training crop
     batch_size: int
     learning_rate: float
@@ -77,6 +88,7 @@ class SteerRecipe:
     validate_every: int  # steps
     patience: int  # validations without improvement before stopping
     cuda_batch_scale: int = 1  # on CUDA a step takes batch_size * cuda_batch_scale crops
+    fft_sizes: tuple[int, ...] = PAPER_FFT_SIZES  # of the training loss's MR-STFT
 
     def batch_size_on(self, device: torch.device) -> int:
         """Crops per training step on ``device``: the recipe's batch, scaled up on CUDA."""
@@ -120,7 +132,23 @@ RECIPES: dict[str, SteerRecipe] = {
         patience=8,
         cuda_batch_scale=8,
     ),
+    # A reverb's impulse response, predicted from the controls: a 2048-tap early part and a 4.5 s tail of decaying
+    # noise in 10 octave bands (T60 up to 3 s). Long FFTs in the loss teach each band's decay.
+    "reverb": SteerRecipe(
+        ReverbTailConfig(tail_seconds=4.5, early_taps=2048, bands=10, cond_dim=2, early_scale=0.05),
+        segment_samples=32_768,
+        batch_size=4,
+        learning_rate=5e-3,
+        warmup_fraction=0.05,
+        average_decay=0.9,
+        esr_weight=0.0,
+        validate_every=20,
+        patience=10,
+        cuda_batch_scale=8,
+        fft_sizes=(*PAPER_FFT_SIZES, 8192, 16384),
+    ),
 }
+SteeredNetwork = ConditionedTCN | ReverbTail
 
 
 @dataclass(frozen=True)
@@ -216,7 +244,7 @@ class CropSource:
         )
 
 
-def render_region(model: ConditionedTCN, dry: np.ndarray, region: tuple[int, int]) -> np.ndarray:
+def render_region(model: SteeredNetwork, dry: np.ndarray, region: tuple[int, int]) -> np.ndarray:
     """The model's output (channels, samples) for target samples ``region`` of ``dry``, controls at 0, rendered on
     the model's device."""
     rf = model.receptive_field
@@ -228,13 +256,13 @@ def render_region(model: ConditionedTCN, dry: np.ndarray, region: tuple[int, int
         return model(x, torch.zeros(x.shape[0], len(STEER_KNOBS), device=device))[:, 0, :].cpu().numpy()
 
 
-def _validation_fn(pair: Pair, region: tuple[int, int]) -> Callable[[ConditionedTCN], float]:
+def _validation_fn(pair: Pair, region: tuple[int, int]) -> Callable[[SteeredNetwork], float]:
     target = torch.from_numpy(np.ascontiguousarray(pair.wet[:, region[0] : region[1]]))
     mrstft = MultiResolutionSTFTLoss()
     return lambda model: float(mrstft(torch.from_numpy(render_region(model, pair.dry, region)), target))
 
 
-def heldout_metrics(model: ConditionedTCN, pair: Pair, region: tuple[int, int]) -> dict[str, dict[str, float]]:
+def heldout_metrics(model: SteeredNetwork, pair: Pair, region: tuple[int, int]) -> dict[str, dict[str, float]]:
     """MR-STFT, ESR and loudness error on the held-out part, for the model and for the dry input."""
     start, end = region
     target = pair.wet[:, start:end]
@@ -261,7 +289,7 @@ def judge_against_dry(model_mrstft: float, dry_mrstft: float, memory: str, minut
     if dry_mrstft <= 0:
         return Verdict(math.inf, True, "the wet is identical to the dry on the held-out part: nothing to learn")
     than = "worse than" if ratio >= 1.0 else "hardly better than"
-    tries = [] if memory == "long" else ["--memory long (if the effect has a tail or echoes)"]
+    tries = [] if memory != "short" else ["--memory long (if the effect has a tail or echoes)"]
     tries += [f"more --minutes than {minutes:g}", "a longer pair with more varied material"]
     return Verdict(
         round(ratio, 4),
@@ -271,8 +299,9 @@ def judge_against_dry(model_mrstft: float, dry_mrstft: float, memory: str, minut
     )
 
 
-def _loss_fn(recipe: SteerRecipe) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    mrstft = MultiResolutionSTFTLoss()
+def _loss_fn(recipe: SteerRecipe, crop_samples: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The recipe's loss on crops of ``crop_samples`` (FFT sizes over twice the crop are left out)."""
+    mrstft = MultiResolutionSTFTLoss([n for n in recipe.fft_sizes if n // 2 < crop_samples] or [min(recipe.fft_sizes)])
 
     def loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         value = mrstft(estimate, target)
@@ -281,6 +310,34 @@ def _loss_fn(recipe: SteerRecipe) -> Callable[[torch.Tensor, torch.Tensor], torc
         return value
 
     return loss
+
+
+def _start_reverb(
+    model: ReverbTail, pair: Pair, regions: Regions, validate: Callable[[SteeredNetwork], float], say: Callable
+) -> dict[str, list[float]] | None:
+    """Start the reverb network from the impulse response of the pair's training part (validation and held-out
+    parts silenced) if that beats starting as the dry sound on the validation part; the fitted bands, or None."""
+    silenced = pair.dry.copy(), pair.wet.copy()
+    for first, last in (regions.validation, regions.heldout):
+        for signal in silenced:
+            signal[:, first:last] = 0.0
+    dry_start = validate(model)
+    before = copy.deepcopy(model.state_dict())
+    fitted = model.start_from(*estimate_response(replace(pair, dry=silenced[0], wet=silenced[1])))
+    measured_start = validate(model)
+    if measured_start >= dry_start:
+        model.load_state_dict(before)
+        say(
+            f"reverb network starts as the dry sound (the measured impulse response validates at "
+            f"{measured_start:.3f}, the dry start at {dry_start:.3f})"
+        )
+        return None
+    t60s = ", ".join(f"{t:.2f}" for t in fitted["t60_seconds"]) or "none measurable"
+    say(
+        f"reverb network started from the pair's impulse response (validation {measured_start:.3f}, the dry start "
+        f"{dry_start:.3f}): band T60s {t60s} s"
+    )
+    return fitted
 
 
 def check_new_model_name(name: str, overwrite: bool = False, directory: Path | None = None) -> Path:
@@ -354,7 +411,11 @@ def steer_model(
     regions = split_regions(pair.dry.shape[1], signal_frames(pair))
 
     torch.manual_seed(seed)
-    model = ConditionedTCN(recipe.config)
+    model: SteeredNetwork = (
+        ReverbTail(recipe.config) if isinstance(recipe.config, ReverbTailConfig) else ConditionedTCN(recipe.config)
+    )
+    validate = _validation_fn(pair, regions.validation)
+    start = _start_reverb(model, pair, regions, validate, say) if isinstance(model, ReverbTail) else None
     batch_size = recipe.batch_size_on(device.device)
     source = CropSource(pair, regions, recipe, seed, batch_size)
     say(f"{device.describe()}; {batch_size} crops of {source.length} samples per step" + (", bf16" if bf16 else ""))
@@ -362,13 +423,13 @@ def steer_model(
     result = fit(
         model,
         source.batch,
-        _loss_fn(recipe),
+        _loss_fn(recipe, source.length),
         steps=steps or 1_000_000,
         max_seconds=budget_seconds,
         learning_rate=recipe.learning_rate,
         warmup_fraction=recipe.warmup_fraction,
         average_decay=recipe.average_decay,
-        validate=_validation_fn(pair, regions.validation),
+        validate=validate,
         validate_every=max(1, min(recipe.validate_every, (steps or 1_000_000) // 2)),
         patience=recipe.patience,
         progress=progress,
@@ -380,7 +441,10 @@ def steer_model(
         raise ReaTimbreError("steering cancelled; no model was saved")
     metrics = heldout_metrics(model, pair, regions.heldout)
     verdict = judge_against_dry(metrics["model"]["mrstft"], metrics["dry"]["mrstft"], choice.memory, minutes)
-    tail_seconds = 0.0 if choice.memory == "short" else round(min(5.0, max(2.0, choice.tail_seconds or 0.0)), 2)
+    if isinstance(model, ReverbTail):
+        tail_seconds = model.config.tail_seconds  # the impulse response's length
+    else:
+        tail_seconds = 0.0 if choice.memory == "short" else round(min(5.0, max(2.0, choice.tail_seconds or 0.0)), 2)
     rate = pair.sample_rate
     sidecar = {
         "description": f"Steered from {Path(_describe(dry)).name} -> {Path(_describe(wet)).name}",
@@ -404,6 +468,7 @@ def steer_model(
             "method": "steering (Steinmetz & Reiss 2021): controls held at 0 on one dry/wet pair",
             "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},
             "regions_samples": asdict(regions),
+            "started_from_impulse_response": start,
             "steps": result.steps,
             "seconds": round(result.seconds, 1),
             "stopped_because": result.stopped_because,

@@ -1,7 +1,8 @@
-"""How far back an effect looks, from one aligned dry/wet pair: ``short`` or ``long`` memory, with the evidence.
+"""How far back an effect looks, from one aligned dry/wet pair: ``short``, ``long`` or ``reverb``, with the evidence.
 
-``short`` (dynamics, distortion, filters: ~0.3 s receptive field) or ``long`` (reverb, delay: ~2 s). Two
-measurements decide, and both are reported:
+``short`` (dynamics, distortion, filters: ~0.3 s receptive field), ``long`` (delay and other echoes: ~2 s) or
+``reverb`` (a dense decaying tail: the reverb network of :mod:`models.reverb_tail`, 4.5 s). Two measurements decide
+between short and long, and both are reported:
 
 - **Envelope tail**: where the dry pauses (60 dB below its loudest for at least 0.2 s), how long the wet keeps
   sounding after the dry has stopped. A compressor's or distortion's wet falls silent with the dry; a reverb's rings
@@ -14,8 +15,11 @@ measurements decide, and both are reported:
   non-causal side). Works on material without pauses (a whole song).
 
 The choice is ``long`` when the envelope tail is longer than :data:`LONG_MEMORY_SECONDS` or the late excess is
-above :data:`IR_LATE_EXCESS_DB`. On the set of ``benchmarks/steer_memory.py`` the late excess was -1.8..+0.1 dB for
-compressors, limiters and distortions and +6..+16 dB for reverbs and delays.
+above :data:`IR_LATE_EXCESS_DB`; it is ``reverb`` when, besides, the impulse response rings densely: at least
+:data:`REVERB_DENSITY` of its 10 ms frames from the direct sound to the ring time stand 6 dB above the non-causal
+side (the *ring density*). A reverb's tail fills its frames (0.33..0.97 on the set of ``benchmarks/steer_memory.py``),
+a delay's echoes only a few (0.03..0.12). On the same set the late excess was -1.8..+0.1 dB for compressors,
+limiters and distortions and +6..+16 dB for reverbs and delays.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ IR_RING_MARGIN_DB = 6.0  # a causal lag whose 50 ms neighbourhood is this far ab
 IR_SMOOTH_FRAMES = 5  # 50 ms
 IR_LATE_EXCESS_DB = 3.0  # late causal energy must beat the non-causal side by this to count as memory
 IR_REGULARISATION = 1e-3  # of the dry's mean power, added in the deconvolution's denominator
+REVERB_DENSITY = 0.25  # a long memory whose impulse response rings in this share of its frames is a reverb
+MEMORY_CHOICES = ("short", "long", "reverb", "auto")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class ImpulseEvidence:
     ring_seconds: float  # last lag past the direct sound still IR_RING_MARGIN_DB above the non-causal side
     late_excess_db: float  # causal energy past the direct sound over the non-causal energy at the same lags
     late_share: float  # causal energy past the direct sound, as a share of all causal energy
+    ring_density: float = 0.0  # share of the 10 ms frames from the direct sound to the ring time that ring
 
     @property
     def rings(self) -> bool:
@@ -56,7 +63,7 @@ class ImpulseEvidence:
 class MemoryChoice:
     """Which receptive field the model gets, and the evidence it was chosen on."""
 
-    memory: str  # "short" or "long"
+    memory: str  # "short", "long" or "reverb"
     tail_seconds: float | None  # how long the wet rings on (envelope tail, else the impulse response's ring time)
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)  # the measurements, for the sidecar
@@ -110,8 +117,9 @@ def _frame_power(response: np.ndarray, frame: int) -> np.ndarray:
     return np.mean(response[: response.size // frame * frame].reshape(-1, frame) ** 2, axis=1)
 
 
-def impulse_evidence(pair: Pair) -> ImpulseEvidence:
-    """Estimate the pair's impulse response over ±2 s and measure how long its causal side rings."""
+def estimate_response(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """The pair's linear impulse response over lags 0..2 s (causal) and -1..-2 s (anticausal, index k is lag
+    -(k + 1)), by regularised deconvolution of the (channel-averaged) wet by the dry."""
     rate = pair.sample_rate
     count = min(pair.dry.shape[1], int(IR_MAX_PAIR_SECONDS * rate))
     dry = pair.dry[:, :count].mean(axis=0).astype(np.float64)
@@ -121,8 +129,13 @@ def impulse_evidence(pair: Pair) -> ImpulseEvidence:
     dry_spec = np.fft.rfft(dry, size)
     power = np.abs(dry_spec) ** 2
     response = np.fft.irfft(np.fft.rfft(wet, size) * np.conj(dry_spec) / (power + IR_REGULARISATION * power.mean()))
-    causal = response[:max_lag]
-    anticausal = response[size - max_lag :][::-1]  # index k is lag -(k + 1)
+    return response[:max_lag], response[size - max_lag :][::-1]
+
+
+def impulse_evidence(pair: Pair) -> ImpulseEvidence:
+    """Estimate the pair's impulse response over ±2 s and measure how long its causal side rings."""
+    rate = pair.sample_rate
+    causal, anticausal = estimate_response(pair)
     frame = int(FRAME_SECONDS * rate)
     causal_power, anticausal_power = _frame_power(causal, frame), _frame_power(anticausal, frame)
     direct = max(1, int(round(IR_DIRECT_SECONDS / FRAME_SECONDS)))
@@ -135,13 +148,19 @@ def impulse_evidence(pair: Pair) -> ImpulseEvidence:
     late = float(np.sum(causal_power[direct:]))
     late_excess_db = 10 * np.log10((late + 1e-30) / (float(np.sum(anticausal_power[direct:])) + 1e-30))
     late_share = late / (float(np.sum(causal_power)) + 1e-30)
-    return ImpulseEvidence(round(ring_seconds, 3), round(float(late_excess_db), 2), round(late_share, 4))
+    ring_end = direct + (int(ringing[-1]) + 1 if ringing.size else 0)
+    span = slice(direct, ring_end)
+    rings = causal_power[span] > reference[span] * 10 ** (IR_RING_MARGIN_DB / 10)
+    density = float(np.mean(rings)) if ringing.size else 0.0
+    return ImpulseEvidence(
+        round(ring_seconds, 3), round(float(late_excess_db), 2), round(late_share, 4), round(density, 3)
+    )
 
 
 def choose_memory(pair: Pair, memory: str = "auto") -> MemoryChoice:
-    """``short`` or ``long``: as asked, or for ``auto`` from the envelope tail and the impulse response."""
-    if memory not in ("short", "long", "auto"):
-        raise ReaTimbreError(f"memory must be short, long or auto, got {memory!r}")
+    """``short``, ``long`` or ``reverb``: as asked, or for ``auto`` from the envelope tail and the impulse response."""
+    if memory not in MEMORY_CHOICES:
+        raise ReaTimbreError(f"memory must be short, long, reverb or auto, got {memory!r}")
     tail, pauses = measure_tail(pair)
     impulse = impulse_evidence(pair)
     evidence: dict[str, Any] = {
@@ -150,6 +169,7 @@ def choose_memory(pair: Pair, memory: str = "auto") -> MemoryChoice:
         "impulse_ring_seconds": impulse.ring_seconds,
         "impulse_late_excess_db": impulse.late_excess_db,
         "impulse_late_share": impulse.late_share,
+        "impulse_ring_density": impulse.ring_density,
         "long_above_seconds": LONG_MEMORY_SECONDS,
     }
     envelope_text = (
@@ -158,8 +178,8 @@ def choose_memory(pair: Pair, memory: str = "auto") -> MemoryChoice:
         else "the dry never pauses for 0.2 s, so no envelope tail"
     )
     impulse_text = (
-        f"impulse response rings {impulse.ring_seconds:.2f} s, late energy {impulse.late_excess_db:+.1f} dB "
-        "over the non-causal side"
+        f"impulse response rings {impulse.ring_seconds:.2f} s (in {impulse.ring_density:.0%} of its frames), "
+        f"late energy {impulse.late_excess_db:+.1f} dB over the non-causal side"
     )
     evidence_text = f"{envelope_text}; {impulse_text}"
     decay = tail if tail is not None and (tail > LONG_MEMORY_SECONDS or not impulse.rings) else impulse.ring_seconds
@@ -168,6 +188,9 @@ def choose_memory(pair: Pair, memory: str = "auto") -> MemoryChoice:
     envelope_long = tail is not None and tail > LONG_MEMORY_SECONDS
     if envelope_long or impulse.rings:
         evidence["decided_by"] = "envelope tail" if envelope_long else "impulse response"
+        if impulse.ring_density >= REVERB_DENSITY:
+            evidence["decided_by"] += f" and ring density (>= {REVERB_DENSITY:g}: a dense tail)"
+            return MemoryChoice("reverb", decay, f"memory auto -> reverb: {evidence_text}", evidence)
         return MemoryChoice("long", decay, f"memory auto -> long: {evidence_text}", evidence)
     evidence["decided_by"] = "both" if tail is not None else "impulse response"
     return MemoryChoice(

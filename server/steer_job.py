@@ -22,7 +22,7 @@ class SteerRequest(BaseModel):
     dry: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the dry recording")
     wet: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the wet recording")
     name: str = Field(min_length=1, max_length=64, description="name of the new effect (letters, digits, - _)")
-    memory: Literal["short", "long", "auto"] = "auto"
+    memory: Literal["short", "long", "reverb", "auto"] = "auto"
     minutes: float = Field(default=3.0, ge=0.05, le=240.0, description="training time budget")
     keep_anyway: bool = Field(
         default=False,

@@ -109,3 +109,33 @@ def test_shipped_sidecar_knob_grid_meets_the_goals_when_recorded(name: str) -> N
     if block is None:
         pytest.skip(f"{name}'s sidecar records no knob_grid metrics yet")
     assert goal_failures(block) == []
+
+
+def test_write_records_the_block_in_the_sidecar(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m models.real_agreement NAME --write`` puts the block into the model's sidecar metrics."""
+    import json
+
+    from models.library import save_model
+    from models.real_agreement import main
+    from models.tcn import ConditionedTCN, TCNConfig
+    from models.userdirs import user_models_dir
+
+    knobs = [
+        {"name": n, "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5, "scale": "linear"}
+        for n in ("level", "tone")
+    ]
+    sidecar = {
+        "sample_rate": SR,
+        "knobs": knobs,
+        "emulates": {"effect": "pedalboard.Gain", "mapping": {"gain_db": "12 * level - 6"}},
+    }
+    model = ConditionedTCN(TCNConfig(channels=2, layers=1, kernel_size=2))
+    info = save_model(model, sidecar, user_models_dir(), "agreement-write")
+    try:
+        assert main(["agreement-write", "--grid", "2", "--write"]) == 0
+        printed = json.loads(capsys.readouterr().out)["agreement-write"]
+        recorded = json.loads(info.weights_path.with_suffix(".json").read_text())["metrics"]["knob_grid"]
+        assert recorded == printed and recorded["grid"] == 2 and recorded["real_effect"] == "pedalboard.Gain"
+    finally:
+        info.weights_path.unlink()
+        info.weights_path.with_suffix(".json").unlink()

@@ -225,3 +225,35 @@ def test_a_cancel_before_training_stops_steering_before_it_trains(tmp_path: Path
             directory=tmp_path,
         )
     assert stages == ["asked"] and not list(tmp_path.iterdir())
+
+
+def synthetic_reverb(dry: np.ndarray, t60_seconds: float = 0.4, seed: int = 3) -> np.ndarray:
+    """The dry at 0.6 plus a tail of exponentially decaying noise (T60 ``t60_seconds``) starting 10 ms later."""
+    t = np.arange(int(2 * t60_seconds * SR)) / SR
+    response = 0.02 * np.random.default_rng(seed).standard_normal(t.size) * np.exp(-np.log(1000) * t / t60_seconds)
+    response[: int(0.01 * SR)] = 0.0
+    response[0] = 0.6
+    size = 1 << (dry.size + response.size).bit_length()
+    return np.fft.irfft(np.fft.rfft(dry, size) * np.fft.rfft(response, size), size)[: dry.size].astype(np.float32)
+
+
+def test_auto_steers_a_reverb_with_the_reverb_network() -> None:
+    """A dense decaying tail makes ``--memory auto`` choose the reverb network, which learns it and renders it."""
+    from models.reverb_tail import ReverbTailConfig
+
+    tiny = replace(
+        RECIPES["reverb"],
+        config=ReverbTailConfig(tail_seconds=1.2, early_taps=512, bands=6, early_scale=0.05),
+        segment_samples=8192,
+        batch_size=2,
+        validate_every=10,
+    )
+    dry = bursts(seconds=8.0, seed=5)
+    wet = synthetic_reverb(dry)
+    result = steer_model(dry, wet, "steer-room", "auto", minutes=2, sample_rate=SR, steps=120, recipe=tiny)
+    assert result["memory"] == "reverb", result["memory_reason"]
+    assert result["heldout_mrstft"] < 0.6 * result["heldout_dry_mrstft"]
+    info = find_model("steer-room")
+    assert info.network_type == "ReverbTail" and info.tail_seconds == 1.2
+    rendered = load_model("steer-room").process(dry[None, :])
+    assert rendered.shape == (1, dry.size + int(1.2 * SR)) or rendered.shape == (1, dry.size)

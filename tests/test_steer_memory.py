@@ -1,6 +1,6 @@
 """``--memory auto`` on real effects: third-party plug-ins hosted by DawDreamer and pedalboard's effects.
 
-The set is ``benchmarks/steer_memory.py``'s: reverbs and delays need ``long``, compressors, limiters and
+The set is ``benchmarks/steer_memory.py``'s: reverbs need ``reverb``, delays ``long``, compressors, limiters and
 distortions ``short``, on material with pauses and on material that never pauses. A plug-in whose Debian package is
 not installed is skipped with its package's name (``python3 install.py --dev`` installs them as root).
 """
