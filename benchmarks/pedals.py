@@ -7,9 +7,10 @@ For each effect and network: the geometric mean over the grid of the model's MR-
 divided by the dry input's (lower is better; 1 = no better than doing nothing), the worst grid point's ratio, the
 largest loudness error, and the real-time factor of one mono stream on one CPU thread (audio seconds per wall
 second, 10 s of audio through the library's block renderer). For an effect with an LFO also the modulation-
-spectrum distance to the real effect on a steady chord (model / dry). A model already in ``--models`` (as
-``reatimbre train-effect`` names it: ``EFFECT`` for ours, ``EFFECT-mccool-cnn`` / ``EFFECT-mccool-lstm``) is judged
-from its sidecar; a missing one is trained with ``--minutes``. The table is written as Markdown.
+spectrum distance to the real effect on a steady chord (model / dry). A model already in ``--models`` or shipped
+(as ``reatimbre train-effect`` names it: ``EFFECT`` for ours, ``EFFECT-mccool-cnn`` / ``EFFECT-mccool-lstm``) is
+judged from its sidecar; a missing one is trained into ``--models`` with ``--minutes``. The table is written as
+Markdown.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def real_time_factor(info_path: Path) -> float:
 def row(effect: str, arch: str, models: Path, minutes: float) -> dict:
     """One table row: the model's held-out figures (training it first when it is missing) and its speed."""
     name = model_name_for(effect, arch)
-    sidecar = models / f"{name}.json"
+    sidecar = next(
+        (path for path in (models / f"{name}.json", SHIPPED_DIR / f"{name}.json") if path.is_file()),
+        models / f"{name}.json",
+    )
     if not sidecar.is_file():
         from dataclasses import replace
 

@@ -38,6 +38,7 @@ from models.pedals.baselines import McCoolCNN, McCoolLSTM
 from models.pedals.heldout import heldout_clips
 from models.pedals.lfo_tcn import LFOTCN
 from models.rates import SAMPLE_RATE_HZ
+from models.tcn import TCNConfig
 
 ARCHS = ("tcn", "mccool-cnn", "mccool-lstm")
 MATERIAL_KINDS = [*GENERATORS, *TEST_SIGNALS]
@@ -64,6 +65,9 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
         return McCoolLSTM(hidden=32, layers=2, knobs=knobs, warmup=1024)
     if arch != "tcn":
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+    config = recipe.config
+    if not isinstance(config, TCNConfig):
+        raise ValueError(f"the {effect.name} recipe's network is a {type(config).__name__}, not a TCN")
     lfo = None
     if effect.lfo is not None:
         index = [k.name for k in effect.knobs].index(effect.lfo.rate_knob)
@@ -74,13 +78,13 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
             "rate_max_hz": knob.maximum,
             "rate_scale": knob.scale,
             "start_phase": effect.lfo.start_phase,
-            "voices": recipe.config.out_channels,
+            "voices": config.out_channels,
             "harmonics": LFO_HARMONICS,
             "hidden": LFO_HIDDEN,
         }
     # A recipe whose TCN has its own gain path (input x gain, for effects whose level swings, like a fuzz's) needs
     # no dry path beside it: that would add the input twice.
-    return LFOTCN(recipe.config, lfo, effect.latency_samples, SAMPLE_RATE_HZ, dry_path=not recipe.config.gain_path)
+    return LFOTCN(config, lfo, effect.latency_samples, SAMPLE_RATE_HZ, dry_path=not config.gain_path)
 
 
 class CropSource:
@@ -213,7 +217,14 @@ def judge(
         "never_worse_than_dry": never_worse,
         "max_loudness_error_db": max(loudness_errors),
         "goal_ratio": goal,
-        "meets_goals": bool(never_worse and (goal is None or geometric_mean <= goal) and max(loudness_errors) <= 1.0),
+        "segments_nearer_real_than_dry": float(np.mean(segments_nearer)) if segments_nearer else None,
+        "meets_goals": bool(
+            never_worse
+            and (goal is None or geometric_mean <= goal)
+            and max(loudness_errors) <= 1.0
+            and bool(segments_nearer)
+            and float(np.mean(segments_nearer)) >= SEGMENT_GOAL
+        ),
     }
     if effect.lfo is not None:
         summary["modulation"] = modulation_check(network, effect)
