@@ -95,6 +95,20 @@ class ModelInfo:
     def tail_seconds(self) -> float:
         return float(self.sidecar.get("tail_seconds", 0.0))
 
+    @property
+    def quality_warnings(self) -> list[str]:
+        """One line per recorded evaluation whose goals this model misses (``meets_goals: false`` in a block of the
+        sidecar's ``metrics``, or in its ``summary``): shown wherever the model is listed or rendered, so a model
+        below its goals is never handed over silently."""
+        warnings = []
+        for block_name, block in (self.sidecar.get("metrics") or {}).items():
+            if not isinstance(block, dict):
+                continue
+            summary = block["summary"] if isinstance(block.get("summary"), dict) else block
+            if summary.get("meets_goals") is False:
+                warnings.append(f"{self.name} misses the goals of its {block_name} evaluation{_goal_details(summary)}")
+        return warnings
+
     def to_dict(self) -> dict:
         """The summary the CLI and the server show."""
         return {
@@ -111,7 +125,20 @@ class ModelInfo:
                 for k in self.knobs
             ],
             "heldout": self.sidecar.get("metrics", {}).get("heldout"),
+            "quality_warnings": self.quality_warnings,
         }
+
+
+def _goal_details(summary: dict) -> str:
+    """The figures of a goal summary worth quoting in a warning (MR-STFT ratio to dry, loudness error)."""
+    parts = []
+    if isinstance(summary.get("geometric_mean_ratio"), (int, float)):
+        goal = summary.get("goal_ratio")
+        goal_text = f", goal {goal:g}" if isinstance(goal, (int, float)) else ""
+        parts.append(f"MR-STFT {summary['geometric_mean_ratio']:.2f} of the dry input's{goal_text}")
+    if isinstance(summary.get("max_loudness_error_db"), (int, float)):
+        parts.append(f"loudness off by up to {summary['max_loudness_error_db']:.1f} dB")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def read_info(sidecar_path: Path, kind: str) -> ModelInfo:

@@ -70,3 +70,28 @@ def test_other_network_type_saves_loads_and_streams(delayed_gain_type: None) -> 
     finally:
         info.weights_path.unlink()
         info.weights_path.with_suffix(".json").unlink()
+
+
+def test_a_model_below_its_goals_says_so_wherever_it_is_listed() -> None:
+    model = ConditionedTCN(TCNConfig(channels=4, layers=2, cond_dim=1))
+    metrics = {
+        "heldout_other_origin": {
+            "summary": {
+                "geometric_mean_ratio": 0.6,
+                "goal_ratio": 0.3,
+                "max_loudness_error_db": 9.5,
+                "meets_goals": False,
+            }
+        },
+        "knob_grid": {"meets_goals": True},
+    }
+    info = save_model(model, {"sample_rate": 44100, "knobs": [KNOB], "metrics": metrics}, user_models_dir(), "weak")
+    try:
+        assert info.quality_warnings == [
+            "weak misses the goals of its heldout_other_origin evaluation "
+            "(MR-STFT 0.60 of the dry input's, goal 0.3; loudness off by up to 9.5 dB)"
+        ]
+        assert info.to_dict()["quality_warnings"] == info.quality_warnings
+    finally:
+        info.weights_path.unlink()
+        info.weights_path.with_suffix(".json").unlink()

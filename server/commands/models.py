@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
             f"{m.receptive_field} samples ({m.receptive_field / m.sample_rate * 1000:.0f} ms), "
             f"latency {m.latency_samples}{quality}"
         )
+        for warning in m.quality_warnings:
+            print(f"    ! {warning}")
         for k in m.knobs:
             unit = f" {k.unit}" if k.unit else ""
             print(

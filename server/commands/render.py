@@ -37,10 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from models.device import announce, resolve_device
+    from models.library import find_model
     from models.render import render_file
 
     knobs = parse_knob_assignments(args.knob)
     device = resolve_device(args.device)
+    for warning in find_model(args.effect).quality_warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     bar = None
 
     def progress(fraction: float) -> None:
