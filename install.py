@@ -80,11 +80,16 @@ AMSYNTH_VST = Path("/usr/lib/vst/amsynth_vst.so")
 # Debian packages of the test plug-ins, each with one file it installs: amsynth (the instrument the plug-in host
 # tests use) and the third-party effects of the steering memory tests (benchmarks/steer_memory.py). On the dev
 # machine the three effect packages (41 MB of .debs) took 9 s to download and install, apt-get update 1.6 s.
+# Then the renderers of the other-origin test material (models/other_origin.py): fluidsynth with the FluidR3 GM
+# soundfont (about 150 MB installed) and espeak-ng.
 TEST_PLUGIN_PACKAGES = {
     "amsynth": AMSYNTH_VST,
     "dragonfly-reverb-vst": Path("/usr/lib/lxvst/DragonflyHallReverb-vst.so"),
     "zam-plugins": Path("/usr/lib/vst/ZamComp-vst.so"),
     "dpf-plugins-vst": Path("/usr/lib/vst/SoulForce-vst.so"),
+    "fluidsynth": Path("/usr/bin/fluidsynth"),
+    "fluid-soundfont-gm": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    "espeak-ng": Path("/usr/bin/espeak-ng"),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from models.device import (
 from models.effects import ReferenceEffect, reference_effect
 from models.fit import FitProgress, fit
 from models.library import ModelInfo, NeuralEffect, load_info, save_model
-from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio
+from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import make_program
 from models.networks import architecture_record
 from models.rates import SAMPLE_RATE_HZ
@@ -51,6 +52,11 @@ class Recipe:
     steps: int
     minutes: float
     esr_weight: float  # weight of the waveform (ESR) term beside the MR-STFT loss
+    level_weight: float = 0.0  # per dB of the frame-level term (losses.frame_level_distance_db), also in validation
+    crop_gain_db: tuple[float, float] = (0.0, 0.0)  # a random gain on each crop, its peak kept at most CROP_PEAK_DB
+    warmup_fraction: float = 0.0  # of the budget, learning rate rising linearly
+    edge_share: float = 0.0  # chance that a knob's training position is its end (0 or 1, even odds), not uniform
+    average_decay: float = 0.0  # per step, of the weight average that is validated and kept (0: none)
     learning_rate: float = 2e-3
     train_clips: int = 24
     heldout_clips: int = 6
@@ -67,14 +73,32 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
+    # A gain path (output = input x gain + residual) with a gain computer over peak and RMS levels (0.02 to 93 ms),
+    # as the steering recipe for dynamics: it starts as the identity and learns a gain in dB, where a plain TCN
+    # rebuilding the waveform compressed too little (up to 6 LU too loud on the knob grid).
     "compressor": Recipe(
-        TCNConfig(channels=16, kernel_size=9, dilation_growth=10, layers=4),
+        TCNConfig(
+            channels=16,
+            kernel_size=9,
+            dilation_growth=10,
+            layers=4,
+            gain_path=True,
+            level_input=True,
+            level_windows=(1, 16, 64, 256, 1024, 4096),
+            level_rms=True,
+            gain_computer=16,
+        ),
         segment_samples=16_384,
-        batch_size=8,
+        batch_size=4,
         steps=6000,
-        minutes=22,
+        minutes=25,
         esr_weight=1.0,
-        cuda_batch_scale=4,
+        level_weight=0.05,
+        crop_gain_db=(-6.0, 24.0),
+        edge_share=0.25,
+        warmup_fraction=0.05,
+        average_decay=0.99,
+        cuda_batch_scale=8,
     ),
     "overdrive": Recipe(
         TCNConfig(channels=16, kernel_size=3, dilation_growth=2, layers=8),
@@ -99,7 +123,79 @@ RECIPES: dict[str, Recipe] = {
         fft_sizes=(*PAPER_FFT_SIZES, 8192, 16384),
         impulse_rows=1,
     ),
+    # The pedal board (issue 29), trained by models.pedals.training on a CPU budget of minutes each.
+    "fuzz": Recipe(
+        TCNConfig(
+            channels=16,
+            kernel_size=3,
+            dilation_growth=2,
+            layers=8,
+            gain_path=True,
+            level_input=True,
+            level_windows=(1, 64, 512),
+        ),
+        segment_samples=4_096,
+        batch_size=8,
+        steps=3000,
+        minutes=8,
+        esr_weight=1.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "amp": Recipe(
+        TCNConfig(channels=16, kernel_size=5, dilation_growth=4, layers=5),
+        segment_samples=4_096,
+        batch_size=8,
+        steps=3000,
+        minutes=8,
+        esr_weight=1.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "octave": Recipe(
+        TCNConfig(channels=16, kernel_size=5, dilation_growth=4, layers=5),
+        segment_samples=4_096,
+        batch_size=8,
+        steps=3000,
+        minutes=8,
+        esr_weight=0.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "chorus": Recipe(
+        TCNConfig(channels=12, kernel_size=5, dilation_growth=4, layers=5, cond_dim=3, out_channels=8),
+        segment_samples=8_192,
+        batch_size=4,
+        steps=3000,
+        minutes=8,
+        esr_weight=0.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
+    "delay": Recipe(
+        TCNConfig(channels=8, kernel_size=9, dilation_growth=10, layers=5, cond_dim=3),
+        segment_samples=32_768,
+        batch_size=2,
+        steps=3000,
+        minutes=8,
+        esr_weight=0.0,
+        train_clips=12,
+        cuda_batch_scale=8,
+    ),
+    "filter": Recipe(
+        TCNConfig(channels=12, kernel_size=5, dilation_growth=4, layers=6),
+        segment_samples=8_192,
+        batch_size=4,
+        steps=3000,
+        minutes=8,
+        esr_weight=1.0,
+        train_clips=12,
+        cuda_batch_scale=4,
+    ),
 }
+
+
+CROP_PEAK_DB = -0.5  # a crop's random gain never lifts its peak above this
 
 
 def build_model(config: NetworkConfig) -> torch.nn.Module:
@@ -132,13 +228,33 @@ class PairSource:
         for _ in range(8):
             clip = self.clips[self.rng.integers(len(self.clips))]
             end = int(self.rng.integers(self.pad + length, len(clip) + 1))
-            window = clip[end - length - self.rf + 1 - self.warm : end]
-            positions = self.rng.random(len(self.effect.knobs))
+            window = self._gained(clip[end - length - self.rf + 1 - self.warm : end])
+            positions = self._positions()
             values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
             wet = self.effect.process(window[None, :], SAMPLE_RATE_HZ, values)[0, -length:]
             if np.sqrt(np.mean(wet**2)) > 1e-4:
                 break
         return window[self.warm :], positions.astype(np.float32), wet
+
+    def _positions(self) -> np.ndarray:
+        """Knob positions in 0..1: uniform, except that each knob sits at one of its ends with the recipe's
+        ``edge_share`` (the ends, where a one-sided fit is weakest and users often leave a knob)."""
+        count = len(self.effect.knobs)
+        positions = self.rng.random(count)
+        at_end = self.rng.random(count) < self.recipe.edge_share
+        return np.where(at_end, (self.rng.random(count) < 0.5).astype(float), positions)
+
+    def _gained(self, window: np.ndarray) -> np.ndarray:
+        """``window`` at a random gain from the recipe's range (louder and denser than the programs' levels for a
+        compressor), lowered where it would peak above :data:`CROP_PEAK_DB`."""
+        low, high = self.recipe.crop_gain_db
+        if low == high == 0.0:
+            return window
+        gain = 10 ** (self.rng.uniform(low, high) / 20)
+        peak = float(np.max(np.abs(window)))
+        if peak > 0:
+            gain = min(gain, 10 ** (CROP_PEAK_DB / 20) / peak)
+        return (window * gain).astype(np.float32)
 
     def _impulse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A click at the crop's first output sample, at random knob positions, and the effect's response."""
@@ -191,14 +307,21 @@ def evaluate(
 def _validation_fn(
     effect: ReferenceEffect, recipe: Recipe, heldout: list[np.ndarray], seed: int
 ) -> Callable[[torch.nn.Module], float]:
-    """MR-STFT on a fixed batch of held-out crops (for model selection while training), on the model's device."""
+    """MR-STFT (plus the recipe's level term) on a fixed batch of held-out crops, for model selection while
+    training, on the model's device."""
     held = PairSource(effect, recipe, heldout, seed + 7)
     batches = [held.batch(0) for _ in range(2)]
     mrstft = MultiResolutionSTFTLoss()
 
+    def score(estimate: torch.Tensor, target: torch.Tensor) -> float:
+        value = mrstft(estimate, target)
+        if recipe.level_weight:
+            value = value + recipe.level_weight * frame_level_distance_db(estimate, target)
+        return float(value.item())
+
     def validate(model: torch.nn.Module) -> float:
         device = module_device(model)
-        return float(np.mean([mrstft(model(x.to(device), c.to(device)), y.to(device)).item() for x, c, y in batches]))
+        return float(np.mean([score(model(x.to(device), c.to(device)), y.to(device)) for x, c, y in batches]))
 
     return validate
 
@@ -230,9 +353,12 @@ def train_effect(
     model = build_model(recipe.config)
     learning_rate = recipe.learning_rate
     if resume is not None:
-        if resume.sidecar.get("architecture") != architecture_record(model):
+        saved = load_info(resume).model
+        # Both records complete and as JSON has them: a sidecar may leave out settings at their defaults, and JSON
+        # turns tuples (a TCN's level windows) into lists.
+        if json.loads(json.dumps(architecture_record(saved))) != json.loads(json.dumps(architecture_record(model))):
             raise ValueError(f"cannot resume {resume.name}: its architecture differs from the recipe's")
-        model.load_state_dict(load_info(resume).model.state_dict())
+        model.load_state_dict(saved.state_dict())
         learning_rate /= 4
     mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
 
@@ -241,6 +367,8 @@ def train_effect(
         if recipe.esr_weight:
             # Pooled over the batch so that one quiet crop cannot dominate the step.
             loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        if recipe.level_weight:
+            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
         return loss
 
     result = fit(
@@ -250,6 +378,8 @@ def train_effect(
         steps=recipe.steps,
         max_seconds=recipe.minutes * 60,
         learning_rate=learning_rate,
+        warmup_fraction=recipe.warmup_fraction if resume is None else 0.0,
+        average_decay=recipe.average_decay,
         validate=_validation_fn(effect, recipe, heldout, seed),
         validate_every=max(1, min(100, recipe.steps // 4)),
         progress=progress,
@@ -272,7 +402,15 @@ def train_effect(
                 "speech-like syllables, Vital notes; levels -40..-1 dBFS with pauses",
                 "train_clips": recipe.train_clips,
                 "clip_seconds": recipe.clip_seconds,
-                "pairs": "random crops, knob positions uniform in 0..1, target = reference effect on the crop",
+                "pairs": "random crops, knob positions uniform in 0..1"
+                + (f" (each at an end with chance {recipe.edge_share:g})" if recipe.edge_share else "")
+                + ", target = reference effect on the crop"
+                + (
+                    f"; each crop at a random gain of {recipe.crop_gain_db[0]:g} to {recipe.crop_gain_db[1]:g} dB "
+                    f"(its peak at most {CROP_PEAK_DB:g} dBFS)"
+                    if recipe.crop_gain_db != (0.0, 0.0)
+                    else ""
+                ),
                 "seed": seed,
             },
             "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},

@@ -1,6 +1,7 @@
 """The real DSP effects the shipped neural models emulate, with their knobs.
 
-Each :class:`ReferenceEffect` maps two user-facing knobs to the parameters of pedalboard's built-in effects, and
+Each :class:`ReferenceEffect` maps two or three user-facing knobs to the parameters of pedalboard's built-in
+effects (and, for the pedal board, a few DSP stages pedalboard has no plugin for: ``models.pedals.dsp``), and
 processes audio with a fresh effect state every call (so a render depends only on its input). Every channel is
 processed on its own, exactly as the neural model (mono in, mono out) treats a multichannel file.
 """
@@ -17,6 +18,7 @@ import pedalboard
 
 from models.errors import ReaTimbreError
 from models.knobs import Knob, resolve_knobs
+from models.pedals.dsp import AsymmetricClipper, Cabinet, FlipFlopOctave
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,10 @@ class ReferenceEffect:
     """A real effect with a knob-to-parameter mapping.
 
     ``parameters(knob_values)`` returns the effect's parameter values (for the sidecar and for building the chain);
-    ``chain(parameters)`` builds the pedalboard chain from them.
+    ``chain(parameters)`` builds the chain from them: pedalboard plugins, and callables
+    ``stage(audio, sample_rate) -> audio`` for DSP stages pedalboard lacks (``models.pedals.dsp``). ``lfo`` says,
+    for an effect modulated by an LFO that restarts with every render, which knob sets its rate in Hz and the
+    LFO's phase at the first sample (radians of a sine), so a network can be given the same phase.
     """
 
     name: str
@@ -36,13 +41,24 @@ class ReferenceEffect:
     mapping: dict[str, str]  # each effect parameter as a formula of the knobs, for people reading the sidecar
     tail_seconds: float = 0.0
     memory_seconds: float = 0.0  # how far back the effect's output depends on its input, roughly
+    latency_samples: int = 0  # how many samples the effect's output lags its input (at 44.1 kHz)
+    lfo: LFO | None = None
 
     def process(self, audio: np.ndarray, sample_rate: int, knob_values: dict[str, float] | None = None) -> np.ndarray:
         """Apply the effect to ``audio`` (channels, samples), each channel separately, from a silent state."""
         values = resolve_knobs(list(self.knobs), knob_values)
-        board = pedalboard.Pedalboard(self.chain(self.parameters(values)))
+        stages = _group_plugins(self.chain(self.parameters(values)))
         audio = np.ascontiguousarray(audio, dtype=np.float32)
-        return np.stack([board(channel[None, :], sample_rate, reset=True)[0] for channel in audio])
+        rendered = []
+        for channel in audio:
+            signal = channel[None, :]
+            for stage in stages:
+                if isinstance(stage, pedalboard.Pedalboard):
+                    signal = stage(signal, sample_rate, reset=True)
+                else:
+                    signal = np.asarray(stage(signal, sample_rate), dtype=np.float32)
+            rendered.append(signal[0])
+        return np.stack(rendered)
 
     def describe(self, knob_values: dict[str, float] | None = None) -> dict:
         """The mapping as data: what the effect is and its parameters at ``knob_values`` (defaults if None)."""
@@ -53,7 +69,37 @@ class ReferenceEffect:
             "knobs": values,
             "parameters": self.parameters(values),
             "channels": "each channel processed separately, starting from silence",
+            **({"latency_samples": self.latency_samples} if self.latency_samples else {}),
+            **({"lfo": self.lfo.to_dict()} if self.lfo else {}),
         }
+
+
+@dataclass(frozen=True)
+class LFO:
+    """An effect's LFO: the knob giving its rate in Hz, and its phase at a render's first sample (radians of a
+    sine: the modulation is ``sin(2 pi rate t + start_phase)``)."""
+
+    rate_knob: str
+    start_phase: float
+
+    def to_dict(self) -> dict:
+        return {"rate_knob": self.rate_knob, "start_phase_rad": self.start_phase}
+
+
+def _group_plugins(chain: list) -> list:
+    """``chain`` with each run of consecutive pedalboard plugins joined into one Pedalboard (processed as one)."""
+    stages: list = []
+    for stage in chain:
+        if isinstance(stage, pedalboard.Plugin):
+            if stages and isinstance(stages[-1], list):
+                stages[-1].append(stage)
+            else:
+                stages.append([stage])
+        elif callable(stage):
+            stages.append(stage)
+        else:
+            raise ReaTimbreError(f"a reference effect's chain holds {stage!r}, neither a plugin nor a DSP stage")
+    return [pedalboard.Pedalboard(s) if isinstance(s, list) else s for s in stages]
 
 
 def _compressor_parameters(k: dict[str, float]) -> dict[str, float]:
@@ -129,7 +175,163 @@ HALL_REVERB = ReferenceEffect(
     memory_seconds=3.0,
 )
 
-REFERENCE_EFFECTS: dict[str, ReferenceEffect] = {e.name: e for e in (COMPRESSOR, OVERDRIVE, HALL_REVERB)}
+
+def _fuzz_parameters(k: dict[str, float]) -> dict[str, float]:
+    return {
+        "input_highpass_hz": 120.0,
+        "gain_db": k["gain"],
+        "clip_bias": 0.35,
+        "dc_block_hz": 25.0,
+        "tone_lowpass_hz": 500.0 * 16.0 ** k["tone"],
+        "output_gain_db": -8.0,
+    }
+
+
+FUZZ = ReferenceEffect(
+    name="fuzz",
+    description="Fuzz: gain into an asymmetric transistor clipper, DC blocker, tone low-pass",
+    knobs=(
+        Knob("gain", "dB", 10.0, 46.0, 30.0, description="gain into the clipper"),
+        Knob("tone", "", 0.0, 1.0, 0.5, description="dark (0) to bright (1): low-pass 500 Hz to 8 kHz"),
+    ),
+    emulates="pedalboard.HighpassFilter -> pedalboard.Gain -> models.pedals.dsp.AsymmetricClipper -> "
+    "pedalboard.HighpassFilter -> pedalboard.LowpassFilter -> pedalboard.Gain",
+    parameters=_fuzz_parameters,
+    chain=lambda p: [
+        pedalboard.HighpassFilter(cutoff_frequency_hz=p["input_highpass_hz"]),
+        pedalboard.Gain(gain_db=p["gain_db"]),
+        AsymmetricClipper(bias=p["clip_bias"]),
+        pedalboard.HighpassFilter(cutoff_frequency_hz=p["dc_block_hz"]),
+        pedalboard.LowpassFilter(cutoff_frequency_hz=p["tone_lowpass_hz"]),
+        pedalboard.Gain(gain_db=p["output_gain_db"]),
+    ],
+    mapping={
+        "input_highpass_hz": "120",
+        "gain_db": "gain",
+        "clip_bias": "0.35",
+        "dc_block_hz": "25",
+        "tone_lowpass_hz": "500 * 16 ** tone",
+        "output_gain_db": "-8",
+    },
+    memory_seconds=0.05,
+)
+
+
+def _amp_parameters(k: dict[str, float]) -> dict[str, float]:
+    return {
+        "input_highpass_hz": 90.0,
+        "drive_db": k["gain"],
+        "presence_hz": 2500.0,
+        "presence_gain_db": 18.0 * k["tone"] - 12.0,
+        "mid_hz": 700.0,
+        "mid_gain_db": -6.0,
+        "output_gain_db": -4.0,
+    }
+
+
+AMP = ReferenceEffect(
+    name="amp",
+    description="Guitar amp: preamp drive, presence shelf and mid scoop, then a generated 4x12 cabinet",
+    knobs=(
+        Knob("gain", "dB", 0.0, 40.0, 20.0, description="preamp drive"),
+        Knob("tone", "", 0.0, 1.0, 0.5, description="presence: -12 dB (0) to +6 dB (1) above 2.5 kHz"),
+    ),
+    emulates="pedalboard.HighpassFilter -> pedalboard.Distortion -> pedalboard.HighShelfFilter -> "
+    "pedalboard.PeakFilter -> models.pedals.dsp.Cabinet -> pedalboard.Gain",
+    parameters=_amp_parameters,
+    chain=lambda p: [
+        pedalboard.HighpassFilter(cutoff_frequency_hz=p["input_highpass_hz"]),
+        pedalboard.Distortion(drive_db=p["drive_db"]),
+        pedalboard.HighShelfFilter(cutoff_frequency_hz=p["presence_hz"], gain_db=p["presence_gain_db"]),
+        pedalboard.PeakFilter(cutoff_frequency_hz=p["mid_hz"], gain_db=p["mid_gain_db"]),
+        Cabinet(),
+        pedalboard.Gain(gain_db=p["output_gain_db"]),
+    ],
+    mapping={
+        "input_highpass_hz": "90",
+        "drive_db": "gain",
+        "presence_hz": "2500",
+        "presence_gain_db": "18 * tone - 12",
+        "mid_hz": "700",
+        "mid_gain_db": "-6",
+        "output_gain_db": "-4",
+    },
+    memory_seconds=0.05,
+)
+
+OCTAVE = ReferenceEffect(
+    name="octave",
+    description="Octave down: a flip-flop divider times the low-passed input, mixed with the dry signal",
+    knobs=(
+        Knob("mix", "", 0.0, 1.0, 0.5, description="share of the octave-down voice"),
+        Knob("tone", "", 0.0, 1.0, 0.5, description="octave voice dark (0) to bright (1): low-pass 150 Hz to 1.5 kHz"),
+    ),
+    emulates="models.pedals.dsp.FlipFlopOctave",
+    parameters=lambda k: {"mix": k["mix"], "sub_lowpass_hz": 150.0 * 10.0 ** k["tone"]},
+    chain=lambda p: [FlipFlopOctave(mix=p["mix"], sub_lowpass_hz=p["sub_lowpass_hz"])],
+    mapping={"mix": "mix", "sub_lowpass_hz": "150 * 10 ** tone"},
+    memory_seconds=0.1,
+    latency_samples=FlipFlopOctave.latency_for(44_100),
+)
+
+CHORUS = ReferenceEffect(
+    name="chorus",
+    description="Chorus: one voice on a 7 ms delay swept by a sine LFO, mixed with the dry signal",
+    knobs=(
+        Knob("rate", "Hz", 0.2, 3.0, 0.8, scale="log", description="LFO rate"),
+        Knob("depth", "", 0.0, 1.0, 0.5, description="delay sweep: +-0.5 ms (0) to +-5 ms (1)"),
+        Knob("mix", "", 0.1, 0.9, 0.5, description="wet share of the output"),
+    ),
+    emulates="pedalboard.Chorus",
+    parameters=lambda k: {
+        "rate_hz": k["rate"],
+        "depth": 0.05 + 0.45 * k["depth"],
+        "centre_delay_ms": 7.0,
+        "feedback": 0.0,
+        "mix": k["mix"],
+    },
+    chain=lambda p: [pedalboard.Chorus(**p)],
+    mapping={"rate_hz": "rate", "depth": "0.05 + 0.45 * depth", "centre_delay_ms": "7", "feedback": "0", "mix": "mix"},
+    memory_seconds=0.0,  # the LFO restarts with every render: training crops start the effect where the net does
+    tail_seconds=0.02,
+    lfo=LFO(rate_knob="rate", start_phase=math.pi),  # measured: the delay is 7 ms - 10 ms * depth * sin(2 pi r t)
+)
+
+DELAY = ReferenceEffect(
+    name="delay",
+    description="Echo: a delay line with feedback, mixed with the dry signal",
+    knobs=(
+        Knob("time", "ms", 60.0, 400.0, 250.0, description="time between echoes"),
+        Knob("feedback", "", 0.0, 0.6, 0.35, description="level of each echo relative to the one before"),
+        Knob("mix", "", 0.1, 0.6, 0.35, description="wet share of the output"),
+    ),
+    emulates="pedalboard.Delay",
+    parameters=lambda k: {"delay_seconds": k["time"] / 1000.0, "feedback": k["feedback"], "mix": k["mix"]},
+    chain=lambda p: [pedalboard.Delay(**p)],
+    mapping={"delay_seconds": "time / 1000", "feedback": "feedback", "mix": "mix"},
+    tail_seconds=3.0,
+    memory_seconds=3.0,
+)
+
+FILTER = ReferenceEffect(
+    name="filter",
+    description="Resonant ladder low-pass (24 dB/octave, Moog style)",
+    knobs=(
+        Knob("cutoff", "Hz", 150.0, 8000.0, 1000.0, scale="log", description="cutoff frequency"),
+        Knob("resonance", "", 0.0, 0.9, 0.4, description="peak at the cutoff"),
+    ),
+    emulates="pedalboard.LadderFilter(LPF24)",
+    parameters=lambda k: {"cutoff_hz": k["cutoff"], "resonance": k["resonance"], "drive": 1.0},
+    chain=lambda p: [pedalboard.LadderFilter(mode=pedalboard.LadderFilter.Mode.LPF24, **p)],
+    mapping={"cutoff_hz": "cutoff", "resonance": "resonance", "drive": "1"},
+    memory_seconds=0.05,
+)
+
+PEDALS = ("fuzz", "amp", "octave", "chorus", "delay", "filter")  # issue 29's pedal board
+
+REFERENCE_EFFECTS: dict[str, ReferenceEffect] = {
+    e.name: e for e in (COMPRESSOR, OVERDRIVE, HALL_REVERB, FUZZ, AMP, OCTAVE, CHORUS, DELAY, FILTER)
+}
 
 
 def reference_effect(name: str) -> ReferenceEffect:
@@ -230,6 +432,7 @@ def emulated_effect(model_name: str, sidecar: dict) -> ReferenceEffect:
                     f"model {model_name!r}: its mapping gives {name} = {derived[name]:g} at {record['knobs']}, "
                     f"but its sidecar records {number}"
                 )
+    known = next((e for e in REFERENCE_EFFECTS.values() if e.emulates == record["effect"]), None)
     return ReferenceEffect(
         name=model_name,
         description=f"the real effect model {model_name!r} emulates",
@@ -239,4 +442,6 @@ def emulated_effect(model_name: str, sidecar: dict) -> ReferenceEffect:
         chain=_plugin_chain(str(record["effect"])),
         mapping=mapping,
         tail_seconds=float(sidecar.get("tail_seconds", 0.0)),
+        latency_samples=known.latency_samples if known else 0,
+        lfo=known.lfo if known else None,
     )

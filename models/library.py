@@ -202,13 +202,19 @@ class NeuralEffect:
 
     def process(self, audio: np.ndarray, knob_values: dict[str, float] | None = None) -> np.ndarray:
         """Render ``audio`` (channels, samples) at the model's sample rate, on the model's device; returns the same
-        shape (a NumPy array)."""
+        shape (a NumPy array), lined up with the input sample for sample: ``latency_samples`` of silence are fed
+        after the input and as many samples are dropped from the start of the output."""
         stream = self.stream(knob_values)
-        x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[:, None, :].to(self.device)
+        signal = np.ascontiguousarray(audio, dtype=np.float32)
+        latency = self.latency_samples
+        padded = np.pad(signal, ((0, 0), (0, latency))) if latency and signal.shape[-1] else signal
+        x = torch.from_numpy(padded)[:, None, :].to(self.device)
         blocks = [
             stream.process(x[..., i : i + RENDER_BLOCK_SAMPLES]) for i in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES)
         ]
-        return torch.cat(blocks, dim=-1)[:, 0, :].cpu().numpy() if blocks else np.zeros_like(audio, dtype=np.float32)
+        if not blocks:
+            return np.zeros_like(signal)
+        return torch.cat(blocks, dim=-1)[:, 0, latency:].cpu().numpy()
 
     @property
     def device(self) -> torch.device:

@@ -60,3 +60,23 @@ def error_to_signal_ratio(estimate: torch.Tensor, target: torch.Tensor, eps: flo
     error = torch.sum((target - estimate) ** 2, dim=-1)
     energy = torch.sum(target**2, dim=-1) + eps
     return torch.mean(error / energy)
+
+
+def frame_level_distance_db(
+    estimate: torch.Tensor, target: torch.Tensor, frame_samples: int = 2048, floor_db: float = -80.0
+) -> torch.Tensor:
+    """Mean absolute difference, in dB, of the RMS levels of half-overlapping frames of ``frame_samples``.
+
+    The level envelope a compressor shapes and a loudness meter integrates: a model that compresses too little is
+    louder frame by frame, which the spectral terms weigh little on quiet material. Levels below ``floor_db`` count
+    as the floor, so silence in both costs nothing. Inputs are (..., samples) with at least ``frame_samples``.
+    """
+    estimate = estimate.reshape(-1, estimate.shape[-1])
+    target = target.reshape(-1, target.shape[-1])
+    hop = max(1, frame_samples // 2)
+    floor = 10.0 ** (floor_db / 10.0)
+
+    def level_db(x: torch.Tensor) -> torch.Tensor:
+        return 10.0 * torch.log10(torch.mean(x.unfold(-1, frame_samples, hop) ** 2, dim=-1) + floor)
+
+    return torch.mean(torch.abs(level_db(estimate) - level_db(target)))

@@ -2,7 +2,9 @@
 
 Nothing is downloaded: notes, chords, plucks, drums, noise bursts, speech-like vowels and Vital synth notes are
 synthesised here and laid out as a "program" with pauses and a wide spread of levels, so compressors see signal
-above and below threshold and reverbs get room to ring out.
+above and below threshold and reverbs get room to ring out. :data:`TEST_SIGNALS` adds the McCool paper's test
+signals (sine, square and sawtooth tones and exponential chirps, at the program's spread of levels); a program
+uses them when its ``kinds`` name them (the default programs do not, so existing training material is unchanged).
 """
 
 from __future__ import annotations
@@ -150,6 +152,51 @@ def vital_note(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     return resample(np.asarray(audio, dtype=np.float32).mean(axis=0), SAMPLE_RATE_HZ, sample_rate)
 
 
+def _test_tone(rng: np.random.Generator, sample_rate: int, shape: str) -> np.ndarray:
+    """A steady ``shape`` tone (sine, square or band-limited sawtooth) of 0.3..1.5 s, 5 ms fades."""
+    n = int(rng.uniform(0.3, 1.5) * sample_rate)
+    f0 = _midi_hz(rng.integers(28, 96))
+    phase = 2 * np.pi * f0 * np.arange(n) / sample_rate + rng.uniform(0, 2 * np.pi)
+    harmonics = [h for h in range(1, 200) if h * f0 < sample_rate / 2.2]
+    tone = np.zeros(n)
+    if shape == "sine":
+        tone = np.sin(phase)
+    elif shape == "square":  # band-limited: odd harmonics at 1/h
+        for h in harmonics[::2]:
+            tone += np.sin(h * phase) * (4 / np.pi / h)
+    else:  # sawtooth: every harmonic at 1/h
+        for h in harmonics:
+            tone += np.sin(h * phase) * (2 / np.pi / h)
+    return tone * _envelope(n, sample_rate, 0.005, 0.001, 1.0, 0.005)
+
+
+def sine(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A steady sine tone (one of the McCool paper's test signals)."""
+    return _test_tone(rng, sample_rate, "sine")
+
+
+def square(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A steady band-limited square wave."""
+    return _test_tone(rng, sample_rate, "square")
+
+
+def sawtooth(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A steady band-limited sawtooth wave."""
+    return _test_tone(rng, sample_rate, "sawtooth")
+
+
+def chirp(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """An exponential sine sweep, up or down, between 30 Hz and 16 kHz, 0.5..3 s."""
+    n = int(rng.uniform(0.5, 3.0) * sample_rate)
+    t = np.arange(n) / sample_rate
+    low, high = 30.0 * 2 ** rng.uniform(0, 3), 16_000.0 / 2 ** rng.uniform(0, 3)
+    sweep = signal.chirp(t, low, t[-1], high, method="logarithmic", phi=-90)
+    sweep = sweep[::-1] if rng.random() < 0.5 else sweep
+    return sweep * _envelope(n, sample_rate, 0.01, 0.001, 1.0, 0.01)
+
+
+TEST_SIGNALS: dict[str, Generator] = {"sine": sine, "square": square, "sawtooth": sawtooth, "chirp": chirp}
+
 GENERATORS: dict[str, Generator] = {
     "note": note,
     "chord": chord,
@@ -169,11 +216,15 @@ def make_program(
     Events overlap sometimes (chords over drums) and are separated by gaps of up to 0.6 s.
     """
     kinds = kinds or list(GENERATORS)
+    generators = {**GENERATORS, **TEST_SIGNALS}
+    unknown = sorted(set(kinds) - set(generators))
+    if unknown:
+        raise ValueError(f"no material generator {unknown[0]!r} (known: {', '.join(generators)})")
     n = int(seconds * sample_rate)
     out = np.zeros(n)
     position = 0
     while position < n:
-        event = GENERATORS[kinds[rng.integers(len(kinds))]](rng, sample_rate)
+        event = generators[kinds[rng.integers(len(kinds))]](rng, sample_rate)
         peak = np.max(np.abs(event))
         if peak > 0:
             event = event / peak * 10 ** (rng.uniform(-40, -1) / 20)

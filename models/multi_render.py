@@ -3,8 +3,10 @@
 A GPU renders a batch of 32 rows about as fast as one (issue 27: 16 parallel streams at 6,500x real time on an
 H200, against 43x on 16 CPU cores), so batch rendering on CUDA stacks the channels of many files and pushes them
 through one :class:`models.tcn.TCNStream` together. Shorter signals are padded with silence at the end; the network
-is causal, so the padding changes nothing before it, and each signal's output is cut back to its own length. The
-output of each signal equals :meth:`models.library.NeuralEffect.process` of it alone (within float rounding).
+sees at most ``latency_samples`` ahead, so the padding changes nothing before it, and each signal's output is cut
+back to its own length after dropping the latency from its start (all are fed ``latency_samples`` of silence past
+the longest). The output of each signal equals :meth:`models.library.NeuralEffect.process` of it alone (within
+float rounding).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def render_many(
             raise ValueError(f"signals are (channels, samples) arrays, got shape {signal.shape}")
     block = block_samples or block_samples_for(effect.device)
     rows = [signal.shape[0] for signal in signals]
-    longest = max(signal.shape[1] for signal in signals)
+    latency = effect.latency_samples  # silence fed after the longest signal, and dropped from the output's start
+    longest = max(signal.shape[1] for signal in signals) + latency
     stacked = np.zeros((sum(rows), 1, longest), np.float32)
     row = 0
     for signal in signals:
@@ -51,7 +54,7 @@ def render_many(
         wet[:, start : start + chunk.shape[-1]] = stream.process(chunk)[:, 0, :].cpu().numpy()
     outputs, row = [], 0
     for signal in signals:
-        outputs.append(wet[row : row + signal.shape[0], : signal.shape[1]])
+        outputs.append(wet[row : row + signal.shape[0], latency : latency + signal.shape[1]])
         row += signal.shape[0]
     return outputs
 

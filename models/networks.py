@@ -26,6 +26,11 @@ from torch import nn
 # Type name -> "module:class". One line per network type.
 NETWORK_TYPES: dict[str, str] = {
     "ConditionedTCN": "models.tcn:ConditionedTCN",
+    "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
+    "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
+    "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",
+    "McCoolCNN": "models.pedals.baselines:McCoolCNN",
+    "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
     "ReverbTail": "models.reverb_tail:ReverbTail",
 }
 

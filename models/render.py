@@ -1,7 +1,8 @@
 """Render audio through a neural effect: files of any length, rate and channel count, streamed in blocks.
 
 Audio flows: file blocks -> resample to the model's rate -> the model's block renderer (exact receptive-field
-history, see :class:`models.tcn.TCNStream`) -> resample back -> dry/wet mix -> a temporary file that is renamed into
+history, see :class:`models.tcn.TCNStream`; its latency compensated, so the output lines up with the input sample
+for sample) -> resample back -> dry/wet mix -> a temporary file that is renamed into
 place when complete. Every channel goes through the same (mono) model. Silence is fed after the input for the
 effect's tail (a reverb rings out past the end).
 
@@ -64,6 +65,10 @@ class StreamRenderer:
         self.mix = float(mix)
         self.channels = channels
         self._stream = effect.stream(knobs) if wet is None else None
+        # The model's output lags by its latency: that many samples are dropped from its start and as many of
+        # silence fed after the end (a precomputed ``wet`` is already aligned).
+        self._latency = effect.latency_samples if wet is None else 0
+        self._skip = self._latency
         self._wet, self._wet_used = wet, 0
         self._block = block_samples_for(effect.device)
         self._to_model = StreamResampler(sample_rate, effect.sample_rate, channels)
@@ -75,6 +80,8 @@ class StreamRenderer:
 
     def _run_model(self, audio: np.ndarray, flush: bool) -> np.ndarray:
         self._pending = np.concatenate([self._pending, audio], axis=1)
+        if flush and self._latency:
+            self._pending = np.concatenate([self._pending, np.zeros((self.channels, self._latency), np.float32)], 1)
         block = self._block
         usable = self._pending.shape[1] if flush else self._pending.shape[1] // block * block
         outputs = []
@@ -89,7 +96,11 @@ class StreamRenderer:
                 chunk = torch.from_numpy(np.ascontiguousarray(self._pending[:, start : start + block])).to(device)
                 outputs.append(self._stream.process(chunk[:, None, :])[:, 0, :].cpu().numpy())
         self._pending = self._pending[:, usable:]
-        return np.concatenate(outputs, axis=1) if outputs else np.zeros((self.channels, 0), np.float32)
+        out = np.concatenate(outputs, axis=1) if outputs else np.zeros((self.channels, 0), np.float32)
+        if self._skip:
+            dropped = min(self._skip, out.shape[1])
+            out, self._skip = out[:, dropped:], self._skip - dropped
+        return out
 
     def _mix(self, wet: np.ndarray) -> np.ndarray:
         n = wet.shape[1]

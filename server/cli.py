@@ -27,6 +27,12 @@ COMMAND_MODULES = [
     "server.commands.coach_train",
     "server.commands.coach_eval",
     "server.commands.train_effect",
+    "server.commands.afx_train",
+    "server.commands.afx_bench",
+    "server.commands.match_data",
+    "server.commands.match_train",
+    "server.commands.match",
+    "server.commands.match_eval",
 ]
 
 

@@ -90,7 +90,8 @@ def registered_kinds() -> list[JobKind]:
     """Every job kind whose implementation is present in this installation."""
     from server.coach_job import COACH_KIND
     from server.explore_job import EXPLORE_KIND
+    from server.match_job import MATCH_KIND
     from server.render_job import RENDER_KIND
     from server.steer_job import STEER_KIND
 
-    return [RENDER_KIND, STEER_KIND, EXPLORE_KIND, COACH_KIND]
+    return [RENDER_KIND, STEER_KIND, EXPLORE_KIND, COACH_KIND, MATCH_KIND]

@@ -22,13 +22,21 @@ torch.set_num_threads(1)
 # Test modules whose tests train models, start server processes, run Ray or render synth datasets: a few seconds
 # each. They are marked ``slow``, so ``pytest -m "not slow"`` is a quick check (under a minute); CI runs all.
 SLOW_MODULES = {
+    "test_afx_cli.py",
     "test_afx_training.py",
+    "test_asp_tiny.py",
     "test_batch_ray.py",
     "test_coach.py",
     "test_coach_cache.py",
     "test_coach_job.py",
     "test_coach_target.py",
     "test_device_check.py",
+    "test_pedal_training.py",
+    "test_match_cli.py",
+    "test_match_encoding.py",
+    "test_grid_evaluation.py",
+    "test_docs_commands_run.py",
+    "test_match_server.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",

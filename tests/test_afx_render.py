@@ -17,7 +17,7 @@ class PassThrough(FrameModel):
         super().__init__()
         self.framing = framing
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
         f = self.framing
         current = frames[:, f.context_frames : f.context_frames + 1]
         if f.input_window == "rect":

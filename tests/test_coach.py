@@ -371,3 +371,32 @@ def test_coach_eval_prints_the_paper_tables_and_its_seed_picks_the_targets(tmp_p
     mse = body["coach"]["mse"]
     assert mse["final"] <= mse["initial"] and len(mse["per_step"]) == 5  # the coach never ends farther away
     assert main(args) == 1 and "already exists" in capsys.readouterr().err  # never overwrites its JSON
+
+
+def test_coach_eval_ood_sets_side_by_side(tmp_path, capsys):
+    out = tmp_path / "ood.json"
+    args = ["coach-eval", "--ood", "--targets", "3", "--seed", "3", "--max-steps", "2", "--json", str(out), "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "basic shapes" not in printed  # --ood alone runs only the two sets
+    assert "Final/initial means, in distribution (3) and out of distribution (3):" in printed
+    body = json.loads(out.read_text())
+    inside, outside = (body[k] for k in body)
+    assert "out of distribution" in list(body)[1] and outside["targets"] == 3
+    assert set(outside["by_start"]) == {"ood-init", "ood-init_filter", "ood-random_osc"}
+    assert len(inside["by_start"]) == 3  # the first three presets
+    assert outside["coach"]["mse"]["final"] <= outside["coach"]["mse"]["initial"]
+
+
+def test_wide_coach_data_keeps_each_draws_note_and_chains_refuse_varied_presets(tmp_path, capsys):
+    from models.synth.dataset import plan_clip
+
+    config = DatasetConfig(group="basic_shapes", clips=64, shard_clips=32, note=36, note_high=84, variation=1.0)
+    generate(config, tmp_path / "wide", 1, progress=False)
+    families = load_families(tmp_path / "wide")
+    assert list(families.note) == [plan_clip(config, 32 * d).note for d in range(2)]
+    dry_sine, dry_triangle = (families.mel_db80[d, 0].astype(np.float32) for d in range(2))
+    assert np.abs(dry_sine - dry_triangle).mean() > 1e-3  # each draw renders its own patch and note
+    command = ["coach-chains", "--data", str(tmp_path / "wide"), "--out", str(tmp_path / "chains"), "--quiet"]
+    assert main([*command, "--chains", "2"]) == 1
+    assert "varied presets" in capsys.readouterr().err

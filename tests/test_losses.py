@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from models import evaluation
-from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
+from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 
 
 def test_mrstft_matches_auraloss_with_the_papers_settings() -> None:
@@ -38,3 +38,14 @@ def test_loudness_error_of_a_6_db_gain_change() -> None:
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal((1, 44_100 * 3))).astype(np.float32)
     assert evaluation.loudness_error_db(audio * 2.0, audio, 44_100) == pytest.approx(20 * np.log10(2.0), abs=0.01)
+
+
+def test_frame_level_distance_is_the_level_difference_in_db_and_ignores_silence() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 8_192)
+    assert frame_level_distance_db(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert frame_level_distance_db(2 * x, x).item() == pytest.approx(20 * np.log10(2), rel=1e-4)
+    assert frame_level_distance_db(torch.zeros_like(x), 1e-6 * x).item() < 0.1  # both at the -80 dB floor
+    louder_second_half = x.clone()
+    louder_second_half[..., 4_096:] *= 10  # 20 dB up in 3 of the 7 half-overlapping frames, 10 dB-ish in one
+    assert 20 * 3 / 7 < frame_level_distance_db(louder_second_half, x).item() < 20 * 5 / 7

@@ -65,9 +65,8 @@ def test_other_network_type_saves_loads_and_streams(delayed_gain_type: None) -> 
         effect = load_model("delayed-gain")
         assert effect.latency_samples == 7
         x = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
-        y = effect.process(x, {"gain": 1.0})
-        np.testing.assert_allclose(y[:, 7:], 2.0 * x[:, :-7], rtol=1e-6)
-        np.testing.assert_array_equal(y[:, :7], 0.0)
+        y = effect.process(x, {"gain": 1.0})  # the latency is compensated: aligned with the input
+        np.testing.assert_allclose(y, 2.0 * x, rtol=1e-6)
     finally:
         info.weights_path.unlink()
         info.weights_path.with_suffix(".json").unlink()

@@ -516,3 +516,34 @@ def test_a_full_queue_is_retried(emu: ReaperEmulator, tmp_path: Path, slow_confi
         pump(emu, RENDER)
     assert slow.requests.count("POST /v1/render") == 3 and runner.queue_full_retries == 2
     assert emu.message_boxes == [] and _items_takes(emu.project) == [2]
+
+
+def test_render_of_a_look_ahead_model_lines_up_with_the_item(server, emu: ReaperEmulator, tmp_path: Path) -> None:
+    """The REAPER render action through a model with look-ahead (a small CRAFx, 383 samples): the rendered take
+    lines up with the dry item sample for sample (the server's renderer compensates the latency)."""
+    import torch
+    from afx_tiny import TINY
+
+    from models.afx.framing import render
+    from models.afx.network import build_network
+    from models.knobs import Knob
+    from models.library import load_model, save_model
+    from models.userdirs import user_models_dir
+
+    torch.manual_seed(0)
+    network = build_network("crafx", {**TINY["crafx"], "sample_rate": 44100, "knobs": 1})
+    with torch.no_grad():
+        for p in network.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    knobs = [Knob("amount", "", 0, 1, 0.5).to_dict()]
+    save_model(network, {"sample_rate": 44100, "knobs": knobs}, user_models_dir(), "lookahead")
+    run_action(emu, RENDER, ["lookahead,amount=0.3,1,0"])
+    assert emu.message_boxes == []
+    take = RppProject.load(emu.save(tmp_path / "project" / "song.rpp")).items(track=0)[0].active_take
+    wet, rate = sf.read(take.path, dtype="float32")
+    dry, _ = sf.read(tmp_path / "project" / "Audio" / "dry.wav", dtype="float32")
+    effect = load_model("lookahead")
+    expected = render(effect.model.model, dry, effect.control_vector({"amount": 0.3}))
+    assert rate == 44100 and wet.shape == dry.shape
+    np.testing.assert_allclose(wet, expected, atol=1e-4)
+    assert np.abs(expected).max() > 0.01

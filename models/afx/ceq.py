@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from models.afx.conditioning import condition, film_for
 from models.afx.framing import FrameModel, Framing
 from models.afx.layers import AdaptiveFrontEnd, DenseLocal, DenseSAAF, TiedDeconvolution, unpool
 
@@ -37,6 +38,7 @@ class CEQConfig:
     dense_units: int = 64
     unpool: str = "repeat"  # or "indices": upsample only at the recorded max positions
     window: str = "hann"  # of input and target frames
+    knobs: int = 0  # control inputs (models.afx.conditioning); 0: the thesis's unconditioned model
 
     @property
     def framing(self) -> Framing:
@@ -74,6 +76,7 @@ class CEQ(FrameModel):
         self.dense_local = DenseLocal(c.filters, c.latent_samples, c.dense_units)
         self.dense = torch.nn.Linear(c.dense_units, c.latent_samples)
         self.deconv = TiedDeconvolution(self.front_end)
+        self.film = film_for(c.knobs, c.filters)
 
     def latent(self, z: torch.Tensor) -> torch.Tensor:
         """The latent-space DNN: (B, filters, 64) envelopes to modified envelopes of the same shape."""
@@ -83,8 +86,9 @@ class CEQ(FrameModel):
         """What the back-end does to ``R x X2`` before synthesis (CEQ: nothing)."""
         return bands
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
         residual, _, z, indices = self.front_end(frames[:, :1])
+        z = condition(self.film, z, control)
         envelopes = unpool(self.latent(z), indices if self.config.unpool == "indices" else None, frames.shape[-1])
         return self.deconv(self.shape_bands(residual * envelopes))
 

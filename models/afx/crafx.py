@@ -26,6 +26,7 @@ from typing import Generic, TypeVar
 import torch
 from torch import nn
 
+from models.afx.conditioning import condition, film_for
 from models.afx.framing import FrameModel, Framing
 from models.afx.layers import AdaptiveFrontEnd, BiLSTMStack, DenseSAAF, SqueezeExcitation, TiedDeconvolution, unpool
 from models.afx.saaf import SAAF
@@ -50,6 +51,7 @@ class CRAFxConfig:
     se_ratio: int = 16
     saaf_segments: int = 12
     dropout: float = 0.1
+    knobs: int = 0  # control inputs (models.afx.conditioning); 0: the thesis's unconditioned model
 
     def __post_init__(self) -> None:
         for name in ("lstm_units", "dense_units"):
@@ -96,19 +98,21 @@ class ContextFrameModel(FrameModel, Generic[ConfigT]):
         self.dnn_saaf = DenseSAAF(c.filters, c.dense_units, "tanh", c.saaf_segments)
         self.se = SqueezeExcitation(c.filters, c.se_ratio)
         self.deconv = TiedDeconvolution(self.front_end)
+        self.film = film_for(c.knobs, c.filters)
 
-    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames (B, 2k+1, N) -> the current frame's residual R (B, filters, N) and the latents
-        (B, 2k+1, filters, latent)."""
+        (B, 2k+1, filters, latent), conditioned on ``control`` (B, knobs) if the model has knobs."""
         batch, count, n = frames.shape
         if count != 2 * self.config.context_frames + 1:
             raise ValueError(f"expected {2 * self.config.context_frames + 1} frames per example, got {count}")
         residual, _, z, _ = self.front_end(frames.reshape(batch * count, 1, n))
+        z = condition(self.film, z, control)
         current = self.config.context_frames
         return residual.reshape(batch, count, -1, n)[:, current], z.reshape(batch, count, *z.shape[1:])
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        residual, latents = self.encode(frames)
+    def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
+        residual, latents = self.encode(frames, control)
         modulated = (unpool(self.latent(latents), None, frames.shape[-1]) * residual).transpose(1, 2)  # X^2
         shaped = self.dnn_saaf(modulated)  # X^'1
         return self.deconv((modulated + shaped * self.se(shaped)).transpose(1, 2))

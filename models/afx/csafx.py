@@ -81,8 +81,8 @@ class CSAFx(ContextFrameModel[CSAFxConfig]):
         envelopes = self.envelope_saaf(self.envelope_branch(envelope_input)).transpose(1, 2)
         return envelopes, self.filter_saaf(self.filter_branch(shared)).transpose(1, 2)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        residual, latents = self.encode(frames)
+    def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
+        residual, latents = self.encode(frames, control)
         envelopes, filter_latent = self.latent_space(latents)
         reverberant = fft_convolve(residual, self.sfir(filter_latent))  # X^5
         reverberant = (reverberant * unpool(envelopes, None, frames.shape[-1])).transpose(1, 2)  # X^3

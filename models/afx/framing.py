@@ -140,59 +140,86 @@ def examples(
 
 
 @torch.no_grad()
-def render(model: AfxModel, audio: np.ndarray) -> np.ndarray:
-    """Process ``audio`` (samples,) or (channels, samples), each channel on its own; returns the same shape."""
+def render(model: AfxModel, audio: np.ndarray, control: torch.Tensor | None = None) -> np.ndarray:
+    """Process ``audio`` (samples,) or (channels, samples), each channel on its own, for ``control`` (knobs,) if
+    the model has knobs; returns the same shape."""
     model.eval()
     signal = np.asarray(audio, dtype=np.float32)
-    if signal.ndim == 2:
-        return np.stack([render(model, channel) for channel in signal]) if len(signal) else signal.copy()
-    if signal.ndim != 1:
+    if signal.ndim not in (1, 2):
         raise ValueError(f"audio must be (samples,) or (channels, samples), got shape {signal.shape}")
     if signal.size == 0:
         return signal.copy()
-    x = torch.from_numpy(signal.copy())
-    out = _render_frames(model, x) if isinstance(model, FrameModel) else _render_sliding(model, x)
-    return out.numpy().astype(np.float32)
+    rows = signal.reshape(-1, signal.shape[-1])
+    controls = None if control is None else control.reshape(1, -1).expand(len(rows), -1)
+    out = render_rows(model, torch.from_numpy(rows.copy()), controls)
+    return out.numpy().astype(np.float32).reshape(signal.shape)
 
 
-def _render_frames(model: FrameModel, x: torch.Tensor) -> torch.Tensor:
+def render_rows(model: AfxModel, x: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
+    """Signals (B, T) to their aligned outputs (B, T) for controls (B, knobs) (differentiable outside no_grad)."""
+    if isinstance(model, FrameModel):
+        return _render_frames(model, x, control)
+    return _render_sliding(model, x, control)
+
+
+def frame_batches(
+    model: FrameModel, padded: torch.Tensor, frames: int, control: torch.Tensor | None, batch_frames: int
+) -> torch.Tensor:
+    """The model's windowed output frames (B, frames, N) for ``padded`` input (B, (frames - 1 + 2k) * hop + N)
+    whose frame ``i`` starts at ``i * hop`` (context frames included), ``batch_frames`` frames per forward pass."""
+    f = model.framing
+    n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
+    rows = padded.shape[0]
+    all_frames = padded.unfold(-1, n, hop)  # (B, frames + 2k, N)
+    analysis = f.window(f.input_window).to(padded)
+    synthesis = (torch.hann_window(n) if f.output_window == "rect" else torch.ones(n)).to(padded)
+    outputs = []
+    for first in range(0, frames, batch_frames):
+        count = min(batch_frames, frames - first)
+        batch = all_frames[:, first : first + count + 2 * k].unfold(1, 2 * k + 1, 1).permute(0, 1, 3, 2)
+        batch = batch.reshape(rows * count, 2 * k + 1, n) * analysis
+        controls = None if control is None else control.repeat_interleave(count, dim=0)
+        outputs.append((model(batch, controls)[:, 0] * synthesis).reshape(rows, count, n))
+    return torch.cat(outputs, dim=1)
+
+
+def window_sum(framing: Framing) -> torch.Tensor:
+    """The Hann windows of overlapping frames summed over one hop: (hop,), what overlap-add divides by."""
+    n, hop = framing.frame_samples, framing.hop_samples
+    return torch.hann_window(n).reshape(n // hop, hop).sum(0).clamp(min=1e-8)
+
+
+def _render_frames(model: FrameModel, x: torch.Tensor, control: torch.Tensor | None) -> torch.Tensor:
     f = model.framing
     n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
     overlap = n // hop  # frames covering each sample
-    frames = -(-x.shape[-1] // hop) + overlap - 1  # output frame i starts at (i - overlap + 1) * hop
+    length = x.shape[-1]
+    frames = -(-length // hop) + overlap - 1  # output frame i starts at (i - overlap + 1) * hop
     front = (overlap - 1 + k) * hop
-    back = (frames - 1 + 2 * k) * hop + n - front - x.shape[-1]
+    back = (frames - 1 + 2 * k) * hop + n - front - length
     padded = torch.nn.functional.pad(x, (front, back))
-    all_frames = padded.unfold(0, n, hop)  # (frames + 2k, N)
-    analysis = f.window(f.input_window)
-    synthesis = torch.hann_window(n) if f.output_window == "rect" else torch.ones(n)
-    outputs = []
-    for first in range(0, frames, RENDER_BATCH_FRAMES):
-        count = min(RENDER_BATCH_FRAMES, frames - first)
-        batch = all_frames[first : first + count + 2 * k].unfold(0, 2 * k + 1, 1).permute(0, 2, 1)
-        outputs.append(model(batch * analysis)[:, 0] * synthesis)
-    added = overlap_add(torch.cat(outputs), hop)
-    norm = overlap_add(torch.hann_window(n).expand(frames, n), hop)
+    added = overlap_add(frame_batches(model, padded, frames, control, RENDER_BATCH_FRAMES), hop)
     start = (overlap - 1) * hop
-    return (added / norm.clamp(min=1e-8))[start : start + x.shape[-1]]
+    norm = window_sum(f).to(x).repeat(-(-length // hop))[:length]
+    return added[:, start : start + length] / norm
 
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
-    """Sum (F, N) frames placed ``hop`` apart (N a multiple of ``hop``): (F + N/hop - 1) * hop samples."""
-    count, n = frames.shape
+    """Sum (..., F, N) frames placed ``hop`` apart (N a multiple of ``hop``): (..., (F + N/hop - 1) * hop)."""
+    *lead, count, n = frames.shape
     overlap = n // hop
-    blocks = frames.new_zeros(count + overlap - 1, hop)
-    parts = frames.reshape(count, overlap, hop)
+    blocks = frames.new_zeros(*lead, count + overlap - 1, hop)
+    parts = frames.reshape(*lead, count, overlap, hop)
     for j in range(overlap):
-        blocks[j : j + count] += parts[:, j]
-    return blocks.reshape(-1)
+        blocks[..., j : j + count, :] = blocks[..., j : j + count, :] + parts[..., j, :]
+    return blocks.reshape(*lead, -1)
 
 
-def _render_sliding(model: SlidingModel, x: torch.Tensor) -> torch.Tensor:
+def _render_sliding(model: SlidingModel, x: torch.Tensor, control: torch.Tensor | None) -> torch.Tensor:
     before, after = example_span(model)
-    padded = torch.nn.functional.pad(x, (before, after))[None, None]
+    padded = torch.nn.functional.pad(x, (before, after))[:, None]
     blocks = []
     for start in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES):
         length = min(RENDER_BLOCK_SAMPLES, x.shape[-1] - start)
-        blocks.append(model(padded[..., start : start + length + before + after])[0, 0])
-    return torch.cat(blocks)
+        blocks.append(model(padded[..., start : start + length + before + after], control)[:, 0])
+    return torch.cat(blocks, dim=-1)

@@ -26,13 +26,16 @@ import torch
 from torch import nn
 
 from models.afx import architecture, build
-from models.afx.files import save_afx_model
 from models.afx.framing import AfxModel, FrameModel, example_span, examples, target_samples
 from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
+from models.afx.network import wrap
+from models.afx.segment import Segment
 from models.afx.tasks import pair, task
 from models.errors import ReaTimbreError
 from models.fit import FitProgress, FitResult, fit
+from models.library import save_model
+from models.networks import model_device
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,45 @@ class ExampleSource:
         return examples(self.model, self.dry, self.wet, starts)
 
 
+def segments_of(pairs: Segment | list[Segment] | tuple[np.ndarray, np.ndarray]) -> list[Segment]:
+    """A pair of arrays (no knobs), one segment or a list of them, as a list of segments."""
+    if isinstance(pairs, Segment):
+        return [pairs]
+    if isinstance(pairs, tuple):
+        return [Segment(pairs[0], pairs[1], np.zeros(0, np.float32))]
+    return list(pairs)
+
+
+class SegmentSource:
+    """Random examples over several segments (equal shares), each example with its segment's control."""
+
+    def __init__(self, model: AfxModel, segments: list[Segment], seed: int):
+        if not segments:
+            raise ValueError("no training material")
+        self.sources = [ExampleSource(model, s.dry, s.wet, seed + i) for i, s in enumerate(segments)]
+        self.controls = [torch.as_tensor(np.asarray(s.control, np.float32)) for s in segments]
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        picks = self.rng.integers(0, len(self.sources), size)
+        parts = [self.sources[i].batch(1) for i in picks]
+        control = torch.stack([self.controls[i] for i in picks])
+        return torch.cat([x for x, _ in parts]), control, torch.cat([y for _, y in parts])
+
+    def fixed(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``count`` examples per segment, evenly spread (the same every call)."""
+        xs, cs, ys = [], [], []
+        for source, control in zip(self.sources, self.controls, strict=True):
+            x, y = source.fixed(count)
+            xs.append(x)
+            ys.append(y)
+            cs.append(control.expand(count, -1))
+        return torch.cat(xs), torch.cat(cs), torch.cat(ys)
+
+
 class _Unconditioned(nn.Module):
-    """Adapts a model to :func:`models.fit.fit`'s ``model(x, control)`` call (the thesis's models take no
-    controls); with ``pretraining`` it runs the pretraining network instead."""
+    """Adapts a model to :func:`models.fit.fit`'s ``model(x, control)`` call (an empty control for the thesis's
+    unconditioned models); with ``pretraining`` it runs the pretraining network instead."""
 
     def __init__(self, model: AfxModel, pretraining: bool = False):
         super().__init__()
@@ -88,7 +127,7 @@ class _Unconditioned(nn.Module):
 
     def forward(self, x: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
         if not self.pretraining:
-            return self.model(x)
+            return self.model(x, control if control.shape[-1] else None)
         assert isinstance(self.model, FrameModel), "checked when pretraining was chosen"
         return reconstruct(self.model, x)
 
@@ -104,61 +143,73 @@ def reconstruct(model: FrameModel, frames: torch.Tensor) -> torch.Tensor:
 def train(
     model: AfxModel,
     arch: str,
-    dry: np.ndarray,
-    wet: np.ndarray,
+    dry: np.ndarray | list[Segment],
+    wet: np.ndarray | None,
     settings: TrainSettings,
-    heldout: tuple[np.ndarray, np.ndarray] | None = None,
+    heldout: tuple[np.ndarray, np.ndarray] | list[Segment] | None = None,
     progress: Callable[[FitProgress], None] | None = None,
+    device: torch.device | str | None = None,
 ) -> FitResult:
-    """Train ``model`` (of architecture ``arch``) in place on ``dry`` -> ``wet``; it ends with the best weights by
-    the validation loss (on ``heldout`` if given, else on fixed examples of the training pair)."""
+    """Train ``model`` (of architecture ``arch``) in place on ``dry`` -> ``wet`` (or on a list of segments, each
+    with its knob settings, ``wet`` None); it ends with the best weights by the validation loss (on ``heldout`` if
+    given, else on fixed examples of the training material), on ``device`` (default: where it is)."""
     torch.manual_seed(settings.seed)
     loss_fn = LOSSES[settings.loss or DEFAULT_LOSS[arch]]
-    source = ExampleSource(model, dry, wet, settings.seed)
-    check = ExampleSource(model, *(heldout or (dry, wet)), settings.seed + 1).fixed(settings.validation_examples)
-    no_control = torch.zeros(settings.batch_size, 0)
+    training = segments_of(dry if wet is None else (dry, wet))  # type: ignore[arg-type]
+    source = SegmentSource(model, training, settings.seed)
+    check = SegmentSource(model, segments_of(heldout or training), settings.seed + 1).fixed(
+        max(1, settings.validation_examples // len(segments_of(heldout or training)))
+    )
 
     if settings.pretrain_steps and isinstance(model, FrameModel):
-        frames = ExampleSource(model, np.concatenate((dry, wet)), np.concatenate((dry, wet)), settings.seed + 2)
+        both = [Segment(np.concatenate((s.dry, s.wet)), np.concatenate((s.dry, s.wet)), s.control) for s in training]
+        frames = SegmentSource(model, both, settings.seed + 2)
         centre = model.framing.context_frames
 
         def pretraining_batch(_step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            x, _ = frames.batch(settings.batch_size)
-            return x, no_control, x[:, centre : centre + 1]
+            x, control, _ = frames.batch(settings.batch_size)
+            return x, control, x[:, centre : centre + 1]
 
-        pretraining = _Unconditioned(model, pretraining=True)
         fit(
-            pretraining,
+            _Unconditioned(model, pretraining=True),
             pretraining_batch,
             LOSSES["mae"],
             steps=settings.pretrain_steps,
             learning_rate=settings.learning_rate,
+            device=device,
         )
 
     def next_batch(_step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, y = source.batch(settings.batch_size)
-        return x, no_control, y
+        x, control, y = source.batch(settings.batch_size)
+        return x, control, y
 
     def validate(wrapped: _Unconditioned) -> float:
-        return float(loss_fn(wrapped.model(check[0]), check[1]))
+        where = model_device(wrapped)
+        with torch.no_grad():
+            return float(loss_fn(wrapped(check[0].to(where), check[1].to(where)), check[2].to(where)))
 
-    seconds = settings.max_seconds
     return fit(
         _Unconditioned(model),
         next_batch,
         loss_fn,
         steps=settings.steps,
-        max_seconds=seconds,
+        max_seconds=settings.max_seconds,
         learning_rate=settings.learning_rate,
         validate=validate,
         validate_every=settings.validate_every,
         progress=progress,
+        device=device,
     )
 
 
-def dry_loss(model: AfxModel, arch: str, dry: np.ndarray, wet: np.ndarray, settings: TrainSettings) -> float:
+def dry_loss(
+    model: AfxModel, arch: str, dry: np.ndarray | list[Segment], wet: np.ndarray | None, settings: TrainSettings
+) -> float:
     """The loss of passing the input through unchanged, on the validation examples: the baseline to beat."""
-    x, y = ExampleSource(model, dry, wet, settings.seed + 1).fixed(settings.validation_examples)
+    segments = segments_of(dry if wet is None else (dry, wet))  # type: ignore[arg-type]
+    x, _, y = SegmentSource(model, segments, settings.seed + 1).fixed(
+        max(1, settings.validation_examples // len(segments))
+    )
     if isinstance(model, FrameModel):
         f = model.framing
         current = x[:, f.context_frames : f.context_frames + 1]
@@ -205,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     result = train(model, arch.name, dry, wet, settings, heldout, progress=_printer())
     loss_name = settings.loss or DEFAULT_LOSS[arch.name]
     sidecar = {
+        "sample_rate": rate,
+        "knobs": [],
+        **wrap(arch.name, model).describe(),
         "description": f"{arch.name} trained on the {args.task} task ({task(args.task).description})",
         "emulates": {"task": args.task, "effect": task(args.task).description},
         "training": {
@@ -221,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         },
     }
-    info = save_afx_model(model, arch.name, args.out, args.name or f"{arch.name}-{args.task}", sidecar)
-    print(f"wrote {info}")
+    info = save_model(wrap(arch.name, model), sidecar, args.out, args.name or f"{arch.name}-{args.task}")
+    print(f"wrote {info.weights_path.with_suffix('.json')}")
     return 0
 
 

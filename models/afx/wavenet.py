@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.afx.conditioning import condition, film_for
 from models.afx.framing import SlidingModel
 
 
@@ -115,6 +116,7 @@ class WaveNetConfig:
     stacks: int = 2
     post_channels: tuple[int, int] = (2048, 256)
     output_samples: int = 1024
+    knobs: int = 0  # control inputs (models.afx.conditioning: a FiLM before the output layer); 0: the thesis's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dilations", tuple(int(d) for d in self.dilations))
@@ -136,6 +138,7 @@ class WaveNet(SlidingModel):
         self.output = nn.Conv1d(c.post_channels[1], 1, 1)
         self.receptive_field = self.stack.receptive_field
         self.output_samples = c.output_samples
+        self.film = film_for(c.knobs, c.post_channels[1])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.stack(x[:, :1]))
+    def forward(self, x: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
+        return self.output(condition(self.film, self.stack(x[:, :1]), control))

@@ -11,7 +11,9 @@ measured inside the loop).
 
 Beyond the paper: the same tables for targets at other notes, and for targets rendered by another synth
 (amsynth, hosted through DawDreamer), where the coach starts from the closest of the 12 Vital presets and
-should say "out of reach" rather than make the sound worse.
+should say "out of reach" rather than make the sound worse. And an out-of-distribution set
+(:func:`ood_targets`, :mod:`models.coach.ood`): patches, effect settings and notes drawn by samplers of
+another origin than training's, beside the in-distribution set (:func:`vital_targets`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -50,6 +52,7 @@ class EvalTarget:
     preset: str
     note: int
     mask: int | None  # the target's effects (None: not a Vital render)
+    patch: dict[str, Any] | None = None  # the dry start patch when it is not a shipped preset
 
 
 @dataclass
@@ -94,6 +97,21 @@ def vital_targets(group: str, count: int, note: int, seed: int = EVAL_SEED) -> I
         settings = {name: profile.effect(name).sample(rng) for name in subset_effects(mask)}
         renderer.load_preset(preset)
         yield EvalTarget(renderer.render(settings, note), preset, note, mask)
+
+
+def ood_targets(count: int, seed: int = EVAL_SEED) -> Iterator[EvalTarget]:
+    """``count`` out-of-distribution Vital targets (:mod:`models.coach.ood`: Vital's init patch and random
+    oscillator and filter patches, effect values from other laws, notes C2..C6); the coach starts from each
+    target's dry patch."""
+    from models.coach.ood import ood_draws
+
+    profile = load_profile("vital")
+    renderer = FamilyRenderer(profile)
+    init_patch = renderer.synth.patch_json()
+    for draw in ood_draws(profile, init_patch, count, seed):
+        renderer.load_patch(draw.patch.patch)
+        audio = renderer.render(draw.settings, draw.note)
+        yield EvalTarget(audio, f"ood-{draw.patch.kind}", draw.note, subset_mask(draw.settings), draw.patch.patch)
 
 
 AMSYNTH_RANDOM_CONTROLS = (
@@ -148,7 +166,10 @@ def evaluate_targets(
     for n, target in enumerate(targets, 1):
         records = []
         for choose in (None, random_choice):
-            renderer.load_preset(target.preset)
+            if target.patch is not None:
+                renderer.load_patch(target.patch)
+            else:
+                renderer.load_preset(target.preset)
             renderer.synth.set_controls(renderer.profile.controls({}))
             started = time.perf_counter()
             result = run_coach(models, renderer.synth, target.audio, target.note, max_steps, choose=choose)
@@ -172,10 +193,12 @@ class MetricSummary(TypedDict):
     change: float
     per_step: list[float]
     ratio: float
+    target_ratio: float  # the mean of per-target final/initial ratios (the paper's "ratio" is of the means)
 
 
 def summarize(records: list[RunRecord], max_steps: int = 5) -> dict[str, MetricSummary]:
-    """Per metric: mean initial, final, change, per-step changes and final/initial ratio of means."""
+    """Per metric: mean initial, final, change, per-step changes, final/initial ratio of means and mean of
+    per-target ratios."""
     out: dict[str, MetricSummary] = {}
     for metric in METRICS:
         curves = np.array([r.curves[metric] for r in records], dtype=np.float64)
@@ -186,6 +209,7 @@ def summarize(records: list[RunRecord], max_steps: int = 5) -> dict[str, MetricS
             "change": float(means[-1] - means[0]),
             "per_step": [float(x) for x in np.diff(means)[:max_steps]],
             "ratio": float(means[-1] / means[0]) if means[0] > 0 else float("nan"),
+            "target_ratio": float(np.mean(curves[:, -1] / np.maximum(curves[:, 0], 1e-12))),
         }
     return out
 
@@ -255,4 +279,48 @@ def format_accuracy_table(groups: dict[str, list[RunRecord]], teacher_forced: di
             extra = f"   {value:.3f}" if value is not None else ""
         lines.append(f"{key:<5} {cells}{extra}")
     lines.append(f"goal: >= {ACCURACY_GOAL}")
+    return "\n".join(lines)
+
+
+#: The out-of-distribution goals (issue 26): mean final/initial ratios, as the paper's hardest group.
+OOD_GOALS = {"mse": 0.19, "lsd_db": 0.47, "mfcc_distance": 0.43}
+
+
+def by_start(records: list[RunRecord], starts: list[str], max_steps: int = 5) -> dict[str, dict[str, float]]:
+    """Final/initial ratios (MSE, LSD, MFCC) and target count per start patch (preset or OOD patch kind)."""
+    if len(records) != len(starts):
+        raise ValueError("one start name per record")
+    out = {}
+    for name in dict.fromkeys(starts):
+        group = [r for r, s in zip(records, starts, strict=True) if s == name]
+        summary = summarize(group, max_steps)
+        out[name] = {metric: summary[metric]["ratio"] for metric in OOD_GOALS} | {"targets": float(len(group))}
+    return out
+
+
+def format_ood_table(
+    in_distribution: list[RunRecord], out_of_distribution: list[RunRecord], ood_starts: list[str], max_steps: int = 5
+) -> str:
+    """Mean final/initial ratios on the in- and out-of-distribution sets beside the goals, and per OOD patch kind."""
+    ours, theirs = summarize(in_distribution, max_steps), summarize(out_of_distribution, max_steps)
+    kinds = by_start(out_of_distribution, ood_starts, max_steps)
+    kind_names = list(kinds)
+    lines = [
+        f"Final/initial means, in distribution ({len(in_distribution)}) and out of distribution "
+        f"({len(out_of_distribution)}): ratios of the mean distances (the paper's), per OOD patch kind, and the "
+        "mean of per-target ratios",
+        f"{'Metric':<6} {'in':>7} {'out':>7} {'goal':>6}      "
+        + " ".join(f"{k[:14]:>14}" for k in kind_names)
+        + "   per-target mean: in    out",
+    ]
+    for metric, goal in OOD_GOALS.items():
+        mark = "ok" if theirs[metric]["ratio"] <= goal else "MISS"
+        cells = " ".join(f"{kinds[k][metric]:14.3f}" for k in kind_names)
+        lines.append(
+            f"{METRIC_LABELS[metric]:<6} {ours[metric]['ratio']:7.3f} {theirs[metric]['ratio']:7.3f} {goal:6.2f} "
+            f"{mark:<4} {cells}   {ours[metric]['target_ratio']:19.3f} {theirs[metric]['target_ratio']:6.3f}"
+        )
+    lines.append(
+        f"{'count':<6} {'':>7} {'':>7} {'':>6}      " + " ".join(f"{int(kinds[k]['targets']):14d}" for k in kind_names)
+    )
     return "\n".join(lines)

@@ -59,6 +59,11 @@ class FamilyRenderer:
             self.synth.load_patch_json(preset_data.build_preset_patch(preset, self._init_patch))
             self._preset = preset
 
+    def load_patch(self, patch: dict[str, Any]) -> None:
+        """Load any ``.vital`` patch (JSON object) instead of a shipped preset."""
+        self.synth.load_patch_json(patch)
+        self._preset = None
+
     def render(self, settings: Settings, note: int) -> np.ndarray:
         """Stereo clip (2, CLIP_SAMPLES) of the loaded preset with exactly ``settings``' effects on."""
         self.synth.set_controls(self.profile.controls(settings))
@@ -210,8 +215,8 @@ def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool 
         if not all(p.exists() for p in shard_paths(directory, shard)):
             continue  # still rendering, or interrupted: use the complete shards
         arrays, _ = load_shard(directory, shard)
-        for key in ("mel_db80", "mfcc", "draw_index", "subset_mask", "preset_index", "params"):
-            if key != "mfcc" or with_mfcc:
+        for key in ("mel_db80", "mfcc", "draw_index", "subset_mask", "preset_index", "params", "note"):
+            if (key != "mfcc" or with_mfcc) and key in arrays:  # "note": shards rendered since notes vary
                 parts.setdefault(key, []).append(arrays[key])
     if not parts:
         return None
@@ -237,7 +242,10 @@ def _load_folder(directory: Path, max_draws: int | None = None, with_mfcc: bool 
     values = np.concatenate(parts["params"])[all_on].astype(np.float32)
     presets = list(manifest["presets"])
     preset_index = np.concatenate(parts["preset_index"])[all_on].astype(np.int16)
-    note = np.full(n, int(manifest["config"]["note"]), dtype=np.int16)
+    if "note" in parts:
+        note = np.concatenate(parts["note"])[all_on].astype(np.int16)
+    else:
+        note = np.full(n, int(manifest["config"]["note"]), dtype=np.int16)
     draw_index = draw[all_on].astype(np.int64)
     return Families(mel, mfcc, values, preset_index, note, list(manifest["param_columns"]), presets, draw_index)
 

@@ -181,6 +181,8 @@ class _Cache:
 
         mel = mapped("mel_db80")
         mfcc = mapped("mfcc") if with_mfcc else np.zeros((n_draws, N_SUBSETS, 0, mel.shape[-1]), np.float16)
+        if manifest["config"].get("note_high") is not None:
+            raise ReaTimbreError("draws with a note range (coach-data --note-high) are read in memory, not mapped")
         note = np.full(n_draws, int(manifest["config"]["note"]), dtype=np.int16)
         meta = {key: value[:n_draws] for key, value in self.meta.items()}
         return Families(

@@ -7,7 +7,11 @@ Clips come in *draws* of 32, as in SerumRNN (presets × 32 effect subsets × dra
 ``EFFECT_NAMES[e]`` on, with the draw's values). So for any clip, the same sound with some of its effects
 removed is clip ``32·d + (m & ~removed)`` — the (target, input) pairs the coach's models train on. Every clip
 renders ``config.note`` for ``config.note_seconds`` into :data:`~models.synth.features.CLIP_SAMPLES` samples
-and keeps its features; a clip depends only on ``(config, i)``.
+and keeps its features; a clip depends only on ``(config, i)``. Two options widen the draws (both off by
+default, which keeps every earlier dataset as it was): ``note_high`` draws each draw's note uniformly from
+``note..note_high``, and ``variation`` is the share of draws whose preset is varied
+(:mod:`models.synth.variations`); they come from generators of their own seeded with ``(seed, d, 1)`` and
+``(seed, d, 2)``, so the effect values of a draw do not change with them.
 
 On disk (``DIR``): ``manifest.json`` (config, shard list, profile and preset data checksums) and per shard
 ``shard-00000.npz`` (``mel_db80`` float16 (n, 128, 88), ``mfcc`` float16 (n, 30, 88), ``clip_index``,
@@ -64,6 +68,8 @@ class DatasetConfig:
     note_seconds: float = 1.0
     seed: int = 0
     shard_clips: int = 128
+    note_high: int | None = None
+    variation: float = 0.0
     profile: str = "vital"
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     sample_rate_hz: int = SAMPLE_RATE_HZ
@@ -76,6 +82,10 @@ class DatasetConfig:
             raise ReaTimbreError(f"--clips must be at least 1, got {self.clips}")
         if not 0 <= self.note <= 127:
             raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {self.note}")
+        if self.note_high is not None and not self.note <= self.note_high <= 127:
+            raise ReaTimbreError(f"the highest note must be {self.note}..127, got {self.note_high}")
+        if not 0.0 <= self.variation <= 1.0:
+            raise ReaTimbreError(f"--variation must be a share 0..1, got {self.variation}")
         if not 0.0 < self.velocity <= 1.0:
             raise ReaTimbreError(f"velocity must be in (0, 1], got {self.velocity}")
         if not 0.0 < self.note_seconds <= CLIP_SAMPLES / self.sample_rate_hz:
@@ -118,6 +128,8 @@ class ClipPlan:
     subset_mask: int
     preset: str
     settings: dict[str, dict[str, float]]
+    note: int = 48
+    varied: bool = False
 
 
 @dataclass
@@ -142,13 +154,38 @@ def draw_values(config: DatasetConfig, draw_index: int, profile: EffectProfile |
     return {effect.name: effect.sample(rng) for effect in profile.effects}
 
 
+def _base_rng(config: DatasetConfig, draw_index: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, draw_index, 1])
+
+
+def draw_note_and_variation(config: DatasetConfig, draw_index: int) -> tuple[int, bool]:
+    """A draw's note and whether its preset is varied (the defaults: ``config.note``, not varied)."""
+    if config.note_high is None and config.variation == 0.0:
+        return config.note, False
+    rng = _base_rng(config, draw_index)
+    note = config.note if config.note_high is None else int(rng.integers(config.note, config.note_high + 1))
+    return note, bool(rng.random() < config.variation)
+
+
+def draw_patch(config: DatasetConfig, draw_index: int, init_patch: dict[str, Any]) -> dict[str, Any]:
+    """The ``.vital`` JSON a draw renders: its preset, varied when the draw is (:mod:`models.synth.variations`)."""
+    from models.synth.variations import vary_preset_patch
+
+    presets = config.presets()
+    patch = preset_data.build_preset_patch(presets[draw_index % len(presets)], init_patch)
+    if not draw_note_and_variation(config, draw_index)[1]:
+        return patch
+    return vary_preset_patch(patch, np.random.default_rng([config.seed, draw_index, 2]))
+
+
 def plan_clip(config: DatasetConfig, clip_index: int, profile: EffectProfile | None = None) -> ClipPlan:
     """The deterministic plan of one clip (see the module docstring)."""
     draw_index, mask = divmod(clip_index, CLIPS_PER_DRAW)
     presets = config.presets()
     values = draw_values(config, draw_index, profile)
     settings = {name: values[name] for name in EFFECT_SUBSETS[mask]}
-    return ClipPlan(clip_index, draw_index, mask, presets[draw_index % len(presets)], settings)
+    note, varied = draw_note_and_variation(config, draw_index)
+    return ClipPlan(clip_index, draw_index, mask, presets[draw_index % len(presets)], settings, note, varied)
 
 
 def clip_without(clip_index: int, effects: tuple[str, ...] | list[str]) -> int:
@@ -198,16 +235,19 @@ def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
     peak = np.empty(n, dtype=np.float32)
     records: list[dict[str, Any]] = [{} for _ in plans]
     render_seconds = CLIP_SAMPLES / config.sample_rate_hz
-    # Group by preset so each preset patch loads once per shard; row order stays clip order.
-    for preset in presets:
-        rows = [row for row, plan in enumerate(plans) if plan.preset == preset]
-        if not rows:
-            continue
-        synth.load_patch_json(preset_data.build_preset_patch(preset, init_patch))
+    # Group by patch (a preset, or a varied draw's own) so each loads once per shard; rows stay in clip order.
+    groups: dict[tuple[str, int], list[int]] = {}
+    for row, plan in enumerate(plans):
+        groups.setdefault((plan.preset, plan.draw_index if plan.varied else -1), []).append(row)
+    for (preset, varied_draw), rows in groups.items():
+        if varied_draw >= 0:
+            synth.load_patch_json(draw_patch(config, varied_draw, init_patch))
+        else:
+            synth.load_patch_json(preset_data.build_preset_patch(preset, init_patch))
         for row in rows:
             plan = plans[row]
             synth.set_controls(profile.controls(plan.settings))
-            audio = synth.render(config.note, config.velocity, config.note_seconds, render_seconds)
+            audio = synth.render(plan.note, config.velocity, config.note_seconds, render_seconds)
             features = clip_features(audio, config.sample_rate_hz)
             mel[row] = features.mel_db80
             mfcc[row] = features.mfcc
@@ -223,6 +263,8 @@ def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
                 "draw": plan.draw_index,
                 "subset_mask": plan.subset_mask,
                 "preset": plan.preset,
+                "note": plan.note,
+                "varied": plan.varied,
                 "effects": [name for name in EFFECT_NAMES if name in plan.settings],
                 "parameters": plan.settings,
                 "peak": round(float(peak[row]), 6),
@@ -234,6 +276,7 @@ def render_shard(config: DatasetConfig, shard_index: int) -> ShardResult:
         "draw_index": np.array([p.draw_index for p in plans], dtype=np.int64),
         "subset_mask": np.array([p.subset_mask for p in plans], dtype=np.uint8),
         "preset_index": np.array([presets.index(p.preset) for p in plans], dtype=np.int16),
+        "note": np.array([p.note for p in plans], dtype=np.int16),
         "effects_on": effects_on,
         "params": params,
         "peak": peak,

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from models.coach.chains import generate_chains
-    from models.coach.families import load_families
+    from models.coach.families import draws_manifest, load_families
     from models.coach.store import shipped_dir
     from models.errors import ReaTimbreError
 
@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--workers must be at least 1, got {args.workers}")
     if not 0.0 <= args.off_path <= 1.0:
         raise ReaTimbreError(f"--off-path must be in 0..1, got {args.off_path}")
+    for folder in args.data:
+        if float(draws_manifest(folder)["config"].get("variation", 0.0)) > 0.0:
+            raise ReaTimbreError(f"{folder} holds varied presets (coach-data --variation); chains replay plain presets")
     families = load_families(args.data, args.max_draws, memory_map=args.memory_map, progress=not args.quiet)
     if not 0 <= args.skip_draws < len(families):
         raise ReaTimbreError(f"--skip-draws must be in 0..{len(families) - 1} (draws loaded), got {args.skip_draws}")

@@ -45,6 +45,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder (new, empty, or an earlier run's)")
     parser.add_argument("--note", type=int, default=48, help="MIDI note to render (default 48, SerumRNN's C4)")
+    parser.add_argument(
+        "--note-high",
+        type=int,
+        default=None,
+        metavar="N",
+        help="draw each draw's note uniformly from --note..N (default: --note only)",
+    )
+    parser.add_argument(
+        "--variation",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of draws whose preset is varied: unison, levels, amp envelope, filter 1 (default 0; see "
+        "docs/coach.md)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--shard-clips", type=int, default=128, help="clips per shard (default 128)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per CPU)")
@@ -72,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         group=args.group,
         clips=args.clips,
         note=args.note,
+        note_high=args.note_high,
+        variation=args.variation,
         seed=args.seed,
         shard_clips=args.shard_clips,
         settle_seconds=DEFAULT_SETTLE_SECONDS if args.settle_seconds is None else args.settle_seconds,

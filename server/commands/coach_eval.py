@@ -14,6 +14,8 @@ from server.commands.options import COACH_THREADS_HELP, add_threads, apply_threa
 PAPER_GROUPS = ("basic_shapes", "advanced_shapes", "advanced_modulating_shapes")
 #: Other notes, named as the paper names MIDI 48 "C4".
 OTHER_NOTES = {"C3": 36, "G4": 55}
+IN_DISTRIBUTION = "in distribution: 12 presets, MIDI 48, training's samplers"
+OUT_OF_DISTRIBUTION = "out of distribution: init and random patches, other effect laws, C2..C6"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,11 +25,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="For each preset group, render held-out Vital targets (random effect subsets and settings, "
         "a seed never used in training), run the coach from the dry preset and a random-order baseline, and print "
         "initial/final error, per-step change and final/initial ratio for MSE, MAE, MFCC distance and LSD, and "
-        "the next-effect accuracy per step. --beyond adds targets at C3 and G4 and targets made by amsynth.",
+        "the next-effect accuracy per step. --beyond adds targets at C3 and G4 and targets made by amsynth. --ood "
+        "compares an in-distribution set (the 12 presets at MIDI 48, training's samplers) with an out-of-distribution "
+        "one (Vital's init patch and random oscillator/filter patches, effect values from other laws, notes C2..C6; "
+        "see docs/coach.md).",
     )
     parser.add_argument("--targets", type=int, default=24, help="held-out targets per group (default 24)")
-    parser.add_argument("--groups", nargs="+", default=list(PAPER_GROUPS), choices=PAPER_GROUPS, metavar="GROUP")
+    parser.add_argument(
+        "--groups",
+        nargs="+",
+        default=None,
+        choices=PAPER_GROUPS,
+        metavar="GROUP",
+        help="preset groups (default: all three, or none with --ood)",
+    )
     parser.add_argument("--beyond", action="store_true", help="also other notes (C3, G4) and amsynth targets")
+    parser.add_argument(
+        "--ood",
+        action="store_true",
+        help="the in-distribution set (12 presets, MIDI 48) beside an out-of-distribution set of another origin, "
+        "with the goals MSE <= 0.19, LSD <= 0.47, MFCCD <= 0.43 (final/initial means)",
+    )
     parser.add_argument("--max-steps", type=int, default=5, help="steps per run (default 5)")
     parser.add_argument(
         "--seed",
@@ -52,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate_targets,
         format_accuracy_table,
         format_group_table,
+        format_ood_table,
+        ood_targets,
         summarize,
         timing,
         vital_targets,
@@ -66,15 +86,20 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     seed = EVAL_SEED if args.seed is None else args.seed
     models = load_coach(args.models)
+    groups = args.groups if args.groups is not None else ([] if args.ood else list(PAPER_GROUPS))
     suites: list[tuple[str, Callable[[], Iterator[EvalTarget]]]] = [
-        (group.replace("_", " "), partial(vital_targets, group, args.targets, 48, seed)) for group in args.groups
+        (group.replace("_", " "), partial(vital_targets, group, args.targets, 48, seed)) for group in groups
     ]
+    if args.ood:
+        suites.append((IN_DISTRIBUTION, partial(vital_targets, "all", args.targets, 48, seed)))
+        suites.append((OUT_OF_DISTRIBUTION, partial(ood_targets, args.targets, seed)))
     if args.beyond:
         for name, note in OTHER_NOTES.items():
             title = f"{name} (MIDI {note}), all presets"
             suites.append((title, partial(vital_targets, "all", args.targets, note, seed)))
         suites.append(("amsynth targets, from the closest preset", lambda: amsynth_targets(args.targets, seed=seed)))
     results = {}
+    kinds: dict[str, list[str]] = {}
     for title, make in suites:
         if not args.quiet:
             print(f"coach-eval: {title} ...", file=sys.stderr, flush=True)
@@ -83,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"\r  {title}: {n}/{args.targets}", end="", file=sys.stderr, flush=True)
 
-        coach, baseline = evaluate_targets(models, make(), args.max_steps, seed=seed, progress=show)
+        targets = list(make())
+        kinds[title] = [t.preset for t in targets]
+        coach, baseline = evaluate_targets(models, iter(targets), args.max_steps, seed=seed, progress=show)
         if not args.quiet:
             print(file=sys.stderr)
         results[title] = (coach, baseline)
@@ -93,8 +120,15 @@ def run(args: argparse.Namespace) -> int:
     print(
         format_accuracy_table(paper, models.sidecars[NEXT_EFFECT_NAME].get("test_next_effect_accuracy"), args.max_steps)
     )
+    if args.ood:
+        print()
+        print(
+            format_ood_table(
+                results[IN_DISTRIBUTION][0], results[OUT_OF_DISTRIBUTION][0], kinds[OUT_OF_DISTRIBUTION], args.max_steps
+            )
+        )
     if args.json is not None:
-        from models.coach.evaluate import accuracy_by_step
+        from models.coach.evaluate import accuracy_by_step, by_start
 
         body = {
             title: {
@@ -104,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 "timing": timing(coach),
                 "targets": len(coach),
                 "seed": seed,
+                "by_start": by_start(coach, kinds[title], args.max_steps),
             }
             for title, (coach, baseline) in results.items()
         }

@@ -43,6 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "without this such a model is not saved and the command exits with status 1",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the result")
+    # afx helper (issue 28): steer one of the thesis's architectures instead of the TCN (models/afx/steer_afx.py)
+    parser.add_argument(
+        "--arch",
+        choices=["tcn", "ceq", "cafx", "wavenet", "crafx", "cwafx", "csafx"],
+        default="tcn",
+        help="the network to steer: our TCN (default) or one of the thesis's architectures (docs/afx.md)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -64,20 +71,29 @@ def run(args: argparse.Namespace) -> int:
         last_print[0] = p.elapsed_seconds
         print(p.summary(), file=sys.stderr, flush=True)
 
-    result = steer_model(
-        args.dry,
-        args.wet,
-        args.name,
-        memory=args.memory,
-        minutes=args.minutes,
-        progress=progress,
-        report=report,
-        keep_latency=args.keep_latency,
-        overwrite=args.overwrite,
-        device=device,
-        bf16=args.bf16,
-        keep_anyway=args.keep_anyway,
-    )
+    if args.arch != "tcn":  # afx helper (issue 28): the thesis's architectures are steered by models.afx
+        from models.afx.steer_afx import steer_afx
+
+        result = steer_afx(
+            args.dry, args.wet, args.name, args.arch, args.minutes, progress=progress, report=report,
+            keep_latency=args.keep_latency, overwrite=args.overwrite, device=device.device,
+            keep_anyway=args.keep_anyway,
+        )  # fmt: skip
+    else:
+        result = steer_model(
+            args.dry,
+            args.wet,
+            args.name,
+            memory=args.memory,
+            minutes=args.minutes,
+            progress=progress,
+            report=report,
+            keep_latency=args.keep_latency,
+            overwrite=args.overwrite,
+            device=device,
+            bf16=args.bf16,
+            keep_anyway=args.keep_anyway,
+        )
     if not result["saved"]:
         print(
             f"{result['model']}: not saved. {result['message']} (--keep-anyway saves it all the same)",

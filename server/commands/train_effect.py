@@ -1,4 +1,5 @@
-"""``reatimbre train-effect``: train a shipped effect model (compressor, overdrive, reverb) on real DSP."""
+"""``reatimbre train-effect``: train a shipped effect model (compressor, overdrive, reverb, and the pedal board:
+fuzz, amp, octave, chorus, delay, filter) on real DSP."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ EXAMPLES = """examples:
   reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
   reatimbre train-effect --effect all --out DIR        # every shipped effect into DIR
   reatimbre train-effect --effect reverb --device cuda --bf16   # on a GPU: larger batches, bf16 forward passes
+  reatimbre train-effect --effect fuzz --arch mccool-cnn --minutes 3   # the McCool paper's CNN as a baseline
 """
 
 
@@ -34,6 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_threads(parser)
     parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
+    parser.add_argument(
+        "--arch",
+        choices=["tcn", "mccool-cnn", "mccool-lstm"],
+        default="tcn",
+        help="pedal-board effects only: our TCN (default) or a McCool-paper baseline, saved as EFFECT-ARCH",
+    )
     add_training_device(parser)
     parser.set_defaults(run=run)
 
@@ -42,10 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
     from models.device import announce
     from models.effect_training import RECIPES, train_effect
-    from models.effects import REFERENCE_EFFECTS
+    from models.effects import PEDALS, REFERENCE_EFFECTS
     from models.errors import ReaTimbreError
     from models.fit import FitProgress
     from models.library import read_info
+    from models.pedals.training import train_pedal
 
     device = training_device(args)
     announce(device)
@@ -69,6 +78,27 @@ def run(args: argparse.Namespace) -> int:
             if p.step % 25 == 0:
                 print(f"{name}: {p.summary()}", file=sys.stderr, flush=True)
 
+        if name in PEDALS:
+            if args.resume or args.bf16:
+                raise ReaTimbreError(f"{name}: --resume and --bf16 are not available for the pedal-board effects")
+            info = train_pedal(
+                name,
+                args.out,
+                arch=args.arch,
+                recipe=recipe,
+                seed=args.seed,
+                command=command,
+                progress=report,
+                device=device,
+            )
+            verdict = info.sidecar["metrics"]["heldout_other_origin"]["summary"]
+            print(f"{name}: saved {info.weights_path}")
+            print("  held-out (other origin): " + "  ".join(f"{k} {v}" for k, v in verdict.items()))
+            continue
+        if args.arch != "tcn":
+            raise ReaTimbreError(
+                f"--arch {args.arch}: only the pedal-board effects ({', '.join(PEDALS)}) have baselines"
+            )
         info = train_effect(
             name,
             args.out,
@@ -99,6 +129,7 @@ def _command(args: argparse.Namespace) -> str:
         if value is not None:
             parts += [flag, str(value)]
     parts += ["--resume"] if args.resume else []
+    parts += ["--arch", args.arch] if args.arch != "tcn" else []
     parts += ["--device", args.device] if args.device else []
     parts += ["--bf16"] if args.bf16 else []
     return shlex.join(parts)

@@ -1,0 +1,196 @@
+"""One architecture trained on one afx task, evaluated on held-out material of another origin, saved to the library.
+
+:func:`run` makes the task's training material (``models.material``, at each of the task's training knob values)
+and held-out material (:mod:`models.afx.heldout`), trains the model within a time box (frame models pretrain their
+front-end first, Sec. 4.2.1), renders the held-out material through it aligned with the input, and scores it with
+:mod:`models.afx.metrics` against the real effect's output, beside the dry input's scores (averaged over the knob
+values); reverbs also get the T60 error of the response to an impulse. ``arch`` ``"tcn"`` trains our conditioned
+TCN instead (:mod:`models.afx.tcn_baseline`). The model is written with :func:`models.library.save_model`, its
+sidecar naming the task's effect, the knob, the command, the budget and the held-out figures.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.afx import ARCHITECTURES, build, parameter_count
+from models.afx.framing import render
+from models.afx.losses import DEFAULT_LOSS
+from models.afx.metrics import METRICS, t60_seconds
+from models.afx.network import AfxNetwork, wrap
+from models.afx.segment import Segment
+from models.afx.tasks import Task, segments, task
+from models.afx.tcn_baseline import build_tcn, tcn_control, train_tcn
+from models.afx.train import TrainSettings, dry_loss, train
+from models.fit import FitProgress
+from models.library import ModelInfo, save_model
+from models.tcn import ConditionedTCN
+
+TCN = "tcn"
+SAMPLE_RATE_HZ = 16_000  # the thesis's rate; every model of the bench runs at it
+RTF_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    minutes: float = 10.0
+    seconds: float = 60.0  # training material per knob value
+    heldout_seconds: float = 20.0  # held-out material per knob value
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    pretrain_steps: int = 200
+    seed: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)  # architecture settings over the thesis's
+
+
+@dataclass
+class RunResult:
+    arch: str
+    task: str
+    info: ModelInfo
+    heldout: dict[str, dict[str, float]]  # "model", "dry", "ratio" -> metric -> value
+    parameters: int
+    train_seconds: float
+    steps: int
+
+
+def model_for(arch: str, knobs: int, settings: dict[str, Any]) -> AfxNetwork | ConditionedTCN:
+    """The library network to train: an afx architecture (with the task's knobs) or our TCN."""
+    if arch == TCN:
+        return build_tcn(knobs)
+    return wrap(arch, build(arch, {**settings, "knobs": knobs}))
+
+
+def render_segment(network: torch.nn.Module, segment: Segment) -> np.ndarray:
+    """The network's aligned output for a segment's dry signal, at the segment's control."""
+    with torch.no_grad():
+        if isinstance(network, AfxNetwork):
+            control = torch.as_tensor(segment.control) if len(segment.control) else None
+            return render(network.model, segment.dry, control)
+        assert isinstance(network, ConditionedTCN), "the bench trains afx networks and our TCN"
+        device = next(network.parameters()).device
+        stream = network.stream(tcn_control(segment.control).to(device))
+        x = torch.from_numpy(segment.dry[None, None].astype(np.float32)).to(device)
+        return stream.process(x)[0, 0].cpu().numpy()
+
+
+def evaluate(network: torch.nn.Module, the_task: Task, heldout: list[Segment]) -> dict[str, dict[str, float]]:
+    """Metrics of the model and of the dry input on held-out segments (averaged), and their ratios."""
+    network.eval()
+    model_scores: dict[str, list[float]] = {name: [] for name in METRICS}
+    dry_scores: dict[str, list[float]] = {name: [] for name in METRICS}
+    for segment in heldout:
+        estimate = render_segment(network, segment)
+        for name, metric in METRICS.items():
+            model_scores[name].append(metric(segment.wet, estimate, SAMPLE_RATE_HZ))
+            dry_scores[name].append(metric(segment.wet, segment.dry, SAMPLE_RATE_HZ))
+    out = {
+        "model": {name: float(np.mean(v)) for name, v in model_scores.items()},
+        "dry": {name: float(np.mean(v)) for name, v in dry_scores.items()},
+    }
+    if the_task.family == "reverb":
+        impulse = np.zeros(int((the_task.tail_seconds + 0.5) * SAMPLE_RATE_HZ), np.float32)
+        impulse[0] = 1.0
+        errors, dry_errors = [], []
+        for segment in heldout:
+            value = the_task.knob.value_at(float(segment.control[0])) if the_task.knob is not None else 0.0
+            target = t60_seconds(the_task.process(impulse.astype(np.float64), SAMPLE_RATE_HZ, value), SAMPLE_RATE_HZ)
+            probe = Segment(impulse, impulse, segment.control)
+            errors.append(abs(t60_seconds(render_segment(network, probe), SAMPLE_RATE_HZ) - target))
+            dry_errors.append(abs(t60_seconds(impulse, SAMPLE_RATE_HZ) - target))
+        out["model"]["t60_error"], out["dry"]["t60_error"] = float(np.mean(errors)), float(np.mean(dry_errors))
+    out["ratio"] = {k: (v / out["dry"][k] if out["dry"][k] else float("inf")) for k, v in out["model"].items()}
+    return out
+
+
+def realtime_factor(network: torch.nn.Module, seconds: float = RTF_SECONDS) -> float:
+    """Seconds of audio per second of rendering, at :data:`SAMPLE_RATE_HZ` samples per second of audio, through
+    the library's stream in 16,384-sample blocks (after a warm-up block); at another rate, scale by the rates."""
+    network.eval()
+    if isinstance(network, AfxNetwork):
+        knobs = network.knobs
+    else:
+        assert isinstance(network, ConditionedTCN), "the bench times afx networks and our TCN"
+        knobs = network.config.cond_dim
+    device = next(network.parameters()).device
+    stream = network.stream(torch.zeros(knobs, device=device))
+    block = 16_384
+    noise = torch.randn(1, 1, int(seconds * SAMPLE_RATE_HZ), device=device) * 0.1
+    stream.process(noise[..., :block])
+    started = time.perf_counter()
+    for start in range(0, noise.shape[-1], block):
+        stream.process(noise[..., start : start + block])
+    return seconds / (time.perf_counter() - started)
+
+
+def run(
+    arch: str,
+    task_name: str,
+    settings: RunSettings,
+    directory: Path,
+    name: str,
+    command: str,
+    device: torch.device | str | None = None,
+    progress: Callable[[FitProgress], None] | None = None,
+) -> RunResult:
+    """Train ``arch`` on ``task_name`` for ``settings.minutes``, evaluate it and save it as ``name``."""
+    the_task = task(task_name)
+    if arch != TCN and arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, TCN])})")
+    knobs = 0 if the_task.knob is None else 1
+    training = segments(task_name, settings.seconds, SAMPLE_RATE_HZ, settings.seed)
+    heldout = segments(task_name, settings.heldout_seconds, SAMPLE_RATE_HZ, settings.seed + 1000, heldout=True)
+    network = model_for(arch, knobs, settings.settings)
+    budget = settings.minutes * 60
+    if isinstance(network, ConditionedTCN):
+        fitted = train_tcn(network, training, heldout, budget, settings.seed, progress=progress, device=device)
+        loss_record: dict[str, Any] = {"loss": "mae + mrstft"}
+    else:
+        model = network.model
+        train_settings = TrainSettings(
+            steps=1_000_000, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed,
+        )  # fmt: skip
+        fitted = train(model, arch, training, None, train_settings, heldout, progress=progress, device=device)
+        loss_record = {
+            "loss": train_settings.loss or DEFAULT_LOSS[arch],
+            "model": fitted.best_validation,
+            "dry": dry_loss(model, arch, heldout, None, train_settings),
+        }
+    network = network.cpu().eval()
+    scores = evaluate(network, the_task, heldout)
+    parameters = parameter_count(network)
+    sidecar: dict[str, Any] = {
+        "description": f"{arch} trained on the afx task {task_name}: {the_task.description}",
+        "sample_rate": SAMPLE_RATE_HZ,
+        "knobs": [] if the_task.knob is None else [the_task.knob.to_dict()],
+        "tail_seconds": the_task.tail_seconds,
+        "emulates": {"task": task_name, "family": the_task.family, "effect": the_task.description},
+        "training": {
+            "command": command,
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "settings": asdict(settings),
+            "knob_values": list(the_task.training_values),
+            "material": f"models.material programs, {settings.seconds:g} s per knob value at {SAMPLE_RATE_HZ} Hz",
+            **fitted.record(),
+        },
+        "metrics": {
+            "heldout": {
+                **scores,
+                "material": f"models.afx.heldout (another origin), {settings.heldout_seconds:g} s per knob value",
+                "training_loss": loss_record,
+            }
+        },
+    }
+    if isinstance(network, AfxNetwork):
+        sidecar.update(network.describe())
+    info = save_model(network, sidecar, directory, name)
+    return RunResult(arch, task_name, info, scores, parameters, fitted.seconds, fitted.steps)

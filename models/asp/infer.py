@@ -1,0 +1,140 @@
+"""``reatimbre match``: infer a patch per synth for a target sound, render each, and rank the synths.
+
+The target is resampled to 44.1 kHz; its main note is found with :func:`models.pitch.find_note` (or given); the
+1.01 s clip from the note's onset gives the dB-mel spectrogram the model encodes. For each synth the model's
+parameter decoder gives an encoded vector, decoded to the synth's native patch
+(:meth:`~models.synth.spaces.ParameterSpace.decode`), rendered at the target's note exactly as the training
+clips were (held 0.75 s, full velocity) and compared with the target: the log-spectral distance (dB) ranks them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.asp.nets import AspModel, prediction_vector
+from models.errors import ReaTimbreError
+from models.metrics import lsd_db
+from models.pitch import NoteEstimate, find_note
+from models.rates import SAMPLE_RATE_HZ
+from models.resample import resample
+from models.synth.features import CLIP_SAMPLES, clip_features
+from models.synth.match_synths import MatchSynth, match_synth
+
+DEFAULT_NOTE = 48
+NOTE_SECONDS = 0.75
+VELOCITY = 1.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """The target as the model sees it: its clip's dB-mel/80 spectrogram and the note to render."""
+
+    mel_db80: np.ndarray  # (128, 88)
+    note: int
+    estimate: NoteEstimate | None  # None when the note was given
+    onset_seconds: float
+
+
+@dataclass
+class SynthMatch:
+    """One synth's inferred patch, its render's distance to the target, and the patch file it makes."""
+
+    synth: str
+    native: dict[str, float]
+    lsd_db: float
+    patch_bytes: bytes
+    patch_suffix: str
+    seconds: float  # wall clock, loading the synth on first use included
+    cpu_seconds: float
+    host_values: dict[int, float]  # the patch's parameters as a host (REAPER) addresses them: index → 0..1
+
+
+def prepare_target(audio: np.ndarray, sample_rate_hz: int, note: int | None = None) -> Target:
+    """The target's clip features; ``note`` None detects it (an unpitched or unclear target gets C4, MIDI 48)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    if audio.size == 0 or not np.isfinite(audio).all():
+        raise ReaTimbreError("the target audio is empty or holds NaN/infinite samples")
+    estimate = find_note(audio, sample_rate_hz)
+    if estimate.kind == "silent":
+        raise ReaTimbreError("the target is silent")
+    chosen = note if note is not None else (estimate.midi if estimate.midi is not None else DEFAULT_NOTE)
+    if not 0 <= chosen <= 127:
+        raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {chosen}")
+    audio = resample(audio, sample_rate_hz, SAMPLE_RATE_HZ)
+    start = int(round(estimate.onset_seconds * SAMPLE_RATE_HZ))
+    clip = audio[:, start : start + CLIP_SAMPLES]
+    clip = np.pad(clip, ((0, 0), (0, CLIP_SAMPLES - clip.shape[1])))
+    return Target(
+        clip_features(clip).mel_db80, int(chosen), None if note is not None else estimate, estimate.onset_seconds
+    )
+
+
+@torch.no_grad()
+def infer_vectors(model: AspModel, mel_db80: np.ndarray, synth: str) -> np.ndarray:
+    """Encoded parameter vectors (n, k) of synth ``synth`` for spectrograms (n, 128, 88): the latent means decoded."""
+    index = model.synth_index(synth)
+    device = next(model.parameters()).device
+    mel = torch.from_numpy(np.asarray(mel_db80, dtype=np.float32)).to(device)
+    synths = torch.full((mel.shape[0],), index, dtype=torch.long, device=device)
+    out = model(mel, synths, sample=False)
+    return prediction_vector(out.params, model.architecture.layouts[index]).cpu().numpy()
+
+
+def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.ndarray:
+    """A native patch's note rendered as the training clips were, as dB-mel/80."""
+    audio = synth.render(native, note, VELOCITY, NOTE_SECONDS, CLIP_SAMPLES / SAMPLE_RATE_HZ)
+    return clip_features(audio).mel_db80
+
+
+def match_target(
+    model: AspModel,
+    target: Target,
+    synths: list[str] | None = None,
+    adapters: dict[str, MatchSynth] | None = None,
+    name: str = "matched",
+) -> list[SynthMatch]:
+    """Infer, render and score a patch per synth (default: every synth the model knows), best first."""
+    names = list(model.architecture.synths) if not synths else synths
+    adapters = adapters if adapters is not None else {}
+    results = []
+    for synth_name in names:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        adapter = adapters.setdefault(synth_name, match_synth(synth_name))
+        vector = infer_vectors(model, target.mel_db80[None], synth_name)[0]
+        native = adapter.space.decode(vector)
+        distance = float(lsd_db(render_mel(adapter, native, target.note), target.mel_db80))
+        patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
+        host = {
+            adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
+            for key in adapter.space.names()
+        }
+        seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+        results.append(SynthMatch(synth_name, native, distance, patch, adapter.patch_suffix, seconds, cpu, host))
+    return sorted(results, key=lambda r: r.lsd_db)
+
+
+def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
+    """What ``match`` reports as JSON."""
+    return {
+        "note": target.note,
+        "note_detected": target.estimate is not None,
+        "onset_seconds": round(target.onset_seconds, 4),
+        "ranking": [
+            {
+                "synth": r.synth,
+                "lsd_db": round(r.lsd_db, 3),
+                "seconds": round(r.seconds, 3),
+                "cpu_seconds": round(r.cpu_seconds, 3),
+                "parameters": r.native,
+                "host_values": {str(index): value for index, value in sorted(r.host_values.items())},
+            }
+            for r in results
+        ],
+    }

@@ -1,0 +1,187 @@
+"""Training the multi-task VAE on match-data folders (one per synth), with a time budget.
+
+Batches draw training clips of every synth uniformly; the loss is spectrogram MSE + ``param_weight`` × the masked
+parameter loss + the warm-up KL weight × KL. Every ``validate_every`` steps the validation clips (patches the
+training never sees) are scored without sampling; the weights with the best validation loss are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.asp.data import MatchData
+from models.asp.losses import kl_divergence, kl_weight, parameter_loss, spectrogram_loss
+from models.asp.nets import Architecture, AspModel
+from models.errors import ReaTimbreError
+from models.synth.spaces import Layout
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    variant: str = "joint_encoder"
+    latent: int = 64
+    channels: int = 16
+    hidden: int = 128
+    batch: int = 64
+    learning_rate: float = 1e-3
+    seconds: float = 300.0
+    max_steps: int = 1_000_000
+    warmup_steps: int = 500
+    beta: float = 1e-3
+    param_weight: float = 1.0
+    validate_every: int = 100
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.batch < 1 or self.max_steps < 1 or self.validate_every < 1:
+            raise ReaTimbreError("batch, steps and validation interval must be positive")
+        if not self.seconds > 0 or not self.learning_rate > 0:
+            raise ReaTimbreError("the time budget and learning rate must be positive")
+        if self.beta < 0 or self.param_weight < 0 or self.warmup_steps < 0:
+            raise ReaTimbreError("beta, parameter weight and warm-up must be 0 or more")
+
+
+@dataclass
+class Pooled:
+    """Clips of several synths in one set of arrays (parameter vectors zero-padded)."""
+
+    mel: np.ndarray  # float16 (n, 128, 88)
+    params: np.ndarray  # float32 (n, padded)
+    synth: np.ndarray  # int64 (n,)
+    split: np.ndarray
+
+
+def pool(datasets: Sequence[MatchData]) -> tuple[Pooled, tuple[Layout, ...]]:
+    layouts = tuple(Layout.from_json(d.space["layout"]) for d in datasets)
+    padded = max(layout.size for layout in layouts)
+    params = np.zeros((sum(len(d.note) for d in datasets), padded), dtype=np.float32)
+    start = 0
+    for d in datasets:
+        params[start : start + len(d.note), : d.params.shape[1]] = d.params
+        start += len(d.note)
+    return (
+        Pooled(
+            mel=np.concatenate([d.mel_db80 for d in datasets]),
+            params=params,
+            synth=np.concatenate([np.full(len(d.note), s, dtype=np.int64) for s, d in enumerate(datasets)]),
+            split=np.concatenate([d.split for d in datasets]),
+        ),
+        layouts,
+    )
+
+
+def batch_tensors(data: Pooled, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+    return (
+        torch.from_numpy(data.mel[rows].astype(np.float32)).to(device),
+        torch.from_numpy(data.params[rows]).to(device),
+        torch.from_numpy(data.synth[rows]).to(device),
+    )
+
+
+def losses(
+    model: AspModel, batch: tuple[torch.Tensor, ...], settings: TrainSettings, beta: float, sample: bool = True
+) -> dict[str, torch.Tensor]:
+    mel, params, synth = batch
+    out = model(mel, synth, sample=sample)
+    spec = spectrogram_loss(out.mel, mel)
+    param, _ = parameter_loss(out.params, params, synth, model.architecture.layouts)
+    kl = kl_divergence(out.mu, out.logvar)
+    return {
+        "total": spec + settings.param_weight * param + beta * kl,
+        "spectrogram": spec,
+        "parameters": param,
+        "kl": kl,
+    }
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: AspModel, data: Pooled, rows: np.ndarray, settings: TrainSettings, device: torch.device
+) -> dict[str, float]:
+    model.eval()
+    sums: dict[str, float] = {}
+    for start in range(0, len(rows), 256):
+        chunk = rows[start : start + 256]
+        values = losses(model, batch_tensors(data, chunk, device), settings, settings.beta, sample=False)
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + float(value) * len(chunk)
+    model.train()
+    return {key: value / max(1, len(rows)) for key, value in sums.items()}
+
+
+def train_asp(
+    datasets: Sequence[MatchData],
+    settings: TrainSettings,
+    device: torch.device | str = "cpu",
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[AspModel, dict[str, Any]]:
+    """Train one variant on the datasets' training clips; returns the best-validation model and a report."""
+    settings.validate()
+    device = torch.device(device)
+    if len({d.synth for d in datasets}) != len(datasets):
+        raise ReaTimbreError("give one match-data folder per synth")
+    data, layouts = pool(datasets)
+    train_rows = np.flatnonzero(data.split == 0)
+    val_rows = np.flatnonzero(data.split == 1)
+    if not len(train_rows) or not len(val_rows):
+        raise ReaTimbreError("the data needs training and validation clips (render more patches)")
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    architecture = Architecture(
+        settings.variant, tuple(d.synth for d in datasets), layouts, settings.latent, settings.channels, settings.hidden
+    )
+    model = AspModel(architecture).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    best: dict[str, Any] = {"total": float("inf")}
+    best_state = copy.deepcopy(model.state_dict())
+    started = time.perf_counter()
+    step = 0
+    while step < settings.max_steps and time.perf_counter() - started < settings.seconds:
+        rows = rng.choice(train_rows, min(settings.batch, len(train_rows)), replace=False)
+        values = losses(
+            model, batch_tensors(data, rows, device), settings, kl_weight(step, settings.warmup_steps, settings.beta)
+        )
+        optimiser.zero_grad()
+        values["total"].backward()
+        optimiser.step()
+        step += 1
+        if step % settings.validate_every == 0 or step == settings.max_steps:
+            validation = evaluate_loss(model, data, val_rows, settings, device)
+            if validation["total"] < best["total"]:
+                best = {**validation, "step": step}
+                best_state = copy.deepcopy(model.state_dict())
+            if on_progress is not None:
+                on_progress(
+                    {
+                        "step": step,
+                        "seconds": time.perf_counter() - started,
+                        "train": float(values["total"].detach()),
+                        "validation": validation,
+                    }
+                )
+    if step % settings.validate_every:
+        validation = evaluate_loss(model, data, val_rows, settings, device)
+        if validation["total"] < best["total"]:
+            best = {**validation, "step": step}
+            best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    model.eval()
+    report = {
+        "settings": asdict(settings),
+        "steps": step,
+        "seconds": round(time.perf_counter() - started, 1),
+        "best_validation": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in best.items()},
+        "clips": {
+            d.synth: {split: int(np.sum(d.split == i)) for i, split in enumerate(("train", "validation", "test"))}
+            for d in datasets
+        },
+        "data": [d.folder for d in datasets],
+    }
+    return model, report

@@ -1,0 +1,154 @@
+"""The McCool paper's two networks, as knob-conditioned baselines (``--arch mccool-cnn`` / ``--arch mccool-lstm``).
+
+:class:`McCoolCNN` is the paper's "window of samples in, one sample out" convolutional net: two convolutions with
+ReLUs over the last ``window`` input samples, a max-pool, then fully connected layers (the knobs join the
+features there) giving the output sample. It is slid along the signal one sample at a time. :class:`McCoolLSTM` is
+its sample-level LSTM: each step takes one input sample and the knobs and gives one output sample. The paper used
+7 layers of 800 units; here both are sized to train on a shared two-core CPU in minutes, which is the point of
+the comparison: the same budget as our TCN.
+
+The LSTM is trained on crops whose first ``warmup`` samples only settle its state (its ``receptive_field`` says
+how much past a training crop gives it); a stream starts from the state after ``warmup - 1`` samples of silence,
+as one pass over the signal with that silence in front does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class McCoolCNN(nn.Module):
+    """Window of ``window`` past samples -> conv, ReLU, conv, ReLU, max-pool -> dense layers (+ knobs) -> 1 sample."""
+
+    network_type = "McCoolCNN"
+    latency_samples = 0
+
+    def __init__(self, window: int = 128, channels: int = 8, kernel_size: int = 5, hidden: int = 32, knobs: int = 2):
+        super().__init__()
+        self.window, self.channels, self.kernel_size, self.hidden, self.knobs = (
+            window,
+            channels,
+            kernel_size,
+            hidden,
+            knobs,
+        )
+        self.convs = nn.Sequential(
+            nn.Conv1d(1, channels, kernel_size),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, kernel_size),
+            nn.ReLU(),
+            nn.MaxPool1d(4),
+        )
+        features = channels * ((window - 2 * (kernel_size - 1)) // 4)
+        self.dense = nn.Sequential(
+            nn.Linear(features + knobs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> McCoolCNN:
+        return cls(**settings)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "channels": self.channels,
+            "kernel_size": self.kernel_size,
+            "hidden": self.hidden,
+            "knobs": self.knobs,
+        }
+
+    @property
+    def receptive_field(self) -> int:
+        return self.window
+
+    def forward(self, x: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) and (B, knobs) to (B, 1, T - window + 1): one output per full window."""
+        windows = x[:, 0].unfold(-1, self.window, 1)  # (B, T', window)
+        batch, outputs = windows.shape[0], windows.shape[1]
+        features = self.convs(windows.reshape(batch * outputs, 1, self.window)).flatten(1)
+        knobs = control[:, None, :].expand(-1, outputs, -1).reshape(batch * outputs, -1)
+        return self.dense(torch.cat((features, knobs), dim=1)).reshape(batch, 1, outputs)
+
+    def stream(self, control: torch.Tensor) -> McCoolCNNStream:
+        return McCoolCNNStream(self, control)
+
+
+class McCoolCNNStream:
+    """Keeps the last ``window - 1`` input samples (silence at first) in front of each block."""
+
+    def __init__(self, model: McCoolCNN, control: torch.Tensor):
+        self.model = model
+        self.control = control.reshape(1, -1).float()
+        self.history: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def process(self, x: torch.Tensor) -> torch.Tensor:
+        if self.history is None:
+            self.history = x.new_zeros(x.shape[0], 1, self.model.window - 1)
+        joined = torch.cat((self.history, x), dim=-1)
+        self.history = joined[..., joined.shape[-1] - self.model.window + 1 :].clone()
+        out = [
+            self.model(joined[..., i : i + 4096 + self.model.window - 1], self.control.expand(x.shape[0], -1))
+            for i in range(0, x.shape[-1], 4096)
+        ]
+        return torch.cat(out, dim=-1)
+
+
+class McCoolLSTM(nn.Module):
+    """Sample-level LSTM: each step's input is one sample and the knobs, its output one sample."""
+
+    network_type = "McCoolLSTM"
+    latency_samples = 0
+
+    def __init__(self, hidden: int = 32, layers: int = 2, knobs: int = 2, warmup: int = 1024):
+        super().__init__()
+        self.hidden, self.layers, self.knobs, self.warmup = hidden, layers, knobs, warmup
+        self.lstm = nn.LSTM(1 + knobs, hidden, layers, batch_first=True)
+        self.output = nn.Linear(hidden, 1)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> McCoolLSTM:
+        return cls(**settings)
+
+    def settings(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "layers": self.layers, "knobs": self.knobs, "warmup": self.warmup}
+
+    @property
+    def receptive_field(self) -> int:
+        return self.warmup
+
+    def run(
+        self, x: torch.Tensor, control: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """(B, 1, T) -> (B, 1, T) and the state after the last sample."""
+        steps = torch.cat((x.transpose(1, 2), control[:, None, :].expand(-1, x.shape[-1], -1)), dim=-1)
+        out, state = self.lstm(steps, state)
+        return self.output(out).transpose(1, 2), state
+
+    def forward(self, x: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) and (B, knobs) to (B, 1, T - warmup + 1): the first ``warmup - 1`` samples settle the state."""
+        return self.run(x, control)[0][..., self.warmup - 1 :]
+
+    def stream(self, control: torch.Tensor) -> McCoolLSTMStream:
+        return McCoolLSTMStream(self, control)
+
+
+class McCoolLSTMStream:
+    """Carries the LSTM's state from block to block, starting after ``warmup - 1`` samples of silence."""
+
+    def __init__(self, model: McCoolLSTM, control: torch.Tensor):
+        self.model = model
+        self.control = control.reshape(1, -1).float()
+        self.state: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @torch.inference_mode()
+    def process(self, x: torch.Tensor) -> torch.Tensor:
+        control = self.control.to(x.device).expand(x.shape[0], -1)
+        if self.state is None:
+            silence = x.new_zeros(x.shape[0], 1, self.model.warmup - 1)
+            self.state = self.model.run(silence, control)[1] if self.model.warmup > 1 else None
+        out, self.state = self.model.run(x, control, self.state)
+        return out

@@ -1,0 +1,347 @@
+"""Train and judge the pedal-board models (``reatimbre train-effect --effect fuzz|amp|octave|chorus|delay|filter``).
+
+Training pairs come as for the other shipped effects (random crops of generated programs through the real effect,
+random knob positions), with the McCool paper's test signals (sines, squares, saws, chirps) added to the programs.
+``arch`` picks the network: ``tcn`` (ours: :class:`~models.pedals.lfo_tcn.LFOTCN`, a conditioned TCN with a dry
+path, told the LFO's phase for an effect with an LFO and declaring the latency of one with a latency), or the
+paper's ``mccool-cnn`` and ``mccool-lstm`` baselines.
+
+The held-out judgement (:func:`judge`) renders clips of another origin (``models.pedals.heldout``) at every point
+of the 3-per-knob grid, with the real effect's and the model's latencies removed, and records per point the MR-STFT
+distance of the model and of the dry input to the real effect, their ratio, and the loudness error.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.device import DeviceChoice, default_device, module_device
+from models.effect_training import RECIPES, Recipe
+from models.effects import ReferenceEffect, reference_effect
+from models.evaluation import loudness_lufs, mrstft_distance
+from models.fit import FitProgress, fit
+from models.library import ModelInfo, save_model
+from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
+from models.material import GENERATORS, TEST_SIGNALS, make_program
+from models.modulation import modulation_distance
+from models.networks import BlockStream
+from models.pedals.baselines import McCoolCNN, McCoolLSTM
+from models.pedals.heldout import heldout_clips
+from models.pedals.lfo_tcn import LFOTCN
+from models.rates import SAMPLE_RATE_HZ
+
+ARCHS = ("tcn", "mccool-cnn", "mccool-lstm")
+MATERIAL_KINDS = [*GENERATORS, *TEST_SIGNALS]
+LFO_HARMONICS = 2
+LFO_HIDDEN = 16
+GRID = (0.1, 0.5, 0.9)
+HELDOUT_SECONDS = 4.0
+GOAL_RATIO = {"fuzz": 0.3, "amp": 0.3, "octave": 0.3, "filter": 0.3, "chorus": 0.5, "delay": 0.5}
+RENDER_BLOCK = 16_384
+SEGMENT_GOAL = 0.95  # share of one-second segments whose render must be nearer the real effect than the dry input
+
+
+def model_name_for(effect: str, arch: str) -> str:
+    """The library name a trained model gets: the effect's for ours, ``EFFECT-ARCH`` for a baseline."""
+    return effect if arch == "tcn" else f"{effect}-{arch}"
+
+
+def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Module:
+    """A fresh network of ``arch`` for ``effect`` (its knob count, LFO and latency)."""
+    knobs = len(effect.knobs)
+    if arch == "mccool-cnn":
+        return McCoolCNN(window=128, channels=8, kernel_size=5, hidden=32, knobs=knobs)
+    if arch == "mccool-lstm":
+        return McCoolLSTM(hidden=32, layers=2, knobs=knobs, warmup=1024)
+    if arch != "tcn":
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+    lfo = None
+    if effect.lfo is not None:
+        index = [k.name for k in effect.knobs].index(effect.lfo.rate_knob)
+        knob = effect.knobs[index]
+        lfo = {
+            "rate_index": index,
+            "rate_min_hz": knob.minimum,
+            "rate_max_hz": knob.maximum,
+            "rate_scale": knob.scale,
+            "start_phase": effect.lfo.start_phase,
+            "voices": recipe.config.out_channels,
+            "harmonics": LFO_HARMONICS,
+            "hidden": LFO_HIDDEN,
+        }
+    # A recipe whose TCN has its own gain path (input x gain, for effects whose level swings, like a fuzz's) needs
+    # no dry path beside it: that would add the input twice.
+    return LFOTCN(recipe.config, lfo, effect.latency_samples, SAMPLE_RATE_HZ, dry_path=not recipe.config.gain_path)
+
+
+class CropSource:
+    """Random (dry, knobs, wet) training crops of ``clips`` through ``effect``, for a network that needs
+    ``receptive_field`` samples of input per output sample. The effect runs from ``memory_seconds`` before the
+    network's input (0 for an LFO effect: the crop then starts the effect, and its LFO, where the network does)."""
+
+    def __init__(
+        self,
+        effect: ReferenceEffect,
+        clips: list[np.ndarray],
+        receptive_field: int,
+        segment: int,
+        batch: int,
+        seed: int,
+    ):
+        self.effect, self.rf, self.segment, self.batch_size = effect, receptive_field, segment, batch
+        self.warm = int(effect.memory_seconds * SAMPLE_RATE_HZ)
+        self.rng = np.random.default_rng(seed)
+        self.pad = self.warm + self.rf
+        self.clips = [np.concatenate([np.zeros(self.pad, np.float32), clip]) for clip in clips]
+
+    def example(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        for _ in range(8):
+            clip = self.clips[self.rng.integers(len(self.clips))]
+            end = int(self.rng.integers(self.pad + self.segment, len(clip) + 1))
+            window = clip[end - self.segment - self.rf + 1 - self.warm : end]
+            positions = self.rng.random(len(self.effect.knobs))
+            values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
+            wet = self.effect.process(window[None, :], SAMPLE_RATE_HZ, values)[0, -self.segment :]
+            if np.sqrt(np.mean(wet**2)) > 1e-4:
+                break
+        return window[self.warm :], positions.astype(np.float32), wet
+
+    def batch(self, _step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        xs, cs, ys = zip(*(self.example() for _ in range(self.batch_size)), strict=True)
+        return (
+            torch.from_numpy(np.stack(xs))[:, None, :],
+            torch.from_numpy(np.stack(cs)),
+            torch.from_numpy(np.stack(ys))[:, None, :],
+        )
+
+
+def render(stream: BlockStream, audio: np.ndarray, latency: int) -> np.ndarray:
+    """``audio`` (samples,) through a network stream, ``latency`` samples removed (the end padded with silence)."""
+    x = torch.from_numpy(np.concatenate([audio, np.zeros(latency, np.float32)]))[None, None, :]
+    blocks = [stream.process(x[..., i : i + RENDER_BLOCK]) for i in range(0, x.shape[-1], RENDER_BLOCK)]
+    return torch.cat(blocks, dim=-1)[0, 0, latency:].numpy()
+
+
+def real_render(effect: ReferenceEffect, audio: np.ndarray, knobs: dict[str, float]) -> np.ndarray:
+    """``audio`` (samples,) through the real effect, its latency removed."""
+    latency = effect.latency_samples
+    padded = np.concatenate([audio, np.zeros(latency, np.float32)])[None, :]
+    return effect.process(padded, SAMPLE_RATE_HZ, knobs)[0, latency:]
+
+
+def _log_mel_db(audio: np.ndarray) -> np.ndarray:
+    import librosa  # imported here: slow to import, and only the judgement needs it
+
+    mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE_HZ, n_fft=2048, hop_length=512, n_mels=64)
+    return 10 * np.log10(np.maximum(mel, 1e-10))
+
+
+def nearer_segments(model: np.ndarray, real: np.ndarray, dry: np.ndarray) -> list[bool]:
+    """For each whole one-second segment where the real effect or the dry input is audible (above -60 dBFS RMS):
+    whether the model's log-mel spectrogram is nearer (mean absolute dB) to the real effect's than the dry's is.
+    The issue's listening proxy."""
+    second = SAMPLE_RATE_HZ
+    verdicts = []
+    for start in range(0, len(real) - second + 1, second):
+        part = slice(start, start + second)
+        if max(np.sqrt(np.mean(real[part] ** 2)), np.sqrt(np.mean(dry[part] ** 2))) < 1e-3:
+            continue
+        target = _log_mel_db(real[part])
+        verdicts.append(
+            bool(np.mean(np.abs(_log_mel_db(model[part]) - target)) < np.mean(np.abs(_log_mel_db(dry[part]) - target)))
+        )
+    return verdicts
+
+
+def grid_points(effect: ReferenceEffect, grid: tuple[float, ...] = GRID) -> list[dict[str, float]]:
+    """Knob values at every point of the grid (each knob at each of ``grid``'s positions)."""
+    return [
+        {k.name: k.value_at(p) for k, p in zip(effect.knobs, positions, strict=True)}
+        for positions in itertools.product(grid, repeat=len(effect.knobs))
+    ]
+
+
+def judge(
+    network: nn.Module, effect: ReferenceEffect, clips: dict[str, np.ndarray], grid: tuple[float, ...] = GRID
+) -> dict:
+    """Held-out figures at every grid point, each clip rendered whole with the effect's tail (see the module doc)."""
+    network = network.eval().cpu()
+    latency = int(network.latency_samples)  # type: ignore[arg-type]
+    tail = np.zeros(int(effect.tail_seconds * SAMPLE_RATE_HZ), np.float32)
+    points: list[dict] = []
+    segments_nearer: list[bool] = []
+    ratios: list[float] = []
+    loudness_errors: list[float] = []
+    for knobs in grid_points(effect, grid):
+        control = torch.tensor([k.position(knobs[k.name]) for k in effect.knobs], dtype=torch.float32)
+        model_d, dry_d, model_l, real_l = [], [], [], []
+        for clip in clips.values():
+            dry = np.concatenate([clip, tail])
+            real = real_render(effect, dry, knobs)
+            out = render(network.stream(control), dry, latency)  # type: ignore[operator]
+            segments_nearer.extend(nearer_segments(out, real, dry))
+            model_d.append(mrstft_distance(out[None], real[None]))
+            dry_d.append(mrstft_distance(dry[None], real[None]))
+            model_l.append(loudness_lufs(out[None], SAMPLE_RATE_HZ))
+            real_l.append(loudness_lufs(real[None], SAMPLE_RATE_HZ))
+        ratios.append(float(np.mean(model_d) / np.mean(dry_d)))
+        loudness_errors.append(float(np.max(np.abs(np.array(model_l) - np.array(real_l)))))
+        points.append(
+            {
+                "knobs": {k: round(v, 4) for k, v in knobs.items()},
+                "mrstft_model": float(np.mean(model_d)),
+                "mrstft_dry": float(np.mean(dry_d)),
+                "ratio": ratios[-1],
+                "loudness_error_db": loudness_errors[-1],
+            }
+        )
+    goal = GOAL_RATIO.get(effect.name)
+    geometric_mean = float(math.exp(np.mean(np.log(ratios))))
+    never_worse = max(ratios) < 1.0
+    summary: dict[str, object] = {
+        "geometric_mean_ratio": geometric_mean,
+        "worst_ratio": max(ratios),
+        "never_worse_than_dry": never_worse,
+        "max_loudness_error_db": max(loudness_errors),
+        "goal_ratio": goal,
+        "meets_goals": bool(never_worse and (goal is None or geometric_mean <= goal) and max(loudness_errors) <= 1.0),
+    }
+    if effect.lfo is not None:
+        summary["modulation"] = modulation_check(network, effect)
+    return {"summary": summary, "points": points, "clips": list(clips), "clip_seconds": HELDOUT_SECONDS}
+
+
+def steady_chord(seconds: float = 6.0) -> np.ndarray:
+    """A sustained A-minor sawtooth chord: steady, so any movement of its spectrum comes from the effect."""
+    t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    chord = np.zeros_like(t)
+    for f0 in (110.0, 130.8, 164.8):
+        for h in range(1, int(15_000 / f0)):
+            chord += np.sin(2 * np.pi * h * f0 * t) / h
+    return (0.3 * chord / np.max(np.abs(chord))).astype(np.float32)
+
+
+def modulation_check(network: nn.Module, effect: ReferenceEffect, grid: tuple[float, ...] = GRID) -> dict:
+    """Modulation-spectrum distance to the real effect (``models.modulation``) of the model's and of the dry
+    steady chord, at each rate on the grid (other knobs at the grid's top: the deepest, wettest sweep)."""
+    assert effect.lfo is not None
+    chord = steady_chord()
+    rows = []
+    for position in grid:
+        knobs = {k.name: k.value_at(position if k.name == effect.lfo.rate_knob else grid[-1]) for k in effect.knobs}
+        control = torch.tensor([k.position(knobs[k.name]) for k in effect.knobs], dtype=torch.float32)
+        real = real_render(effect, chord, knobs)
+        out = render(network.stream(control), chord, int(network.latency_samples))  # type: ignore[operator,arg-type]
+        rows.append(
+            {
+                "knobs": {k: round(v, 4) for k, v in knobs.items()},
+                "model": modulation_distance(out, real, SAMPLE_RATE_HZ),
+                "dry": modulation_distance(chord, real, SAMPLE_RATE_HZ),
+            }
+        )
+    return {"signal": "steady sawtooth chord, 6 s", "points": rows}
+
+
+def train_pedal(
+    name: str,
+    out_dir: Path,
+    *,
+    arch: str = "tcn",
+    recipe: Recipe | None = None,
+    seed: int = 0,
+    command: str | None = None,
+    progress: Callable[[FitProgress], None] | None = None,
+    model_name: str | None = None,
+    device: DeviceChoice | None = None,
+    heldout_seconds: float = HELDOUT_SECONDS,
+) -> ModelInfo:
+    """Train ``arch`` on the pedal effect ``name``, judge it on held-out clips of another origin, save it."""
+    effect = reference_effect(name)
+    recipe = recipe or RECIPES[name]
+    device = device or default_device()
+    torch.manual_seed(seed)
+    network = build_network(arch, effect, recipe)
+    rf = int(network.receptive_field)  # type: ignore[arg-type]
+    rng = np.random.default_rng(seed)
+    material = [
+        make_program(recipe.clip_seconds, SAMPLE_RATE_HZ, rng, MATERIAL_KINDS) for _ in range(recipe.train_clips)
+    ]
+    source = CropSource(effect, material, rf, recipe.segment_samples, recipe.batch_size_on(device.device), seed)
+    validation_rng = np.random.default_rng(seed + 1_000_003)
+    validation_clips = [
+        make_program(recipe.heldout_seconds, SAMPLE_RATE_HZ, validation_rng, MATERIAL_KINDS) for _ in range(2)
+    ]
+    held = CropSource(effect, validation_clips, rf, recipe.segment_samples, recipe.batch_size, seed + 7)
+    batches = [held.batch(0) for _ in range(2)]
+    mrstft = MultiResolutionSTFTLoss()
+
+    def validate(model: nn.Module) -> float:
+        where = module_device(model)
+        with torch.no_grad():
+            return float(np.mean([mrstft(model(x.to(where), c.to(where)), y.to(where)).item() for x, c, y in batches]))
+
+    def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = mrstft(estimate, target)
+        if recipe.esr_weight:
+            loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        return loss
+
+    result = fit(
+        network,
+        source.batch,
+        loss_fn,
+        steps=recipe.steps,
+        max_seconds=recipe.minutes * 60,
+        learning_rate=recipe.learning_rate,
+        validate=validate,
+        validate_every=max(1, min(50, recipe.steps // 4)),
+        progress=progress,
+        device=device.device,
+    )
+    verdict = judge(network, effect, heldout_clips(heldout_seconds, SAMPLE_RATE_HZ))
+    sidecar = {
+        "description": effect.description + ("" if arch == "tcn" else f" ({arch} baseline of the McCool paper)"),
+        "sample_rate": SAMPLE_RATE_HZ,
+        "tail_seconds": effect.tail_seconds,
+        "knobs": [k.to_dict() for k in effect.knobs],
+        "emulates": effect.describe(),
+        "training": {
+            "command": command
+            or f"reatimbre train-effect --effect {name}" + ("" if arch == "tcn" else f" --arch {arch}"),
+            "arch": arch,
+            "data": {
+                "material": "models.material.make_program with the paper's test signals: notes, chords, plucks, "
+                "drums, noise bursts, speech-like syllables, Vital notes, sines, squares, saws, chirps; "
+                "levels -40..-1 dBFS with pauses",
+                "train_clips": recipe.train_clips,
+                "clip_seconds": recipe.clip_seconds,
+                "pairs": "random crops, knob positions uniform in 0..1, target = reference effect on the crop",
+                "seed": seed,
+            },
+            "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},
+            "steps": result.steps,
+            "seconds": round(result.seconds, 1),
+            "device": device.record(),
+            "stopped_because": result.stopped_because,
+            "torch": torch.__version__,
+            "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        },
+        "metrics": {
+            "heldout": {  # grid means, in the shape every model's sidecar has (``reatimbre models`` shows it)
+                who: {"mrstft": float(np.mean([p[f"mrstft_{who}"] for p in verdict["points"]]))}
+                for who in ("model", "dry")
+            },
+            "heldout_other_origin": verdict,
+            "validation_history": result.history,
+        },
+    }
+    return save_model(network, sidecar, out_dir, model_name or model_name_for(name, arch))

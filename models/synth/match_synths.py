@@ -1,0 +1,357 @@
+"""The synths patch matching infers patches for: a parameter space, a renderer and a patch file writer for each.
+
+* ``vital`` — wavetable/virtual analogue (Vital through ``vita``). Vital ships no presets here, so its patches are
+  random settings of 22 controls around Vital's init patch (oscillator 1 always on with its warp mode and
+  amount, unison, an optional second oscillator a fifth or octave away, an optional filter, the amplitude
+  envelope), each drawn from a musically sensible range (:data:`VITAL_PARAMETERS`). Patches: ``.vital`` files.
+* ``amsynth`` — two-oscillator subtractive (Debian's amsynth VST through DawDreamer). All 41 parameters, with
+  the ranges of amsynth's own parameter table (``Parameter.cpp``); its patches are the 3,482 human-made presets
+  of the 28 banks Debian installs in ``/usr/share/amsynth/banks``. Patches: an amsynth bank file (one preset).
+* ``kars`` — Karplus-Strong plucked string, physical modelling (DISTRHO's Kars VST, ``dpf-plugins-vst``; its
+  three parameters). Random patches. Patches: ReaTimbre's plug-in patch JSON (:class:`PluginSynth`).
+
+A native patch is a ``{parameter: value}`` dict in the synth's own values (see :mod:`models.synth.spaces`).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from models.errors import ReaTimbreError
+from models.synth.base import Synth
+from models.synth.plugin import AMSYNTH_VST_PATH
+from models.synth.spaces import CATEGORICAL, CONTINUOUS, ParameterSpace, ParameterSpec
+
+AMSYNTH_BANK_DIR = Path("/usr/share/amsynth/banks")
+KARS_VST_PATH = Path("/usr/lib/vst/Kars-vst.so")
+
+
+def _continuous(
+    name: str, default: float, low: float, high: float, sample: tuple[float, float] | None = None
+) -> ParameterSpec:
+    sample_low, sample_high = sample if sample is not None else (None, None)
+    return ParameterSpec(name, CONTINUOUS, default, low, high, sample_low=sample_low, sample_high=sample_high)
+
+
+def _categorical(name: str, default: float, classes: tuple[float, ...]) -> ParameterSpec:
+    return ParameterSpec(name, CATEGORICAL, default, classes=classes)
+
+
+def _steps(low: int, high: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in range(low, high + 1))
+
+
+#: Vital: (control, full range from Vital, sampling range) — oscillator warp modes None..Pulse (the FM/RM modes
+#: need a second source), filter models Analog..Diode in 12/24 dB, the second oscillator 7, 12 or 19 semitones up.
+VITAL_PARAMETERS: tuple[ParameterSpec, ...] = (
+    _continuous("osc_1_level", 0.7071, 0.0, 1.0, (0.5, 1.0)),
+    _categorical("osc_1_distortion_type", 0.0, _steps(0, 6)),
+    _continuous("osc_1_distortion_amount", 0.5, 0.0, 1.0),
+    _categorical("osc_1_unison_voices", 1.0, (1.0, 3.0, 5.0)),
+    _continuous("osc_1_unison_detune", 4.4721, 0.0, 10.0, (0.0, 6.0)),
+    _categorical("osc_2_on", 0.0, (0.0, 1.0)),
+    _continuous("osc_2_level", 0.7071, 0.0, 1.0, (0.3, 1.0)),
+    _categorical("osc_2_transpose", 0.0, (7.0, 12.0, 19.0)),
+    _categorical("osc_2_distortion_type", 0.0, _steps(0, 6)),
+    _continuous("osc_2_distortion_amount", 0.5, 0.0, 1.0),
+    _continuous("osc_2_tune", 0.0, -1.0, 1.0, (-0.2, 0.2)),
+    _categorical("filter_1_on", 0.0, (0.0, 1.0)),
+    _categorical("filter_1_model", 0.0, _steps(0, 4)),
+    _categorical("filter_1_style", 0.0, (0.0, 1.0)),
+    _continuous("filter_1_cutoff", 60.0, 8.0, 136.0, (40.0, 130.0)),
+    _continuous("filter_1_resonance", 0.5, 0.0, 1.0, (0.0, 0.8)),
+    _continuous("filter_1_drive", 0.0, 0.0, 20.0, (0.0, 12.0)),
+    _continuous("env_1_attack", 0.1495, 0.0, 2.3784, (0.0, 0.75)),
+    _continuous("env_1_decay", 1.0, 0.0, 2.3784, (0.3, 1.5)),
+    _continuous("env_1_sustain", 1.0, 0.0, 1.0),
+    _continuous("env_1_release", 0.5476, 0.0, 2.3784, (0.2, 1.2)),
+    _continuous("volume", 5473.0405, 0.0, 7399.4404, (3000.0, 6500.0)),
+)
+
+#: amsynth 1.13's parameter table (name, default, min, max, step): step-1 parameters are categorical.
+AMSYNTH_TABLE: tuple[tuple[str, float, float, float, float], ...] = (
+    ("amp_attack", 0.0, 0.0, 2.5, 0.0),
+    ("amp_decay", 0.0, 0.0, 2.5, 0.0),
+    ("amp_sustain", 1.0, 0.0, 1.0, 0.0),
+    ("amp_release", 0.0, 0.0, 2.5, 0.0),
+    ("osc1_waveform", 2.0, 0.0, 4.0, 1.0),
+    ("filter_attack", 0.0, 0.0, 2.5, 0.0),
+    ("filter_decay", 0.0, 0.0, 2.5, 0.0),
+    ("filter_sustain", 1.0, 0.0, 1.0, 0.0),
+    ("filter_release", 0.0, 0.0, 2.5, 0.0),
+    ("filter_resonance", 0.0, 0.0, 0.97, 0.0),
+    ("filter_env_amount", 0.0, -16.0, 16.0, 0.0),
+    ("filter_cutoff", 1.5, -0.5, 1.5, 0.0),
+    ("osc2_detune", 0.0, -1.0, 1.0, 0.0),
+    ("osc2_waveform", 2.0, 0.0, 4.0, 1.0),
+    ("master_vol", 0.67, 0.0, 1.0, 0.0),
+    ("lfo_freq", 0.0, 0.0, 7.5, 0.0),
+    ("lfo_waveform", 0.0, 0.0, 6.0, 1.0),
+    ("osc2_range", 0.0, -3.0, 4.0, 1.0),
+    ("osc_mix", 0.0, -1.0, 1.0, 0.0),
+    ("freq_mod_amount", 0.0, 0.0, 1.25992105, 0.0),
+    ("filter_mod_amount", -1.0, -1.0, 1.0, 0.0),
+    ("amp_mod_amount", -1.0, -1.0, 1.0, 0.0),
+    ("osc_mix_mode", 0.0, 0.0, 1.0, 0.0),
+    ("osc1_pulsewidth", 1.0, 0.0, 1.0, 0.0),
+    ("osc2_pulsewidth", 1.0, 0.0, 1.0, 0.0),
+    ("reverb_roomsize", 0.0, 0.0, 1.0, 0.0),
+    ("reverb_damp", 0.0, 0.0, 1.0, 0.0),
+    ("reverb_wet", 0.0, 0.0, 1.0, 0.0),
+    ("reverb_width", 1.0, 0.0, 1.0, 0.0),
+    ("distortion_crunch", 0.0, 0.0, 0.9, 0.0),
+    ("osc2_sync", 0.0, 0.0, 1.0, 1.0),
+    ("portamento_time", 0.0, 0.0, 1.0, 0.0),
+    ("keyboard_mode", 0.0, 0.0, 2.0, 1.0),
+    ("osc2_pitch", 0.0, -12.0, 12.0, 1.0),
+    ("filter_type", 0.0, 0.0, 4.0, 1.0),
+    ("filter_slope", 1.0, 0.0, 1.0, 1.0),
+    ("freq_mod_osc", 0.0, 0.0, 2.0, 1.0),
+    ("filter_kbd_track", 1.0, 0.0, 1.0, 0.0),
+    ("filter_vel_sens", 1.0, 0.0, 1.0, 0.0),
+    ("amp_vel_sens", 1.0, 0.0, 1.0, 0.0),
+    ("portamento_mode", 0.0, 0.0, 1.0, 0.0),
+)
+
+AMSYNTH_PARAMETERS: tuple[ParameterSpec, ...] = tuple(
+    _categorical(name, default, _steps(int(low), int(high))) if step == 1.0 else _continuous(name, default, low, high)
+    for name, default, low, high, step in AMSYNTH_TABLE
+)
+
+#: Kars's parameters are host-normalised values: Sustain is a switch, Release 0..1 maps to its release time.
+KARS_PARAMETERS: tuple[ParameterSpec, ...] = (
+    _categorical("Sustain", 0.0, (0.0, 1.0)),
+    _continuous("Release", 0.002, 0.0, 1.0),
+    _continuous("Volume", 0.75, 0.0, 1.0, (0.3, 1.0)),
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A human-made preset: a unique name (bank/name#index) and its native values."""
+
+    name: str
+    values: dict[str, float]
+
+
+class MatchSynth(ABC):
+    """A synth as patch matching sees it: a parameter space, native patches in, audio out, patch files."""
+
+    name: str = ""
+    method: str = ""
+    patch_suffix: str = ""
+
+    def __init__(self, space: ParameterSpace) -> None:
+        self.space = space
+        self._synth: Synth | None = None
+
+    @property
+    def synth(self) -> Synth:
+        """The renderer (loaded on first use)."""
+        if self._synth is None:
+            self._synth = self._make()
+        return self._synth
+
+    @abstractmethod
+    def _make(self) -> Synth:
+        """Load the renderer."""
+
+    @abstractmethod
+    def apply(self, native: Mapping[str, float]) -> None:
+        """Make the synth's patch ``native`` (missing parameters at their defaults)."""
+
+    @abstractmethod
+    def read(self) -> dict[str, float]:
+        """The synth's current native values of the space's parameters."""
+
+    @abstractmethod
+    def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
+        """A patch file, in the synth's own format, holding ``native``."""
+
+    def presets(self) -> list[Preset]:
+        """The synth's human-made presets (none: random patches are drawn instead)."""
+        return []
+
+    def render(
+        self, native: Mapping[str, float], note: int, velocity: float, note_seconds: float, render_seconds: float
+    ) -> np.ndarray:
+        """Render one note of a native patch: float32 (2, samples)."""
+        self.apply(native)
+        return self.synth.render(note, velocity, note_seconds, render_seconds)
+
+
+class VitalMatch(MatchSynth):
+    name = "vital"
+    method = "wavetable / virtual analogue"
+    patch_suffix = ".vital"
+
+    def __init__(self) -> None:
+        super().__init__(ParameterSpace(self.name, list(VITAL_PARAMETERS)))
+        self._init_patch: dict | None = None
+
+    def _make(self) -> Synth:
+        from models.synth.vital import VitalSynth
+
+        return VitalSynth()
+
+    def apply(self, native: Mapping[str, float]) -> None:
+        from models.synth.vital import VitalSynth
+
+        synth = self.synth
+        assert isinstance(synth, VitalSynth)
+        if self._init_patch is None:
+            synth.load_init_patch()
+            self._init_patch = synth.patch_json()
+        synth.load_patch_json(self._init_patch)
+        synth.set_controls(self.space.complete(native))
+
+    def read(self) -> dict[str, float]:
+        return {name: self.synth.get_control(name) for name in self.space.names()}
+
+    def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
+        import json
+
+        from models.synth.vital import VitalSynth
+
+        self.apply(native)
+        synth = self.synth
+        assert isinstance(synth, VitalSynth)
+        patch = synth.patch_json()
+        patch.update(preset_name=name, author="ReaTimbre match", comments="inferred by reatimbre match")
+        return json.dumps(patch).encode("utf-8")
+
+
+class _PluginMatch(MatchSynth):
+    """A hosted plug-in whose controls are set from native values through ``to_host``."""
+
+    plugin_path: Path = Path()
+
+    def _make(self) -> Synth:
+        from models.synth.plugin import PluginSynth
+
+        return PluginSynth(self.plugin_path)
+
+    def to_host(self, name: str, value: float) -> float:
+        return value
+
+    def from_host(self, name: str, host: float) -> float:
+        return host
+
+    def apply(self, native: Mapping[str, float]) -> None:
+        values = self.space.complete(native)
+        self.synth.set_controls({k: min(1.0, max(0.0, self.to_host(k, v))) for k, v in values.items()})
+
+    def read(self) -> dict[str, float]:
+        return {name: self.from_host(name, self.synth.get_control(name)) for name in self.space.names()}
+
+
+class AmsynthMatch(_PluginMatch):
+    name = "amsynth"
+    method = "two-oscillator subtractive"
+    patch_suffix = ".amSynth.bank"
+    plugin_path = AMSYNTH_VST_PATH
+
+    def __init__(self, bank_dir: Path = AMSYNTH_BANK_DIR) -> None:
+        super().__init__(ParameterSpace(self.name, list(AMSYNTH_PARAMETERS)))
+        self.bank_dir = Path(bank_dir)
+        self._ranges = {name: (low, high) for name, _d, low, high, _s in AMSYNTH_TABLE}
+
+    def to_host(self, name: str, value: float) -> float:
+        low, high = self._ranges[name]
+        return (value - low) / (high - low)
+
+    def from_host(self, name: str, host: float) -> float:
+        low, high = self._ranges[name]
+        return low + host * (high - low)
+
+    def presets(self) -> list[Preset]:
+        return list(_amsynth_presets(str(self.bank_dir)))
+
+    def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
+        values = self.space.complete(native)
+        safe = re.sub(r"\s+", "_", name.strip()) or "matched"
+        lines = ["amSynth", f"<preset> <name> {safe}"]
+        lines += [f"<parameter> {key} {values[key]:.6g}" for key in self.space.names()]
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def parse_amsynth_bank(text: str, bank: str) -> list[Preset]:
+    """The presets of one amsynth bank file's text (``<preset> <name> N`` then ``<parameter> key value`` lines)."""
+    presets: list[Preset] = []
+    known = {name for name, *_ in AMSYNTH_TABLE}
+    name: str | None = None
+    values: dict[str, float] = {}
+
+    def close() -> None:
+        if name is not None:
+            presets.append(Preset(f"{bank}/{name}#{len(presets)}", dict(values)))
+
+    for line in text.splitlines():
+        parts = line.split()
+        if line.startswith("<preset>"):
+            close()
+            name, values = " ".join(parts[2:]) or "unnamed", {}
+        elif line.startswith("<parameter>") and len(parts) == 3 and name is not None:
+            key = parts[1]
+            try:
+                value = float(parts[2])
+            except ValueError as exc:
+                raise ReaTimbreError(f"amsynth bank {bank}: bad value in {line.strip()!r}") from exc
+            if key in known and np.isfinite(value):
+                values[key] = value
+    close()
+    return presets
+
+
+@lru_cache(maxsize=2)
+def _amsynth_presets(bank_dir: str) -> tuple[Preset, ...]:
+    folder = Path(bank_dir)
+    banks = sorted(folder.glob("*.bank")) if folder.is_dir() else []
+    if not banks:
+        raise ReaTimbreError(
+            f"no amsynth banks in {folder}; install Debian's amsynth package (python3 install.py --dev)"
+        )
+    presets: list[Preset] = []
+    for path in banks:
+        bank = path.name.split(".")[0]
+        presets += parse_amsynth_bank(path.read_text(encoding="utf-8", errors="replace"), bank)
+    return tuple(presets)
+
+
+class KarsMatch(_PluginMatch):
+    name = "kars"
+    method = "Karplus-Strong plucked string (physical modelling)"
+    patch_suffix = ".json"
+    plugin_path = KARS_VST_PATH
+
+    def __init__(self) -> None:
+        super().__init__(ParameterSpace(self.name, list(KARS_PARAMETERS)))
+
+    def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
+        self.apply(native)
+        return self.synth.patch_bytes()
+
+
+MATCH_SYNTHS: dict[str, Callable[[], MatchSynth]] = {"vital": VitalMatch, "amsynth": AmsynthMatch, "kars": KarsMatch}
+
+
+def match_synth(name: str) -> MatchSynth:
+    """A fresh adapter for synth ``name``."""
+    if name not in MATCH_SYNTHS:
+        raise ReaTimbreError(f"unknown synth {name!r}; synths: {', '.join(MATCH_SYNTHS)}")
+    return MATCH_SYNTHS[name]()
+
+
+#: Each synth's patch file suffix (without loading the synth).
+PATCH_SUFFIXES: dict[str, str] = {
+    "vital": VitalMatch.patch_suffix,
+    "amsynth": AmsynthMatch.patch_suffix,
+    "kars": KarsMatch.patch_suffix,
+}

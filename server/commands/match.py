@@ -1,0 +1,80 @@
+"""``reatimbre match``: the closest patch on each synth for a target sound, ranked, written as patch files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from server.commands.match_data import SYNTH_CHOICES
+
+
+def _note(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--note takes auto or a MIDI note number, got {text!r}") from None
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "match",
+        help="infer the closest patch on each synth for a target sound; rank the synths; write the patches",
+        description="Detect the target's note, infer a patch per synth with the multi-task VAE, render each at "
+        "that note, rank the synths by log-spectral distance to the target, and write each patch in the synth's "
+        "own format (.vital, an amsynth bank, a plug-in patch JSON).",
+    )
+    parser.add_argument("target", type=Path, help="target audio file")
+    parser.add_argument("--synth", nargs="+", choices=(*SYNTH_CHOICES, "all"), default=["all"], help="default all")
+    parser.add_argument("--note", type=_note, default=None, metavar="auto|N", help="MIDI note (default auto: detect)")
+    parser.add_argument("--out", type=Path, default=Path("matched"), help="folder for the patches (default matched)")
+    parser.add_argument("--models", type=Path, default=None, metavar="DIR", help="weights (default: the shipped)")
+    parser.add_argument("--variant", default="joint_encoder", choices=("separate", "joint_encoder", "joint_decoder"))
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
+    parser.add_argument(
+        "--then-coach", action="store_true", help="hand the Vital patch to `reatimbre coach` with the target"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from models.asp.infer import match_target, prepare_target, summary
+    from models.asp.store import load_model
+    from models.atomic_files import write_bytes
+    from models.audio_io import read_audio
+    from models.errors import ReaTimbreError
+
+    torch.set_num_threads(1)
+    audio, rate = read_audio(args.target)
+    model, _sidecar = load_model(args.models, args.variant)
+    synths = None if "all" in args.synth else list(dict.fromkeys(args.synth))
+    if args.then_coach and synths is not None and "vital" not in synths:
+        raise ReaTimbreError("--then-coach needs Vital among --synth")
+    target = prepare_target(audio, rate, args.note)
+    results = match_target(model, target, synths, name=args.target.stem)
+    heard = f"detected {target.estimate.kind}" if target.estimate is not None else "given"
+    print(f"match {args.target.name}: note {target.note} ({heard})")
+    paths = {}
+    for rank, result in enumerate(results, start=1):
+        path = args.out / f"{args.target.stem}-{result.synth}{result.patch_suffix}"
+        if path.exists() and not args.overwrite:
+            raise ReaTimbreError(f"{path} already exists; pass --overwrite to replace it")
+        write_bytes(path, result.patch_bytes, make_parents=True)
+        paths[result.synth] = path
+        timing = f"{result.seconds:.2f} s, {result.cpu_seconds:.2f} s CPU"
+        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB  ({timing})  {path}")
+    if args.json:
+        body = summary(results, target)
+        for entry in body["ranking"]:
+            entry["patch"] = str(paths[entry["synth"]])
+        write_bytes(args.json, json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
+    if args.then_coach:
+        from server.cli import main as cli_main
+
+        return cli_main(["coach", "--target", str(args.target), "--patch", str(paths["vital"])])
+    return 0

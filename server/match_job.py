@@ -1,0 +1,98 @@
+"""The ``match`` job kind: the closest patch on each synth for a target sound, written under the output directory."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.errors import ReaTimbreError
+from models.input_files import pinned_input
+from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
+from server.jobs import JobContext
+from server.outputs import publish, staged_file, unique_output_path
+
+if TYPE_CHECKING:
+    from models.synth.match_synths import MatchSynth
+
+MAX_PATH_CHARS = 4096
+#: One instance of each synth per server process, used by one job at a time: a hosted plug-in (DawDreamer) that
+#: is loaded again in another thread after a first load hangs (measured: tests/test_match_server.py).
+_ADAPTERS: dict[str, MatchSynth] = {}
+_SYNTHS_LOCK = threading.Lock()
+SynthName = Literal["vital", "amsynth", "kars"]
+
+
+class MatchRequest(BaseModel):
+    """``POST /v1/match``: infer a patch per synth for the target, rank the synths, write the patches."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    input: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the target sound")
+    synths: list[SynthName] | None = Field(default=None, min_length=1, description="synths to match (null: all)")
+    note: int | None = Field(default=None, ge=0, le=127, description="MIDI note to render (null: detect it)")
+    variant: Literal["separate", "joint_encoder", "joint_decoder"] = "joint_encoder"
+
+
+def prepare_match(request: BaseModel, env: JobEnv) -> PreparedJob:
+    """Check the target and the shipped weights now; the job infers, renders, ranks and writes the patches."""
+    from models.asp.store import SHIPPED_MATCH_DIR, read_sidecar
+    from models.synth.match_synths import PATCH_SUFFIXES
+
+    assert isinstance(request, MatchRequest)
+    input_path = check_input_file(request.input, env)
+    known = read_sidecar(SHIPPED_MATCH_DIR, request.variant)["architecture"]["synths"]
+    synths = list(dict.fromkeys(request.synths)) if request.synths else list(known)
+    missing = [s for s in synths if s not in known]
+    if missing:
+        raise ReaTimbreError(f"the shipped match models know {', '.join(known)}, not {', '.join(missing)}")
+    finals = {s: unique_output_path(env.output_dir, f"{input_path.stem}-{s}", PATCH_SUFFIXES[s]) for s in synths}
+    for path in finals.values():
+        env.reservations.reserve(path)
+
+    def run(ctx: JobContext) -> dict[str, Any]:
+        return _match(ctx, request, input_path, synths, finals, env.output_dir)
+
+    def cleanup() -> None:
+        for path in finals.values():
+            env.reservations.release(path)
+
+    return PreparedJob(run=run, cleanup=cleanup)
+
+
+def _match(
+    ctx: JobContext, request: MatchRequest, input_path: Path, synths: list[str], finals: dict[str, Path], out: Path
+) -> dict[str, Any]:
+    from models.asp.infer import match_target, prepare_target, summary
+    from models.asp.store import load_model
+    from models.audio_io import read_audio
+
+    ctx.progress(0.0, "finding the note")
+    with pinned_input(input_path) as source:
+        audio, rate = read_audio(source)
+    model, _sidecar = load_model(None, request.variant)
+    target = prepare_target(audio, rate, request.note)
+    if ctx.should_cancel():
+        raise ReaTimbreError("cancelled")
+    ctx.progress(0.1, f"inferring and rendering {len(synths)} synth(s)")
+    with _SYNTHS_LOCK:
+        results = match_target(model, target, synths, _ADAPTERS, name=input_path.stem)
+    ctx.stage("writing")
+    for result in results:
+        with staged_file(out, f"{ctx.job_id}-{result.synth}{result.patch_suffix}") as staged:
+            staged.write(result.patch_bytes)
+            publish(out, staged, finals[result.synth])
+    body = summary(results, target)
+    for entry in body["ranking"]:
+        entry["patch"] = str(finals[entry["synth"]])
+    return body
+
+
+MATCH_KIND = JobKind(
+    name="match",
+    request_model=MatchRequest,
+    prepare=prepare_match,
+    summary="Match a target sound with a patch on each synth",
+)

@@ -1,0 +1,91 @@
+"""``reatimbre afx-train`` and ``reatimbre afx-bench`` end to end with tiny budgets: models land in the library
+with their knob and held-out figures, and the bench writes one table (merged from runs side by side)."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from afx_tiny import TINY
+
+from models.library import load_info, read_info
+from server.cli import main
+
+
+def _settings(arch: str) -> str:
+    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in TINY[arch].items() if k != "sample_rate"})
+
+
+def test_afx_train_writes_a_library_model_with_its_knob(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = ["afx-train", "--arch", "crafx", "--task", "leslie", "--minutes", "0.02", "--seconds", "3",
+            "--heldout-seconds", "2", "--pretrain-steps", "2", "--out", str(tmp_path), "--name", "tiny-leslie",
+            "--settings", _settings("crafx")]  # fmt: skip
+    assert main(argv) == 0
+    assert "held-out ratio" in capsys.readouterr().out
+    info = read_info(tmp_path / "tiny-leslie.json", "user")
+    assert [k.name for k in info.knobs] == ["speed"] and info.network_type == "AfxFrameNetwork"
+    assert info.latency_samples == 255 + 128 and info.sample_rate == 16_000
+    held = info.sidecar["metrics"]["heldout"]
+    assert set(held["ratio"]) == {"mae", "mfcc_cosine", "ms_mse", "logpower_mse", "mrstft"}
+    assert held["model"]["mrstft"] > 0 and held["dry"]["mrstft"] > 0  # what `reatimbre models` shows
+    assert info.sidecar["emulates"]["task"] == "leslie" and info.sidecar["training"]["knob_values"] == [0.0, 1.0]
+    assert info.sidecar["training"]["command"].startswith("reatimbre ")
+    effect = load_info(info)
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, 4000))).astype(np.float32)
+    assert effect.process(audio, {"speed": 1.0}).shape == audio.shape
+
+
+def test_afx_train_refuses_bad_settings(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    argv = ["afx-train", "--arch", "ceq", "--task", "eq-peak", "--out", str(tmp_path), "--settings"]
+    assert main([*argv, "[1]"]) == 1
+    assert "must be a JSON object" in capsys.readouterr().err
+    assert main([*argv, '{"no_such_field": 1}']) == 1
+    assert "afx-train:" in capsys.readouterr().err
+
+
+def test_afx_bench_writes_one_table_and_merges_runs(tmp_path: Path) -> None:
+    for task_name in ("eq-peak", "spring"):
+        argv = ["afx-bench", "--archs", "tcn", "--tasks", task_name, "--minutes", "0.01", "--seconds", "2",
+                "--heldout-seconds", "2", "--out", str(tmp_path / task_name)]  # fmt: skip
+        assert main(argv) == 0
+        assert (tmp_path / task_name / "models" / f"tcn-{task_name}.json").is_file()
+    assert main(["afx-bench", "--merge", str(tmp_path / "eq-peak"), str(tmp_path / "spring"),
+                 "--out", str(tmp_path / "all")]) == 0  # fmt: skip
+    with (tmp_path / "all" / "afx-bench.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["arch"], r["task"]) for r in rows] == [("tcn", "eq-peak"), ("tcn", "spring")]
+    assert float(rows[0]["rtf_16k"]) > 0 and rows[1]["t60_error_ratio"] != "" and rows[0]["t60_error_ratio"] == ""
+    table = (tmp_path / "all" / "afx-bench.md").read_text()
+    assert "| tcn |" in table and "spring t60_error" in table and "eq-peak mrstft" in table
+    assert "0.01 min" in table
+
+
+def test_steer_an_architecture_from_a_pair(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import soundfile as sf
+    from scipy import signal
+
+    from models.afx.steer_afx import steer_afx
+    from models.afx.tasks import material
+    from models.library import load_info, read_info
+
+    dry = material(8.0, 44_100, seed=0)
+    wet = signal.lfilter(*signal.butter(2, 1000.0, fs=44_100), dry).astype(np.float32)
+    sf.write(tmp_path / "dry.wav", dry, 44_100, subtype="FLOAT")
+    sf.write(tmp_path / "wet.wav", wet, 44_100, subtype="FLOAT")
+    settings = {k: v for k, v in TINY["ceq"].items() if k != "sample_rate"}
+    result = steer_afx(tmp_path / "dry.wav", tmp_path / "wet.wav", "steered-ceq", "ceq", 0.05, keep_anyway=True,
+                       directory=tmp_path, settings=settings, pretrain_steps=5)  # fmt: skip
+    assert result["saved"] and result["arch"] == "ceq" and result["heldout_dry_mrstft"] > 0
+    info = read_info(tmp_path / "steered-ceq.json", "user")
+    assert [k.name for k in info.knobs] == ["c1", "c2"] and info.sample_rate == 44_100
+    effect = load_info(info)
+    audio = dry[None, :20_000]
+    at_zero, moved = effect.process(audio, {"c1": 0.0}), effect.process(audio, {"c1": 4.0, "c2": -3.0})
+    assert at_zero.shape == audio.shape and not np.allclose(at_zero, moved)  # the knobs vary the steered effect
+    # the command line takes --arch (the TCN stays the default)
+    from server.cli import build_parser
+
+    args = build_parser().parse_args(["steer", "d.wav", "w.wav", "--name", "x", "--arch", "crafx"])
+    assert args.arch == "crafx"
+    assert build_parser().parse_args(["steer", "d.wav", "w.wav", "--name", "x"]).arch == "tcn"

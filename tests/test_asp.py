@@ -1,0 +1,164 @@
+"""The multi-task VAE's masks, padding, variants, KL warm-up, storage, and the split by patch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.asp.data import SPLIT_FRACTIONS, MatchDataConfig, patch_key, plan_patches, split_of
+from models.asp.losses import kl_weight, parameter_loss, parameter_masks
+from models.asp.nets import VARIANTS, Architecture, AspModel, prediction_vector
+from models.asp.store import load_model, save_model
+from models.errors import ReaTimbreError
+from models.synth.match_synths import VitalMatch
+from models.synth.spaces import Layout
+
+torch.set_num_threads(1)
+
+#: synth a: 5 slots (continuous 0 and 4, one 3-class group); synth b: 3 slots (continuous 0, one 2-class group)
+LAYOUTS = (Layout(5, (0, 4), ((1, 3),)), Layout(3, (0,), ((1, 2),)))
+
+
+def _model(variant: str) -> AspModel:
+    torch.manual_seed(0)
+    return AspModel(Architecture(variant, ("a", "b"), LAYOUTS, latent=4, channels=8, hidden=16))
+
+
+def _batch(synths: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    mel = torch.randn(len(synths), 128, 88) * 0.1 - 0.5
+    target = torch.zeros(len(synths), 5)
+    for row, s in enumerate(synths):
+        target[row] = torch.tensor([0.3, 0, 1, 0, 0.9]) if s == 0 else torch.tensor([0.6, 0, 1, 0, 0])
+    return mel, target, torch.tensor(synths)
+
+
+def test_masks_cover_each_synths_own_slots() -> None:
+    masks = parameter_masks(torch.tensor([0, 1, 1]), LAYOUTS, 5)
+    assert masks.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 1, 0, 0]]
+
+
+@pytest.mark.parametrize("variant", ["separate", "joint_encoder"])
+def test_a_synths_loss_reaches_only_its_own_decoder(variant: str) -> None:
+    model = _model(variant)
+    mel, target, synth = _batch([0, 0, 0])
+    out = model(mel, synth)
+    loss, _ = parameter_loss(out.params, target, synth, LAYOUTS)
+    loss.backward()
+    own = [p.grad for p in model.parameter_decoders[0].parameters()]
+    other = [p.grad for p in model.parameter_decoders[1].parameters()]
+    assert all(g is not None and float(g.abs().sum()) > 0 for g in own)
+    assert all(g is None or float(g.abs().sum()) == 0 for g in other)
+    if variant == "separate":  # and, with separate VAEs, only its own encoder
+        assert all(p.grad is None or float(p.grad.abs().sum()) == 0 for p in model.encoders[1].parameters())
+
+
+def test_padding_adds_no_loss_and_gets_no_gradient() -> None:
+    model = _model("joint_decoder")
+    mel, target, synth = _batch([1, 1, 0])
+    out = model(mel, synth, sample=False)
+    raw = out.params.detach().clone().requires_grad_(True)
+    loss, per_row = parameter_loss(raw, target, synth, LAYOUTS)
+    changed = raw.detach().clone()
+    changed[:2, 3:] += 100.0  # synth b's padding slots
+    target_changed = target.clone()
+    target_changed[:2, 3:] = 7.0
+    loss_changed, _ = parameter_loss(changed, target_changed, synth, LAYOUTS)
+    assert float(loss_changed) == pytest.approx(float(loss.detach()))
+    loss.backward()
+    assert raw.grad is not None
+    assert float(raw.grad[:2, 3:].abs().sum()) == 0.0
+    assert float(raw.grad[:2, :3].abs().sum()) > 0 and float(raw.grad[2].abs().sum()) > 0
+    assert per_row.shape == (3,)
+
+
+def test_loss_is_zero_only_for_the_right_answer() -> None:
+    _, target, synth = _batch([0, 1])
+    perfect = torch.zeros(2, 5)
+    perfect[0] = torch.tensor([np.log(0.3 / 0.7), -50, 50, -50, np.log(0.9 / 0.1)])
+    perfect[1, :3] = torch.tensor([np.log(0.6 / 0.4), -50, 50])
+    assert float(parameter_loss(perfect, target, synth, LAYOUTS)[0]) == pytest.approx(0.0, abs=1e-6)
+    wrong = perfect.clone()
+    wrong[1, 1:3] = torch.tensor([50.0, -50.0])
+    assert float(parameter_loss(wrong, target, synth, LAYOUTS)[0]) > 10
+
+
+def test_prediction_vector_and_variants_shapes() -> None:
+    for variant in VARIANTS:
+        model = _model(variant)
+        mel, _, synth = _batch([0, 1, 1])
+        out = model(mel, synth)
+        assert out.mel.shape == (3, 128, 88) and out.params.shape == (3, 5) and out.mu.shape == (3, 4)
+        vector = prediction_vector(out.params[1], LAYOUTS[1])
+        vector = vector.detach()
+        assert vector.shape == (3,) and 0 <= float(vector[0]) <= 1 and float(vector[1:].sum()) == pytest.approx(1.0)
+    with pytest.raises(ReaTimbreError, match="variant"):
+        Architecture("both", ("a",), LAYOUTS[:1])
+
+
+def test_kl_warm_up() -> None:
+    assert kl_weight(0, 100, 0.01) == 0.0
+    assert kl_weight(50, 100, 0.01) == pytest.approx(0.005)
+    assert kl_weight(500, 100, 0.01) == 0.01
+    assert kl_weight(3, 0, 0.01) == 0.01
+
+
+def test_store_round_trip(tmp_path) -> None:
+    model = _model("joint_decoder")
+    save_model(model, {"data": "test"}, tmp_path)
+    loaded, sidecar = load_model(tmp_path, "joint_decoder")
+    assert sidecar["data"] == "test" and sidecar["architecture"]["variant"] == "joint_decoder"
+    mel, _, synth = _batch([0, 1])
+    with torch.no_grad():
+        a, b = model(mel, synth, sample=False), loaded(mel, synth, sample=False)
+    torch.testing.assert_close(a.params, b.params, atol=5e-3, rtol=5e-3)  # float16 on disk
+    with pytest.raises(ReaTimbreError, match="no match model"):
+        load_model(tmp_path, "separate")
+
+
+def test_split_fractions_and_determinism() -> None:
+    splits = np.array([split_of(i.to_bytes(4, "little"), 0) for i in range(20000)])
+    for index, fraction in enumerate(SPLIT_FRACTIONS):
+        assert abs(np.mean(splits == index) - fraction) < 0.01
+    assert split_of(b"x", 0) == split_of(b"x", 0)
+
+
+def test_random_patches_split_by_patch_without_leaks() -> None:
+    config = MatchDataConfig(synth="vital", patches=300, notes_per_patch=2)
+    plans = plan_patches(config, VitalMatch())
+    assert len(plans) == 300 and all(len(p.notes) == 2 and 48 <= min(p.notes) for p in plans)
+    keys = {split: {patch_key(VitalMatch().space, p.values) for p in plans if p.split == split} for split in (0, 1, 2)}
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    assert plan_patches(config, VitalMatch()) == plans
+
+
+def test_evaluation_helpers() -> None:
+    from models.asp.evaluate import goals, most_common_vector, nearest_rows, parameter_errors
+
+    layout = LAYOUTS[0]
+    truth = np.array([[0.2, 1, 0, 0, 0.5], [0.4, 0, 1, 0, 0.5], [0.6, 0, 1, 0, 0.5]], dtype=np.float32)
+    mse, accuracy = parameter_errors(truth, truth, layout)
+    assert mse.tolist() == [0, 0, 0] and accuracy.tolist() == [1, 1, 1]
+    common = most_common_vector(truth, layout)
+    np.testing.assert_allclose(common, [0.4, 0, 1, 0, 0.5], atol=1e-6)
+    mse, accuracy = parameter_errors(np.repeat(common[None], 3, axis=0), truth, layout)
+    np.testing.assert_allclose(mse, [0.02, 0, 0.02], atol=1e-6)
+    assert accuracy.tolist() == [0, 1, 1]
+    pool = np.random.default_rng(0).normal(size=(20, 4, 3)).astype(np.float32)
+    assert nearest_rows(pool[[7, 3]] + 0.01, pool).tolist() == [7, 3]
+    stats = {"mean": 1.0, "std": 0.0}
+    table = {"all": {
+        "joint_encoder": {"lsd_db": {"mean": 5.0}, "accuracy": {"mean": 0.8}},
+        "separate": {"lsd_db": {"mean": 6.0}, "accuracy": {"mean": 0.7}},
+        "random_preset": {"lsd_db": {"mean": 10.0}, "accuracy": stats},
+        "nearest_preset": {"lsd_db": {"mean": 5.5}, "accuracy": stats},
+        "most_common": {"lsd_db": stats, "accuracy": {"mean": 0.7}},
+    }}  # fmt: skip
+    checks = goals(table, ["joint_encoder", "separate"])
+    assert checks["joint_encoder"] == {
+        "lsd_at_most_0.7_of_random": True,
+        "lsd_below_nearest": True,
+        "accuracy_5_points_above_most_common": True,
+    }
+    assert checks["separate"]["lsd_below_nearest"] is False
+    assert checks["joint_encoder_vs_separate_lsd_ratio"] == pytest.approx(0.833, abs=1e-3)

@@ -1,0 +1,81 @@
+"""``reatimbre match-data``, ``match-train``, ``match`` and ``match-eval`` end to end on a small Kars set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.asp.data import MatchDataConfig, generate, load_match_data, shard_paths
+from models.audio_io import write_audio
+from models.errors import ReaTimbreError
+from models.synth.match_synths import KarsMatch
+from server.cli import main
+
+pytestmark = pytest.mark.skipif(not KarsMatch.plugin_path.exists(), reason="Kars (dpf-plugins-vst) not installed")
+
+
+@pytest.fixture(scope="module")
+def kars_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("match") / "kars"
+    assert main(["match-data", "--synth", "kars", "--patches", "60", "--shard-patches", "16", "--workers", "1",
+                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    return out
+
+
+def test_match_data_shards_provenance_and_resume(kars_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = json.loads((kars_data / "manifest.json").read_text())
+    assert manifest["n_shards"] == 4 and manifest["source"] == "random patches" and manifest["patches"] == 60
+    provenance = json.loads(shard_paths(kars_data, 0)[1].read_text())
+    assert len(provenance["patches"]) == 16 and {"name", "split", "clips", "values"} <= set(provenance["patches"][0])
+    data = load_match_data(kars_data)
+    assert data.mel_db80.shape[1:] == (128, 88) and data.params.shape[1] == KarsMatch().space.size
+    assert set(np.unique(data.split)) <= {0, 1, 2} and len(data.note) == 60 - sum(
+        json.loads(shard_paths(kars_data, i)[1].read_text())["clips_dropped_quiet"] for i in range(4)
+    )
+    shard_paths(kars_data, 2)[1].unlink()  # an interrupted run: only the missing shard renders again
+    capsys.readouterr()
+    assert main(["match-data", "--synth", "kars", "--patches", "60", "--shard-patches", "16", "--workers", "1",
+                 "--out", str(kars_data), "--quiet"]) == 0  # fmt: skip
+    assert "16 patches rendered (44 were already there)" in capsys.readouterr().out
+    with pytest.raises(ReaTimbreError, match="other settings"):
+        generate(MatchDataConfig(synth="kars", patches=61, shard_patches=16), kars_data, workers=1, progress=False)
+
+
+def test_quiet_clips_are_dropped(tmp_path: Path) -> None:
+    generate(MatchDataConfig(synth="kars", patches=4, min_rms_dbfs=0.0), tmp_path / "k", workers=1, progress=False)
+    provenance = json.loads(shard_paths(tmp_path / "k", 0)[1].read_text())
+    assert provenance["clips_dropped_quiet"] == 4 and provenance["clips_kept"] == 0
+    assert all(not clip["kept"] for p in provenance["patches"] for clip in p["clips"])
+
+
+def test_train_match_and_eval(kars_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    models = tmp_path / "models"
+    assert main(["match-train", "--data", str(kars_data), "--out", str(models), "--max-steps", "3", "--latent", "8",
+                 "--quiet"]) == 0  # fmt: skip
+    sidecar = json.loads((models / "joint_encoder.json").read_text())
+    assert sidecar["architecture"]["latent"] == 8 and sidecar["training"]["steps"] == 3
+    assert sidecar["command"].startswith("reatimbre") and sidecar["device"]["device"] == "cpu"
+    synth = KarsMatch()
+    audio = synth.render(synth.space.defaults(), 57, 1.0, 0.75, 1.5)
+    target = tmp_path / "pluck.wav"
+    write_audio(target, audio, 44100)
+    capsys.readouterr()
+    assert main(["match", str(target), "--models", str(models), "--note", "57", "--out", str(tmp_path / "p"),
+                 "--json", str(tmp_path / "r.json")]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "note 57 (given)" in printed and "kars" in printed and "LSD" in printed
+    ranking = json.loads((tmp_path / "r.json").read_text())["ranking"]
+    assert ranking[0]["synth"] == "kars" and set(ranking[0]["parameters"]) == {"Sustain", "Release", "Volume"}
+    patch = Path(ranking[0]["patch"])
+    assert patch.suffix == ".json" and json.loads(patch.read_text())["plugin"] == "Kars-vst.so"
+    with pytest.raises(SystemExit):
+        main(["match", str(target), "--note", "high"])
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--max-clips", "2", "--quiet",
+                 "--record", "--json", str(tmp_path / "eval.json")]) == 0  # fmt: skip
+    body = json.loads((tmp_path / "eval.json").read_text())
+    assert set(body["tables"]["all"]) == {"separate", "joint_encoder", "joint_decoder", "random_preset",
+                                          "nearest_preset", "most_common"}  # fmt: skip
+    assert "held_out" in json.loads((models / "separate.json").read_text())

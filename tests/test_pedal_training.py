@@ -1,0 +1,79 @@
+"""Training smoke tests of the pedal board: each network type trains a few steps end to end, is judged on held-out
+material of another origin on the knob grid, and lands in the library with a complete sidecar."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from models.effect_training import RECIPES
+from models.effects import REFERENCE_EFFECTS
+from models.library import load_model
+from models.pedals.training import train_pedal
+from models.userdirs import user_models_dir
+from server.cli import main
+
+
+def _tiny(name: str):
+    return replace(
+        RECIPES[name],
+        steps=3,
+        batch_size=2,
+        segment_samples=2048,
+        train_clips=2,
+        clip_seconds=2.0,
+        heldout_seconds=1.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("effect", "arch"), [("chorus", "tcn"), ("octave", "tcn"), ("fuzz", "mccool-cnn"), ("fuzz", "mccool-lstm")]
+)
+def test_a_pedal_trains_is_judged_and_renders(effect: str, arch: str) -> None:
+    info = train_pedal(
+        effect,
+        user_models_dir(),
+        arch=arch,
+        recipe=_tiny(effect),
+        heldout_seconds=1.0,
+        model_name=f"tiny-{effect}-{arch}",
+    )
+    try:
+        sidecar = info.sidecar
+        assert sidecar["training"]["arch"] == arch and sidecar["training"]["steps"] == 3
+        assert sidecar["emulates"]["effect"] == REFERENCE_EFFECTS[effect].emulates
+        verdict = sidecar["metrics"]["heldout_other_origin"]
+        assert len(verdict["points"]) == 3 ** len(REFERENCE_EFFECTS[effect].knobs)
+        assert {"guitar", "bass"} <= set(verdict["clips"])
+        assert verdict["summary"]["meets_goals"] in (True, False)
+        assert 0.0 <= verdict["summary"]["segments_nearer_real_than_dry"] <= 1.0
+        if effect == "chorus":
+            rows = verdict["summary"]["modulation"]["points"]
+            assert len(rows) == 3 and all(row["dry"] > 0 for row in rows)
+        if effect == "octave":
+            assert info.latency_samples == REFERENCE_EFFECTS["octave"].latency_samples > 0
+        audio = np.random.default_rng(0).standard_normal((2, 5000)).astype(np.float32) * 0.1
+        out = load_model(info.name).process(audio)
+        assert out.shape == audio.shape and np.isfinite(out).all()
+    finally:
+        info.weights_path.unlink()
+        info.weights_path.with_suffix(".json").unlink()
+
+
+def test_baselines_are_for_the_pedal_board_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train-effect", "--effect", "compressor", "--arch", "mccool-cnn", "--steps", "1"]) == 1
+    assert "only the pedal-board effects" in capsys.readouterr().err
+
+
+def test_the_listening_proxy_counts_audible_seconds_nearer_the_real_effect() -> None:
+    """(Here, not with the fast network tests: its log-mel spectrograms import librosa, which takes seconds.)"""
+    from models.pedals.training import nearer_segments
+
+    rng = np.random.default_rng(4)
+    dry = (rng.standard_normal(3 * 44_100) * 0.1).astype(np.float32)
+    dry[44_100 : 2 * 44_100] = 0.0  # a silent second is not judged
+    real = REFERENCE_EFFECTS["filter"].process(dry[None], 44_100, {"cutoff": 500.0, "resonance": 0.3})[0]
+    assert nearer_segments(real, real, dry) == [True, True]
+    assert nearer_segments(dry, real, dry) == [False, False]
