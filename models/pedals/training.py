@@ -38,6 +38,7 @@ from models.pedals.baselines import McCoolCNN, McCoolLSTM
 from models.pedals.heldout import heldout_clips
 from models.pedals.lfo_tcn import LFOTCN
 from models.rates import SAMPLE_RATE_HZ
+from models.tcn import TCNConfig
 
 ARCHS = ("tcn", "mccool-cnn", "mccool-lstm")
 MATERIAL_KINDS = [*GENERATORS, *TEST_SIGNALS]
@@ -64,6 +65,8 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
         return McCoolLSTM(hidden=32, layers=2, knobs=knobs, warmup=1024)
     if arch != "tcn":
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
+    if not isinstance(recipe.config, TCNConfig):
+        raise ValueError(f"the tcn architecture needs a TCN recipe, not a {type(recipe.config).__name__}")
     lfo = None
     if effect.lfo is not None:
         index = [k.name for k in effect.knobs].index(effect.lfo.rate_knob)
