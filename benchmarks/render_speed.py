@@ -84,11 +84,12 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             render_many(effect, streams)
             together = min(together, time.perf_counter() - start)
-        flops = info.config.flops_per_sample() * audio.size
+        per_sample = effect.model.config.flops_per_sample()  # type: ignore[union-attr,operator]
+        flops = per_sample * audio.size
         params = sum(p.numel() for p in effect.model.parameters())
         print(
             f"{info.name:12s} {params:7d} {info.receptive_field / SAMPLE_RATE_HZ * 1000:8.0f} "
-            f"{info.config.flops_per_sample() * SAMPLE_RATE_HZ * 2 / 1e6:14.0f} "
+            f"{per_sample * SAMPLE_RATE_HZ * 2 / 1e6:14.0f} "
             f"{args.seconds / seconds:9.1f}x {flops / seconds / 1e9:8.1f} "
             f"{args.seconds * args.streams / together:10.1f}x"
         )

@@ -110,13 +110,15 @@ RECIPES: dict[str, Recipe] = {
         cuda_batch_scale=4,
     ),
     "reverb": Recipe(
-        ReverbTailConfig(sample_rate=SAMPLE_RATE_HZ, tail_seconds=4.0, early_taps=2048, bands=10, cond_dim=2),
+        ReverbTailConfig(
+            sample_rate=SAMPLE_RATE_HZ, tail_seconds=4.0, early_taps=2048, bands=10, cond_dim=2, early_scale=0.01
+        ),
         segment_samples=32_768,
         batch_size=4,
         steps=6000,
         minutes=25,
         esr_weight=0.0,
-        learning_rate=1e-2,
+        learning_rate=5e-3,
         cuda_batch_scale=8,
         fft_sizes=(*PAPER_FFT_SIZES, 8192, 16384),
         impulse_rows=1,

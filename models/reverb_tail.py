@@ -82,6 +82,16 @@ class ReverbTailConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def flops_per_sample(self, block: int = 16_384) -> int:
+        """Rough arithmetic per output sample of the block renderer at ``block``-sample blocks: the later
+        partitions' complex multiply-adds (8 flops each), a 2P-point FFT and inverse per frame (5 n log2 n each), and
+        the first partition's FFT and inverse over each block plus P samples."""
+        p = self.partition
+        partitions = -(-self.tail_length // p) - 1
+        per_frame = 8 * partitions * (p + 1) + 2 * 5 * 2 * p * math.log2(2 * p)
+        head = 2 * 5 * (block + p) * math.log2(block + p)
+        return int(per_frame / p + head / block)
+
 
 def band_noise(config: ReverbTailConfig) -> np.ndarray:
     """(bands, tail_length) float32: one white noise (``noise_seed``) split into bands whose sum is that noise."""

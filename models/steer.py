@@ -138,7 +138,7 @@ RECIPES: dict[str, SteerRecipe] = {
         ReverbTailConfig(tail_seconds=4.5, early_taps=2048, bands=10, cond_dim=2, early_scale=0.05),
         segment_samples=32_768,
         batch_size=4,
-        learning_rate=5e-3,
+        learning_rate=2e-3,
         warmup_fraction=0.05,
         average_decay=0.9,
         esr_weight=0.0,

@@ -29,7 +29,7 @@ def test_three_shipped_effects_with_two_knobs_each() -> None:
     for name in REQUIRED_GAIN:
         info = shipped[name]
         assert [k.name for k in info.knobs] == [k.name for k in REFERENCE_EFFECTS[name].knobs]
-        assert info.receptive_field == info.config.receptive_field and info.latency_samples == 0
+        assert info.receptive_field == info.build().receptive_field and info.latency_samples == 0
         assert info.sidecar["training"]["command"].startswith("reatimbre train-effect --effect")
         assert info.sidecar["emulates"]["mapping"]
 

@@ -140,14 +140,20 @@ def test_unreadable_file_is_one_clear_error(tmp_path) -> None:
         prepare_pair(bad, tmp_path / "missing.wav")
 
 
-def test_memory_auto_tells_dynamics_from_reverb() -> None:
+def test_memory_auto_tells_dynamics_from_reverb_and_echoes() -> None:
     dry = bursts()
     short = choose_memory(prepare_pair(dry, saturate(dry), SR))
     assert short.memory == "short" and "auto -> short" in short.reason
-    long = choose_memory(prepare_pair(dry, reverberate(dry), SR))
-    assert long.memory == "long" and long.tail_seconds > 0.2 and "auto -> long" in long.reason
+    reverb = choose_memory(prepare_pair(dry, reverberate(dry), SR))
+    assert reverb.memory == "reverb" and reverb.tail_seconds > 0.2 and "auto -> reverb" in reverb.reason
+    assert reverb.evidence["impulse_ring_density"] >= 0.25
+    echoes = np.zeros(dry.size + SR, np.float32)  # the dry, and echoes after 250 and 500 ms
+    for lag, gain in ((0, 1.0), (SR // 4, 0.5), (SR // 2, 0.25)):
+        echoes[lag : lag + dry.size] += gain * dry
+    long = choose_memory(prepare_pair(dry, echoes, SR))
+    assert long.memory == "long" and "auto -> long" in long.reason, long.reason
     assert choose_memory(prepare_pair(dry, saturate(dry), SR), "long").memory == "long"
-    with pytest.raises(ReaTimbreError, match="short, long or auto"):
+    with pytest.raises(ReaTimbreError, match="short, long, reverb or auto"):
         choose_memory(prepare_pair(dry, saturate(dry), SR), "medium")
 
 
