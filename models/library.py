@@ -7,6 +7,7 @@ knobs, what real effect it emulates, how it was trained and how well it does on 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -138,7 +139,19 @@ def _goal_details(summary: dict) -> str:
         parts.append(f"MR-STFT {summary['geometric_mean_ratio']:.2f} of the dry input's{goal_text}")
     if isinstance(summary.get("max_loudness_error_db"), (int, float)):
         parts.append(f"loudness off by up to {summary['max_loudness_error_db']:.1f} dB")
+    if isinstance(summary.get("loudness_max_error_lu"), (int, float)):
+        parts.append(f"loudness off the real effect's by up to {summary['loudness_max_error_lu']:.1f} LU")
+    if isinstance(summary.get("t60_max_relative_error"), (int, float)):
+        parts.append(f"decay time off by up to {summary['t60_max_relative_error']:.0%}")
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _network_timing(architecture_json: str) -> tuple[int, int]:
+    """(receptive field, latency) in samples of the network an architecture record describes: built once per
+    distinct record, since listing models happens on every job and some networks allocate long buffers."""
+    network = build_network(json.loads(architecture_json))
+    return int(network.receptive_field), int(network.latency_samples)  # type: ignore[arg-type]
 
 
 def read_info(sidecar_path: Path, kind: str) -> ModelInfo:
@@ -152,10 +165,10 @@ def read_info(sidecar_path: Path, kind: str) -> ModelInfo:
     try:
         if sidecar.get("format") != SIDECAR_FORMAT:
             raise ValueError(f"format is {sidecar.get('format')!r}, expected {SIDECAR_FORMAT!r}")
-        network = info.build()
-        if getattr(network, "receptive_field", None) != info.receptive_field:
+        receptive_field, latency = _network_timing(json.dumps(sidecar["architecture"], sort_keys=True))
+        if receptive_field != info.receptive_field:
             raise ValueError("receptive field does not match the architecture")
-        if getattr(network, "latency_samples", None) != info.latency_samples:
+        if latency != info.latency_samples:
             raise ValueError("latency does not match the architecture")
         info.knobs, info.sample_rate  # noqa: B018 - validate that these parse
         if not weights.is_file():

@@ -281,6 +281,40 @@ class Verdict:
     message: str
 
 
+def run_summary(
+    name: str,
+    pair: Pair,
+    metrics: dict,
+    verdict: Verdict,
+    receptive_field_samples: int,
+    steps: int,
+    seconds: float,
+    stopped_because: str,
+    memory: str,
+) -> dict:
+    """What a steering run reports, whether its model is saved or not: the held-out verdict against the dry input,
+    the pair's alignment and how training went (``path``/``saved`` are filled in once the model is saved)."""
+    return {
+        "model": name,
+        "path": None,
+        "saved": False,
+        "worse_than_dry": verdict.worse_than_dry,
+        "heldout_ratio_to_dry": verdict.ratio,
+        "message": verdict.message,
+        "heldout_mrstft": metrics["model"]["mrstft"],
+        "heldout_dry_mrstft": metrics["dry"]["mrstft"],
+        "heldout": metrics,
+        "latency_samples": pair.latency_samples,
+        "latency_seconds": pair.latency_samples / pair.sample_rate,
+        "memory": memory,
+        "receptive_field_samples": receptive_field_samples,
+        "steps": steps,
+        "seconds": seconds,
+        "stopped_because": stopped_because,
+        "notes": pair.notes,
+    }
+
+
 def judge_against_dry(model_mrstft: float, dry_mrstft: float, memory: str, minutes: float) -> Verdict:
     """The verdict on a steered model, with a suggestion in plain words when it is not clearly better than dry."""
     ratio = model_mrstft / dry_mrstft if dry_mrstft > 0 else math.inf
@@ -493,26 +527,11 @@ def steer_model(
         },
     }
     summary = {
-        "model": name,
-        "path": None,
-        "saved": False,
-        "worse_than_dry": verdict.worse_than_dry,
-        "heldout_ratio_to_dry": verdict.ratio,
-        "message": verdict.message,
-        "heldout_mrstft": metrics["model"]["mrstft"],
-        "heldout_dry_mrstft": metrics["dry"]["mrstft"],
-        "heldout": metrics,
-        "latency_samples": pair.latency_samples,
-        "latency_seconds": pair.latency_samples / rate,
-        "memory": choice.memory,
+        **run_summary(name, pair, metrics, verdict, model.receptive_field, result.steps, result.seconds,
+                      result.stopped_because, choice.memory),
         "memory_reason": choice.reason,
-        "receptive_field_samples": model.receptive_field,
-        "steps": result.steps,
-        "seconds": result.seconds,
-        "stopped_because": result.stopped_because,
-        "notes": pair.notes,
         "device": device.name(),
-    }
+    }  # fmt: skip
     if verdict.worse_than_dry and not keep_anyway:
         return summary
     info: ModelInfo = save_model(model, sidecar, directory, name)

@@ -93,6 +93,7 @@ BUDGETS: dict[str, str] = {
     "--repeats": "1",
     "--runs": "1",
     "--shard-clips": "32",
+    "--device": "auto",  # a doc's `--device cuda` runs on whatever this machine has (CUDA where torch sees it)
 }
 # Switches set wherever the parser has them: a model trained on so small a budget may not beat the dry input, and the
 # doc's later lines still need it.
@@ -514,6 +515,12 @@ def test_every_allowed_command_is_still_in_the_docs() -> None:
     assert not set(ALLOWED) - shown, f"ALLOWED names commands no doc shows any more: {sorted(set(ALLOWED) - shown)}"
 
 
+# Running every block takes 8-10 minutes on two cores (trainings, dataset renders, benchmarks), which CI's 20-minute
+# budget cannot hold beside the rest of the suite; the parse check (tests/test_docs_commands.py) always runs.
+RUN_BLOCKS = os.environ.get("REATIMBRE_RUN_DOC_COMMANDS") == "1"
+
+
+@pytest.mark.skipif(not RUN_BLOCKS, reason="set REATIMBRE_RUN_DOC_COMMANDS=1 to execute every documented command")
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
 def test_doc_block_runs(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _repository_files()

@@ -27,7 +27,14 @@ from models.afx.segment import Segment
 from models.afx.train import TrainSettings, train
 from models.fit import FitProgress
 from models.library import ModelInfo, save_model
-from models.steer import STEER_KNOBS, check_new_model_name, judge_against_dry, signal_frames, split_regions
+from models.steer import (
+    STEER_KNOBS,
+    check_new_model_name,
+    judge_against_dry,
+    run_summary,
+    signal_frames,
+    split_regions,
+)
 from models.steer_pair import AudioSource, prepare_pair
 
 FILM_INIT_STD = 0.05
@@ -80,26 +87,12 @@ def steer_afx(
         "dry": evaluation.compare(pair.dry[:, h0:h1], target, pair.sample_rate),
     }
     verdict = judge_against_dry(metrics["model"]["mrstft"], metrics["dry"]["mrstft"], "afx", minutes)
+    memory = f"{arch} look-ahead {network.latency_samples} samples"
     summary = {
-        "model": name,
-        "path": None,
-        "saved": False,
+        **run_summary(name, pair, metrics, verdict, network.receptive_field, result.steps, result.seconds,
+                      result.stopped_because, memory),
         "arch": arch,
-        "worse_than_dry": verdict.worse_than_dry,
-        "heldout_ratio_to_dry": verdict.ratio,
-        "message": verdict.message,
-        "heldout_mrstft": metrics["model"]["mrstft"],
-        "heldout_dry_mrstft": metrics["dry"]["mrstft"],
-        "heldout": metrics,
-        "latency_samples": pair.latency_samples,
-        "latency_seconds": pair.latency_samples / pair.sample_rate,
-        "memory": f"{arch} look-ahead {network.latency_samples} samples",
-        "receptive_field_samples": network.receptive_field,
-        "steps": result.steps,
-        "seconds": result.seconds,
-        "stopped_because": result.stopped_because,
-        "notes": pair.notes,
-    }
+    }  # fmt: skip
     if verdict.worse_than_dry and not keep_anyway:
         return summary
     sidecar = {

@@ -42,8 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
     knobs = parse_knob_assignments(args.knob)
     device = resolve_device(args.device)
-    for warning in find_model(args.effect).quality_warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     bar = None
 
     def progress(fraction: float) -> None:
@@ -85,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             f"{result.duration_seconds:.2f} s at {result.sample_rate} Hz x {result.channels} ch "
             f"({result.format}/{result.subtype}), {result.realtime_factor:.1f}x real time"
         )
+        for warning in find_model(args.effect).quality_warnings:  # after the render: an input error stays one line
+            print(f"warning: {warning}", file=sys.stderr)
         if result.clipped_samples:
             print(
                 f"warning: {result.clipped_samples} samples clipped (peak {result.peak:.2f}); "
