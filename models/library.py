@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,10 +147,19 @@ def _goal_details(summary: dict) -> str:
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-@functools.lru_cache(maxsize=256)
+_TIMING_LOCK = threading.Lock()
+
+
 def _network_timing(architecture_json: str) -> tuple[int, int]:
     """(receptive field, latency) in samples of the network an architecture record describes: built once per
-    distinct record, since listing models happens on every job and some networks allocate long buffers."""
+    distinct record and one at a time, since every server job lists the models and some networks (a reverb's
+    4-second tail) allocate long buffers when built: sixteen threads building at once grew the server by 300 MiB."""
+    with _TIMING_LOCK:
+        return _built_network_timing(architecture_json)
+
+
+@functools.lru_cache(maxsize=256)
+def _built_network_timing(architecture_json: str) -> tuple[int, int]:
     network = build_network(json.loads(architecture_json))
     return int(network.receptive_field), int(network.latency_samples)  # type: ignore[arg-type]
 
