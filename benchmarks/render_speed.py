@@ -84,13 +84,15 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             render_many(effect, streams)
             together = min(together, time.perf_counter() - start)
-        per_sample = effect.model.config.flops_per_sample()  # type: ignore[union-attr,operator]
-        flops = per_sample * audio.size
+        config = getattr(effect.model, "config", None)  # networks that count their arithmetic (TCN, ReverbTail)
+        counts = hasattr(config, "flops_per_sample")
+        per_sample = config.flops_per_sample() if counts else 0  # type: ignore[union-attr]
         params = sum(p.numel() for p in effect.model.parameters())
+        mflops = f"{per_sample * SAMPLE_RATE_HZ * 2 / 1e6:14.0f}" if counts else f"{'-':>14s}"
+        gflops = f"{per_sample * audio.size / seconds / 1e9:8.1f}" if counts else f"{'-':>8s}"
         print(
             f"{info.name:12s} {params:7d} {info.receptive_field / SAMPLE_RATE_HZ * 1000:8.0f} "
-            f"{per_sample * SAMPLE_RATE_HZ * 2 / 1e6:14.0f} "
-            f"{args.seconds / seconds:9.1f}x {flops / seconds / 1e9:8.1f} "
+            f"{mflops} {args.seconds / seconds:9.1f}x {gflops} "
             f"{args.seconds * args.streams / together:10.1f}x"
         )
 

@@ -98,6 +98,9 @@ BUDGETS: dict[str, str] = {
 # Switches set wherever the parser has them: a model trained on so small a budget may not beat the dry input, and the
 # doc's later lines still need it.
 BUDGET_SWITCHES = ("--keep-anyway",)
+# Switches that record results into a shipped model's sidecar (models.grid_evaluation, models.real_agreement,
+# coach-eval, match-eval): dropped, so that a doc line never rewrites the repository's weights.
+REPOSITORY_SWITCHES = ("--record", "--write")
 # The same budgets in the JSON bodies of curl lines, by key (and the same switch, where a body sets "minutes").
 JSON_BUDGETS: dict[str, float] = {"minutes": 0.05, "grid": 2, "seconds": 3}
 JSON_SWITCHES_WITH_MINUTES = ', "keep_anyway": true'
@@ -293,6 +296,8 @@ class DocRun:
                 else:
                     values = [self.path(v, token) for v in values]
                 out += [token, *values]
+            elif token in REPOSITORY_SWITCHES:
+                i += 1  # they write a shipped model's sidecar: covered by their own tests, never run from the docs
             else:
                 out.append(token if token.startswith("-") else self.path(token, None))
                 i += 1
