@@ -127,3 +127,27 @@ def test_damaged_user_model_is_reported_not_fatal(tiny_model, capsys) -> None:
         broken.unlink()
     assert code == 0 and tiny_model in stdout
     assert "broken" in err and "unreadable" in err
+
+
+def test_a_model_below_its_goals_warns_on_every_render_even_quiet(tmp_path, song, capsys) -> None:
+    from models.library import save_model
+    from models.tcn import ConditionedTCN, TCNConfig
+    from models.userdirs import user_models_dir
+
+    knob = {"name": "drive", "unit": "", "minimum": 0.0, "maximum": 1.0, "default": 0.5}
+    metrics = {"heldout_other_origin": {"summary": {"geometric_mean_ratio": 0.8, "meets_goals": False}}}
+    info = save_model(
+        ConditionedTCN(TCNConfig(channels=4, layers=2, cond_dim=1)),
+        {"sample_rate": 44100, "knobs": [knob], "metrics": metrics},
+        user_models_dir(),
+        "below-goals",
+    )
+    try:
+        code, _, err = _run(
+            capsys, "render", str(song), "-o", str(tmp_path / "out.wav"), "--effect", "below-goals", "--quiet"
+        )
+        assert code == 0 and (tmp_path / "out.wav").is_file()
+        assert "warning: below-goals misses the goals of its heldout_other_origin evaluation" in err
+    finally:
+        info.weights_path.unlink()
+        info.weights_path.with_suffix(".json").unlink()

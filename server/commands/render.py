@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    for warning in find_model(args.effect).quality_warnings:  # after the render (an input error stays one line),
+        print(f"warning: {warning}", file=sys.stderr)  # and even with --quiet: a model below its goals says so
     if not args.quiet:
         knob_text = ", ".join(f"{k}={v:g}" for k, v in result.knobs.items())
         print(
@@ -83,8 +85,6 @@ def run(args: argparse.Namespace) -> int:
             f"{result.duration_seconds:.2f} s at {result.sample_rate} Hz x {result.channels} ch "
             f"({result.format}/{result.subtype}), {result.realtime_factor:.1f}x real time"
         )
-        for warning in find_model(args.effect).quality_warnings:  # after the render: an input error stays one line
-            print(f"warning: {warning}", file=sys.stderr)
         if result.clipped_samples:
             print(
                 f"warning: {result.clipped_samples} samples clipped (peak {result.peak:.2f}); "
