@@ -254,22 +254,26 @@ class NeuralEffect:
         """Render ``audio`` (channels, samples) at the model's sample rate, on the model's device; returns the same
         shape (a NumPy array), lined up with the input sample for sample: ``latency_samples`` of silence are fed
         after the input and as many samples are dropped from the start of the output."""
-        stream = self.stream(knob_values)
-        signal = np.ascontiguousarray(audio, dtype=np.float32)
-        latency = self.latency_samples
-        padded = np.pad(signal, ((0, 0), (0, latency))) if latency and signal.shape[-1] else signal
-        x = torch.from_numpy(padded)[:, None, :].to(self.device)
-        blocks = [
-            stream.process(x[..., i : i + RENDER_BLOCK_SAMPLES]) for i in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES)
-        ]
-        if not blocks:
-            return np.zeros_like(signal)
-        return torch.cat(blocks, dim=-1)[:, 0, latency:].cpu().numpy()
+        return render_stream(self.stream(knob_values), audio, self.latency_samples, self.device)
 
     @property
     def device(self) -> torch.device:
         """Where the model's weights are."""
         return model_device(self.model)
+
+
+def render_stream(
+    stream: BlockStream, audio: np.ndarray, latency_samples: int, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """``audio`` (channels, samples) through a network's block renderer, lined up with the input: ``latency_samples``
+    of silence are fed after it and as many samples dropped from the start of the output. Same shape out."""
+    signal = np.ascontiguousarray(audio, dtype=np.float32)
+    padded = np.pad(signal, ((0, 0), (0, latency_samples))) if latency_samples and signal.shape[-1] else signal
+    x = torch.from_numpy(padded)[:, None, :].to(device)
+    blocks = [stream.process(x[..., i : i + RENDER_BLOCK_SAMPLES]) for i in range(0, x.shape[-1], RENDER_BLOCK_SAMPLES)]
+    if not blocks:
+        return np.zeros_like(signal)
+    return torch.cat(blocks, dim=-1)[:, 0, latency_samples:].cpu().numpy()
 
 
 def load_model(name: str, device: torch.device | str = "cpu") -> NeuralEffect:

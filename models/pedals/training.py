@@ -29,7 +29,7 @@ from models.effect_training import RECIPES, Recipe
 from models.effects import ReferenceEffect, reference_effect
 from models.evaluation import loudness_lufs, mrstft_distance
 from models.fit import FitProgress, fit
-from models.library import ModelInfo, save_model
+from models.library import ModelInfo, render_stream, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
 from models.material import GENERATORS, TEST_SIGNALS, make_program
 from models.modulation import modulation_distance
@@ -47,7 +47,6 @@ LFO_HIDDEN = 16
 GRID = (0.1, 0.5, 0.9)
 HELDOUT_SECONDS = 4.0
 GOAL_RATIO = {"fuzz": 0.3, "amp": 0.3, "octave": 0.3, "filter": 0.3, "chorus": 0.5, "delay": 0.5}
-RENDER_BLOCK = 16_384
 SEGMENT_GOAL = 0.95  # share of one-second segments whose render must be nearer the real effect than the dry input
 
 
@@ -130,9 +129,7 @@ class CropSource:
 
 def render(stream: BlockStream, audio: np.ndarray, latency: int) -> np.ndarray:
     """``audio`` (samples,) through a network stream, ``latency`` samples removed (the end padded with silence)."""
-    x = torch.from_numpy(np.concatenate([audio, np.zeros(latency, np.float32)]))[None, None, :]
-    blocks = [stream.process(x[..., i : i + RENDER_BLOCK]) for i in range(0, x.shape[-1], RENDER_BLOCK)]
-    return torch.cat(blocks, dim=-1)[0, 0, latency:].numpy()
+    return render_stream(stream, audio[None, :], latency)[0]
 
 
 def real_render(effect: ReferenceEffect, audio: np.ndarray, knobs: dict[str, float]) -> np.ndarray:
