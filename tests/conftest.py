@@ -37,6 +37,7 @@ SLOW_MODULES = {
     "test_grid_evaluation.py",
     "test_docs_commands_run.py",
     "test_match_server.py",
+    "test_match_then_coach.py",
     "test_reaper_client_paths.py",
     "test_reaper_reapy.py",
     "test_reaper_scripts.py",
