@@ -57,14 +57,24 @@ class SynthMatch:
     patch_suffix: str
     seconds: float  # wall clock, loading the synth on first use included
     cpu_seconds: float
-    host_values: dict[int, float]  # the patch's parameters as a host (REAPER) addresses them: index → 0..1
+    host_values: dict[int, float]  # the whole patch as a host (REAPER) addresses it: parameter index → 0..1
 
 
-def prepare_target(audio: np.ndarray, sample_rate_hz: int, note: int | None = None) -> Target:
-    """The target's clip features; ``note`` None detects it (an unpitched or unclear target gets C4, MIDI 48)."""
+def prepare_target(
+    audio: np.ndarray, sample_rate_hz: int, note: int | None = None, start_seconds: float = 0.0
+) -> Target:
+    """The target's clip features; ``note`` None detects it (an unpitched or unclear target gets C3, MIDI 48).
+    ``start_seconds``: where the target begins in ``audio`` (a REAPER item's offset into its file); the main
+    note is looked for from there on (``onset_seconds`` counts from there)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None, :]
+    if not np.isfinite(start_seconds) or start_seconds < 0:
+        raise ReaTimbreError(f"the target's start must be 0 or more seconds, got {start_seconds}")
+    first = int(round(start_seconds * sample_rate_hz))
+    if start_seconds and first >= audio.shape[1]:
+        raise ReaTimbreError(f"the target's start {start_seconds:g} s is past the end of its audio")
+    audio = audio[:, first:]
     if audio.size == 0 or not np.isfinite(audio).all():
         raise ReaTimbreError("the target audio is empty or holds NaN/infinite samples")
     estimate = find_note(audio, sample_rate_hz)
@@ -129,7 +139,7 @@ def match_target(
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
-            for key in adapter.space.names()
+            for key in adapter.host_controls()
         }
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
         results.append(
