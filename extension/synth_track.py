@@ -23,7 +23,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from extension.reaper_ops import ReaperApi, SelectedItem, fx_names, is_null, ret, track_index, undo_block
+from extension.reaper_ops import (
+    BUFFER_SIZE,
+    ReaperApi,
+    SelectedItem,
+    fx_names,
+    is_null,
+    ret,
+    track_index,
+    undo_block,
+)
 from models.errors import ReaTimbreError
 
 ADD_WHEN_NOT_FOUND = 1
@@ -108,7 +117,7 @@ def write_matched_patch(
 
 def _write(api: ReaperApi, track: str, fx: int, entry: dict[str, Any], new_track: bool) -> WrittenPatch:
     values = {int(index): float(value) for index, value in (entry.get("host_values") or {}).items()}
-    name = str(api.call("TrackFX_GetFXName", track, fx, "", 4096)[3])
+    name = str(api.call("TrackFX_GetFXName", track, fx, "", BUFFER_SIZE)[3])
     count = int(ret(api.call("TrackFX_GetNumParams", track, fx)))
     if not values or max(values) >= count:
         if new_track:
