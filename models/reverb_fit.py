@@ -11,7 +11,7 @@ effect's, rendered from a click at the same knob positions:
   curve is within :data:`RANGE_DB` of its start. Equal curves mean the same level (the curve's start is the band's
   whole energy) and the same decay (its slope), in every band, with the direct sound and early echoes included;
 - **early part**: the first ``early_taps`` samples (the direct sound and first echoes, which the network sets tap by
-  tap) as a waveform: their error energy over the real response's energy.
+  tap) as a waveform, in each band: the error energy over the real response's energy in that band.
 
 :class:`ResponseSource` draws the knob positions (uniform on 0..1, the training side's draws: nothing here knows the
 evaluation grids) and renders the real responses; :class:`DecayCurveLoss` is the distance; :class:`ResponseView`
@@ -40,7 +40,7 @@ class DecayCurveLoss(nn.Module):
     """Mean absolute difference, in dB, of the energy decay curves of two batches of impulse responses (per band
     and broadband, equal weight for the bands together and the broadband curve; their starts, the levels, count
     ``level_weight`` more), plus ``early_weight`` times the error energy of their first ``config.early_taps``
-    samples relative to the real responses' energy.
+    samples relative to the real responses' energy, in each band and broadband (weighed the same way).
 
     Inputs are (B, samples) responses of the length given at construction.
     """
@@ -56,14 +56,19 @@ class DecayCurveLoss(nn.Module):
         self.level_weight = level_weight
         self.register_buffer("masks", torch.from_numpy(band_masks(length, config)).float(), persistent=False)
 
-    def curves_db(self, responses: torch.Tensor) -> torch.Tensor:
-        """(B, bands + 1, frames): each band's energy decay curve in dB, then the broadband one."""
+    def signals(self, responses: torch.Tensor) -> torch.Tensor:
+        """(B, bands + 1, samples): each response split into the network's bands, then the whole response."""
         if responses.shape[-1] != self.length:
             raise ValueError(f"responses must be {self.length} samples long, got {responses.shape[-1]}")
         responses = responses.reshape(-1, self.length).float()
-        spectrum = torch.fft.rfft(responses)
-        bands = torch.fft.irfft(spectrum.unsqueeze(1) * self.masks, self.length)  # (B, bands, T)
-        signals = torch.cat((bands, responses.unsqueeze(1)), dim=1)
+        bands = torch.fft.irfft(torch.fft.rfft(responses).unsqueeze(1) * self.masks, self.length)
+        return torch.cat((bands, responses.unsqueeze(1)), dim=1)
+
+    def curves_db(self, responses: torch.Tensor) -> torch.Tensor:
+        """(B, bands + 1, frames): each band's energy decay curve in dB, then the broadband one."""
+        return self._curves_db(self.signals(responses))
+
+    def _curves_db(self, signals: torch.Tensor) -> torch.Tensor:
         frames = self.length // self.frame
         energy = (signals[..., : frames * self.frame] ** 2).reshape(*signals.shape[:2], frames, self.frame).sum(-1)
         remaining = torch.flip(torch.cumsum(torch.flip(energy, (-1,)), -1), (-1,))
@@ -73,24 +78,37 @@ class DecayCurveLoss(nn.Module):
         """The curves' mean absolute difference in dB over the compared frames, plus ``level_weight`` times that of
         their starts (each curve's whole energy: the level, which is one frame of many in the mean); bands and
         broadband weighed half and half."""
-        estimated, real = self.curves_db(estimate), self.curves_db(target)
+        return self._decay_distance_db(self.signals(estimate), self.signals(target))
+
+    def _decay_distance_db(self, estimated_signals: torch.Tensor, real_signals: torch.Tensor) -> torch.Tensor:
+        estimated, real = self._curves_db(estimated_signals), self._curves_db(real_signals)
         compared = (real >= real[..., :1] - RANGE_DB).float()
         error = torch.abs(estimated - real)
         per_curve = torch.sum(error * compared, -1) / torch.clamp(compared.sum(-1), min=1.0)
         per_curve = per_curve + self.level_weight * error[..., 0]
-        return 0.5 * per_curve[:, :-1].mean() + 0.5 * per_curve[:, -1].mean()
+        return _bands_and_broadband(per_curve)
 
     def early_error(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The error energy of the first ``early_taps`` samples over the whole real responses' energy, pooled over
-        the batch (the whole response, not its early part: an early part may be silent, as a fully wet freeverb's
-        first 25 ms are)."""
-        head, real = estimate[..., : self.early], target[..., : self.early]
-        return torch.sum((head - real) ** 2) / (torch.sum(target**2) + 1e-12)
+        """The error energy of the first ``early_taps`` samples over the real responses' energy, in each band and
+        broadband (pooled over the batch; bands and broadband weighed half and half)."""
+        return self._early_error(self.signals(estimate), self.signals(target))
+
+    def _early_error(self, estimated_signals: torch.Tensor, real_signals: torch.Tensor) -> torch.Tensor:
+        # Per band, so that a band that carries little of the energy (a hall's boom at 50-200 Hz) is still matched
+        # as a waveform; over the whole response, not its early part, which may be silent (a fully wet freeverb's
+        # first 25 ms are).
+        difference = estimated_signals[..., : self.early] - real_signals[..., : self.early]
+        error = torch.sum(difference**2, dim=(0, 2)) / (torch.sum(real_signals**2, dim=(0, 2)) + 1e-12)
+        return _bands_and_broadband(error.unsqueeze(0))
 
     def forward(self, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        estimate = estimate.reshape(-1, estimate.shape[-1])
-        target = target.reshape(-1, target.shape[-1])
-        return self.decay_distance_db(estimate, target) + self.early_weight * self.early_error(estimate, target)
+        estimated, real = self.signals(estimate), self.signals(target)
+        return self._decay_distance_db(estimated, real) + self.early_weight * self._early_error(estimated, real)
+
+
+def _bands_and_broadband(per_curve: torch.Tensor) -> torch.Tensor:
+    """The mean of (B, bands + 1) figures with the bands together and the broadband one weighed half and half."""
+    return 0.5 * per_curve[:, :-1].mean() + 0.5 * per_curve[:, -1].mean()
 
 
 class ResponseSource:
