@@ -6,11 +6,12 @@ trained for the same CPU budget, judged on held-out material of another origin o
 For each effect and network: the geometric mean over the grid of the model's MR-STFT distance to the real effect
 divided by the dry input's (lower is better; 1 = no better than doing nothing), the worst grid point's ratio, the
 largest loudness error, and the real-time factor of one mono stream on one CPU thread (audio seconds per wall
-second, 10 s of audio through the library's block renderer). For an effect with an LFO also the modulation-
-spectrum distance to the real effect on a steady chord (model / dry). A model already in ``--models`` or shipped
-(as ``reatimbre train-effect`` names it: ``EFFECT`` for ours, ``EFFECT-mccool-cnn`` / ``EFFECT-mccool-lstm``) is
-judged from its sidecar; a missing one is trained into ``--models`` with ``--minutes``. The table is written as
-Markdown.
+second, ``--rtf-seconds`` (10) of audio through the library's block renderer). For an effect with an LFO also the
+modulation-spectrum distance to the real effect on a steady chord (model / dry). A model already in ``--models`` or
+shipped (as ``reatimbre train-effect`` names it: ``EFFECT`` for ours, ``EFFECT-mccool-cnn`` /
+``EFFECT-mccool-lstm``) is judged from its sidecar; a missing one is trained into ``--models`` with ``--minutes``
+(and ``--steps``, ``--clip-seconds``, ``--heldout-seconds`` where given, as ``train-effect`` takes them). The table
+is written as Markdown.
 """
 
 from __future__ import annotations
@@ -34,17 +35,18 @@ from models.rates import SAMPLE_RATE_HZ
 RTF_SECONDS = 10.0
 
 
-def real_time_factor(info_path: Path) -> float:
+def real_time_factor(info_path: Path, seconds: float = RTF_SECONDS) -> float:
     """Audio seconds rendered per wall second, one mono stream, default knobs, one thread."""
     effect = load_library_info(read_info(info_path, "user"))
-    audio = make_program(RTF_SECONDS, SAMPLE_RATE_HZ, np.random.default_rng(5))
+    audio = make_program(seconds, SAMPLE_RATE_HZ, np.random.default_rng(5))
     start = time.perf_counter()
     render(effect.stream(), audio, effect.latency_samples)
-    return RTF_SECONDS / (time.perf_counter() - start)
+    return seconds / (time.perf_counter() - start)
 
 
-def row(effect: str, arch: str, models: Path, minutes: float) -> dict:
-    """One table row: the model's held-out figures (training it first when it is missing) and its speed."""
+def row(effect: str, arch: str, models: Path, minutes: float, args: argparse.Namespace) -> dict:
+    """One table row: the model's held-out figures (training it first when it is missing, within ``minutes`` and
+    the budget options of ``args``) and its speed."""
     name = model_name_for(effect, arch)
     sidecar = next(
         (path for path in (models / f"{name}.json", SHIPPED_DIR / f"{name}.json") if path.is_file()),
@@ -56,7 +58,14 @@ def row(effect: str, arch: str, models: Path, minutes: float) -> dict:
         from models.effect_training import RECIPES
 
         command = f"reatimbre train-effect --effect {effect} --arch {arch} --minutes {minutes:g} --threads 1"
-        train_pedal(effect, models, arch=arch, recipe=replace(RECIPES[effect], minutes=minutes), command=command)
+        recipe = replace(RECIPES[effect], minutes=minutes)
+        for field in ("steps", "clip_seconds", "heldout_seconds"):
+            value = getattr(args, field)
+            if value is not None:
+                recipe = replace(recipe, **{field: value})
+                command += f" --{field.replace('_', '-')} {value:g}"
+        judged = {} if args.heldout_seconds is None else {"heldout_seconds": args.heldout_seconds}
+        train_pedal(effect, models, arch=arch, recipe=recipe, command=command, **judged)
     info = read_info(sidecar, "user")
     summary = info.sidecar["metrics"]["heldout_other_origin"]["summary"]
     modulation = summary.get("modulation")
@@ -74,7 +83,7 @@ def row(effect: str, arch: str, models: Path, minutes: float) -> dict:
         else float(
             np.mean([p["model"] for p in modulation["points"]]) / np.mean([p["dry"] for p in modulation["points"]])
         ),
-        "rtf": real_time_factor(sidecar),
+        "rtf": real_time_factor(sidecar, args.rtf_seconds),
         "meets": summary["meets_goals"],
     }
 
@@ -100,6 +109,10 @@ def main() -> int:
     parser.add_argument("--effects", nargs="+", choices=PEDALS, default=list(PEDALS))
     parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
     parser.add_argument("--minutes", type=float, default=4.0, help="training budget of a missing model")
+    parser.add_argument("--steps", type=int, help="step budget of a missing model (default: the recipe's)")
+    parser.add_argument("--clip-seconds", type=float, help="a missing model's training clips (default: the recipe's)")
+    parser.add_argument("--heldout-seconds", type=float, help="a missing model's held-out clips (default: 4)")
+    parser.add_argument("--rtf-seconds", type=float, default=RTF_SECONDS, help="audio timed per model (10)")
     parser.add_argument("--models", type=Path, default=SHIPPED_DIR, help="where the models are (or go)")
     parser.add_argument("--table", type=Path, help="write the Markdown table here too")
     args = parser.parse_args()
@@ -113,7 +126,7 @@ def main() -> int:
     for effect in args.effects:
         reference_effect(effect)
         for arch in args.archs:
-            rows.append(row(effect, arch, args.models, args.minutes))
+            rows.append(row(effect, arch, args.models, args.minutes, args))
             print(markdown(rows[-1:]).splitlines()[-1], flush=True)
     table = markdown(rows)
     print(table)

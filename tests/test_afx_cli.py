@@ -36,6 +36,21 @@ def test_afx_train_writes_a_library_model_with_its_knob(tmp_path: Path, capsys: 
     assert effect.process(audio, {"speed": 1.0}).shape == audio.shape
 
 
+def test_afx_train_and_bench_stop_at_their_step_budget(tmp_path: Path) -> None:
+    argv = ["afx-train", "--arch", "tcn", "--task", "eq-peak", "--minutes", "5", "--steps", "3", "--seconds", "2",
+            "--heldout-seconds", "1", "--out", str(tmp_path), "--name", "three-steps"]  # fmt: skip
+    assert main(argv) == 0
+    training = read_info(tmp_path / "three-steps.json", "user").sidecar["training"]
+    assert training["steps"] == 3 and training["settings"]["steps"] == 3 and training["seconds"] < 60
+    argv = ["afx-bench", "--archs", "ceq", "--tasks", "eq-peak", "--minutes", "5", "--steps", "2", "--seconds", "2",
+            "--heldout-seconds", "1", "--pretrain-steps", "1", "--rtf-seconds", "0.5",
+            "--out", str(tmp_path / "b")]  # fmt: skip
+    assert main(argv) == 0
+    with (tmp_path / "b" / "afx-bench.csv").open() as handle:
+        row = next(csv.DictReader(handle))
+    assert row["steps"] == "2" and float(row["rtf_16k"]) > 0
+
+
 def test_afx_train_refuses_bad_settings(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     argv = ["afx-train", "--arch", "ceq", "--task", "eq-peak", "--out", str(tmp_path), "--settings"]
     assert main([*argv, "[1]"]) == 1

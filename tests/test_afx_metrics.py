@@ -95,3 +95,18 @@ def test_ratio_to_dry() -> None:
     assert set(rows) == set(METRICS) and rows["logpower_mse"]["ratio"] < 1.0
     with pytest.raises(ValueError, match="one length"):
         mae(x, x[:-1])
+
+
+def test_a_modulation_spectrum_met_again_is_the_same_and_not_analysed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.afx import metrics
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal(8000), rng.standard_normal(8000)
+    first = metrics.modulation_spectrum(x, 16_000)
+    analysed: list[int] = []
+    original = metrics._modulation_spectrum
+    monkeypatch.setattr(metrics, "_modulation_spectrum", lambda s, r: analysed.append(len(s)) or original(s, r))
+    again = metrics.modulation_spectrum(x.copy(), 16_000)
+    other = metrics.modulation_spectrum(y, 16_000)
+    assert analysed == [8000] and again is first and not first.flags.writeable
+    assert not np.allclose(other, first)

@@ -92,3 +92,23 @@ def test_training_examples_frame_the_target_where_rendering_puts_it() -> None:
     assert torch.allclose(y[1, 0], 2 * signal[700:956] * torch.hann_window(256))
     with pytest.raises(ValueError, match="runs off"):
         examples(model, signal, signal, [50])
+
+
+@pytest.mark.parametrize("arch", ["crafx", "cwafx", "csafx"])
+def test_context_frame_models_render_as_their_forward_on_each_frame(arch: str) -> None:
+    """Rendering runs the front-end once per input frame and shares it between neighbours' contexts: the output is
+    the model's ``forward`` on each output frame's own 2k+1 frames, with knobs too."""
+    torch.manual_seed(0)
+    model = build(arch, {**TINY[arch], "knobs": 1}).eval()
+    torch.nn.init.normal_(model.film.linear.weight)  # a knob that changes the latents
+    f = model.framing
+    k, n, hop, frames = f.context_frames, f.frame_samples, f.hop_samples, 7
+    padded = torch.randn(2, (frames - 1 + 2 * k) * hop + n) * 0.1
+    control = torch.tensor([[0.2], [0.9]])
+    with torch.no_grad():
+        shared = framing_module.frame_batches(model, padded, frames, control, 3)
+        each = padded.unfold(-1, n, hop).unfold(1, 2 * k + 1, 1).permute(0, 1, 3, 2).reshape(2 * frames, 2 * k + 1, n)
+        alone = model(each, control.repeat_interleave(frames, 0))[:, 0].reshape(2, frames, n)
+    synthesis = torch.hann_window(n) if f.output_window == "rect" else torch.ones(n)
+    assert torch.allclose(shared, alone * synthesis, atol=1e-6) and alone.abs().max() > 1e-3
+    assert not torch.allclose(shared[0], shared[1])  # the two rows' knobs and inputs differ

@@ -5,15 +5,19 @@ HOME (config, token, user models, a stand-in REAPER resource folder all live the
 What the test changes in a command is general, by flag name or file type, never by line:
 
 - budgets: every option in BUDGETS that the program's own parser accepts is set to the small value, whether or not
-  the line shows it (``--minutes``, ``--steps``, ``--grid``, ``--seconds``...), with ``--keep-anyway`` (a model
-  trained so briefly may not beat the dry input, and later lines use it); counts of draws, clips, chains and patches
-  (SCALED_DRAWS) are divided by SCALE_DIVISOR, at least MIN_DRAWS; a user model a line names and no line steered
-  first (``--effect my-comp``) is steered from stand-ins;
-- inputs: a positional argument or an input option's value (INPUT_OPTIONS) that names no existing file gets a small
-  real stand-in by its type: audio (``.wav``/``.flac``; a name with "wet" or "amp" is the saturated dry), a folder
-  (``name/``) or glob of audio files, a REAPER project (``.rpp``: three tracks with an item each), a Vital patch
-  (``.vital``), a coach-data folder (``--data``: rendered by ``reatimbre coach-data``); a repo path such as
-  ``models/weights/...`` is read from the repository; ``/tmp/...`` and ``/home/me/...`` land in the test's folders;
+  the line shows it (time boxes ``--minutes``, step budgets ``--steps``/``--max-steps``, material ``--seconds``,
+  ``--heldout-seconds``, ``--grid``, a dataset's ``--patches``...), with ``--keep-anyway`` (a model trained so
+  briefly may not beat the dry input, and later lines use it); counts of draws, clips and chains (SCALED_DRAWS) are
+  divided by SCALE_DIVISOR, at least MIN_DRAWS; a user model a line names and no line steered first
+  (``--effect my-comp``) is steered from stand-ins;
+- inputs: a positional argument or an input option's value (INPUT_OPTIONS) that names no existing file is made by
+  the earlier line of the same doc that writes it (its output option: ``match-data --out runs/match/vital`` for
+  ``match-train --data runs/match/vital``), run with the same rules, once per test session (later tests copy what it
+  wrote); else it gets a small real stand-in by its type: audio (``.wav``/``.flac``; a name with "wet" or "amp" is
+  the saturated dry), a folder (``name/``) or glob of audio files, a REAPER project (``.rpp``: three tracks with an
+  item each), a Vital patch (``.vital``), a coach-data folder (``--data``: rendered by ``reatimbre coach-data``), an
+  afx-bench run (``--merge``: our TCN on one task); a repo path such as ``models/weights/...`` is read from the
+  repository; ``/tmp/...`` and ``/home/me/...`` land in the test's folders;
 - a command whose default output is inside the repository (``train-effect``'s ``models/weights``) writes to the
   test's folder instead;
 - ``reatimbre serve`` runs in the background on a free loopback port (every ``*-port`` option gets a free one) until
@@ -25,8 +29,10 @@ What the test changes in a command is general, by flag name or file type, never 
   standing in for .venv's, as tests/test_reaper_install.py does;
 - other shell lines (``mkdir``, ``cp``, variable assignments) run in bash.
 
-A line that an earlier block (README.md first) already shows is run there, once. After each block no file of the
-checkout may have changed.
+A line that runs as one an earlier block (README.md first) shows, the same program and arguments once the budgets
+are set (options in any order; ``--device cuda`` and no ``--device`` both run ``--device auto``), is run there,
+once. After each block no file of the checkout may have changed. The whole run is part of the full suite (slow:
+``pytest -m "not slow"`` leaves it out); ``-k 'afx.md'`` runs one doc's blocks.
 
 ALLOWED lists the few commands that cannot run here, each with its reason; a listed command that no doc shows any
 more fails the test, so the list cannot go stale.
@@ -35,6 +41,7 @@ more fails the test, so the list cannot go stale.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import json
 import math
@@ -42,6 +49,7 @@ import os
 import re
 import runpy
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,11 +82,17 @@ ALLOWED: dict[str, str] = {
     "benchmarks (without CUDA they skip)",
 }
 
+# Patches of a patch-matching dataset: enough that the 80/10/10 split by patch puts some in each part.
+MIN_PATCHES = 30
 # Small budgets, by option name; set wherever the program's parser has the option, shown in the docs or not.
 BUDGETS: dict[str, str] = {
     "--minutes": "0.05",
     "--seconds": "3",
+    "--heldout-seconds": "1",
+    "--clip-seconds": "3",
+    "--rtf-seconds": "1",
     "--steps": "2",
+    "--max-steps": "2",
     "--pretrain-steps": "2",
     "--cnn-steps": "2",
     "--rnn-steps": "2",
@@ -93,6 +107,7 @@ BUDGETS: dict[str, str] = {
     "--repeats": "1",
     "--runs": "1",
     "--shard-clips": "32",
+    "--patches": str(MIN_PATCHES),
     "--device": "auto",  # a doc's `--device cuda` runs on whatever this machine has (CUDA where torch sees it)
 }
 # Switches set wherever the parser has them: a model trained on so small a budget may not beat the dry input, and the
@@ -106,11 +121,11 @@ JSON_BUDGETS: dict[str, float] = {"minutes": 0.05, "grid": 2, "seconds": 3}
 JSON_SWITCHES_WITH_MINUTES = ', "keep_anyway": true'
 # Counts of draws, chains, patches and clips divided by SCALE_DIVISOR (rounded up; at least MIN_DRAWS, the three of a
 # train/validation/test split); --clips counts draws of CLIPS_PER_DRAW clips.
-SCALED_DRAWS = {"--max-draws", "--skip-draws", "--keep-split", "--chains", "--patches", "--max-clips"}
+SCALED_DRAWS = {"--max-draws", "--skip-draws", "--keep-split", "--chains", "--max-clips"}
 SCALE_DIVISOR = 1000
 MIN_DRAWS = 3
 CLIPS_PER_DRAW = 32
-INPUT_OPTIONS = {"--input", "--target", "--patch", "--data"}
+INPUT_OPTIONS = {"--input", "--target", "--patch", "--data", "--merge", "--models"}
 # Outputs are never read from the repository: a relative one (even ``models/weights/...``) lands in the work folder.
 OUTPUT_OPTIONS = {"-o", "--out", "--json", "--report", "--save-patch", "--out-project", "--output-dir"}
 STAND_IN_SECONDS = 4.0
@@ -120,23 +135,35 @@ FINISHED = ("done", "failed", "cancelled")
 BLOCKS = doc_blocks()
 
 
-def _first_showings(blocks: list[Block]) -> dict[str, tuple[str, ...]]:
-    """Each block's lines that no earlier block shows: a line the README and a docs page both show runs once, in
-    the README's block (blocks run in the order of DOC_FILES, README first)."""
+@functools.cache
+def first_showings() -> dict[str, tuple[str, ...]]:
+    """Each block's lines that no earlier block runs: a line that runs as one an earlier block shows (the same
+    program, arguments and options once budgets are set, in any order) runs once, in the earlier block (blocks run
+    in the order of DOC_FILES, README first)."""
     seen: set[str] = set()
     out: dict[str, tuple[str, ...]] = {}
-    for block in blocks:
-        out[block.name] = tuple(line for line in block.lines if _command_of(line) and _command_of(line) not in seen)
-        seen.update(_command_of(line) for line in block.lines)
+    for block in BLOCKS:
+        out[block.name] = tuple(line for line in block.lines if _run_key(line) not in seen)
+        seen.update(_run_key(line) for line in block.lines)
     return out
 
 
-def _command_of(line: str) -> str:
-    """The line as the shell reads it: comments and spacing do not make another command."""
-    return shlex.join(shlex.split(line, comments=True))
-
-
-FIRST_SHOWINGS = _first_showings(BLOCKS)
+@functools.cache
+def _run_key(line: str) -> str:
+    """The line as it runs: each program's budgeted arguments with its options in a fixed order; other shell
+    commands as the shell reads them (comments and spacing do not make another command)."""
+    keys = []
+    for part in line_parts(line):
+        argv = program_argv(part)
+        split = None if argv is None else budgeted(argv)
+        if split is None:
+            keys.append(shlex.join(shlex.split(part, comments=True)))
+        else:
+            prefix, arguments = split
+            positionals = [values for flag, values in arguments if flag is None]
+            flags = sorted((flag, values) for flag, values in arguments if flag is not None)
+            keys.append(repr((prefix, positionals, flags)))
+    return " && ".join(keys)
 
 
 def _free_port() -> int:
@@ -187,10 +214,23 @@ def _write_coach_data(path: Path) -> None:
     assert main([*args, str(CLIPS_PER_DRAW), "--out", str(path), "--workers", "1", "--quiet"]) == 0
 
 
+def _write_bench_run(path: Path) -> None:
+    """An ``afx-bench`` run folder (its table and models): our TCN on one task, at the small budgets."""
+    from server.cli import main
+
+    split = budgeted(["reatimbre", "afx-bench", "--archs", "tcn", "--tasks", "eq-peak", "--out", str(path)])
+    assert split is not None
+    prefix, arguments = split
+    tokens = [token for flag, values in arguments for token in [*([flag] if flag else []), *values]]
+    assert main([*prefix[1:], *tokens]) == 0
+
+
 def _stand_in(path: Path, option: str | None, folder: bool) -> None:
     """A small real file (or folder, ``folder``) where the command names one that does not exist."""
     if option == "--data" and not path.suffix:
         _write_coach_data(path)
+    elif option == "--merge":
+        _write_bench_run(path)
     elif folder:
         for name in ("a.wav", "b.flac"):
             _write_audio(path / name)
@@ -209,6 +249,52 @@ def _scaled(flag: str, value: str) -> str:
         draws = max(MIN_DRAWS, math.ceil(int(value) / CLIPS_PER_DRAW / SCALE_DIVISOR))
         return str(draws * CLIPS_PER_DRAW)
     return str(max(MIN_DRAWS, math.ceil(int(value) / SCALE_DIVISOR)))
+
+
+Arguments = list[tuple[str | None, list[str]]]
+"""A command's arguments in order: (option, its values), or (None, [token]) for a positional argument."""
+
+
+def budgeted(argv: list[str]) -> tuple[list[str], Arguments] | None:
+    """The program (``reatimbre SUBCOMMAND``, ``python -m MODULE``, ``python SCRIPT``) and its arguments with the
+    small budgets set (BUDGETS, SCALED_DRAWS, BUDGET_SWITCHES; REPOSITORY_SWITCHES dropped); None for a program
+    without a parser here (``bash`` scripts, ``python -m pytest``)."""
+    parser = program_parser(argv)
+    if parser is None:
+        return None
+    accepted = options(parser)
+    takes_values = {s: a.nargs for s, a in parser._option_string_actions.items() if a.nargs != 0}
+    if argv[0] == "reatimbre":
+        prefix, start = list(argv[:2]), 2
+    elif argv[1] == "-m":
+        prefix, start = list(argv[:3]), 3
+    else:
+        prefix, start = [argv[0], str(ROOT / argv[1])], 2
+    arguments: Arguments = []
+    i = start
+    while i < len(argv):
+        token = argv[i]
+        if token in takes_values:
+            many = takes_values[token] in ("+", "*")
+            values = []
+            i += 1
+            while i < len(argv) and not argv[i].startswith("-") and (many or not values):
+                values.append(argv[i])
+                i += 1
+            if token in BUDGETS:
+                values = [BUDGETS[token]]
+            elif token in SCALED_DRAWS or token == "--clips":
+                values = [_scaled(token, v) for v in values]
+            arguments.append((token, values))
+        elif token in REPOSITORY_SWITCHES:
+            i += 1  # they write a shipped model's sidecar: covered by their own tests, never run from the docs
+        else:
+            arguments.append((token, []) if token.startswith("-") else (None, [token]))
+            i += 1
+    shown = {flag for flag, _ in arguments}
+    arguments += [(flag, [value]) for flag, value in BUDGETS.items() if flag in accepted and flag not in shown]
+    arguments += [(flag, []) for flag in BUDGET_SWITCHES if flag in accepted and flag not in shown]
+    return prefix, arguments
 
 
 class DocRun:
@@ -231,6 +317,9 @@ class DocRun:
         self.port = 0
         self.jobs: list[str] = []
         self.cancelled: set[str] = set()
+        self.doc = ""
+        self.earlier: list[str] = []  # the lines of the doc's earlier blocks: what a reader has run before
+        self.running: set[str] = set()
 
     # ----------------------------------------------------------------- lines
     def run_line(self, line: str, doc: str) -> None:
@@ -266,66 +355,85 @@ class DocRun:
     # ----------------------------------------------------------------- programs
     def rewrite(self, argv: list[str]) -> list[str]:
         """argv with small budgets, stand-in inputs and folders inside the test's own."""
-        parser = program_parser(argv)
-        if parser is None:
+        split = budgeted(argv)
+        if split is None:
             return list(argv)
-        accepted = options(parser)
-        takes_values = {s: a.nargs for s, a in parser._option_string_actions.items() if a.nargs != 0}
-        out, start = list(argv[:1]), 1
-        if argv[0] == "reatimbre":
-            out, start = list(argv[:2]), 2
-        elif argv[1] == "-m":
-            out, start = list(argv[:3]), 3
-        else:
-            out, start = [argv[0], str(ROOT / argv[1])], 2
-        i, seen = start, set()
-        while i < len(argv):
-            token = argv[i]
-            if token in takes_values:
-                seen.add(token)
-                many = takes_values[token] in ("+", "*")
-                values = []
-                i += 1
-                while i < len(argv) and not argv[i].startswith("-") and (many or not values):
-                    values.append(argv[i])
-                    i += 1
-                if token in BUDGETS:
-                    values = [BUDGETS[token]]
-                elif token in SCALED_DRAWS or token == "--clips":
-                    values = [_scaled(token, v) for v in values]
-                else:
-                    values = [self.path(v, token) for v in values]
-                out += [token, *values]
-            elif token in REPOSITORY_SWITCHES:
-                i += 1  # they write a shipped model's sidecar: covered by their own tests, never run from the docs
+        prefix, arguments = split
+        out = list(prefix)
+        for flag, values in arguments:
+            if flag is None:
+                out.append(self.path(values[0], None))
+            elif flag in BUDGETS or flag in SCALED_DRAWS or flag == "--clips":
+                out += [flag, *values]
             else:
-                out.append(token if token.startswith("-") else self.path(token, None))
-                i += 1
-        for flag, value in BUDGETS.items():
-            if flag in accepted and flag not in seen:
-                out += [flag, value]
-        out += [flag for flag in BUDGET_SWITCHES if flag in accepted and flag not in out]
+                out += [flag, *[self.path(value, flag) for value in values]]
+        parser = program_parser(argv)
+        assert parser is not None
         out_action = parser._option_string_actions.get("--out")
-        if out_action is not None and "--out" not in seen and isinstance(out_action.default, str | Path):
+        if out_action is not None and "--out" not in out and isinstance(out_action.default, str | Path):
             if Path(out_action.default).resolve().is_relative_to(ROOT):
                 out += ["--out", str(self.work / "out")]  # never over the repository's own files
         return out
 
-    def path(self, value: str, option: str | None) -> str:
-        """A path argument as the test runs it; a stand-in is made for an input that does not exist."""
+    def located(self, value: str) -> str:
+        """A path as the test reads it: ``~`` is the fake HOME, an absolute path outside the checkout is inside the
+        work folder."""
         if value.startswith("~"):
-            value = str(self.home) + value[1:]
-        elif value.startswith("/") and not Path(value).is_relative_to(ROOT) and not value.startswith(str(self.home)):
-            value = str(self.work) + value
+            return str(self.home) + value[1:]
+        if value.startswith("/") and not Path(value).is_relative_to(ROOT) and not value.startswith(str(self.home)):
+            return str(self.work) + value
+        return value
+
+    def path(self, value: str, option: str | None) -> str:
+        """A path argument as the test runs it; an input that does not exist is made by the earlier line of the doc
+        that writes it, else a stand-in is made."""
+        value = self.located(value)
         if not re.search(r"[/.*]", value) and option is None:
             return value  # a name (an effect, a model, a preset), not a path
         if (self.work / value).exists() or Path(value).is_absolute() and Path(value).exists():
             return value
         if option not in OUTPUT_OPTIONS and (ROOT / value).exists():
             return str(ROOT / value)  # an input the repository ships (a target, the shipped weights)
-        if option in INPUT_OPTIONS or option is None:
+        if (option in INPUT_OPTIONS or option is None) and not self.make_from_earlier(value):
             _stand_in(self.work / value, option, folder=value.endswith("/"))
         return value
+
+    def make_from_earlier(self, value: str) -> bool:
+        """Make ``value`` as a reader following the doc would have: by the earlier line of the doc that names it as
+        its output (or a copy of what that line wrote in an earlier test of this session). True if a line did."""
+        wanted = self.work / value
+        for line in self.earlier:
+            if wanted not in self.outputs_of(line) or line in self.running:
+                continue
+            made = _MADE.get((line, self.key_of(wanted)))
+            if made is not None and made.exists():
+                wanted.parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if made.is_dir() else shutil.copy2)(made, wanted)
+            else:
+                self.running.add(line)
+                self.run_line(line, self.doc)
+                self.remember(line)
+            return wanted.exists()
+        return False
+
+    def outputs_of(self, line: str) -> list[Path]:
+        """What the line's programs write (the values of their output options), where the test puts them."""
+        return [
+            self.work / self.located(argv[i + 1])
+            for part in line_parts(line)
+            if (argv := program_argv(part)) is not None
+            for i, token in enumerate(argv[:-1])
+            if token in OUTPUT_OPTIONS
+        ]
+
+    def key_of(self, path: Path) -> str:
+        return os.path.relpath(path, self.work.parent)
+
+    def remember(self, line: str) -> None:
+        """Keep where the line's outputs are, for a later test whose line reads them."""
+        for output in self.outputs_of(line):
+            if output.exists():
+                _MADE[(line, self.key_of(output))] = output
 
     def program(self, argv: list[str], doc: str) -> None:
         if argv[:2] == ["reatimbre", "serve"]:
@@ -500,6 +608,9 @@ def _merged_serve_argv(doc: str) -> list[str]:
     return ["reatimbre", "serve", *[token for flag, values in merged.items() for token in (flag, *values)]]
 
 
+_MADE: dict[tuple[str, str], Path] = {}
+"""What a doc line wrote in an earlier test of this session, by (line, output relative to its work folder)."""
+
 _NOT_THE_REPOSITORY = {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 
 
@@ -520,16 +631,14 @@ def test_every_allowed_command_is_still_in_the_docs() -> None:
     assert not set(ALLOWED) - shown, f"ALLOWED names commands no doc shows any more: {sorted(set(ALLOWED) - shown)}"
 
 
-# Running every block takes 8-10 minutes on two cores (trainings, dataset renders, benchmarks), which CI's 20-minute
-# budget cannot hold beside the rest of the suite; the parse check (tests/test_docs_commands.py) always runs.
-RUN_BLOCKS = os.environ.get("REATIMBRE_RUN_DOC_COMMANDS") == "1"
-
-
-@pytest.mark.skipif(not RUN_BLOCKS, reason="set REATIMBRE_RUN_DOC_COMMANDS=1 to execute every documented command")
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
 def test_doc_block_runs(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _repository_files()
     run = DocRun(tmp_path, monkeypatch)
+    run.doc = block.doc
+    run.earlier = [
+        line for earlier in BLOCKS[: BLOCKS.index(block)] if earlier.doc == block.doc for line in earlier.lines
+    ]
     try:
         if any(line.startswith("curl ") for line in block.lines):
             run.start_server(_merged_serve_argv(block.doc))
@@ -537,9 +646,10 @@ def test_doc_block_runs(block: Block, tmp_path: Path, monkeypatch: pytest.Monkey
             for line in earlier.lines if earlier.doc == block.doc else ():
                 if re.match(r"[A-Z_]+=", line):
                     run.shell(line)
-        for line in FIRST_SHOWINGS[block.name]:
+        for line in first_showings()[block.name]:
             started = time.monotonic()
             run.run_line(line, block.doc)
+            run.remember(line)
             print(f"{time.monotonic() - started:6.1f} s  {line}")
         if run.server is not None:
             run.wait_for_jobs()

@@ -79,3 +79,10 @@ def test_train_match_and_eval(kars_data: Path, tmp_path: Path, capsys: pytest.Ca
     assert set(body["tables"]["all"]) == {"separate", "joint_encoder", "joint_decoder", "random_preset",
                                           "nearest_preset", "most_common"}  # fmt: skip
     assert "held_out" in json.loads((models / "separate.json").read_text())
+
+
+def test_eval_of_a_dataset_without_test_clips_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    generate(MatchDataConfig(synth="kars", patches=3), tmp_path / "k", workers=1, progress=False)
+    assert not len(load_match_data(tmp_path / "k").rows("test"))  # 3 patches: all in the training split
+    assert main(["match-eval", "--data", str(tmp_path / "k"), "--quiet"]) == 1
+    assert "holds no test clips: render more patches" in capsys.readouterr().err

@@ -3,7 +3,9 @@ material of another origin on the knob grid, and lands in the library with a com
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,7 +48,7 @@ def test_a_pedal_trains_is_judged_and_renders(effect: str, arch: str) -> None:
         assert sidecar["emulates"]["effect"] == REFERENCE_EFFECTS[effect].emulates
         verdict = sidecar["metrics"]["heldout_other_origin"]
         assert len(verdict["points"]) == 3 ** len(REFERENCE_EFFECTS[effect].knobs)
-        assert {"guitar", "bass"} <= set(verdict["clips"])
+        assert {"guitar", "bass"} <= set(verdict["clips"]) and verdict["clip_seconds"] == 1.0
         assert verdict["summary"]["meets_goals"] in (True, False)
         assert 0.0 <= verdict["summary"]["segments_nearer_real_than_dry"] <= 1.0
         if effect == "chorus":
@@ -60,6 +62,16 @@ def test_a_pedal_trains_is_judged_and_renders(effect: str, arch: str) -> None:
     finally:
         info.weights_path.unlink()
         info.weights_path.with_suffix(".json").unlink()
+
+
+def test_train_effect_takes_its_material_budget_from_the_command_line(tmp_path: Path) -> None:
+    argv = ["train-effect", "--effect", "fuzz", "--arch", "mccool-cnn", "--steps", "2", "--clip-seconds", "2",
+            "--heldout-seconds", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    sidecar = json.loads((tmp_path / "fuzz-mccool-cnn.json").read_text())
+    assert sidecar["training"]["data"]["clip_seconds"] == 2.0 and sidecar["training"]["recipe"]["heldout_seconds"] == 1
+    assert sidecar["metrics"]["heldout_other_origin"]["clip_seconds"] == 1.0
+    assert "--clip-seconds 2.0 --heldout-seconds 1.0" in sidecar["training"]["command"]
 
 
 def test_baselines_are_for_the_pedal_board_only(capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from models.afx import ARCHITECTURES
-from models.afx.experiment import SAMPLE_RATE_HZ, TCN, RunResult, RunSettings, realtime_factor, run
+from models.afx.experiment import RTF_SECONDS, SAMPLE_RATE_HZ, TCN, RunResult, RunSettings, realtime_factor, run
 from models.atomic_files import write_text
 from models.errors import ReaTimbreError
 from models.library import load_info
@@ -43,9 +43,11 @@ def bench(
     command: str,
     threads: int = 2,
     device: torch.device | str | None = None,
+    rtf_seconds: float = RTF_SECONDS,
     log: Callable[[str], None] = print,
 ) -> list[Row]:
-    """Train, score and time every architecture on every task; write the table after each; return its rows."""
+    """Train, score and time every architecture on every task (``rtf_seconds`` of audio through each); write the
+    table after each; return its rows."""
     rows: list[Row] = []
     for task_name in tasks:
         for arch in archs:
@@ -55,7 +57,7 @@ def bench(
             previous = torch.get_num_threads()
             torch.set_num_threads(threads)
             try:
-                rtf = realtime_factor(effect.model)
+                rtf = realtime_factor(effect.model, rtf_seconds)
             finally:
                 torch.set_num_threads(previous)
             rows.append(csv_row(result, rtf, settings, command, threads))

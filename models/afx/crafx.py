@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from models.afx.conditioning import condition, film_for
-from models.afx.framing import FrameModel, Framing
+from models.afx.framing import ContextFrames, Framing
 from models.afx.layers import AdaptiveFrontEnd, BiLSTMStack, DenseSAAF, SqueezeExcitation, TiedDeconvolution, unpool
 from models.afx.saaf import SAAF
 from models.afx.wavenet import DilatedStack
@@ -83,7 +83,7 @@ ConfigT = TypeVar("ConfigT", bound=CRAFxConfig)
 """The config class of a :class:`ContextFrameModel` (CRAFx's, or one that extends it: CWAFx's, CSAFx's)."""
 
 
-class ContextFrameModel(FrameModel, Generic[ConfigT]):
+class ContextFrameModel(ContextFrames, Generic[ConfigT]):
     """Front-end over the 2k+1 frames and the DNN-SAAF-SE back-end around a latent space ``self.latent`` (set by
     the subclass), which maps the frames' latents (B, 2k+1, filters, latent) to modulators (B, filters, latent)."""
 
@@ -106,14 +106,21 @@ class ContextFrameModel(FrameModel, Generic[ConfigT]):
         batch, count, n = frames.shape
         if count != 2 * self.config.context_frames + 1:
             raise ValueError(f"expected {2 * self.config.context_frames + 1} frames per example, got {count}")
-        residual, _, z, _ = self.front_end(frames.reshape(batch * count, 1, n))
-        z = condition(self.film, z, control)
+        residual, z = self.encode_frames(frames.reshape(batch * count, n), control)
         current = self.config.context_frames
         return residual.reshape(batch, count, -1, n)[:, current], z.reshape(batch, count, *z.shape[1:])
 
+    def encode_frames(
+        self, frames: torch.Tensor, control: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        residual, _, z, _ = self.front_end(frames[:, None])
+        return residual, condition(self.film, z, control)
+
     def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
-        residual, latents = self.encode(frames, control)
-        modulated = (unpool(self.latent(latents), None, frames.shape[-1]) * residual).transpose(1, 2)  # X^2
+        return self.decode(*self.encode(frames, control))
+
+    def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        modulated = (unpool(self.latent(latents), None, residual.shape[-1]) * residual).transpose(1, 2)  # X^2
         shaped = self.dnn_saaf(modulated)  # X^'1
         return self.deconv((modulated + shaped * self.se(shaped)).transpose(1, 2))
 

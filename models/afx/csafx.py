@@ -81,11 +81,10 @@ class CSAFx(ContextFrameModel[CSAFxConfig]):
         envelopes = self.envelope_saaf(self.envelope_branch(envelope_input)).transpose(1, 2)
         return envelopes, self.filter_saaf(self.filter_branch(shared)).transpose(1, 2)
 
-    def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
-        residual, latents = self.encode(frames, control)
+    def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         envelopes, filter_latent = self.latent_space(latents)
         reverberant = fft_convolve(residual, self.sfir(filter_latent))  # X^5
-        reverberant = (reverberant * unpool(envelopes, None, frames.shape[-1])).transpose(1, 2)  # X^3
+        reverberant = (reverberant * unpool(envelopes, None, residual.shape[-1])).transpose(1, 2)  # X^3
         direct = self.dnn_saaf(residual.transpose(1, 2))  # X^2
         mixed = reverberant * self.reverb_se(reverberant) + direct * self.se(direct)  # X^0
         return self.deconv(mixed.transpose(1, 2)) * self.output_window

@@ -42,6 +42,7 @@ RTF_SECONDS = 4.0
 @dataclass(frozen=True)
 class RunSettings:
     minutes: float = 10.0
+    steps: int = 1_000_000  # step budget of the end-to-end training: it ends at this or at ``minutes``, first
     seconds: float = 60.0  # training material per knob value
     heldout_seconds: float = 20.0  # held-out material per knob value
     batch_size: int = 8
@@ -151,12 +152,14 @@ def run(
     network = model_for(arch, knobs, settings.settings)
     budget = settings.minutes * 60
     if isinstance(network, ConditionedTCN):
-        fitted = train_tcn(network, training, heldout, budget, settings.seed, progress=progress, device=device)
+        fitted = train_tcn(
+            network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
+        )
         loss_record: dict[str, Any] = {"loss": "mae + mrstft"}
     else:
         model = network.model
         train_settings = TrainSettings(
-            steps=1_000_000, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+            steps=settings.steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
             max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed,
         )  # fmt: skip
         fitted = train(model, arch, training, None, train_settings, heldout, progress=progress, device=device)

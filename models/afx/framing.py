@@ -75,6 +75,24 @@ class FrameModel(nn.Module):
     deconv: TiedDeconvolution
 
 
+class ContextFrames(FrameModel):
+    """A frame model that runs its front-end on each of an example's 2k+1 frames alike: neighbouring output frames
+    share 2k of them, so :func:`frame_batches` runs the front-end once per input frame (``encode_frames``) and hands
+    each output frame its context's latents (``decode``); ``forward`` is ``decode`` after ``encode``."""
+
+    def encode_frames(
+        self, frames: torch.Tensor, control: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames (M, N) to their residuals R (M, filters, N) and latents (M, filters, latent), conditioned on
+        ``control`` (one row per equal run of consecutive frames)."""
+        raise NotImplementedError
+
+    def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+        """The current frame's residual (B, filters, N) and the 2k+1 frames' latents (B, 2k+1, filters, latent) to
+        the output frame (B, 1, N)."""
+        raise NotImplementedError
+
+
 class SlidingModel(nn.Module):
     """A model over a sliding window: ``forward`` maps (B, 1, L + rf - 1) to the centred (B, 1, L)."""
 
@@ -176,11 +194,28 @@ def frame_batches(
     outputs = []
     for first in range(0, frames, batch_frames):
         count = min(batch_frames, frames - first)
-        batch = all_frames[:, first : first + count + 2 * k].unfold(1, 2 * k + 1, 1).permute(0, 1, 3, 2)
-        batch = batch.reshape(rows * count, 2 * k + 1, n) * analysis
-        controls = None if control is None else control.repeat_interleave(count, dim=0)
-        outputs.append((model(batch, controls)[:, 0] * synthesis).reshape(rows, count, n))
+        if isinstance(model, ContextFrames) and k:
+            out = _shared_context_frames(model, all_frames[:, first : first + count + 2 * k] * analysis, control)
+        else:
+            batch = all_frames[:, first : first + count + 2 * k].unfold(1, 2 * k + 1, 1).permute(0, 1, 3, 2)
+            batch = batch.reshape(rows * count, 2 * k + 1, n) * analysis
+            controls = None if control is None else control.repeat_interleave(count, dim=0)
+            out = model(batch, controls)
+        outputs.append((out[:, 0] * synthesis).reshape(rows, count, n))
     return torch.cat(outputs, dim=1)
+
+
+def _shared_context_frames(model: ContextFrames, span: torch.Tensor, control: torch.Tensor | None) -> torch.Tensor:
+    """Output frames (B * count, 1, N) for input frames (B, count + 2k, N), the front-end run once per input frame:
+    the same as the model on each output frame's 2k+1 frames."""
+    rows, total, n = span.shape
+    k = model.framing.context_frames
+    count = total - 2 * k
+    residual, latent = model.encode_frames(span.reshape(rows * total, n), control)
+    residual = residual.reshape(rows, total, *residual.shape[1:])[:, k : k + count].reshape(rows * count, -1, n)
+    latents = latent.reshape(rows, total, *latent.shape[1:]).unfold(1, 2 * k + 1, 1)  # (B, count, C, L, 2k+1)
+    latents = latents.permute(0, 1, 4, 2, 3).reshape(rows * count, 2 * k + 1, *latent.shape[1:])
+    return model.decode(residual, latents)
 
 
 def window_sum(framing: Framing) -> torch.Tensor:

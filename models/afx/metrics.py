@@ -21,6 +21,8 @@ input passed through unchanged), so below 1 means closer to the effect than doin
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -71,8 +73,34 @@ def mfcc_cosine(target: np.ndarray, estimate: np.ndarray, sample_rate: int = 16_
 ENVELOPE_RATE_HZ = 400
 
 
+_SPECTRA: dict[tuple[bytes, int], np.ndarray] = {}
+"""Recent modulation spectra by their signal's digest: a target is scored against the dry input and every model."""
+_SPECTRA_KEPT = 32
+_SPECTRA_LOCK = threading.Lock()
+
+
 def modulation_spectrum(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The summed modulation spectrum (FFT magnitude bins at the 400 Hz envelope rate)."""
+    """The summed modulation spectrum (FFT magnitude bins at the 400 Hz envelope rate), read-only; a signal met
+    again (the same samples) is not analysed again."""
+    signal_data = np.ascontiguousarray(x, dtype=np.float64)
+    key = (
+        hashlib.blake2b(signal_data.tobytes(), digest_size=16).digest() + str(signal_data.shape).encode(),
+        sample_rate,
+    )
+    with _SPECTRA_LOCK:
+        known = _SPECTRA.get(key)
+    if known is not None:
+        return known
+    spectrum = _modulation_spectrum(signal_data, sample_rate)
+    spectrum.flags.writeable = False
+    with _SPECTRA_LOCK:
+        while len(_SPECTRA) >= _SPECTRA_KEPT:
+            del _SPECTRA[next(iter(_SPECTRA))]
+        _SPECTRA[key] = spectrum
+    return spectrum
+
+
+def _modulation_spectrum(x: np.ndarray, sample_rate: int) -> np.ndarray:
     centres = np.geomspace(26.0, min(6950.0, 0.45 * sample_rate), 12)
     modulation_centres = np.geomspace(0.5, 100.0, 12)
     total = None

@@ -37,6 +37,7 @@ def train_tcn(
     max_seconds: float,
     seed: int = 0,
     batch_size: int = 4,
+    steps: int = 1_000_000,
     progress: Callable[[FitProgress], None] | None = None,
     device: torch.device | str | None = None,
 ) -> FitResult:
@@ -77,6 +78,6 @@ def train_tcn(
             return float(loss(trained(check[0].to(where), check[1].to(where)), check[2].to(where)))
 
     return fit(
-        model, next_batch, loss, steps=1_000_000, max_seconds=max_seconds, learning_rate=2e-3,
+        model, next_batch, loss, steps=steps, max_seconds=max_seconds, learning_rate=2e-3,
         validate=validate, validate_every=50, progress=progress, device=device,
     )  # fmt: skip

@@ -18,6 +18,7 @@ import numpy as np
 from models.asp.data import MatchData
 from models.asp.infer import infer_vectors, render_mel
 from models.asp.nets import AspModel
+from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.synth.match_synths import MatchSynth, match_synth
 from models.synth.spaces import Layout
@@ -84,6 +85,9 @@ def evaluate_synth(
     """Every method's per-clip LSD, parameter MSE and accuracy on one synth's test clips (raw arrays inside)."""
     rng = np.random.default_rng(seed)
     test, train = data.rows("test"), data.rows("train")
+    for split, rows in (("test", test), ("training", train)):
+        if not len(rows):
+            raise ReaTimbreError(f"{data.folder} holds no {split} clips: render more patches (match-data --patches)")
     if max_clips and len(test) > max_clips:
         test = np.sort(rng.choice(test, max_clips, replace=False))
     adapter = adapter or match_synth(data.synth)

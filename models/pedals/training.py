@@ -225,7 +225,8 @@ def judge(
     }
     if effect.lfo is not None:
         summary["modulation"] = modulation_check(network, effect)
-    return {"summary": summary, "points": points, "clips": list(clips), "clip_seconds": HELDOUT_SECONDS}
+    seconds = max(len(clip) for clip in clips.values()) / SAMPLE_RATE_HZ
+    return {"summary": summary, "points": points, "clips": list(clips), "clip_seconds": round(seconds, 3)}
 
 
 def steady_chord(seconds: float = 6.0) -> np.ndarray:

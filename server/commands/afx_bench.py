@@ -19,7 +19,7 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from models.afx import ARCHITECTURES
-    from models.afx.experiment import TCN
+    from models.afx.experiment import RTF_SECONDS, TCN
     from models.afx.tasks import TASKS
 
     parser = subparsers.add_parser(
@@ -33,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--tasks", nargs="+", choices=list(TASKS), metavar="TASK", default=["eq-peak", "leslie", "plate"]
     )
     parser.add_argument("--minutes", type=float, default=10.0, help="training time box per model and task (10)")
+    parser.add_argument(
+        "--steps", type=int, default=1_000_000, help="step budget of the end-to-end training (ends at it or --minutes)"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="training material per knob value (60)")
     parser.add_argument("--heldout-seconds", type=float, default=20.0, help="held-out material per knob value")
     parser.add_argument("--pretrain-steps", type=int, default=200, help="front-end pretraining steps (frame models)")
@@ -45,6 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="only merge the tables of earlier runs (e.g. one per task run side by side) into --out",
     )
     parser.add_argument("--rtf-threads", type=int, default=2, help="torch threads when timing the renders (2)")
+    parser.add_argument(
+        "--rtf-seconds", type=float, default=RTF_SECONDS, help=f"seconds of audio timed per model ({RTF_SECONDS:g})"
+    )
     add_threads(parser, default=1, help="torch CPU threads for training (default 1)")
     add_training_device(parser)
     parser.set_defaults(run=run)
@@ -64,11 +70,11 @@ def run(args: argparse.Namespace) -> int:
     announce(device)
     apply_threads(args)
     settings = RunSettings(
-        minutes=args.minutes, seconds=args.seconds, heldout_seconds=args.heldout_seconds,
+        minutes=args.minutes, steps=args.steps, seconds=args.seconds, heldout_seconds=args.heldout_seconds,
         pretrain_steps=args.pretrain_steps,
     )  # fmt: skip
     command = "reatimbre " + shlex.join(sys.argv[1:])
-    bench(args.archs, args.tasks, settings, args.out, command, args.rtf_threads, device.device,
+    bench(args.archs, args.tasks, settings, args.out, command, args.rtf_threads, device.device, args.rtf_seconds,
           log=lambda line: print(line, flush=True))  # fmt: skip
     print(f"wrote {args.out / 'afx-bench.md'} and {args.out / 'afx-bench.csv'}")
     return 0

@@ -33,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", required=True, choices=[*ARCHITECTURES, TCN])
     parser.add_argument("--task", required=True, choices=list(TASKS), metavar="TASK")
     parser.add_argument("--minutes", type=float, default=10.0, help="time box of the end-to-end training (10)")
+    parser.add_argument(
+        "--steps", type=int, default=1_000_000, help="step budget of the end-to-end training (ends at it or --minutes)"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="training material per knob value (60)")
     parser.add_argument("--heldout-seconds", type=float, default=20.0, help="held-out material per knob value")
     parser.add_argument("--name", help="model name (default ARCH-TASK)")
@@ -64,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     announce(device)
     apply_threads(args)
     settings = RunSettings(
-        minutes=args.minutes, seconds=args.seconds, heldout_seconds=args.heldout_seconds, batch_size=args.batch_size,
-        pretrain_steps=args.pretrain_steps, seed=args.seed, settings=settings_override,
+        minutes=args.minutes, steps=args.steps, seconds=args.seconds, heldout_seconds=args.heldout_seconds,
+        batch_size=args.batch_size, pretrain_steps=args.pretrain_steps, seed=args.seed, settings=settings_override,
     )  # fmt: skip
 
     def report(p: FitProgress) -> None:

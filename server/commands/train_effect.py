@@ -33,6 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output directory (default: models/weights)")
     parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
     parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
+    parser.add_argument("--clip-seconds", type=float, help="seconds of each training clip (default: the recipe's)")
+    parser.add_argument(
+        "--heldout-seconds",
+        type=float,
+        help="seconds of each held-out clip, before the effect's tail (default: the recipe's; pedals' judged clips 4)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_threads(parser)
     parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
@@ -67,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
             recipe = replace(recipe, minutes=args.minutes)
         if args.steps is not None:
             recipe = replace(recipe, steps=args.steps)
+        if args.clip_seconds is not None:
+            recipe = replace(recipe, clip_seconds=args.clip_seconds)
+        if args.heldout_seconds is not None:
+            recipe = replace(recipe, heldout_seconds=args.heldout_seconds)
         resume = None
         if args.resume:
             sidecar = args.out / f"{name}.json"
@@ -90,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 command=command,
                 progress=report,
                 device=device,
+                **({} if args.heldout_seconds is None else {"heldout_seconds": args.heldout_seconds}),
             )
             verdict = info.sidecar["metrics"]["heldout_other_origin"]["summary"]
             print(f"{name}: saved {info.weights_path}")
@@ -125,7 +136,13 @@ def _command(args: argparse.Namespace) -> str:
     parts = ["reatimbre", "train-effect", "--effect", args.effect]
     parts += [] if Path(args.out).resolve() == SHIPPED_DIR.resolve() else ["--out", str(args.out)]
     parts += [] if args.seed == 0 else ["--seed", str(args.seed)]
-    for flag, value in (("--minutes", args.minutes), ("--steps", args.steps), ("--threads", args.threads)):
+    for flag, value in (
+        ("--minutes", args.minutes),
+        ("--steps", args.steps),
+        ("--clip-seconds", args.clip_seconds),
+        ("--heldout-seconds", args.heldout_seconds),
+        ("--threads", args.threads),
+    ):
         if value is not None:
             parts += [flag, str(value)]
     parts += ["--resume"] if args.resume else []
