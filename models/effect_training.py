@@ -35,6 +35,7 @@ from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_sig
 from models.material import make_program
 from models.networks import architecture_record
 from models.rates import SAMPLE_RATE_HZ
+from models.reverb_fit import DecayCurveLoss, ResponseSource, ResponseView
 from models.reverb_tail import ReverbTail, ReverbTailConfig
 from models.tcn import ConditionedTCN, TCNConfig
 from models.waveshaper import ConditionedWaveshaper, WaveshaperConfig
@@ -67,6 +68,10 @@ class Recipe:
     cuda_batch_scale: int = 1  # on CUDA a step takes batch_size * cuda_batch_scale crops
     fft_sizes: tuple[int, ...] = PAPER_FFT_SIZES  # of the training loss's MR-STFT (long ones teach a reverb's decay)
     impulse_rows: int = 0  # extra rows per batch whose dry is one click at the crop's start (a reverb's decay, bare)
+    # A ReverbTail only: when > 0 each step fits the network's impulse response to the real effect's at this many
+    # knob draws (models.reverb_fit) instead of rendering material crops; material crops still validate.
+    response_rows: int = 0
+    response_early_weight: float = 1.0  # of the early part's waveform error beside the decay curves (dB)
 
     def batch_size_on(self, device: torch.device) -> int:
         """Crops per training step on ``device``: the recipe's batch, scaled up on CUDA."""
@@ -121,19 +126,33 @@ RECIPES: dict[str, Recipe] = {
         average_decay=0.99,
         cuda_batch_scale=4,
     ),
+    # Trained on the real effect's impulse responses (models.reverb_fit), which hold its whole decay, rather than
+    # on 0.74 s crops of material, which do not: the material-trained network's T60 hardly followed size (issue 31).
+    # The early part (372 ms of free taps) carries most of a hall's energy as an exact waveform.
     "reverb": Recipe(
         ReverbTailConfig(
-            sample_rate=SAMPLE_RATE_HZ, tail_seconds=4.0, early_taps=2048, bands=10, cond_dim=2, early_scale=0.01
+            sample_rate=SAMPLE_RATE_HZ,
+            tail_seconds=4.0,
+            early_taps=16_384,
+            bands=10,
+            cond_dim=2,
+            cond_hidden=64,
+            early_scale=0.01,
+            fade_samples=2048,
         ),
         segment_samples=32_768,
         batch_size=4,
         steps=6000,
-        minutes=25,
+        minutes=30,
         esr_weight=0.0,
         learning_rate=5e-3,
+        edge_share=0.25,
+        average_decay=0.99,
         cuda_batch_scale=8,
         fft_sizes=(*PAPER_FFT_SIZES, 8192, 16384),
         impulse_rows=1,
+        response_rows=4,
+        response_early_weight=4.0,
     ),
     # The pedal board (issue 29), trained by models.pedals.training on a CPU budget of minutes each.
     "fuzz": Recipe(
@@ -354,6 +373,59 @@ def _widened_gain(saved: torch.nn.Module, config: NetworkConfig) -> ConditionedT
     return saved.with_gain_range(config.max_gain_db)
 
 
+def _pairs_description(recipe: Recipe) -> str:
+    """The sidecar's line on what each training step sees."""
+    ends = f" (each at an end with chance {recipe.edge_share:g})" if recipe.edge_share else ""
+    if recipe.response_rows:
+        return (
+            f"{recipe.response_rows} impulse responses per step, knob positions uniform in 0..1{ends}, target = the "
+            "reference effect's response to a click (models.reverb_fit: energy decay curves per band and the early "
+            "waveform); material crops validate"
+        )
+    gains = (
+        f"; each crop at a random gain of {recipe.crop_gain_db[0]:g} to {recipe.crop_gain_db[1]:g} dB "
+        f"(its peak at most {CROP_PEAK_DB:g} dBFS)"
+        if recipe.crop_gain_db != (0.0, 0.0)
+        else ""
+    )
+    return f"random crops, knob positions uniform in 0..1{ends}, target = reference effect on the crop{gains}"
+
+
+def _material_loss(recipe: Recipe) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss on rendered material crops: MR-STFT (the recipe's FFT sizes) plus its ESR and level terms."""
+    mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
+
+    def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = mrstft(estimate, target)
+        if recipe.esr_weight:
+            # Pooled over the batch so that one quiet crop cannot dominate the step.
+            loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        if recipe.level_weight:
+            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
+        return loss
+
+    return loss_fn
+
+
+def _response_training(
+    model: torch.nn.Module, effect: ReferenceEffect, recipe: Recipe, seed: int, device: torch.device, start: bool
+) -> tuple[ResponseView, Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]], DecayCurveLoss]:
+    """What :func:`models.fit.fit` trains when the recipe fits impulse responses: the network seen as knobs ->
+    response, batches of real responses at random knob draws, and the decay-curve loss. With ``start`` (a fresh
+    network) the network first takes the real response at knob positions 0."""
+    if not isinstance(model, ReverbTail) or not isinstance(recipe.config, ReverbTailConfig):
+        raise ValueError("training on impulse responses needs a ReverbTail network")
+    length = recipe.config.tail_length
+    responses = ResponseSource(effect, length, SAMPLE_RATE_HZ, seed, recipe.edge_share)
+    if start:
+        # from the real response at knob positions 0 (its band levels, decays and early taps): a network that starts
+        # as the identity would first raise its decays to their ceiling, where the sigmoid no longer learns
+        model.start_from(responses.responses(np.zeros((1, len(effect.knobs))))[0], np.zeros(length))
+    rows = recipe.response_rows * (recipe.cuda_batch_scale if device.type == "cuda" else 1)
+    loss = DecayCurveLoss(recipe.config, length, early_weight=recipe.response_early_weight).to(device)
+    return ResponseView(model), responses.next_batch(rows), loss
+
+
 def train_effect(
     name: str,
     out_dir: Path,
@@ -393,27 +465,29 @@ def train_effect(
             raise ValueError(f"cannot resume {resume.name}: its architecture differs from the recipe's")
         model.load_state_dict(saved.state_dict())
         learning_rate /= 4
-    mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
+    material_score = _validation_fn(effect, recipe, heldout, seed)
 
-    def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = mrstft(estimate, target)
-        if recipe.esr_weight:
-            # Pooled over the batch so that one quiet crop cannot dominate the step.
-            loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
-        if recipe.level_weight:
-            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
-        return loss
+    def validate(trained: torch.nn.Module) -> float:
+        """Held-out material crops pick the weights, also when the network trains on impulse responses."""
+        return material_score(trained.network if isinstance(trained, ResponseView) else trained)
 
+    trained: torch.nn.Module = model
+    next_batch: Callable[[int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = source.batch
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    if recipe.response_rows:
+        trained, next_batch, loss_fn = _response_training(model, effect, recipe, seed, device.device, resume is None)
+    else:
+        loss_fn = _material_loss(recipe)
     result = fit(
-        model,
-        source.batch,
+        trained,
+        next_batch,
         loss_fn,
         steps=recipe.steps,
         max_seconds=recipe.minutes * 60,
         learning_rate=learning_rate,
         warmup_fraction=recipe.warmup_fraction if resume is None else 0.0,
         average_decay=recipe.average_decay,
-        validate=_validation_fn(effect, recipe, heldout, seed),
+        validate=validate,
         validate_every=max(1, min(100, recipe.steps // 4)),
         progress=progress,
         device=device.device,
@@ -435,15 +509,7 @@ def train_effect(
                 "speech-like syllables, Vital notes; levels -40..-1 dBFS with pauses",
                 "train_clips": recipe.train_clips,
                 "clip_seconds": recipe.clip_seconds,
-                "pairs": "random crops, knob positions uniform in 0..1"
-                + (f" (each at an end with chance {recipe.edge_share:g})" if recipe.edge_share else "")
-                + ", target = reference effect on the crop"
-                + (
-                    f"; each crop at a random gain of {recipe.crop_gain_db[0]:g} to {recipe.crop_gain_db[1]:g} dB "
-                    f"(its peak at most {CROP_PEAK_DB:g} dBFS)"
-                    if recipe.crop_gain_db != (0.0, 0.0)
-                    else ""
-                ),
+                "pairs": _pairs_description(recipe),
                 "seed": seed,
             },
             "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},

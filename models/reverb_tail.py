@@ -9,9 +9,9 @@ dilated convolutions over seconds of context:
   tap 0, and the first reflections; a freeverb's first comb echo comes 25 ms after the direct sound);
 - **late tail**: for each of ``bands`` frequency bands (raised-cosine bands on a log-frequency axis that add up to
   white noise), a fixed noise (seeded, so the model is deterministic) times ``gain_b * exp(-ln(1000) t / T60_b)``,
-  faded in over the early part. The MLP predicts each band's gain and T60; the T60 stays within
-  ``min_t60_seconds .. tail_seconds / TAIL_PER_T60``, so any decay the model can make has fallen 90 dB
-  (1.5 x 60 dB) before the tail is cut: ``tail_seconds`` of 4 allows T60 up to 2.67 s.
+  faded in over the early part (or over its last ``fade_samples``). The MLP predicts each band's gain and T60; the
+  T60 stays within ``min_t60_seconds .. tail_seconds / TAIL_PER_T60``, so any decay the model can make has fallen
+  90 dB (1.5 x 60 dB) before the tail is cut: ``tail_seconds`` of 4 allows T60 up to 2.67 s.
 
 The network starts as the identity (tap 0 = 1, the tail some 35 dB down), so training begins at the dry input's
 error.
@@ -57,10 +57,13 @@ class ReverbTailConfig:
     min_t60_seconds: float = 0.05
     early_scale: float = 1.0  # taps after the first are the early head's outputs times this (smaller: finer steps)
     partition: int = 4096  # stream: FFT partition size (the first partition is applied per block, no latency)
+    fade_samples: int = 0  # the tail fades in over the early part's last this many taps (0: over all of it)
 
     def __post_init__(self) -> None:
         if self.early_taps < 1 or self.bands < 1 or self.partition < 1:
             raise ValueError("early_taps, bands and partition must be positive")
+        if not 0 <= self.fade_samples <= self.early_taps:
+            raise ValueError(f"fade_samples must be in 0..early_taps ({self.early_taps})")
         if self.tail_length <= self.early_taps:
             raise ValueError(f"the tail ({self.tail_length} samples) must be longer than the early part")
         if not 0 < self.min_t60_seconds < self.max_t60_seconds:
@@ -101,17 +104,25 @@ def band_noise(config: ReverbTailConfig) -> np.ndarray:
 
 
 def split_bands(signal: np.ndarray, config: ReverbTailConfig) -> np.ndarray:
-    """(bands, samples): ``signal`` split into the network's bands, which add up to it.
+    """(bands, samples): ``signal`` split into the network's bands, which add up to it."""
+    length = signal.shape[-1]
+    if config.bands == 1:
+        return np.asarray(signal, np.float64)[None, :]
+    spectrum = np.fft.rfft(signal)
+    return np.fft.irfft(spectrum[None, :] * band_masks(length, config), n=length)
+
+
+def band_masks(length: int, config: ReverbTailConfig) -> np.ndarray:
+    """(bands, length // 2 + 1): the gains on the rFFT bins of a ``length``-sample signal that split it into the
+    network's bands.
 
     Band ``b`` keeps the FFT bins under a cos**2 window on a log2-frequency axis around its centre; neighbouring
     windows overlap so that the windows add up to 1 at every frequency (the lowest band reaches down to 0 Hz, the
     highest up to Nyquist).
     """
-    length = signal.shape[-1]
-    if config.bands == 1:
-        return np.asarray(signal, np.float64)[None, :]
-    spectrum = np.fft.rfft(signal)
     frequencies = np.fft.rfftfreq(length, 1.0 / config.sample_rate)
+    if config.bands == 1:
+        return np.ones((1, frequencies.size))
     centres = np.log2(np.geomspace(LOWEST_CENTRE_HZ, HIGHEST_CENTRE_HZ, config.bands))
     position = np.log2(np.maximum(frequencies, 1e-3))
     spacing = centres[1] - centres[0]
@@ -124,7 +135,7 @@ def split_bands(signal: np.ndarray, config: ReverbTailConfig) -> np.ndarray:
     weight_lower = np.cos(0.5 * np.pi * share) ** 2
     masks[lower, np.arange(frequencies.size)] += weight_lower
     masks[upper, np.arange(frequencies.size)] += 1.0 - weight_lower
-    return np.fft.irfft(spectrum[None, :] * masks, n=length)
+    return masks
 
 
 class ReverbTail(nn.Module):
@@ -167,7 +178,9 @@ class ReverbTail(nn.Module):
         self.register_buffer("coarse_times", coarse_times, persistent=False)
         fine_times = torch.arange(ENVELOPE_STEP, dtype=torch.float32) / c.sample_rate
         self.register_buffer("fine_times", fine_times, persistent=False)
-        fade = torch.sin(0.5 * math.pi * torch.clamp(torch.arange(c.tail_length) / c.early_taps, max=1.0)) ** 2
+        fade_start = c.early_taps - (c.fade_samples or c.early_taps)
+        ramp = (torch.arange(c.tail_length) - fade_start) / (c.early_taps - fade_start)
+        fade = torch.sin(0.5 * math.pi * torch.clamp(ramp, min=0.0, max=1.0)) ** 2
         self.register_buffer("fade_in", fade.float(), persistent=False)
         scale = torch.full((c.early_taps,), float(c.early_scale))
         scale[0] = 1.0  # the direct sound's gain is the head's own output

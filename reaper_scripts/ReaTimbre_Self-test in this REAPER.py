@@ -211,8 +211,8 @@ def exercise(media):
         lambda r: shape(r, int, str, int, int, int, float, int, int, int, int) and r[8:] == (20, 64),
     )
 
-    # The new project has no plug-in (ReaTimbre never adds one), so these check the binding's shapes on FX 0
-    # of an empty chain: the answers are the "nothing there" ones.
+    # The test track has no plug-in, so these check the binding's shapes on FX 0 of an empty chain: the answers
+    # are the "nothing there" ones.
     empty = "shape only: the test track has no FX"
     check("TrackFX_GetCount", lambda: RPR_TrackFX_GetCount(track), lambda r: r == 0)
     check(
@@ -268,6 +268,23 @@ def exercise(media):
         lambda r: type(r) is int,
         empty,
     )
+
+    # The match action adds a synth on a new track: REAPER's own ReaEQ (every REAPER has it) on a second track,
+    # which is then deleted again.
+    check("InsertTrackAtIndex", lambda: RPR_InsertTrackAtIndex(1, False), lambda r: r is None)
+    second = RPR_GetTrack(0, 1)
+    check("CountTracks", lambda: RPR_CountTracks(0), lambda r: r == 2, "after InsertTrackAtIndex")
+    check(
+        "TrackFX_AddByName",
+        lambda: (
+            RPR_TrackFX_AddByName(second, "ReaEQ", False, 0),
+            RPR_TrackFX_AddByName(second, "ReaEQ", False, 1),
+            RPR_TrackFX_AddByName(second, "ReaEQ", False, 1),
+        ),
+        lambda r: r == (-1, 0, 0) and RPR_TrackFX_GetNumParams(second, 0) > 0,
+        "query: -1; add when not found: 0; again: the same 0",
+    )
+    check("DeleteTrack", lambda: RPR_DeleteTrack(second), lambda r: r is None and RPR_CountTracks(0) == 1)
 
     check("SetExtState", lambda: RPR_SetExtState(SECTION, "key", "value", False), lambda r: r is None)
     check("GetExtState", lambda: RPR_GetExtState(SECTION, "key"), lambda r: r == "value")

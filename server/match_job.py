@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,15 +12,9 @@ from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
 from server.jobs import JobContext
 from server.outputs import publish, staged_file, unique_output_path
-
-if TYPE_CHECKING:
-    from models.synth.match_synths import MatchSynth
+from server.synth_thread import SYNTHS
 
 MAX_PATH_CHARS = 4096
-#: One instance of each synth per server process, used by one job at a time: a hosted plug-in (DawDreamer) that
-#: is loaded again in another thread after a first load hangs (measured: tests/test_match_server.py).
-_ADAPTERS: dict[str, MatchSynth] = {}
-_SYNTHS_LOCK = threading.Lock()
 SynthName = Literal["vital", "amsynth", "kars"]
 
 
@@ -33,6 +26,7 @@ class MatchRequest(BaseModel):
     input: str = Field(min_length=1, max_length=MAX_PATH_CHARS, description="absolute path of the target sound")
     synths: list[SynthName] | None = Field(default=None, min_length=1, description="synths to match (null: all)")
     note: int | None = Field(default=None, ge=0, le=127, description="MIDI note to render (null: detect it)")
+    start_seconds: float = Field(default=0.0, ge=0.0, description="where the target begins in the file (seconds)")
     variant: Literal["separate", "joint_encoder", "joint_decoder"] = "joint_encoder"
 
 
@@ -73,12 +67,15 @@ def _match(
     with pinned_input(input_path) as source:
         audio, rate = read_audio(source)
     model, _sidecar = load_model(None, request.variant)
-    target = prepare_target(audio, rate, request.note)
+    target = prepare_target(audio, rate, request.note, request.start_seconds)
     if ctx.should_cancel():
         raise ReaTimbreError("cancelled")
     ctx.progress(0.1, f"inferring and rendering {len(synths)} synth(s)")
-    with _SYNTHS_LOCK:
-        results = match_target(model, target, synths, _ADAPTERS, name=input_path.stem)
+    # One instance of each synth per server process, made, used and destroyed in the synth thread only (a hosted
+    # plug-in loaded in two threads, or destroyed outside its thread at exit, hangs: server/synth_thread.py).
+    results = SYNTHS.call(
+        lambda state: match_target(model, target, synths, state.setdefault("match", {}), name=input_path.stem)
+    )
     ctx.stage("writing")
     for result in results:
         with staged_file(out, f"{ctx.job_id}-{result.synth}{result.patch_suffix}") as staged:

@@ -98,3 +98,6 @@ def test_a_patch_that_sounds_an_octave_down_plays_the_note_that_matches() -> Non
     assert match_patch_note(prepare_target(same.render(55, 1.0, 1.0, 1.5), rate), same).note == 55
     given = prepare_target(fifths.render(48, 1.0, 1.0, 1.5), rate, note=40)
     assert match_patch_note(given, fifths).note == 40  # --note is never moved
+    heard_and_given = prepare_target(fifths.render(48, 1.0, 1.0, 1.5), rate, note=36)
+    assert heard_and_given.estimate.midi == 36 and heard_and_given.note_given
+    assert match_patch_note(heard_and_given, fifths).note == 36  # not even when it is the note heard

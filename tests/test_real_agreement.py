@@ -102,20 +102,11 @@ def test_knob_grid_metrics_block_has_both_grids_and_its_verdict() -> None:
     assert block["loudness_max_error_lu"] == pytest.approx(worst, abs=0.002)
 
 
-REVERB_MISSES = "issue 31.2 is partly met: T60 within 24 % of the real effect's (goal 15 %), loudness within 3.3 LU (1)"
-
-
 def _shipped(name: str) -> dict:
     return next(m for m in list_models() if m.name == name and m.weights_path.parent == SHIPPED_DIR).sidecar
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=REVERB_MISSES)) if n == "reverb" else n
-        for n in SHIPPED
-    ],
-)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_sidecar_records_its_knob_grid_meeting_the_goals(name: str) -> None:
     """Every shipped sidecar records the 5 x 5 knob-grid agreement (``metrics.knob_grid``); it must meet the goals."""
     block = _shipped(name).get("metrics", {}).get("knob_grid")
@@ -155,16 +146,17 @@ def test_write_records_the_block_in_the_sidecar(capsys: pytest.CaptureFixture[st
 
 
 def test_the_shipped_reverb_records_its_grid_and_follows_its_size_knob() -> None:
-    """The reverb's sidecar records the 5 x 5 grid (no skip); its decay follows ``size`` as the real one's does, its
-    tail holds 1.5 times the longest real decay, and it stays within the figures it shipped with (see
-    REVERB_MISSES for what is still missing of issue 31.2)."""
+    """The reverb's sidecar records the 5 x 5 grid (no skip) and meets issue 31.2's goals on it: T60 within 15 % of
+    the real effect's and loudness within 1 LU at all 25 points; its decay follows ``size`` as the real one's does,
+    and its tail holds 1.5 times the longest real decay."""
     sidecar = _shipped("reverb")
     block = sidecar["metrics"]["knob_grid"]
     assert block["grid"] == 5 and block["real_effect"] == "pedalboard.Reverb"
     assert block["meets_goals"] == (not goal_failures(block))
     found = agreement(block["model"], block["real"])
     assert found["t60_points"] == 25 and found["t60_model_unmeasured"] == 0
-    assert found["t60_max_relative_error"] <= 0.25 and found["loudness_max_error_lu"] <= 3.5
+    assert found["t60_max_relative_error"] <= GOALS["t60_max_relative_error"]
+    assert found["loudness_max_error_lu"] <= GOALS["loudness_max_error_lu"]
     for model_row, real_row in zip(block["model"]["t60_seconds"], block["real"]["t60_seconds"], strict=True):
         assert np.all(np.diff(real_row) > 0) and np.all(np.diff(model_row) > 0)  # size lengthens the decay
     longest = max(max(row) for row in block["real"]["t60_seconds"])

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from models.fit import fit
-from models.library import find_model, load_model
+from models.library import find_model, load_info, load_model
 from models.tcn import ConditionedTCN, TCNConfig
 
 
@@ -155,3 +155,46 @@ def test_weight_average_smooths_noisy_training() -> None:
         checks[decay] = [h["validation"] for h in result.history]
     # At the checks while the learning rate is still high (steps 100 and 200) the average is much closer.
     assert all(checks[0.95][i] < 0.6 * checks[0.0][i] for i in (1, 2))
+
+
+def test_a_reverb_trained_on_impulse_responses_learns_the_real_decay(tmp_path) -> None:
+    """The reverb recipe's impulse-response training (models.reverb_fit), tiny: the decay curves of the network's
+    responses come closer to the real effect's at knob draws it never trained on, and size lengthens its decay."""
+    from dataclasses import replace
+
+    from models.effect_training import RECIPES, train_effect
+    from models.effects import reference_effect
+    from models.evaluation import t60_estimate
+    from models.reverb_fit import DecayCurveLoss, ResponseSource
+    from models.reverb_tail import ReverbTail, ReverbTailConfig
+
+    config = ReverbTailConfig(tail_seconds=3.0, early_taps=2048, bands=4, partition=1024, fade_samples=256)
+    recipe = replace(
+        RECIPES["reverb"],
+        config=config,
+        steps=60,
+        segment_samples=2048,
+        batch_size=1,
+        response_rows=2,
+        train_clips=1,
+        heldout_clips=1,
+        clip_seconds=1.0,
+        heldout_seconds=0.5,
+        grid=(0.5,),
+    )
+    assert RECIPES["reverb"].response_rows > 0  # the shipped recipe trains this way
+    info = train_effect("reverb", tmp_path, recipe=recipe, model_name="tiny-reverb")
+    assert "impulse responses per step" in info.sidecar["training"]["data"]["pairs"]
+    trained = load_info(info).model
+    assert isinstance(trained, ReverbTail)
+    start = ReverbTail(config)
+    fresh = ResponseSource(reference_effect("reverb"), config.tail_length, config.sample_rate, seed=12345)
+    positions, real = fresh.batch(8)
+    loss = DecayCurveLoss(config, config.tail_length)
+    with torch.no_grad():
+        before = float(loss.decay_distance_db(start.impulse_response(positions), real))
+        after = float(loss.decay_distance_db(trained.impulse_response(positions), real))
+        small, large = trained.impulse_response(torch.tensor([[0.0, 1.0], [1.0, 1.0]])).numpy()
+    assert after < before / 3
+    short, long = (t60_estimate(r, config.sample_rate).seconds for r in (small, large))
+    assert short is not None and long is not None and long > 1.1 * short  # 60 steps: apart, not yet 0.95 / 2.35 s

@@ -5,6 +5,11 @@ The target is resampled to 44.1 kHz; its main note is found with :func:`models.p
 parameter decoder gives an encoded vector, decoded to the synth's native patch
 (:meth:`~models.synth.spaces.ParameterSpace.decode`), rendered at the target's note exactly as the training
 clips were (held 0.75 s, full velocity) and compared with the target: the log-spectral distance (dB) ranks them.
+
+Which octave. Pitch tracking is octave-ambiguous: a stack of fifths is heard at its implied root, an octave
+below the note that plays it, in a target and in an inferred patch alike. So unless the note was given, each
+patch is rendered at the detected note and an octave either side, and plays the one closest to the target;
+that note is the patch's (``SynthMatch.note``), and ``--then-coach`` hands it to the coach.
 """
 
 from __future__ import annotations
@@ -46,19 +51,30 @@ class SynthMatch:
 
     synth: str
     native: dict[str, float]
+    note: int  # the MIDI note the patch plays to sound closest to the target
     lsd_db: float
     patch_bytes: bytes
     patch_suffix: str
     seconds: float  # wall clock, loading the synth on first use included
     cpu_seconds: float
-    host_values: dict[int, float]  # the patch's parameters as a host (REAPER) addresses them: index → 0..1
+    host_values: dict[int, float]  # the whole patch as a host (REAPER) addresses it: parameter index → 0..1
 
 
-def prepare_target(audio: np.ndarray, sample_rate_hz: int, note: int | None = None) -> Target:
-    """The target's clip features; ``note`` None detects it (an unpitched or unclear target gets C4, MIDI 48)."""
+def prepare_target(
+    audio: np.ndarray, sample_rate_hz: int, note: int | None = None, start_seconds: float = 0.0
+) -> Target:
+    """The target's clip features; ``note`` None detects it (an unpitched or unclear target gets C3, MIDI 48).
+    ``start_seconds``: where the target begins in ``audio`` (a REAPER item's offset into its file); the main
+    note is looked for from there on (``onset_seconds`` counts from there)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None, :]
+    if not np.isfinite(start_seconds) or start_seconds < 0:
+        raise ReaTimbreError(f"the target's start must be 0 or more seconds, got {start_seconds}")
+    first = int(round(start_seconds * sample_rate_hz))
+    if start_seconds and first >= audio.shape[1]:
+        raise ReaTimbreError(f"the target's start {start_seconds:g} s is past the end of its audio")
+    audio = audio[:, first:]
     if audio.size == 0 or not np.isfinite(audio).all():
         raise ReaTimbreError("the target audio is empty or holds NaN/infinite samples")
     estimate = find_note(audio, sample_rate_hz)
@@ -93,6 +109,14 @@ def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.nda
     return clip_features(audio).mel_db80
 
 
+def candidate_notes(target: Target) -> list[int]:
+    """The notes a patch is tried at: the given note; else the detected (or default) note and an octave either
+    side (see the module docstring)."""
+    if target.estimate is None:
+        return [target.note]
+    return [n for n in (target.note, target.note - 12, target.note + 12) if 0 <= n <= 127]
+
+
 def match_target(
     model: AspModel,
     target: Target,
@@ -103,20 +127,24 @@ def match_target(
     """Infer, render and score a patch per synth (default: every synth the model knows), best first."""
     names = list(model.architecture.synths) if not synths else synths
     adapters = adapters if adapters is not None else {}
+    notes = candidate_notes(target)
     results = []
     for synth_name in names:
         started, started_cpu = time.perf_counter(), time.process_time()
         adapter = adapters.setdefault(synth_name, match_synth(synth_name))
         vector = infer_vectors(model, target.mel_db80[None], synth_name)[0]
         native = adapter.space.decode(vector)
-        distance = float(lsd_db(render_mel(adapter, native, target.note), target.mel_db80))
+        distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
+        note = min(distances, key=lambda n: (distances[n], abs(n - target.note)))
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
-            for key in adapter.space.names()
+            for key in adapter.host_controls()
         }
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-        results.append(SynthMatch(synth_name, native, distance, patch, adapter.patch_suffix, seconds, cpu, host))
+        results.append(
+            SynthMatch(synth_name, native, note, distances[note], patch, adapter.patch_suffix, seconds, cpu, host)
+        )
     return sorted(results, key=lambda r: r.lsd_db)
 
 
@@ -129,6 +157,7 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
         "ranking": [
             {
                 "synth": r.synth,
+                "note": r.note,
                 "lsd_db": round(r.lsd_db, 3),
                 "seconds": round(r.seconds, 3),
                 "cpu_seconds": round(r.cpu_seconds, 3),

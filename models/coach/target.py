@@ -77,6 +77,7 @@ class TargetNote:
     start_seconds: float
     estimate: NoteEstimate | None  # None when both note and start were given
     message: str
+    note_given: bool = False  # the note came from --note (or a caller such as match): never moved
 
     def to_json(self) -> dict:
         heard = self.estimate
@@ -114,6 +115,7 @@ def prepare_target(
     """The clip and note to coach towards; ``start_seconds`` and ``note`` override what is found in the audio."""
     if note is not None and not 0 <= note <= 127:
         raise ReaTimbreError(f"--note must be a MIDI note 0..127, got {note}")
+    given = note is not None
     estimate = None
     if note is None or start_seconds is None:
         estimate = find_note(audio, sample_rate_hz)
@@ -135,19 +137,21 @@ def prepare_target(
             f"note: {_heard_text(estimate)}, so the patch plays the default {note_name(note)} (MIDI {note}); "
             f"give --note to choose the note; target {where}"
         )
-    return TargetNote(target_clip(audio, sample_rate_hz, start), note, start, estimate, message)
+    return TargetNote(target_clip(audio, sample_rate_hz, start), note, start, estimate, message, given)
 
 
 def match_patch_note(prepared: TargetNote, synth: Synth) -> TargetNote:
     """The note the start patch must play to sound at the heard pitch (a patch may sound an octave off its note).
 
-    Only when the note was heard (not given, not the default): the patch plays the heard note once (moved up by
-    octaves to C3 or above, so a patch sounding an octave down stays in the tracker's range), and if it is heard
-    at another pitch (an oscillator an octave down, a fifths stack heard at its implied root), the note moves by
-    that offset.
+    Only when the note was heard (not given, even when the given note is the heard one, and not the default):
+    the patch plays the heard note once (moved up by octaves to C3 or above, so a patch sounding an octave down
+    stays in the tracker's range), and if it is heard at another pitch (an oscillator an octave down, a fifths
+    stack heard at its implied root), the note moves by that offset. A given note is what the patch plays:
+    ``reatimbre match --then-coach`` gives the note its patch was matched at, where a fifths stack the tracker
+    hears an octave low is still the closest render.
     """
     heard = prepared.estimate
-    if heard is None or heard.kind != "pitched" or heard.midi is None or prepared.note != heard.midi:
+    if prepared.note_given or heard is None or heard.kind != "pitched" or heard.midi is None:
         return prepared
     probe = heard.midi + 12 * max(0, -(-(PROBE_LOWEST_NOTE - heard.midi) // 12))  # octaves up to C3 or above
     rendered = find_note(synth.render(probe, 1.0, 1.0, 1.0), synth.sample_rate_hz)

@@ -179,6 +179,10 @@ class MatchSynth(ABC):
         """The synth's human-made presets (none: random patches are drawn instead)."""
         return []
 
+    def host_controls(self) -> list[str]:
+        """The controls that make up a whole patch in a host: set them all and the plug-in holds the patch."""
+        return self.space.names()
+
     def render(
         self, native: Mapping[str, float], note: int, velocity: float, note_seconds: float, render_seconds: float
     ) -> np.ndarray:
@@ -214,6 +218,10 @@ class VitalMatch(MatchSynth):
 
     def read(self) -> dict[str, float]:
         return {name: self.synth.get_control(name) for name in self.space.names()}
+
+    def host_controls(self) -> list[str]:
+        """Every control: the inferred ones sit on Vital's init patch, which a host's Vital may not hold."""
+        return self.synth.control_names()
 
     def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
         import json

@@ -35,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
     parser.add_argument(
-        "--then-coach", action="store_true", help="hand the Vital patch to `reatimbre coach` with the target"
+        "--then-coach",
+        action="store_true",
+        help="hand the Vital patch to `reatimbre coach` with the target, at the note it was matched at",
     )
     parser.set_defaults(run=run)
 
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         write_bytes(path, result.patch_bytes, make_parents=True)
         paths[result.synth] = path
         timing = f"{result.seconds:.2f} s, {result.cpu_seconds:.2f} s CPU"
-        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB  ({timing})  {path}")
+        octave = "" if result.note == target.note else f" at note {result.note}"
+        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB{octave}  ({timing})  {path}")
     if args.json:
         body = summary(results, target)
         for entry in body["ranking"]:
@@ -76,5 +79,9 @@ def run(args: argparse.Namespace) -> int:
     if args.then_coach:
         from server.cli import main as cli_main
 
-        return cli_main(["coach", "--target", str(args.target), "--patch", str(paths["vital"])])
+        # The coach plays the patch at the note it was matched at (its own pitch check of the patch would move a
+        # fifths stack, heard an octave low, an octave away from what match measured closest).
+        vital = next(result for result in results if result.synth == "vital")
+        coach = ["coach", "--target", str(args.target), "--patch", str(paths["vital"]), "--note", str(vital.note)]
+        return cli_main(coach)
     return 0

@@ -44,6 +44,17 @@ INSERT_NEW_TRACK = 40001
 project tab", "Take: Delete active take from items", "Track: Insert new track")."""
 
 
+STOCK_PLUGINS = {
+    "VST: ReaEQ (Cockos)": [
+        FxParam("Freq-Low Shelf", 0.1, 20, 24000, "Hz"),
+        FxParam("Gain-Low Shelf", 0.5, -24, 24, "dB"),
+        FxParam("Q-Low Shelf", 0.2),
+    ]
+}
+"""Plug-ins every REAPER has (``TrackFX_AddByName`` can add them); tests install others with
+:meth:`ReaperEmulator.install_plugin`."""
+
+
 @dataclass
 class DeferredCall:
     code: str
@@ -74,6 +85,7 @@ class ReaperEmulator(RppApi):
         """Tracks read their envelopes (REAPER's default Trim/Read mode)."""
         self.validate_ptr2_works = True
         """False: ``ValidatePtr2`` always answers 0, as reapy says the stock binding's does."""
+        self.installed_plugins.update(STOCK_PLUGINS)
 
     @property
     def project(self) -> RppProject:  # type: ignore[override]
@@ -125,6 +137,11 @@ class ReaperEmulator(RppApi):
         fx = self.project.add_plugin(track, name)
         self.define_params(track, fx, params)
         return fx
+
+    def install_plugin(self, name: str, params: list[EmuParam]) -> None:
+        """Make a plug-in available to ``TrackFX_AddByName`` under its FX chain name (``VST3i: Vital (Vital
+        Audio)``), with these parameters (each instance gets its own copy)."""
+        self.installed_plugins[name] = list(params)
 
     def add_item(
         self, track: int, media: str | Path, position_seconds: float, length_seconds: float, selected: bool = True

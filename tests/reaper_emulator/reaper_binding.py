@@ -48,6 +48,7 @@ C_SIGNATURES: dict[str, str] = {
     "const bool* qnInOptional)",
     "DeleteEnvelopePointRange": "bool (TrackEnvelope* envelope, double time_start, double time_end)",
     "DeleteExtState": "void (const char* section, const char* key, bool persist)",
+    "DeleteTrack": "void (MediaTrack* tr)",
     "DeleteTrackMediaItem": "bool (MediaTrack* tr, MediaItem* it)",
     "EnumProjects": "ReaProject* (int idx, char* projfnOutOptional, int projfnOutOptional_sz)",
     "Envelope_SortPoints": "bool (TrackEnvelope* envelope)",
@@ -84,6 +85,7 @@ C_SIGNATURES: dict[str, str] = {
     "InsertEnvelopePoint": "bool (TrackEnvelope* envelope, double time, double value, int shape, double tension, "
     "bool selected, bool* noSortInOptional)",
     "InsertMedia": "int (const char* file, int mode)",
+    "InsertTrackAtIndex": "void (int idx, bool wantDefaults)",
     "MIDI_CountEvts": "int (MediaItem_Take* take, int* notecntOut, int* ccevtcntOut, int* textsyxevtcntOut)",
     "MIDI_GetCC": "bool (MediaItem_Take* take, int ccidx, bool* selectedOut, bool* mutedOut, double* ppqposOut, "
     "int* chanmsgOut, int* chanOut, int* msg2Out, int* msg3Out)",
@@ -109,6 +111,7 @@ C_SIGNATURES: dict[str, str] = {
     "TimeMap2_timeToQN": "double (ReaProject* proj, double tpos)",
     "TimeMap_GetTimeSigAtTime": "void (ReaProject* proj, double time, int* timesig_numOut, int* timesig_denomOut, "
     "double* tempoOut)",
+    "TrackFX_AddByName": "int (MediaTrack* track, const char* fxname, bool recFX, int instantiate)",
     "TrackFX_GetCount": "int (MediaTrack* track)",
     "TrackFX_GetFXName": "bool (MediaTrack* track, int fx, char* buf, int buf_sz)",
     "TrackFX_GetFormattedParamValue": "bool (MediaTrack* track, int fx, int param, char* buf, int buf_sz)",

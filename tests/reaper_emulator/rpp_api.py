@@ -15,6 +15,11 @@ REAPER's semantics are kept: 0-based track/item/FX/parameter indices (IP_TRACKNU
 arguments give 0/NULL results, envelope points kept sorted unless inserted with ``noSort``, 960 PPQ MIDI,
 nesting undo blocks that make one undo point.
 
+Plug-ins a REAPER could add (``TrackFX_AddByName``) are the ones in :attr:`RppApi.installed_plugins` (FX chain name
+→ parameters); REAPER's matching of ``fxname`` is not documented beyond its type prefixes, so a name matches a
+plug-in whose name (after its ``VST3i:``-style type) contains it, case-insensitively, and ``VST:`` takes VST2
+and VST3 alike (derived, not seen in a running REAPER).
+
 A project file does not say which parameters a plug-in has or their values (they are inside the plug-in's
 opaque state), so they are declared: :meth:`RppApi.define_params`, or :meth:`RppApi.declare_plan` for the
 parameters a coach plan names. Without a declaration a plug-in shows the parameters its automation envelopes
@@ -24,8 +29,9 @@ it (the plug-in's stored value is unknown offline).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +57,25 @@ class FxParam:
         return f"{shown:.2f}{(' ' + self.unit) if self.unit else ''}"
 
 
+_FX_TYPE = re.compile(r"^(?P<kind>[A-Za-z0-9]+?)i?:\s*(?P<name>.*)$")
+_FX_NAME_PREFIX = re.compile(r"^(?P<prefix>VST3|VST2|VST|AU|JS|DX):\s*(?P<name>.*)$", re.IGNORECASE)
+FX_PREFIX_KINDS = {"VST3": {"VST3"}, "VST2": {"VST"}, "VST": {"VST", "VST3"}, "AU": {"AU"}, "JS": {"JS"}, "DX": {"DX"}}
+"""``TrackFX_AddByName``'s type prefixes (REAPER's API help: ``VST3:``, ``VST2:``, ``VST:``, ``AU:``, ``JS:``,
+``DX:``) → the types of FX chain names (``VST3i: Vital (Vital Audio)`` is a VST3, ``VSTi: amsynth`` a VST2)."""
+
+
+def fx_name_matches(chain_name: str, fxname: str) -> bool:
+    """Whether ``TrackFX_AddByName``'s ``fxname`` names the plug-in shown as ``chain_name`` (see the module
+    docstring: derived matching)."""
+    wanted = _FX_NAME_PREFIX.match(fxname.strip())
+    query = (wanted.group("name") if wanted else fxname).strip().casefold()
+    shown = _FX_TYPE.match(chain_name)
+    kind, plain = (shown.group("kind").upper(), shown.group("name")) if shown else ("", chain_name)
+    if wanted and kind not in FX_PREFIX_KINDS[wanted.group("prefix").upper()]:
+        return False
+    return bool(query) and query in plain.casefold()
+
+
 @dataclass(frozen=True)
 class Take:
     """A take as a C pointer would reach it: its item and index."""
@@ -72,6 +97,8 @@ class RppApi:
     def __init__(self, project: RppProject) -> None:
         self.project = project
         self.fx_params: dict[int, list[FxParam]] = {}
+        self.installed_plugins: dict[str, list[FxParam]] = {}
+        """Plug-ins ``TrackFX_AddByName`` can add: FX chain name (``VST3i: Vital (Vital Audio)``) → parameters."""
         self.undo_history: list[str] = []
         self.edits_outside_undo = 0
         self.arrange_updates = 0
@@ -259,6 +286,24 @@ class RppApi:
         else:
             value.value = project.tracks()[self._track_index(track)].name
         return True
+
+    def c_InsertTrackAtIndex(self, index: int, want_defaults: bool) -> None:
+        project = self.project
+        tracks = project.track_blocks()
+        index = min(max(index, 0), len(tracks))
+        self._edit()
+        block = project.track(project.add_track(""))
+        if index < len(tracks):
+            kids = project.root.children
+            kids.remove(block)
+            kids.insert(kids.index(tracks[index]), block)
+
+    def c_DeleteTrack(self, track: Block | None) -> None:
+        if track is None:
+            return
+        self._edit()
+        root = self._owner(track).root
+        root.children = [c for c in root.children if c is not track]
 
     def c_GetCursorPosition(self) -> float:
         return self.project.cursor_seconds()
@@ -453,6 +498,25 @@ class RppApi:
         buf.value = chain[fx].name
         return True
 
+    def c_TrackFX_AddByName(self, track: Block | None, fxname: str, rec_fx: bool, instantiate: int) -> int:
+        """Query (``instantiate`` 0), add when not found (> 0) or always add (< 0) a plug-in; -1 when none."""
+        if track is None or rec_fx:
+            return -1  # input/monitoring FX chains are not emulated
+        project = self._owner(track)
+        t_index = self._track_index(track)
+        if instantiate >= 0:
+            chain = project.fx_chain(t_index)
+            found = next((fx.index for fx in chain if fx_name_matches(fx.name, fxname)), None)
+            if found is not None or instantiate == 0:
+                return -1 if found is None else found
+        name = next((n for n in self.installed_plugins if fx_name_matches(n, fxname)), None)
+        if name is None:
+            return -1
+        self._edit()
+        fx = project.add_plugin(t_index, name)
+        self.fx_params[id(project.fx_plugin_block(t_index, fx))] = [replace(p) for p in self.installed_plugins[name]]
+        return fx
+
     def c_TrackFX_GetNumParams(self, track: Block | None, fx: int) -> int:
         if track is None or not 0 <= fx < self.c_TrackFX_GetCount(track):
             return 0
@@ -606,6 +670,11 @@ class RppApi:
         return True
 
     # ----------------------------------------------------------------- undo
+    @property
+    def open_undo_blocks(self) -> int:
+        """Undo blocks begun and not yet ended (0 once an action is done, whatever went wrong in it)."""
+        return self._undo_depth
+
     def c_Undo_BeginBlock2(self, proj: RppProject | None) -> None:
         self._undo_depth += 1
         self.undo_blocks_opened += 1
