@@ -26,6 +26,7 @@ from torch import nn
 # Type name -> "module:class". One line per network type.
 NETWORK_TYPES: dict[str, str] = {
     "ConditionedTCN": "models.tcn:ConditionedTCN",
+    "ConditionedWaveshaper": "models.waveshaper:ConditionedWaveshaper",
     "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
     "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
     "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",

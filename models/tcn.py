@@ -7,9 +7,10 @@ A stack of causal, unpadded, dilated 1-D convolutions. Each block is
 and a 1x1 convolution maps the last block's channels to the output, minus the network's response to silence, so
 silence in gives exact silence out (no DC offset in pauses, whatever the knobs). With ``gain_path`` the output
 layer gives two signals per channel, a residual ``r`` and a gain signal ``g``, and the output is
-``x * 10 ** (30 * tanh(g) / 20) + r`` for the current input sample ``x``: the network starts as the identity (the
-dry sound), and level changes such as a compressor's become a gain within +-30 dB to learn rather than a waveform
-to rebuild; the tanh makes the gain saturate on loud input instead of running away. With ``level_input`` the
+``x * 10 ** (max_gain_db * tanh(g) / 20) + r`` for the current input sample ``x`` (``max_gain_db`` 30 unless the
+config says otherwise): the network starts as the identity (the dry sound), and level changes such as a
+compressor's become a gain within +-``max_gain_db`` to learn rather than a waveform to rebuild; the tanh makes the
+gain saturate on loud input instead of running away. With ``level_input`` the
 first block also sees each channel's log level, so a gain that depends on loudness in dB (a compressor's curve)
 is a piecewise-linear function to learn rather than a logarithm to approximate. The level is a peak envelope, the
 largest ``|x|`` over the last ``w`` samples, for each window ``w`` in ``level_windows``: a window longer than the
@@ -34,13 +35,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-MAX_GAIN_DB = 30.0  # range of a gain path's gain, either way
+MAX_GAIN_DB = 30.0  # default range of a gain path's gain, either way
 LEVEL_FLOOR = 1e-4  # amplitude below which the level input reads as silence (-80 dBFS)
 
 
@@ -66,11 +67,14 @@ class TCNConfig:
     level_windows: tuple[int, ...] = (1,)  # peak-envelope windows of the level input, samples (1: |x| itself)
     level_rms: bool = False  # also the RMS level over each window longer than one sample
     gain_computer: int = 0  # hidden width of a per-sample network giving the gain from the level input (0: the TCN)
+    max_gain_db: float = MAX_GAIN_DB  # a gain path's gain stays within +-this many dB
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "level_windows", tuple(int(w) for w in self.level_windows))  # JSON gives a list
         if not self.level_windows or min(self.level_windows) < 1:
             raise ValueError(f"level_windows must be positive sample counts, got {self.level_windows}")
+        if not self.max_gain_db > 0:
+            raise ValueError(f"max_gain_db must be positive, got {self.max_gain_db}")
 
     @property
     def network_inputs(self) -> int:
@@ -282,12 +286,32 @@ class ConditionedTCN(nn.Module):
         if self.config.gain_computer:
             out = torch.cat((out, self.gain_computer(levels[..., levels.shape[-1] - out.shape[-1] :], embedding)), 1)
         if self.config.gain_path:
-            out = apply_gain_path(dry[..., dry.shape[-1] - out.shape[-1] :], out)
+            out = apply_gain_path(dry[..., dry.shape[-1] - out.shape[-1] :], out, self.config.max_gain_db)
         return out
 
     def stream(self, cond: torch.Tensor) -> TCNStream:
         """A block-by-block renderer for one fixed control vector ``cond`` of shape (cond_dim,)."""
         return TCNStream(self, cond)
+
+    def with_gain_range(self, max_gain_db: float) -> ConditionedTCN:
+        """A copy whose gain path spans +-``max_gain_db``, its gain signal scaled by the old range over the new one:
+        a warm start for training a wider range. Gains well inside the old range stay nearly the same (the tanh is
+        close to linear there); gains near its edge come out larger, where the old range had saturated them."""
+        c = self.config
+        if not c.gain_path:
+            raise ValueError("with_gain_range needs a network with a gain path")
+        widened = ConditionedTCN(replace(c, max_gain_db=max_gain_db))
+        widened.load_state_dict(self.state_dict())
+        scale = c.max_gain_db / max_gain_db
+        with torch.no_grad():
+            if c.gain_computer:
+                widened.gain_computer.last.weight.mul_(scale)
+                assert widened.gain_computer.last.bias is not None  # built with a bias
+                widened.gain_computer.last.bias.mul_(scale)
+            else:
+                widened.output.weight[c.out_channels :].mul_(scale)
+                widened.gain_bias.mul_(scale)
+        return widened
 
 
 def sliding_window(
@@ -317,11 +341,11 @@ def sliding_window(
         size *= 2
 
 
-def apply_gain_path(dry: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def apply_gain_path(dry: torch.Tensor, out: torch.Tensor, max_gain_db: float = MAX_GAIN_DB) -> torch.Tensor:
     """(B, C, T) current input samples and (B, 2C, T) output-layer signals (C residuals, then C gain signals) →
-    ``dry * 10 ** (MAX_GAIN_DB * tanh(gain) / 20) + residual``: a gain within +-MAX_GAIN_DB that saturates."""
+    ``dry * 10 ** (max_gain_db * tanh(gain) / 20) + residual``: a gain within +-``max_gain_db`` that saturates."""
     residual, gain = out.chunk(2, dim=1)
-    return dry * torch.exp(torch.tanh(gain) * (MAX_GAIN_DB * math.log(10) / 20)) + residual
+    return dry * torch.exp(torch.tanh(gain) * (max_gain_db * math.log(10) / 20)) + residual
 
 
 class TCNStream:
@@ -350,6 +374,7 @@ class TCNStream:
             self._out_offset = model.silence_offset(level.view(1, -1))
             self._out_weight = model.output.weight
             self._gain_path = model.config.gain_path
+            self._max_gain_db = model.config.max_gain_db
             self._gain_computer = model.gain_computer if model.config.gain_computer else None
             self._embedding = embedding
             self._in_channels = model.config.in_channels
@@ -386,4 +411,4 @@ class TCNStream:
         out = F.conv1d(x, self._out_weight) - self._out_offset
         if self._gain_computer is not None:
             out = torch.cat((out, self._gain_computer(levels, self._embedding)), 1)
-        return apply_gain_path(dry, out) if self._gain_path else out
+        return apply_gain_path(dry, out, self._max_gain_db) if self._gain_path else out

@@ -68,14 +68,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> str:
-    """Name of a tiny overdrive model trained end to end (a few steps) into the session's user model library."""
+    """Name of a tiny overdrive model (a conditioned TCN) trained end to end (a few steps) into the session's user
+    model library."""
     from dataclasses import replace
 
     from models.effect_training import RECIPES, train_effect
+    from models.tcn import TCNConfig
     from models.userdirs import user_models_dir
 
     recipe = replace(
         RECIPES["overdrive"],
+        config=TCNConfig(channels=16, kernel_size=3, dilation_growth=2, layers=8),
         steps=8,
         batch_size=4,
         segment_samples=2048,

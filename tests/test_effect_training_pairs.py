@@ -60,7 +60,8 @@ def test_knob_ends_come_with_the_recipes_share() -> None:
     at_end = (positions == 0) | (positions == 1)
     assert np.mean(at_end) == pytest.approx(0.4, abs=0.03)
     assert np.mean(positions[at_end] == 0) == pytest.approx(0.5, abs=0.05)
-    assert np.mean(_source((0.0, 0.0))._positions() % 1 == 0) == 0  # the overdrive's: uniform only
+    uniform = PairSource(reference_effect("overdrive"), replace(RECIPES["overdrive"], edge_share=0.0), _clips(), 2)
+    assert np.mean(uniform._positions() % 1 == 0) == 0  # no share: uniform only
 
 
 def test_resume_takes_a_saved_model_of_the_recipes_architecture_only(tmp_path) -> None:
@@ -87,3 +88,30 @@ def test_resume_takes_a_saved_model_of_the_recipes_architecture_only(tmp_path) -
     other = replace(recipe, config=TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=2))
     with pytest.raises(ValueError, match="architecture differs"):
         train_effect("compressor", tmp_path, recipe=other, model_name="c3", resume=saved)
+
+
+def test_resume_widens_a_saved_gain_range_to_the_recipes(tmp_path) -> None:
+    """A saved compressor of a narrower gain range (the same network otherwise) resumes with its gain signal
+    rescaled (:meth:`models.tcn.ConditionedTCN.with_gain_range`), and the sidecar says so."""
+    from models.effect_training import train_effect
+    from models.library import read_info
+
+    recipe = replace(
+        RECIPES["compressor"],
+        steps=1,
+        batch_size=1,
+        segment_samples=4096,
+        train_clips=1,
+        heldout_clips=1,
+        clip_seconds=1.0,
+        heldout_seconds=0.5,
+        grid=(0.5,),
+    )
+    narrow = replace(recipe, config=replace(recipe.config, max_gain_db=30.0))
+    train_effect("compressor", tmp_path, recipe=narrow, model_name="narrow")
+    saved = read_info(tmp_path / "narrow.json", "user")
+    widened = train_effect("compressor", tmp_path, recipe=recipe, model_name="wide", resume=saved)
+    assert widened.sidecar["architecture"]["max_gain_db"] == recipe.config.max_gain_db == 60.0
+    assert widened.sidecar["training"]["gain_range_widened"] == "+-30 dB to +-60 dB at the start"
+    again = train_effect("compressor", tmp_path, recipe=recipe, model_name="again", resume=widened)
+    assert "gain_range_widened" not in again.sidecar["training"]

@@ -15,7 +15,7 @@ RATE = 44_100
 REQUIRED_GAIN = {"compressor": 20.0, "overdrive": 3.0, "reverb": 1.5}
 # Models whose sidecar must record the knob grid on material of another origin (models.grid_evaluation), meeting
 # its goals: never further from the real effect than the dry input, geometric mean x4 (x2 for a reverb).
-OTHER_ORIGIN_GRID_REQUIRED = ("compressor", "reverb")
+OTHER_ORIGIN_GRID_REQUIRED = ("compressor", "overdrive", "reverb")
 
 
 @pytest.fixture(scope="module")

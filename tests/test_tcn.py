@@ -165,3 +165,32 @@ def test_gain_path_starts_as_the_identity_and_scales_the_input() -> None:
     assert torch.allclose(apply_gain_path(dry, residual_and_gain), expected)
     with pytest.raises(ValueError, match="gain_path"):
         ConditionedTCN(TCNConfig(in_channels=1, out_channels=2, gain_path=True))
+
+
+def test_gain_range_is_a_setting_and_widening_keeps_small_gains() -> None:
+    """``max_gain_db`` bounds the gain path's gain; :meth:`ConditionedTCN.with_gain_range` rescales the gain signal so
+    that gains well inside the old range stay nearly the same, and the new range reaches past the old one."""
+    dry = torch.ones(1, 1, 1)
+    saturated = torch.tensor([[[0.0], [50.0]]])
+    assert torch.allclose(apply_gain_path(dry, saturated), torch.tensor(10 ** (30 / 20)).view(1, 1, 1))
+    assert torch.allclose(apply_gain_path(dry, saturated, 60.0), torch.tensor(10 ** (60 / 20)).view(1, 1, 1))
+    with pytest.raises(ValueError, match="max_gain_db"):
+        TCNConfig(max_gain_db=0.0)
+    for extra in ({}, {**LEVELS, "gain_computer": 4}):
+        config = TCNConfig(channels=4, kernel_size=3, dilation_growth=2, layers=3, gain_path=True, **extra)
+        torch.manual_seed(2)
+        model = ConditionedTCN(config).eval()
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))  # a gain of a few dB, varying
+        wide = model.with_gain_range(60.0)
+        assert wide.config == replace(config, max_gain_db=60.0)
+        x = torch.nn.functional.pad(0.3 * torch.randn(2, 1, 2_000), (config.receptive_field - 1, 0))
+        control = torch.rand(2, 2)
+        with torch.no_grad():
+            before, after = model(x, control), wide(x, control)
+        assert not torch.equal(before, after) and torch.allclose(before, after, rtol=0.02, atol=1e-4)
+        stream = wide.stream(control[0])
+        assert torch.allclose(stream.process(x[:1, :, config.receptive_field - 1 :]), after[:1], atol=1e-5)
+    with pytest.raises(ValueError, match="gain path"):
+        ConditionedTCN(TCNConfig(channels=2, layers=1)).with_gain_range(60.0)
