@@ -41,7 +41,7 @@ import copy
 import datetime
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ from models.knobs import Knob
 from models.library import SHIPPED_DIR, ModelInfo, check_model_name, save_model
 from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio
 from models.reverb_tail import ReverbTail, ReverbTailConfig
-from models.steer_memory import MemoryChoice, choose_memory, estimate_response
+from models.steer_memory import MemoryChoice, choose_memory, estimate_response_outside
 from models.steer_pair import AudioSource, Pair, prepare_pair
 from models.tcn import ConditionedTCN, TCNConfig
 from models.userdirs import user_models_dir
@@ -132,10 +132,11 @@ RECIPES: dict[str, SteerRecipe] = {
         patience=8,
         cuda_batch_scale=8,
     ),
-    # A reverb's impulse response, predicted from the controls: a 2048-tap early part and a 4.5 s tail of decaying
+    # A reverb's impulse response, predicted from the controls: a 22,050-tap early part (0.5 s, started from the
+    # pair's measured response, which is coherent that far) and a 4.5 s tail of decaying
     # noise in 10 octave bands (T60 up to 3 s). Long FFTs in the loss teach each band's decay.
     "reverb": SteerRecipe(
-        ReverbTailConfig(tail_seconds=4.5, early_taps=2048, bands=10, cond_dim=2, early_scale=0.05),
+        ReverbTailConfig(tail_seconds=4.5, early_taps=22_050, bands=10, cond_dim=2, early_scale=0.05),
         segment_samples=32_768,
         batch_size=4,
         learning_rate=2e-3,
@@ -351,13 +352,9 @@ def _start_reverb(
 ) -> dict[str, list[float]] | None:
     """Start the reverb network from the impulse response of the pair's training part (validation and held-out
     parts silenced) if that beats starting as the dry sound on the validation part; the fitted bands, or None."""
-    silenced = pair.dry.copy(), pair.wet.copy()
-    for first, last in (regions.validation, regions.heldout):
-        for signal in silenced:
-            signal[:, first:last] = 0.0
     dry_start = validate(model)
     before = copy.deepcopy(model.state_dict())
-    fitted = model.start_from(*estimate_response(replace(pair, dry=silenced[0], wet=silenced[1])))
+    fitted = model.start_from(*estimate_response_outside(pair, (regions.validation, regions.heldout)))
     measured_start = validate(model)
     if measured_start >= dry_start:
         model.load_state_dict(before)
