@@ -27,7 +27,7 @@ tail of decaying noise per octave band) is predicted from the controls and appli
 TCN cannot hold a 2.5 s hall's tail; this network holds a 3 s T60 at the cost of an FFT per crop. Its loss adds
 FFT sizes of 8192 and 16384 to the paper's, whose log magnitudes follow each band's decay. It does not start as
 the dry sound but from the pair's impulse response as ``--memory auto`` estimated it (regularised deconvolution over
-2 s): its first 46 ms as the early taps, and each band's gain and T60 fitted to that band's decay above the
+2 s): its first 0.5 s as the early taps, and each band's gain and T60 fitted to that band's decay above the
 estimate's noise floor (:meth:`models.reverb_tail.ReverbTail.start_from`); training then refines the whole.
 
 On CUDA (``device``) each step takes ``cuda_batch_scale`` times the recipe's crops: on an H200 a step of 16 short
