@@ -261,7 +261,8 @@ def test_auto_steers_a_reverb_with_the_reverb_network() -> None:
 
 def test_the_reverb_network_starts_from_the_training_parts_response_and_keeps_its_echoes() -> None:
     """The early part starts as the response measured on the training part, so an echo 150 ms after the direct
-    sound (beyond the 46 ms early part of old) is there from the first step; the held-out error ends far below the dry's."""
+    sound (beyond the 46 ms early part of old) is there from the first step; the held-out error ends far below the
+    dry's."""
     from models.reverb_tail import ReverbTailConfig
 
     assert RECIPES["reverb"].config.early_taps >= 0.5 * SR  # the shipped recipe's early part: half a second
