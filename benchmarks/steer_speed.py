@@ -24,9 +24,9 @@ and 1 min for the reverb, with the same goal ratios.
 Recorded 2026-12-05 (5 min each, one torch thread, two runs at a time on the shared 2-core machine, load average 3-4,
 seed 0; docs/steering.md has the table), held-out ratio to dry and other material / held-out:
 
-    dragonfly-hall   0.468  0.84      dragonfly-plate  0.172  0.64
-    dragonfly-room   0.438  0.84      reverb           0.230  0.91
-    with --seed 1: dragonfly-hall 0.533 (missed) 1.21, dragonfly-room 0.310 1.32 (missed)
+    dragonfly-hall   0.465  0.85      dragonfly-plate  0.172  0.64
+    dragonfly-room   0.438  0.84      reverb           0.217  0.86
+    with --seed 1: dragonfly-hall 0.494 1.28 (missed), dragonfly-room 0.321 1.25 (1.251, missed)
 """
 
 from __future__ import annotations
