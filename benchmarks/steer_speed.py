@@ -20,6 +20,13 @@ each reverb <= 1/2 within 5 min, and generalisation error within 25 % of the hel
 not installed is skipped. The paper's numbers (4 min 26 s, 0.4945; 7 min 4 s, 0.9453) come from other material, so
 compare ratios. On CUDA (``--device cuda``, issue 27) the default budgets are the GPU goals: 0.5 min for the compressor
 and 1 min for the reverb, with the same goal ratios.
+
+Recorded 2026-12-05 (5 min each, one torch thread, two runs at a time on the shared 2-core machine, load average 3-4,
+seed 0; docs/steering.md has the table), held-out ratio to dry and other material / held-out:
+
+    dragonfly-hall   0.465  0.85      dragonfly-plate  0.172  0.64
+    dragonfly-room   0.438  0.84      reverb           0.217  0.86
+    with --seed 1: dragonfly-hall 0.494 1.28 (missed), dragonfly-room 0.321 1.25 (1.251, missed)
 """
 
 from __future__ import annotations

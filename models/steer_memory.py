@@ -24,7 +24,8 @@ limiters and distortions and +6..+16 dB for reverbs and delays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,16 @@ def estimate_response(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     power = np.abs(dry_spec) ** 2
     response = np.fft.irfft(np.fft.rfft(wet, size) * np.conj(dry_spec) / (power + IR_REGULARISATION * power.mean()))
     return response[:max_lag], response[size - max_lag :][::-1]
+
+
+def estimate_response_outside(pair: Pair, hidden: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`estimate_response` of the pair with the sample ranges ``hidden`` (e.g. the validation and held-out
+    parts) silenced in both the dry and the wet, so that nothing there is seen."""
+    dry, wet = pair.dry.copy(), pair.wet.copy()
+    for first, last in hidden:
+        dry[:, first:last] = 0.0
+        wet[:, first:last] = 0.0
+    return estimate_response(replace(pair, dry=dry, wet=wet))
 
 
 def impulse_evidence(pair: Pair) -> ImpulseEvidence:

@@ -168,3 +168,30 @@ def test_find_latency_on_pure_delay() -> None:
     dry = bursts(seconds=4.0)
     lag, correlation = find_latency(dry, delayed(dry, 123)[: dry.size], SR // 10)
     assert lag == 123 and correlation > 0.9
+
+
+def test_the_impulse_response_estimate_recovers_a_reverbs_decay_from_the_training_part_only() -> None:
+    """On an LTI reverb (direct sound, an early echo, a 0.8 s exponential tail), the response estimated from the
+    pair with its held-out part silenced has the reverb's early waveform and decay, whatever the wet holds there."""
+    from models.evaluation import t60_estimate
+    from models.steer_memory import estimate_response_outside
+
+    rng = np.random.default_rng(11)
+    t = np.arange(int(1.6 * SR)) / SR
+    response = 0.03 * rng.standard_normal(t.size) * np.exp(-np.log(1000) * t / 0.8)
+    response[: int(0.005 * SR)] = 0.0
+    response[0], response[int(0.013 * SR)] = 0.6, 0.25
+    dry = bursts(seconds=14.0, seed=3)
+    wet = signal.fftconvolve(dry, response)[: dry.size].astype(np.float32)
+    heldout = (int(11.5 * SR), dry.size)
+    spoiled = wet.copy()
+    spoiled[heldout[0] :] = wet[heldout[0] :][::-1]  # nothing of the held-out part may count
+    estimates = [
+        estimate_response_outside(prepare_pair(dry, w, SR, keep_latency=True), [heldout])[0] for w in (wet, spoiled)
+    ]
+    np.testing.assert_allclose(estimates[0], estimates[1], atol=1e-12)
+    causal = estimates[0]
+    early = int(0.5 * SR)  # the early half second as a waveform
+    error = np.sum((causal[:early] - response[:early]) ** 2) / np.sum(response[:early] ** 2)
+    assert error < 0.05, error
+    assert t60_estimate(causal[: t.size], SR).seconds == pytest.approx(0.8, rel=0.1)
