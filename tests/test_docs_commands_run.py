@@ -30,8 +30,8 @@ What the test changes in a command is general, by flag name or file type, never 
 - other shell lines (``mkdir``, ``cp``, variable assignments) run in bash.
 
 A line that runs as one an earlier block (README.md first) shows, the same program and arguments once the budgets
-are set (options in any order; ``--device cuda`` and no ``--device`` both run ``--device auto``), is run there,
-once. After each block no file of the checkout may have changed. The whole run is part of the full suite (slow:
+are set (options in any order; ``--device cuda`` and no ``--device`` both run ``--device auto``; only the name of
+the output folder differing), is run there, once. After each block no file of the checkout may have changed. The whole run is part of the full suite (slow:
 ``pytest -m "not slow"`` leaves it out); ``-k 'afx.md'`` runs one doc's blocks.
 
 ALLOWED lists the few commands that cannot run here, each with its reason; a listed command that no doc shows any
@@ -161,9 +161,18 @@ def _run_key(line: str) -> str:
         else:
             prefix, arguments = split
             positionals = [values for flag, values in arguments if flag is None]
-            flags = sorted((flag, values) for flag, values in arguments if flag is not None)
+            flags = sorted((flag, _folder_free(flag, values)) for flag, values in arguments if flag is not None)
             keys.append(repr((prefix, positionals, flags)))
     return " && ".join(keys)
+
+
+def _folder_free(flag: str, values: list[str]) -> list[str]:
+    """An output folder's name (an output option's value without a file suffix) does not make another run: the same
+    program with the same inputs and budgets writes the same files wherever they go. An output *file* keeps its
+    name, since its suffix chooses the format."""
+    if flag in OUTPUT_OPTIONS and values and all(not Path(value).suffix for value in values):
+        return ["<an output folder>"]
+    return values
 
 
 def _free_port() -> int:
