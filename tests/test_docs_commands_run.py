@@ -31,8 +31,9 @@ What the test changes in a command is general, by flag name or file type, never 
 
 A line that runs as one an earlier block (README.md first) shows, the same program and arguments once the budgets
 are set (options in any order; ``--device cuda`` and no ``--device`` both run ``--device auto``; only the name of
-the output folder differing), is run there, once. After each block no file of the checkout may have changed. The whole run is part of the full suite (slow:
-``pytest -m "not slow"`` leaves it out); ``-k 'afx.md'`` runs one doc's blocks.
+the output folder differing), is run there, once. After each block no file of the checkout may have changed. The
+whole run is part of the full suite (slow: ``pytest -m "not slow"`` leaves it out); ``-k 'afx.md'`` runs one doc's
+blocks.
 
 ALLOWED lists the few commands that cannot run here, each with its reason; a listed command that no doc shows any
 more fails the test, so the list cannot go stale.
