@@ -179,6 +179,19 @@ class GainComputer(nn.Module):
         return self.last(self.middle(self.act(self.first(levels) * gamma + beta)))
 
 
+def knob_embedding(cond_dim: int, hidden: int) -> nn.Sequential:
+    """The small MLP that turns a control vector (the knobs, 0..1) into the conditioning embedding of ``hidden``
+    features; its layer names (``0``, ``2``, ``4``) are part of the saved weights."""
+    return nn.Sequential(
+        nn.Linear(cond_dim, 16),
+        nn.ReLU(),
+        nn.Linear(16, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+    )
+
+
 class ConditionedTCN(nn.Module):
     """Causal TCN whose behaviour is steered by a small control vector (the knobs)."""
 
@@ -189,14 +202,7 @@ class ConditionedTCN(nn.Module):
         super().__init__()
         self.config = config or TCNConfig()
         c = self.config
-        self.cond_mlp = nn.Sequential(
-            nn.Linear(c.cond_dim, 16),
-            nn.ReLU(),
-            nn.Linear(16, c.cond_hidden),
-            nn.ReLU(),
-            nn.Linear(c.cond_hidden, c.cond_hidden),
-            nn.ReLU(),
-        )
+        self.cond_mlp = knob_embedding(c.cond_dim, c.cond_hidden)
         blocks = []
         in_ch = c.network_inputs
         for dilation in c.dilations:

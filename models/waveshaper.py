@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.tcn import knob_embedding
+
 UNIT_GAIN_RANGE = (0.25, 64.0)  # the tanh units' starting gains, spread evenly in dB over this range
 
 
@@ -63,14 +65,7 @@ class ConditionedWaveshaper(nn.Module):
         super().__init__()
         self.config = config or WaveshaperConfig()
         c = self.config
-        self.cond_mlp = nn.Sequential(
-            nn.Linear(c.cond_dim, 16),
-            nn.ReLU(),
-            nn.Linear(16, c.cond_hidden),
-            nn.ReLU(),
-            nn.Linear(c.cond_hidden, c.cond_hidden),
-            nn.ReLU(),
-        )
+        self.cond_mlp = knob_embedding(c.cond_dim, c.cond_hidden)
         # One head for the curve: slope, then per unit log gain, offset and weight.
         self.curve = nn.Linear(c.cond_hidden, 1 + 3 * c.units)
         self.filter = nn.Linear(c.cond_hidden, c.taps)

@@ -64,15 +64,12 @@ def test_knob_ends_come_with_the_recipes_share() -> None:
     assert np.mean(uniform._positions() % 1 == 0) == 0  # no share: uniform only
 
 
-def test_resume_takes_a_saved_model_of_the_recipes_architecture_only(tmp_path) -> None:
-    from models.effect_training import train_effect
-    from models.library import read_info
-    from models.tcn import TCNConfig
-
-    recipe = replace(
+def _tiny_compressor_recipe(steps: int, batch_size: int):
+    """The compressor's recipe cut to a second of material and a few steps: enough to save and resume."""
+    return replace(
         RECIPES["compressor"],
-        steps=2,
-        batch_size=2,
+        steps=steps,
+        batch_size=batch_size,
         segment_samples=4096,
         train_clips=1,
         heldout_clips=1,
@@ -80,6 +77,14 @@ def test_resume_takes_a_saved_model_of_the_recipes_architecture_only(tmp_path) -
         heldout_seconds=0.5,
         grid=(0.5,),
     )
+
+
+def test_resume_takes_a_saved_model_of_the_recipes_architecture_only(tmp_path) -> None:
+    from models.effect_training import train_effect
+    from models.library import read_info
+    from models.tcn import TCNConfig
+
+    recipe = _tiny_compressor_recipe(steps=2, batch_size=2)
     first = train_effect("compressor", tmp_path, recipe=recipe, model_name="c")
     saved = read_info(tmp_path / "c.json", "user")  # level windows as JSON lists, as any sidecar has them
     assert isinstance(saved.sidecar["architecture"]["level_windows"], list)
@@ -96,17 +101,7 @@ def test_resume_widens_a_saved_gain_range_to_the_recipes(tmp_path) -> None:
     from models.effect_training import train_effect
     from models.library import read_info
 
-    recipe = replace(
-        RECIPES["compressor"],
-        steps=1,
-        batch_size=1,
-        segment_samples=4096,
-        train_clips=1,
-        heldout_clips=1,
-        clip_seconds=1.0,
-        heldout_seconds=0.5,
-        grid=(0.5,),
-    )
+    recipe = _tiny_compressor_recipe(steps=1, batch_size=1)
     narrow = replace(recipe, config=replace(recipe.config, max_gain_db=30.0))
     train_effect("compressor", tmp_path, recipe=narrow, model_name="narrow")
     saved = read_info(tmp_path / "narrow.json", "user")
