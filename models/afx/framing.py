@@ -12,6 +12,7 @@ in them.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Protocol, TypeAlias
 
@@ -75,22 +76,22 @@ class FrameModel(nn.Module):
     deconv: TiedDeconvolution
 
 
-class ContextFrames(FrameModel):
+class ContextFrames(FrameModel, metaclass=ABCMeta):
     """A frame model that runs its front-end on each of an example's 2k+1 frames alike: neighbouring output frames
     share 2k of them, so :func:`frame_batches` runs the front-end once per input frame (``encode_frames``) and hands
     each output frame its context's latents (``decode``); ``forward`` is ``decode`` after ``encode``."""
 
+    @abstractmethod
     def encode_frames(
         self, frames: torch.Tensor, control: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames (M, N) to their residuals R (M, filters, N) and latents (M, filters, latent), conditioned on
         ``control`` (one row per equal run of consecutive frames)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         """The current frame's residual (B, filters, N) and the 2k+1 frames' latents (B, 2k+1, filters, latent) to
         the output frame (B, 1, N)."""
-        raise NotImplementedError
 
 
 class SlidingModel(nn.Module):
