@@ -29,7 +29,7 @@ from models.effects import PEDALS, reference_effect
 from models.library import SHIPPED_DIR, read_info
 from models.library import load_info as load_library_info
 from models.material import make_program
-from models.pedals.training import ARCHS, model_name_for, render, train_pedal
+from models.pedals.training import ARCH_LABELS, ARCHS, model_name_for, pedal_recipe, render, train_pedal
 from models.rates import SAMPLE_RATE_HZ
 
 RTF_SECONDS = 10.0
@@ -55,10 +55,8 @@ def row(effect: str, arch: str, models: Path, minutes: float, args: argparse.Nam
     if not sidecar.is_file():
         from dataclasses import replace
 
-        from models.effect_training import RECIPES
-
         command = f"reatimbre train-effect --effect {effect} --arch {arch} --minutes {minutes:g} --threads 1"
-        recipe = replace(RECIPES[effect], minutes=minutes)
+        recipe = replace(pedal_recipe(effect, arch), minutes=minutes)
         for field in ("steps", "clip_seconds", "heldout_seconds"):
             value = getattr(args, field)
             if value is not None:
@@ -71,7 +69,7 @@ def row(effect: str, arch: str, models: Path, minutes: float, args: argparse.Nam
     modulation = summary.get("modulation")
     return {
         "effect": effect,
-        "network": {"tcn": "our TCN", "mccool-cnn": "McCool CNN", "mccool-lstm": "McCool LSTM"}[arch],
+        "network": ARCH_LABELS[arch] + (f" ({info.sidecar['architecture']['type']})" if arch == "ours" else ""),
         "parameters": info.sidecar["parameters"],
         "steps": info.sidecar["training"]["steps"],
         "seconds": info.sidecar["training"]["seconds"],

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -40,7 +41,18 @@ from models.reverb_tail import ReverbTail, ReverbTailConfig
 from models.tcn import ConditionedTCN, TCNConfig
 from models.waveshaper import ConditionedWaveshaper, WaveshaperConfig
 
-NetworkConfig = TCNConfig | ReverbTailConfig | WaveshaperConfig
+
+class PedalNetworkConfig(Protocol):
+    """A pedal-board network's configuration (``models.pedals``): it builds its network for the effect it models
+    (knob count, LFO, latency), and says how many samples of past input one output sample needs."""
+
+    @property
+    def receptive_field(self) -> int: ...
+
+    def build(self, effect: ReferenceEffect) -> torch.nn.Module: ...
+
+
+NetworkConfig = TCNConfig | ReverbTailConfig | WaveshaperConfig | PedalNetworkConfig
 IMPULSE_LEVEL = 0.5  # peak of the click of a recipe's impulse rows
 
 
@@ -154,7 +166,11 @@ RECIPES: dict[str, Recipe] = {
         response_rows=4,
         response_early_weight=4.0,
     ),
-    # The pedal board (issue 29), trained by models.pedals.training on a CPU budget of minutes each.
+}
+
+# The pedal board's conditioned TCNs (issue 29, ``reatimbre train-effect --arch tcn``), trained by
+# models.pedals.training on a CPU budget of minutes each.
+PEDAL_TCN_RECIPES: dict[str, Recipe] = {
     "fuzz": Recipe(
         TCNConfig(
             channels=16,
@@ -225,6 +241,19 @@ RECIPES: dict[str, Recipe] = {
     ),
 }
 
+# The pedal board's own networks (``--arch ours``, the default; the shipped pedals).
+RECIPES["fuzz"] = PEDAL_TCN_RECIPES["fuzz"]
+
+RECIPES["amp"] = PEDAL_TCN_RECIPES["amp"]
+
+RECIPES["octave"] = PEDAL_TCN_RECIPES["octave"]
+
+RECIPES["chorus"] = PEDAL_TCN_RECIPES["chorus"]
+
+RECIPES["delay"] = PEDAL_TCN_RECIPES["delay"]
+
+RECIPES["filter"] = PEDAL_TCN_RECIPES["filter"]
+
 
 CROP_PEAK_DB = -0.5  # a crop's random gain never lifts its peak above this
 
@@ -235,7 +264,9 @@ def build_model(config: NetworkConfig) -> torch.nn.Module:
         return ReverbTail(config)
     if isinstance(config, WaveshaperConfig):
         return ConditionedWaveshaper(config)
-    return ConditionedTCN(config)
+    if isinstance(config, TCNConfig):
+        return ConditionedTCN(config)
+    raise ValueError(f"a {type(config).__name__} is built by models.pedals.training, for its effect")
 
 
 class PairSource:

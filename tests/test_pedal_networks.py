@@ -3,12 +3,14 @@ streams block by block exactly as one pass, keeps the library contract, and has 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from scipy.signal import hilbert
 
-from models.effect_training import RECIPES
+from models.effect_training import PEDAL_TCN_RECIPES
 from models.effects import REFERENCE_EFFECTS
 from models.library import load_model, save_model
 from models.modulation import modulation_distance, modulation_spectrum
@@ -25,7 +27,7 @@ SR = 44_100
 
 def _small_lfo_tcn(latency: int = 0) -> LFOTCN:
     chorus = REFERENCE_EFFECTS["chorus"]
-    recipe = RECIPES["chorus"]
+    recipe = PEDAL_TCN_RECIPES["chorus"]
     small = TCNConfig(channels=4, kernel_size=3, dilation_growth=4, layers=3, cond_dim=3, out_channels=3)
     network = build_pedal_network("tcn", chorus, type(recipe)(**{**recipe.__dict__, "config": small}))
     assert isinstance(network, LFOTCN)
@@ -81,9 +83,7 @@ def test_streaming_equals_one_pass(kind: str) -> None:
     elif kind == "latency":
         octave = REFERENCE_EFFECTS["octave"]
         small = TCNConfig(channels=4, kernel_size=3, dilation_growth=4, layers=3)
-        network = build_pedal_network(
-            "tcn", octave, type(RECIPES["octave"])(**{**RECIPES["octave"].__dict__, "config": small})
-        )
+        network = build_pedal_network("tcn", octave, replace(PEDAL_TCN_RECIPES["octave"], config=small))
         assert isinstance(network, LFOTCN) and network.latency_samples == octave.latency_samples > 0
         torch.nn.init.normal_(network.tcn.output.weight, std=0.3)
         _stream_equals_one_pass(network, 2, blocks)
@@ -120,7 +120,7 @@ def test_each_type_saves_loads_and_renders_through_the_library(network: torch.nn
 
 def test_an_untrained_pedal_network_is_the_dry_sound_delayed_by_its_latency() -> None:
     octave = REFERENCE_EFFECTS["octave"]
-    network = build_pedal_network("tcn", octave, RECIPES["octave"])
+    network = build_pedal_network("tcn", octave, PEDAL_TCN_RECIPES["octave"])
     audio = np.random.default_rng(2).standard_normal(3000).astype(np.float32) * 0.1
     raw = render(network.stream(torch.rand(2)), audio, 0)  # type: ignore[operator]
     np.testing.assert_allclose(raw[octave.latency_samples :], audio[: -octave.latency_samples], atol=1e-6)

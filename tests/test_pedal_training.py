@@ -10,17 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.effect_training import RECIPES
-from models.effects import REFERENCE_EFFECTS
+from models.effects import PEDALS, REFERENCE_EFFECTS
 from models.library import load_model
-from models.pedals.training import train_pedal
+from models.pedals.training import pedal_recipe, train_pedal
 from models.userdirs import user_models_dir
 from server.cli import main
 
 
-def _tiny(name: str):
+def _tiny(name: str, arch: str):
     return replace(
-        RECIPES[name],
+        pedal_recipe(name, arch),
         steps=3,
         batch_size=2,
         segment_samples=2048,
@@ -31,14 +30,21 @@ def _tiny(name: str):
 
 
 @pytest.mark.parametrize(
-    ("effect", "arch"), [("chorus", "tcn"), ("octave", "tcn"), ("fuzz", "mccool-cnn"), ("fuzz", "mccool-lstm")]
+    ("effect", "arch"),
+    [
+        *((effect, "ours") for effect in PEDALS),
+        ("chorus", "tcn"),
+        ("octave", "tcn"),
+        ("fuzz", "mccool-cnn"),
+        ("fuzz", "mccool-lstm"),
+    ],  # fmt: skip
 )
 def test_a_pedal_trains_is_judged_and_renders(effect: str, arch: str) -> None:
     info = train_pedal(
         effect,
         user_models_dir(),
         arch=arch,
-        recipe=_tiny(effect),
+        recipe=_tiny(effect, arch),
         heldout_seconds=1.0,
         model_name=f"tiny-{effect}-{arch}",
     )

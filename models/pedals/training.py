@@ -2,9 +2,16 @@
 
 Training pairs come as for the other shipped effects (random crops of generated programs through the real effect,
 random knob positions), with the McCool paper's test signals (sines, squares, saws, chirps) added to the programs.
-``arch`` picks the network: ``tcn`` (ours: :class:`~models.pedals.lfo_tcn.LFOTCN`, a conditioned TCN with a dry
-path, told the LFO's phase for an effect with an LFO and declaring the latency of one with a latency), or the
-paper's ``mccool-cnn`` and ``mccool-lstm`` baselines.
+``arch`` picks the network: ``ours`` (the default: the network of the effect's recipe in
+``models.effect_training.RECIPES``, the one that ships), ``tcn`` (:class:`~models.pedals.lfo_tcn.LFOTCN`, a
+conditioned TCN with a dry path, told the LFO's phase for an effect with an LFO and declaring the latency of one with
+a latency; recipes in ``PEDAL_TCN_RECIPES``), or the paper's ``mccool-cnn`` and ``mccool-lstm`` baselines.
+
+A network may ask more of training through two optional members: ``restarts_with_render`` (True when its output
+depends on everything since the render began, like a divider's parity: training crops then start the real effect
+where the network's input starts, as for an effect with an LFO) and ``start_from(next_batch)`` (called once before
+gradient descent with the training batch source, ``step -> (dry, control, wet)``, for a network that measures its
+starting point on the training pairs).
 
 The held-out judgement (:func:`judge`) renders clips of another origin (``models.pedals.heldout``) at every point
 of the 3-per-knob grid, with the real effect's and the model's latencies removed, and records per point the MR-STFT
@@ -25,12 +32,12 @@ import torch
 from torch import nn
 
 from models.device import DeviceChoice, default_device, module_device
-from models.effect_training import RECIPES, Recipe
+from models.effect_training import PEDAL_TCN_RECIPES, RECIPES, Recipe
 from models.effects import ReferenceEffect, reference_effect
 from models.evaluation import loudness_lufs, mrstft_distance
 from models.fit import FitProgress, fit
 from models.library import ModelInfo, render_stream, save_model
-from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio
+from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import GENERATORS, TEST_SIGNALS, make_program
 from models.modulation import modulation_distance
 from models.networks import BlockStream
@@ -38,9 +45,12 @@ from models.pedals.baselines import McCoolCNN, McCoolLSTM
 from models.pedals.heldout import heldout_clips
 from models.pedals.lfo_tcn import LFOTCN
 from models.rates import SAMPLE_RATE_HZ
+from models.reverb_tail import ReverbTailConfig
 from models.tcn import TCNConfig
+from models.waveshaper import WaveshaperConfig
 
-ARCHS = ("tcn", "mccool-cnn", "mccool-lstm")
+ARCHS = ("ours", "tcn", "mccool-cnn", "mccool-lstm")
+ARCH_LABELS = {"ours": "ours", "tcn": "our TCN", "mccool-cnn": "McCool CNN", "mccool-lstm": "McCool LSTM"}
 MATERIAL_KINDS = [*GENERATORS, *TEST_SIGNALS]
 LFO_HARMONICS = 2
 LFO_HIDDEN = 16
@@ -51,8 +61,16 @@ SEGMENT_GOAL = 0.95  # share of one-second segments whose render must be nearer 
 
 
 def model_name_for(effect: str, arch: str) -> str:
-    """The library name a trained model gets: the effect's for ours, ``EFFECT-ARCH`` for a baseline."""
-    return effect if arch == "tcn" else f"{effect}-{arch}"
+    """The library name a trained model gets: the effect's for ours, ``EFFECT-ARCH`` for the others."""
+    return effect if arch == "ours" else f"{effect}-{arch}"
+
+
+def pedal_recipe(effect: str, arch: str) -> Recipe:
+    """The recipe ``arch`` trains ``effect`` with: the TCN's for ``tcn``, the effect's own otherwise (the baselines
+    take its crops, batch and budget)."""
+    if arch == "tcn":
+        return PEDAL_TCN_RECIPES[effect]
+    return RECIPES[effect]
 
 
 def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Module:
@@ -62,11 +80,13 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
         return McCoolCNN(window=128, channels=8, kernel_size=5, hidden=32, knobs=knobs)
     if arch == "mccool-lstm":
         return McCoolLSTM(hidden=32, layers=2, knobs=knobs, warmup=1024)
-    if arch != "tcn":
+    if arch not in ("ours", "tcn"):
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHS)})")
     config = recipe.config
     if not isinstance(config, TCNConfig):
-        raise ValueError(f"the {effect.name} recipe's network is a {type(config).__name__}, not a TCN")
+        if arch == "tcn" or isinstance(config, ReverbTailConfig | WaveshaperConfig):
+            raise ValueError(f"the {effect.name} recipe's network is a {type(config).__name__}, not a pedal's")
+        return config.build(effect)
     lfo = None
     if effect.lfo is not None:
         index = [k.name for k in effect.knobs].index(effect.lfo.rate_knob)
@@ -89,7 +109,9 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
 class CropSource:
     """Random (dry, knobs, wet) training crops of ``clips`` through ``effect``, for a network that needs
     ``receptive_field`` samples of input per output sample. The effect runs from ``memory_seconds`` before the
-    network's input (0 for an LFO effect: the crop then starts the effect, and its LFO, where the network does)."""
+    network's input (0 for an LFO effect, or with ``restart``: the crop then starts the effect, and its LFO, where
+    the network does). Knob positions sit at an end with ``edge_share`` (as ``Recipe.edge_share``); each crop gets a
+    random gain from ``crop_gain_db``, its peak kept at most -0.5 dBFS (as ``Recipe.crop_gain_db``)."""
 
     def __init__(
         self,
@@ -99,9 +121,14 @@ class CropSource:
         segment: int,
         batch: int,
         seed: int,
+        *,
+        restart: bool = False,
+        edge_share: float = 0.0,
+        crop_gain_db: tuple[float, float] = (0.0, 0.0),
     ):
         self.effect, self.rf, self.segment, self.batch_size = effect, receptive_field, segment, batch
-        self.warm = int(effect.memory_seconds * SAMPLE_RATE_HZ)
+        self.edge_share, self.crop_gain_db = edge_share, crop_gain_db
+        self.warm = 0 if restart else int(effect.memory_seconds * SAMPLE_RATE_HZ)
         self.rng = np.random.default_rng(seed)
         self.pad = self.warm + self.rf
         self.clips = [np.concatenate([np.zeros(self.pad, np.float32), clip]) for clip in clips]
@@ -110,13 +137,28 @@ class CropSource:
         for _ in range(8):
             clip = self.clips[self.rng.integers(len(self.clips))]
             end = int(self.rng.integers(self.pad + self.segment, len(clip) + 1))
-            window = clip[end - self.segment - self.rf + 1 - self.warm : end]
-            positions = self.rng.random(len(self.effect.knobs))
+            window = self._gained(clip[end - self.segment - self.rf + 1 - self.warm : end])
+            positions = self._positions()
             values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
             wet = self.effect.process(window[None, :], SAMPLE_RATE_HZ, values)[0, -self.segment :]
             if np.sqrt(np.mean(wet**2)) > 1e-4:
                 break
         return window[self.warm :], positions.astype(np.float32), wet
+
+    def _positions(self) -> np.ndarray:
+        count = len(self.effect.knobs)
+        at_end = self.rng.random(count) < self.edge_share
+        return np.where(at_end, (self.rng.random(count) < 0.5).astype(float), self.rng.random(count))
+
+    def _gained(self, window: np.ndarray) -> np.ndarray:
+        low, high = self.crop_gain_db
+        if low == high == 0.0:
+            return window
+        gain = 10 ** (self.rng.uniform(low, high) / 20)
+        peak = float(np.max(np.abs(window)))
+        if peak > 0:
+            gain = min(gain, 10 ** (-0.5 / 20) / peak)
+        return (window * gain).astype(np.float32)
 
     def batch(self, _step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         xs, cs, ys = zip(*(self.example() for _ in range(self.batch_size)), strict=True)
@@ -260,11 +302,19 @@ def modulation_check(network: nn.Module, effect: ReferenceEffect, grid: tuple[fl
     return {"signal": "steady sawtooth chord, 6 s", "points": rows}
 
 
+def _arch_note(arch: str) -> str:
+    if arch == "ours":
+        return ""
+    if arch == "tcn":
+        return " (our conditioned TCN, for comparison)"
+    return f" ({arch} baseline of the McCool paper)"
+
+
 def train_pedal(
     name: str,
     out_dir: Path,
     *,
-    arch: str = "tcn",
+    arch: str = "ours",
     recipe: Recipe | None = None,
     seed: int = 0,
     command: str | None = None,
@@ -275,21 +325,34 @@ def train_pedal(
 ) -> ModelInfo:
     """Train ``arch`` on the pedal effect ``name``, judge it on held-out clips of another origin, save it."""
     effect = reference_effect(name)
-    recipe = recipe or RECIPES[name]
+    recipe = recipe or pedal_recipe(name, arch)
     device = device or default_device()
     torch.manual_seed(seed)
     network = build_network(arch, effect, recipe)
+    restart = bool(getattr(network, "restarts_with_render", False))
     rf = int(network.receptive_field)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
     material = [
         make_program(recipe.clip_seconds, SAMPLE_RATE_HZ, rng, MATERIAL_KINDS) for _ in range(recipe.train_clips)
     ]
-    source = CropSource(effect, material, rf, recipe.segment_samples, recipe.batch_size_on(device.device), seed)
+    source = CropSource(
+        effect,
+        material,
+        rf,
+        recipe.segment_samples,
+        recipe.batch_size_on(device.device),
+        seed,
+        restart=restart,
+        edge_share=recipe.edge_share,
+        crop_gain_db=recipe.crop_gain_db,
+    )
     validation_rng = np.random.default_rng(seed + 1_000_003)
     validation_clips = [
         make_program(recipe.heldout_seconds, SAMPLE_RATE_HZ, validation_rng, MATERIAL_KINDS) for _ in range(2)
     ]
-    held = CropSource(effect, validation_clips, rf, recipe.segment_samples, recipe.batch_size, seed + 7)
+    held = CropSource(
+        effect, validation_clips, rf, recipe.segment_samples, recipe.batch_size, seed + 7, restart=restart
+    )
     batches = [held.batch(0) for _ in range(2)]
     mrstft = MultiResolutionSTFTLoss()
 
@@ -302,8 +365,13 @@ def train_pedal(
         loss = mrstft(estimate, target)
         if recipe.esr_weight:
             loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        if recipe.level_weight:
+            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
         return loss
 
+    start_from = getattr(network, "start_from", None)
+    if start_from is not None:
+        start_from(source.batch)
     result = fit(
         network,
         source.batch,
@@ -311,6 +379,8 @@ def train_pedal(
         steps=recipe.steps,
         max_seconds=recipe.minutes * 60,
         learning_rate=recipe.learning_rate,
+        warmup_fraction=recipe.warmup_fraction,
+        average_decay=recipe.average_decay,
         validate=validate,
         validate_every=max(1, min(50, recipe.steps // 4)),
         progress=progress,
@@ -318,14 +388,14 @@ def train_pedal(
     )
     verdict = judge(network, effect, heldout_clips(heldout_seconds, SAMPLE_RATE_HZ))
     sidecar = {
-        "description": effect.description + ("" if arch == "tcn" else f" ({arch} baseline of the McCool paper)"),
+        "description": effect.description + _arch_note(arch),
         "sample_rate": SAMPLE_RATE_HZ,
         "tail_seconds": effect.tail_seconds,
         "knobs": [k.to_dict() for k in effect.knobs],
         "emulates": effect.describe(),
         "training": {
             "command": command
-            or f"reatimbre train-effect --effect {name}" + ("" if arch == "tcn" else f" --arch {arch}"),
+            or f"reatimbre train-effect --effect {name}" + ("" if arch == "ours" else f" --arch {arch}"),
             "arch": arch,
             "data": {
                 "material": "models.material.make_program with the paper's test signals: notes, chords, plucks, "

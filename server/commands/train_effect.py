@@ -44,9 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue training the model already in --out")
     parser.add_argument(
         "--arch",
-        choices=["tcn", "mccool-cnn", "mccool-lstm"],
-        default="tcn",
-        help="pedal-board effects only: our TCN (default) or a McCool-paper baseline, saved as EFFECT-ARCH",
+        choices=["ours", "tcn", "mccool-cnn", "mccool-lstm"],
+        default="ours",
+        help="pedal-board effects only: the recipe's network (ours, the default, the one that ships), our "
+        "conditioned TCN or a McCool-paper baseline; all but ours are saved as EFFECT-ARCH",
     )
     add_training_device(parser)
     parser.set_defaults(run=run)
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import ReaTimbreError
     from models.fit import FitProgress
     from models.library import read_info
-    from models.pedals.training import train_pedal
+    from models.pedals.training import pedal_recipe, train_pedal
 
     device = training_device(args)
     announce(device)
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     names = list(REFERENCE_EFFECTS) if args.effect == "all" else [args.effect]
     command = _command(args)
     for name in names:
-        recipe = RECIPES[name]
+        recipe = pedal_recipe(name, args.arch) if name in PEDALS else RECIPES[name]
         if args.minutes is not None:
             recipe = replace(recipe, minutes=args.minutes)
         if args.steps is not None:
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: saved {info.weights_path}")
             print("  held-out (other origin): " + "  ".join(f"{k} {v}" for k, v in verdict.items()))
             continue
-        if args.arch != "tcn":
+        if args.arch != "ours":
             raise ReaTimbreError(
                 f"--arch {args.arch}: only the pedal-board effects ({', '.join(PEDALS)}) have baselines"
             )
@@ -146,7 +147,7 @@ def _command(args: argparse.Namespace) -> str:
         if value is not None:
             parts += [flag, str(value)]
     parts += ["--resume"] if args.resume else []
-    parts += ["--arch", args.arch] if args.arch != "tcn" else []
+    parts += ["--arch", args.arch] if args.arch != "ours" else []
     parts += ["--device", args.device] if args.device else []
     parts += ["--bf16"] if args.bf16 else []
     return shlex.join(parts)
