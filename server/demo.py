@@ -46,7 +46,9 @@ def effects_demo(out_dir: Path, seconds: float = 6.0) -> list[dict]:
         if reference is not None:
             wet, _ = read_audio(result.output_path)
             padded = np.pad(dry, ((0, 0), (0, wet.shape[1] - dry.shape[1])))
-            target = reference.process(padded, rate, result.knobs)
+            # Renders line up with the input (a model's latency is removed): so must the real effect's output.
+            latency = reference.latency_samples
+            target = reference.process(np.pad(padded, ((0, 0), (0, latency))), rate, result.knobs)[:, latency:]
             row["quality"] = (
                 f"MR-STFT to the real effect {mrstft_distance(wet, target):.3f} "
                 f"(dry input {mrstft_distance(padded, target):.3f})"
