@@ -51,6 +51,7 @@ from models.waveshaper import UNIT_GAIN_RANGE, ConditionedWaveshaper
 START_DAMPING = 0.7  # the sections' damping at the start (a smooth low-pass, no resonance)
 START_ZERO_ANGLE_LOGIT = 3.0  # zeros at pi * sigmoid(3) = 0.95 pi: near z = -1, a low-pass at the start
 DC_FLOOR = 1e-6  # a section's zeros' gain at 0 Hz is at least this when the section is normalised to unit DC gain
+DIRECT_SCALE = 10.0  # the direct knob path's weights act this many times over (Adam moves them that much faster)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class ConditionedBiquads(nn.Module):
         self.poles = nn.Linear(c.cond_hidden, 2 * c.sections)  # per section: frequency logit, damping logit
         self.zeros = nn.Linear(c.cond_hidden, 2 * c.sections)  # per section: radius logit, angle logit
         self.gain = nn.Linear(c.cond_hidden, 1)  # the cascade's log gain (nepers)
+        # A linear path from the knobs straight to the filter's logits, beside the MLP's: at the start the MLP's
+        # output hardly depends on the knobs, and a filter whose cutoff follows a knob needs that dependence first.
+        self.direct = nn.Linear(self.knobs, 4 * c.sections + 1, bias=False)
         self.curve_in = nn.Linear(c.cond_hidden, 1 + 3 * c.units)
         self.curve_out = nn.Linear(c.cond_hidden, 1 + 3 * c.units)
         low, high = (math.log(g) for g in UNIT_GAIN_RANGE)
@@ -102,6 +106,7 @@ class ConditionedBiquads(nn.Module):
             self.poles.bias[1::2] = damping_logit
             self.zeros.bias[1::2] = START_ZERO_ANGLE_LOGIT
             self.gain.weight.zero_()
+            self.direct.weight.zero_()
             for curve in (self.curve_in, self.curve_out):
                 curve.weight[0].zero_()
                 curve.bias[0] = 1.0  # slope 1: the identity
@@ -131,8 +136,9 @@ class ConditionedBiquads(nn.Module):
         gain at 0 Hz, and the cascade's gain (B,), all float64."""
         embedding = self.cond_mlp(control.float())
         c = self.config
-        poles = self.poles(embedding).double().reshape(-1, c.sections, 2)
-        zeros = self.zeros(embedding).double().reshape(-1, c.sections, 2)
+        direct = DIRECT_SCALE * self.direct(control.float())
+        poles = (self.poles(embedding) + direct[:, : 2 * c.sections]).double().reshape(-1, c.sections, 2)
+        zeros = (self.zeros(embedding) + direct[:, 2 * c.sections : -1]).double().reshape(-1, c.sections, 2)
         nyquist_scale = 2 * math.pi / self.sample_rate
         log_low, log_high = math.log(c.min_hz), math.log(c.max_hz)
         natural = nyquist_scale * torch.exp(log_low + (log_high - log_low) * torch.sigmoid(poles[..., 0]))
@@ -145,7 +151,7 @@ class ConditionedBiquads(nn.Module):
         zero_angle = math.pi * torch.sigmoid(zeros[..., 1])
         numerator = torch.stack((one, -2 * zero_radius * torch.cos(zero_angle), zero_radius**2), dim=-1)
         dc = denominator.sum(-1, keepdim=True) / torch.clamp(numerator.sum(-1, keepdim=True), min=DC_FLOOR)
-        gain = torch.exp(self.gain(embedding).double()[:, 0])
+        gain = torch.exp((self.gain(embedding) + direct[:, -1:]).double()[:, 0])
         return numerator * dc, denominator, gain
 
     def curves(self, control: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
