@@ -18,7 +18,7 @@ from models.losses import MultiResolutionSTFTLoss
 from models.material import make_program
 from models.networks import architecture_record, build_network
 from models.pedals.biquads import BiquadConfig, ConditionedBiquads, ladder_nonlinearity_db
-from models.pedals.training import CropSource, MATERIAL_KINDS
+from models.pedals.training import MATERIAL_KINDS, CropSource
 from models.pedals.training import build_network as build_pedal_network
 from models.userdirs import user_models_dir
 

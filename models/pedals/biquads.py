@@ -166,7 +166,8 @@ class ConditionedBiquads(nn.Module):
         return result[0], result[1]
 
     def frequency_response(self, control: torch.Tensor, fft_size: int) -> torch.Tensor:
-        """The cascade's response times its gain at the ``fft_size // 2 + 1`` bins of a real FFT: (B, bins), complex128."""
+        """The cascade's response times its gain at the ``fft_size // 2 + 1`` bins of a real FFT: (B, bins),
+        complex128."""
         numerator, denominator, gain = self.sections(control)
         omega = torch.linspace(0, math.pi, fft_size // 2 + 1, dtype=torch.float64, device=numerator.device)
         powers = torch.exp(-1j * omega[:, None] * torch.arange(3, device=numerator.device))  # (bins, 3)
@@ -201,9 +202,9 @@ class BiquadStream:
             cond = control.reshape(1, -1).float().to(device)
             numerator, denominator, gain = model.sections(cond)
             self._curve_in, self._curve_out = model.curves(cond)
-        numerator = numerator[0].cpu().numpy().copy()
-        numerator[0] *= float(gain[0])
-        self._sos = np.concatenate((numerator, denominator[0].cpu().numpy()), axis=-1)  # (sections, 6)
+        zeros = numerator[0].cpu().numpy().copy()
+        zeros[0] *= float(gain[0])  # the cascade's gain, on the first section's numerator
+        self._sos = np.concatenate((zeros, denominator[0].cpu().numpy()), axis=-1)  # (sections, 6)
         self._state: np.ndarray | None = None  # (sections, batch, 2)
 
     @torch.inference_mode()
