@@ -23,8 +23,9 @@ MLP (:func:`models.tcn.knob_embedding`) and learnt end to end from the training 
   (zeros near z = -1, poles near 450 Hz, the log-middle of ``min_hz..max_hz``, damping 0.7): what cutoff,
   resonance, slope and level each knob position gives is learnt.
 
-Training (``forward``) filters each crop in the frequency domain: the FFT of the shaped crop, zero-padded to at
-least twice its length, times the cascade's response at the FFT's bins, from a silent state at the crop's start.
+Training (``forward``) filters each crop in the frequency domain: the FFT of the shaped crop, zero-padded by at
+least a receptive field (so what wraps around is only the ring left after that long), times the cascade's response
+at the FFT's bins: the crop filtered from a silent state at its start.
 That equals the streaming IIR wherever the response to what came before the crop has decayed, which is what the
 receptive field (16384 samples in the recipe) is for: the real ladder at a 150 Hz cutoff and resonance 0.9 rings
 down by 36 dB in 8192 samples and by 70 dB in 16384. Streaming (:class:`BiquadStream`) runs the cascade as an IIR
@@ -51,6 +52,7 @@ from models.waveshaper import UNIT_GAIN_RANGE, ConditionedWaveshaper
 START_DAMPING = 0.7  # the sections' damping at the start (a smooth low-pass, no resonance)
 START_ZERO_ANGLE_LOGIT = 3.0  # zeros at pi * sigmoid(3) = 0.95 pi: near z = -1, a low-pass at the start
 DC_FLOOR = 1e-6  # a section's zeros' gain at 0 Hz is at least this when the section is normalised to unit DC gain
+FFT_SIZE_STEP = 4096  # the training path's FFT sizes are multiples of this
 DIRECT_SCALE = 10.0  # the direct knob path's weights act this many times over (Adam moves them that much faster)
 
 
@@ -181,11 +183,12 @@ class ConditionedBiquads(nn.Module):
         curve_in, curve_out = self.curves(control)
         shaped = ConditionedWaveshaper.shape(x, *curve_in)
         length = x.shape[-1]
-        fft_size = 1 << (2 * length - 1).bit_length()
+        # Circular convolution equals the linear one up to the response's tail beyond the receptive field: at least
+        # length + receptive_field bins (a multiple of 4096, a fast size for the FFT).
+        fft_size = -(-(length + self.receptive_field) // FFT_SIZE_STEP) * FFT_SIZE_STEP
         response = self.frequency_response(control, fft_size)[:, None, :].to(torch.complex64)
-        filtered = torch.fft.irfft(torch.fft.rfft(shaped, fft_size) * response, fft_size)[..., :length]
-        out = ConditionedWaveshaper.shape(filtered, *curve_out)
-        return out[..., self.receptive_field - 1 :]
+        filtered = torch.fft.irfft(torch.fft.rfft(shaped, fft_size) * response, fft_size)
+        return ConditionedWaveshaper.shape(filtered[..., self.receptive_field - 1 : length], *curve_out)
 
     def stream(self, control: torch.Tensor) -> BiquadStream:
         """A block-by-block renderer for one fixed control vector ``control`` of shape (knobs,)."""
