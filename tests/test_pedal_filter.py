@@ -132,8 +132,9 @@ def test_a_short_training_run_lowers_the_loss() -> None:
             return float(np.mean([loss(model(x, c), y).item() for x, c, y in fixed]))
 
     before = held_loss(network)
-    fit(network, source.batch, loss, steps=60, max_seconds=60, learning_rate=1e-2)
-    assert held_loss(network) < 0.8 * before
+    # A step budget only (max_seconds out of reach): the learning-rate schedule must not follow the machine's load.
+    fit(network, source.batch, loss, steps=60, max_seconds=3600, learning_rate=1e-2)
+    assert held_loss(network) < 0.8 * before  # 2.74 -> 1.89
 
 
 def test_the_real_ladder_is_linear_when_quiet_and_saturates_when_loud() -> None:
