@@ -270,7 +270,6 @@ RECIPES["filter"] = Recipe(
     learning_rate=5e-3,
     train_clips=12,
     cuda_batch_scale=4,
-    fft_sizes=(*PAPER_FFT_SIZES, 8192),  # 8192: resolves a 200 Hz resonance ~25 Hz wide
 )
 
 
