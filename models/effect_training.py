@@ -35,6 +35,7 @@ from models.library import ModelInfo, NeuralEffect, load_info, save_model
 from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import make_program
 from models.networks import architecture_record
+from models.pedals.biquads import BiquadConfig
 from models.rates import SAMPLE_RATE_HZ
 from models.reverb_fit import DecayCurveLoss, ResponseSource, ResponseView
 from models.reverb_tail import ReverbTail, ReverbTailConfig
@@ -252,7 +253,24 @@ RECIPES["chorus"] = PEDAL_TCN_RECIPES["chorus"]
 
 RECIPES["delay"] = PEDAL_TCN_RECIPES["delay"]
 
-RECIPES["filter"] = PEDAL_TCN_RECIPES["filter"]
+# A gray-box filter (models.pedals.biquads): a curve, a cascade of second-order sections and a curve, all from the
+# knobs, trained through the FFT of each crop with 16384 samples of warm-up (a resonant 150 Hz ladder rings that long).
+RECIPES["filter"] = Recipe(
+    BiquadConfig(sections=3, units=8, receptive_field=16_384),
+    segment_samples=8_192,
+    batch_size=8,
+    steps=20_000,
+    minutes=10,
+    esr_weight=1.0,
+    level_weight=0.05,
+    crop_gain_db=(-6.0, 6.0),
+    edge_share=0.25,
+    warmup_fraction=0.02,
+    average_decay=0.99,
+    learning_rate=5e-3,
+    train_clips=12,
+    cuda_batch_scale=4,
+)
 
 
 CROP_PEAK_DB = -0.5  # a crop's random gain never lifts its peak above this

@@ -30,6 +30,7 @@ NETWORK_TYPES: dict[str, str] = {
     "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
     "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
     "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",
+    "ConditionedBiquads": "models.pedals.biquads:ConditionedBiquads",
     "McCoolCNN": "models.pedals.baselines:McCoolCNN",
     "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
     "ReverbTail": "models.reverb_tail:ReverbTail",
