@@ -95,3 +95,20 @@ def test_the_listening_proxy_counts_audible_seconds_nearer_the_real_effect() -> 
     real = REFERENCE_EFFECTS["filter"].process(dry[None], 44_100, {"cutoff": 500.0, "resonance": 0.3})[0]
     assert nearer_segments(real, real, dry) == [True, True]
     assert nearer_segments(dry, real, dry) == [False, False]
+
+
+def test_a_pedal_model_resumes_from_its_saved_weights(tmp_path: Path) -> None:
+    base = ["train-effect", "--effect", "fuzz", "--arch", "mccool-cnn", "--steps", "2", "--clip-seconds", "2",
+            "--heldout-seconds", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert main(base) == 0
+    first = json.loads((tmp_path / "fuzz-mccool-cnn.json").read_text())
+    assert main([*base, "--resume"]) == 0
+    second = json.loads((tmp_path / "fuzz-mccool-cnn.json").read_text())
+    assert second["training"]["resumed_from"]["steps"] == first["training"]["steps"] == 2
+    assert second["training"]["learning_rate"] == first["training"]["learning_rate"] / 4
+    assert "--resume" in second["training"]["command"]
+
+
+def test_resuming_a_missing_pedal_model_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train-effect", "--effect", "fuzz", "--arch", "mccool-cnn", "--resume", "--out", str(tmp_path)]) == 1
+    assert "no fuzz-mccool-cnn model" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict
@@ -36,11 +37,11 @@ from models.effect_training import PEDAL_TCN_RECIPES, RECIPES, Recipe
 from models.effects import ReferenceEffect, reference_effect
 from models.evaluation import loudness_lufs, mrstft_distance
 from models.fit import FitProgress, fit
-from models.library import ModelInfo, render_stream, save_model
+from models.library import ModelInfo, load_info, render_stream, save_model
 from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import GENERATORS, TEST_SIGNALS, make_program
 from models.modulation import modulation_distance
-from models.networks import BlockStream
+from models.networks import BlockStream, architecture_record
 from models.pedals.baselines import McCoolCNN, McCoolLSTM
 from models.pedals.heldout import heldout_clips
 from models.pedals.lfo_tcn import LFOTCN
@@ -322,14 +323,25 @@ def train_pedal(
     model_name: str | None = None,
     device: DeviceChoice | None = None,
     heldout_seconds: float = HELDOUT_SECONDS,
+    resume: ModelInfo | None = None,
 ) -> ModelInfo:
-    """Train ``arch`` on the pedal effect ``name``, judge it on held-out clips of another origin, save it."""
+    """Train ``arch`` on the pedal effect ``name``, judge it on held-out clips of another origin, save it.
+    ``resume`` continues from a saved model of the same architecture, at a quarter of the learning rate and with no
+    warm-up; its training record is kept in the new sidecar."""
     effect = reference_effect(name)
     recipe = recipe or pedal_recipe(name, arch)
     device = device or default_device()
     torch.manual_seed(seed)
     network = build_network(arch, effect, recipe)
     restart = bool(getattr(network, "restarts_with_render", False))
+    learning_rate = recipe.learning_rate
+    if resume is not None:
+        saved = load_info(resume).model
+        # Both records as JSON has them: a sidecar turns tuples into lists.
+        if json.loads(json.dumps(architecture_record(saved))) != json.loads(json.dumps(architecture_record(network))):
+            raise ValueError(f"cannot resume {resume.name}: its architecture differs from the recipe's")
+        network.load_state_dict(saved.state_dict())
+        learning_rate /= 4
     rf = int(network.receptive_field)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
     material = [
@@ -370,7 +382,7 @@ def train_pedal(
         return loss
 
     start_from = getattr(network, "start_from", None)
-    if start_from is not None:
+    if start_from is not None and resume is None:
         start_from(source.batch)
     result = fit(
         network,
@@ -378,8 +390,8 @@ def train_pedal(
         loss_fn,
         steps=recipe.steps,
         max_seconds=recipe.minutes * 60,
-        learning_rate=recipe.learning_rate,
-        warmup_fraction=recipe.warmup_fraction,
+        learning_rate=learning_rate,
+        warmup_fraction=recipe.warmup_fraction if resume is None else 0.0,
         average_decay=recipe.average_decay,
         validate=validate,
         validate_every=max(1, min(50, recipe.steps // 4)),
@@ -411,6 +423,8 @@ def train_pedal(
             "seconds": round(result.seconds, 1),
             "device": device.record(),
             "stopped_because": result.stopped_because,
+            "learning_rate": learning_rate,
+            "resumed_from": resume.sidecar["training"] if resume is not None else None,
             "torch": torch.__version__,
             "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         },

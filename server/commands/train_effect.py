@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import ReaTimbreError
     from models.fit import FitProgress
     from models.library import read_info
-    from models.pedals.training import pedal_recipe, train_pedal
+    from models.pedals.training import model_name_for, pedal_recipe, train_pedal
 
     device = training_device(args)
     announce(device)
@@ -80,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
             recipe = replace(recipe, heldout_seconds=args.heldout_seconds)
         resume = None
         if args.resume:
-            sidecar = args.out / f"{name}.json"
+            saved_name = model_name_for(name, args.arch) if name in PEDALS else name
+            sidecar = args.out / f"{saved_name}.json"
             if not sidecar.is_file():
-                raise ReaTimbreError(f"--resume: no {name} model in {args.out}")
+                raise ReaTimbreError(f"--resume: no {saved_name} model in {args.out}")
             resume = read_info(sidecar, "shipped")
 
         def report(p: FitProgress, name: str = name) -> None:
@@ -90,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{name}: {p.summary()}", file=sys.stderr, flush=True)
 
         if name in PEDALS:
-            if args.resume or args.bf16:
-                raise ReaTimbreError(f"{name}: --resume and --bf16 are not available for the pedal-board effects")
+            if args.bf16:
+                raise ReaTimbreError(f"{name}: --bf16 is not available for the pedal-board effects")
             info = train_pedal(
                 name,
                 args.out,
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 command=command,
                 progress=report,
                 device=device,
+                resume=resume,
                 **({} if args.heldout_seconds is None else {"heldout_seconds": args.heldout_seconds}),
             )
             verdict = info.sidecar["metrics"]["heldout_other_origin"]["summary"]
