@@ -35,6 +35,7 @@ from models.library import ModelInfo, NeuralEffect, load_info, save_model
 from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import make_program
 from models.networks import architecture_record
+from models.pedals.divider import DividerConfig
 from models.rates import SAMPLE_RATE_HZ
 from models.reverb_fit import DecayCurveLoss, ResponseSource, ResponseView
 from models.reverb_tail import ReverbTail, ReverbTailConfig
@@ -246,7 +247,21 @@ RECIPES["fuzz"] = PEDAL_TCN_RECIPES["fuzz"]
 
 RECIPES["amp"] = PEDAL_TCN_RECIPES["amp"]
 
-RECIPES["octave"] = PEDAL_TCN_RECIPES["octave"]
+# A gray-box divider (models.pedals.divider): a learnt detection filter, a flip-flop divider as a fixed primitive,
+# a learnt sub filter and dry gain, where the TCN (which cannot learn a divider) stayed at half the dry distance.
+RECIPES["octave"] = Recipe(
+    DividerConfig(),
+    segment_samples=4_096,
+    batch_size=8,
+    steps=3000,
+    minutes=10,
+    esr_weight=0.0,
+    learning_rate=5e-3,
+    warmup_fraction=0.02,
+    average_decay=0.99,
+    train_clips=12,
+    cuda_batch_scale=4,
+)
 
 RECIPES["chorus"] = PEDAL_TCN_RECIPES["chorus"]
 
