@@ -187,5 +187,5 @@ def test_a_short_training_run_lowers_the_loss() -> None:
             return float(np.mean([loss(model(x, c), y).item() for x, c, y in held]))
 
     before = validation(network)
-    fit(network, source.batch, loss, steps=60, learning_rate=RECIPES["octave"].learning_rate)
+    fit(network, source.batch, loss, steps=60, learning_rate=5e-3)  # from the dry sound: faster than the recipe's
     assert validation(network) < 0.6 * before

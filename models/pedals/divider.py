@@ -1,32 +1,36 @@
-"""An octave-down as a gray-box network: a learnt detection filter, a flip-flop divider, a learnt sub filter.
+"""An octave-down as a gray-box network: a measured divider, a learnt knob-conditioned sub filter and dry gain.
 
 A network cannot learn a frequency divider from samples in minutes (the conditioned TCN reached only half the dry
-input's distance to the real octave pedal after eight CPU minutes). A flip-flop divider is a fixed primitive here,
-as the chorus network is given its LFO's phase, and everything around it is learnt from the training pairs:
+input's distance to the real octave pedal after eight CPU minutes). Here a flip-flop divider is a fixed primitive,
+as the chorus network is given its LFO's phase, and what surrounds it is taken from the training pairs:
 
-    d(n)   = H_detect(x)(n)                                   the detection filter (learnt)
-    s(n)   = +-1, flipping on each rising crossing of d        the divider (fixed)
-    out(n) = g_dry x(n - latency) + H_sub(s d)(n)             the sub filter and the dry gain (learnt)
+    d(n)   = H_detect(x)(n)                                   detection low-pass (measured)
+    s(n)   = +-1, flipping on each rising crossing of d        the divider (fixed; its hysteresis measured)
+    out(n) = g_dry x(n - latency) + H_sub(s d)(n)             sub filter and dry gain (from the knobs, learnt)
 
-- **detection filter** ``H_detect``: a mix of ``detect_poles`` one-pole low-passes ``(1 - p) / (1 - p z^-1)``,
-  each with unit gain at DC, weighted by a softmax (so the mix also has unit gain at DC and never inverts the
-  signal). Each section's cutoff (``p = exp(-2 pi f / sample_rate)``, ``f`` within ``min_cutoff_hz`` ..
-  ``max_cutoff_hz``, log-scaled) and the weights come from the knobs. The divider listens to ``d``, and ``s d``
-  is a full-wave "folded" copy of it: its fundamental is half the input's;
-- **divider** ``s``: starts at +1 and flips at the first sample above ``+h`` after a sample below ``-h``
-  (``h`` = ``hysteresis_db`` dBFS, the divider's noise gate, a setting of the network: it is not learnt and not
-  measured). The toggling is not differentiable: ``s`` is a constant in the backward pass, and the detection
-  filter learns through ``s d``, the sub voice it feeds;
-- **sub filter** ``H_sub``: a sum of ``sub_poles`` one-pole low-passes, each with its own cutoff and its own gain
-  (either sign) from the knobs: a low-pass, or with two sections of opposite signs a band-pass, and the sub voice's
-  level (the mix knob's share);
+- **detection low-pass** ``H_detect``: a one-pole low-pass ``(1 - p) / (1 - p z^-1)``, unit gain at DC,
+  ``p = exp(-2 pi f / sample_rate)`` at ``detect_cutoff_hz``. ``s d`` is a full-wave "folded" copy of ``d`` whose
+  fundamental is half the input's;
+- **divider** ``s``: starts at +1 and flips at the first sample above ``+h`` after a sample below ``-h``, ``h`` =
+  ``hysteresis_db`` dBFS. Its toggling is not differentiable (a constant in the backward pass);
+- **sub filter** ``H_sub``: a sum of ``sub_poles`` one-pole low-passes, each with its own cutoff (log-scaled within
+  ``min_cutoff_hz`` .. ``max_cutoff_hz``) and gain (either sign: a low-pass, or a band-pass from two sections of
+  opposite signs) from the knobs; its gains also set the sub voice's level (the mix);
 - **dry path**: the input delayed by the declared latency (the real effect's, from its record, as
-  :class:`~models.pedals.lfo_tcn.LFOTCN` declares it), times a gain from the knobs.
+  :class:`~models.pedals.lfo_tcn.LFOTCN` declares it: 18 samples for the octave), times a gain from the knobs.
 
-All knob-dependent parts come from one small MLP (:func:`models.tcn.knob_embedding`) and one linear head. The
-network starts as the dry sound (dry gain 1, sub gains 0) with its cutoffs spread log-evenly over 80 Hz .. 3.2 kHz
-(a generic start, not the real effect's values) and learns everything by gradient descent on the MR-STFT of
-training crops; nothing is measured before gradient descent.
+The sub filter's cutoffs and gains and the dry gain come from one small MLP over the knobs
+(:func:`models.tcn.knob_embedding`) and one linear head, learnt by gradient descent on the MR-STFT of training
+crops. Before it, :meth:`OctaveDivider.start_from` measures a starting point on training pairs
+(:mod:`models.pedals.divider_start`): the detection cutoff and the hysteresis, whose least-squares fit of the real
+output has a sharp minimum that gradient descent cannot see (the square is a constant to it; trained through ``s d``
+alone, the detection cutoff drifted from the measured 396 Hz to 150..310 Hz and the held-out ratio rose from 0.22 to
+0.47, worse than dry at one grid point, in two minutes of training), and the sub filter's first section and the dry
+gain at each training pair's knobs, to which the head is fitted. The measured values are recorded in the
+architecture settings (``detect_cutoff_hz``, ``hysteresis_db``, ``measured``); gradient descent leaves the detection
+low-pass and the hysteresis as measured. An unmeasured network starts as the dry sound (dry gain 1, sub gains 0)
+with its sub cutoffs spread log-evenly over 80 Hz .. 3.2 kHz and its detection at 500 Hz (generic starts, not the
+real effect's values).
 
 The divider's parity depends on every sample since the render began, so the network has
 ``restarts_with_render = True``: training crops start the real effect where the network's input starts, and both
@@ -56,7 +60,7 @@ from models.tcn import knob_embedding
 if TYPE_CHECKING:
     from models.effects import ReferenceEffect
 
-START_CUTOFFS_HZ = (80.0, 3200.0)  # the sections' cutoffs start log-evenly spread over this band
+START_CUTOFFS_HZ = (80.0, 3200.0)  # the sub sections start at cutoffs spread log-evenly over this band
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dry (B, 1, T), knobs (B, K), wet (B, 1, segment)
 
 
@@ -108,7 +112,7 @@ class DividerParts:
 
 
 class OctaveDivider(nn.Module):
-    """Detection filter, flip-flop divider, sub filter and dry gain, all but the divider learnt (module docstring)."""
+    """A measured detection low-pass and flip-flop divider, a learnt sub filter and dry gain (module docstring)."""
 
     network_type = "OctaveDivider"  # the sidecar's architecture type (models.networks)
     restarts_with_render = True  # the divider's parity depends on the whole render

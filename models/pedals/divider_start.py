@@ -1,18 +1,20 @@
 """The measured starting point of the octave's divider network (:class:`~models.pedals.divider.OctaveDivider`),
 taken on the training pairs before gradient descent.
 
-The divider's toggling is not differentiable, so gradient descent cannot find where it should listen: the
-least-squares residual of the real output is a step function of the detection cutoff (a divider that toggles at
-other samples flips the parity of a whole crop), flat within a step and jumping between them. The detection
-cutoff and the hysteresis are therefore measured, and held during gradient descent:
+The divider's toggling is not differentiable, so gradient descent cannot find where it should listen. But with the
+right divider the real output is, pair by pair, a linear mix of the delayed dry input and filtered copies of the
+folded ``s d``; with a wrong one (toggling at other samples) it is not. So the detection cutoff and the hysteresis
+are measured, and held during gradient descent:
 
-1. **divider** (:func:`measure_divider`): for each candidate cutoff, the wet of every pair is fitted by least squares
-   with the dry input delayed by the latency and a fixed bank of one-pole low-passes (:data:`MEASURE_BANK_HZ`) of the
-   folded ``s d``; the candidate with the least residual energy (relative to the wet's) wins. The cutoff is searched
-   over a log grid, coarse (1/12 octave), then finely (1/96 octave) around the three best coarse candidates; the
-   middle of the best run of equal residuals is taken. Then the hysteresis, over 5 dB steps, with that cutoff; then
-   both again, the cutoff now with the hysteresis found (a wrong hysteresis flips the parity of quiet crops and blurs
-   the cutoff's steps);
+1. **divider** (:func:`measure_divider`): for a candidate cutoff and hysteresis, each pair's wet is fitted by least
+   squares with the dry input delayed by the latency and a fixed bank of one-pole low-passes
+   (:data:`MEASURE_BANK_HZ`) of the folded ``s d``; the score is the mean over pairs of ``log10`` of the relative
+   residual energy (a mean of logarithms: the pairs the right divider explains exactly decide, not the few whose
+   quiet passages a wrong hysteresis toggles differently). In log frequency the score has a sharp V-shaped minimum
+   at the right cutoff (on the real octave: -8.3 at 400 Hz, -7.5 at 397 Hz, -6.6 at 392 Hz). The cutoff is
+   searched on a 1/12-octave grid over the whole range, 1/96-octave grids around its three best minima, a
+   1/768-octave grid around the best, then by golden section; the hysteresis on a 5 dB grid, then in 1 dB steps
+   (the middle of the run of equal best scores: the score changes only where a threshold passes a quiet sample);
 2. **sub filter and dry gain** (:func:`measure_sub`): with that divider, each pair's wet is fitted by the dry input
    and one one-pole low-pass of ``s d`` at each cutoff of a 1/12-octave grid; each pair's best cutoff, sub gain and
    dry gain are its measured parts. The knob network (embedding and head) is then fitted to them by least squares
