@@ -78,7 +78,7 @@ def test_the_divider_flips_as_the_real_flip_flop_also_across_blocks() -> None:
     whole, _ = divide(torch.from_numpy(detected)[None, None], hysteresis, _fresh_state(1, torch.device("cpu")))
     np.testing.assert_array_equal(whole[0, 0].numpy(), expected)
     state, parts, start = _fresh_state(1, torch.device("cpu")), [], 0
-    for size in (1, 13, 977, 2, 3000, 2007):
+    for size in (1, 13, 0, 977, 2, 3000, 2007):
         block = torch.from_numpy(detected[start : start + size])[None, None]
         square, state = divide(block, hysteresis, state)
         parts.append(square)
@@ -114,7 +114,7 @@ def test_streaming_equals_one_pass_across_a_toggle_at_a_block_edge() -> None:
     toggles = np.flatnonzero(np.diff(square[0, 0].numpy())) + 1
     assert len(toggles) > 10
     edge = int(toggles[len(toggles) // 2])
-    for sizes in ([edge, length - edge], [edge - 1, 1, length - edge], [1, 700, 33, 4096, length - 4830], [length]):
+    for sizes in ([edge, length - edge], [edge - 1, 1, 0, length - edge], [1, 700, 33, 4096, length - 4830], [length]):
         torch.testing.assert_close(_blocks(network, audio, control, sizes), whole, rtol=1e-4, atol=1e-4)
 
 

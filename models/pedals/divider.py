@@ -242,6 +242,8 @@ def divide(detected: torch.Tensor, hysteresis: float, state: DividerState) -> tu
     ``+hysteresis`` whose last earlier sample outside the band was below ``-hysteresis`` (a rising crossing), and
     the state after the block. Vectorised: the sign of the last out-of-band sample is carried forward by a
     running maximum of its index."""
+    if detected.shape[-1] == 0:
+        return torch.ones_like(detected), state
     rows = detected[:, 0]
     sign = (rows > hysteresis).long() - (rows < -hysteresis).long()  # (B, T): +1, -1 or 0 (inside the band)
     length = rows.shape[-1]
@@ -275,6 +277,8 @@ class DividerStream:
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Render the next block: (B, 1, L) in, (B, 1, L) out."""
+        if x.shape[-1] == 0:
+            return x.clone()
         audio = x[:, 0].detach().cpu().numpy().astype(np.float64)
         batch, latency = audio.shape[0], self.model.config.latency
         if self.state is None or self.history is None:
