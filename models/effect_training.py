@@ -36,6 +36,7 @@ from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_sig
 from models.material import make_program
 from models.networks import architecture_record
 from models.pedals.biquads import BiquadConfig
+from models.pedals.divider import DividerConfig
 from models.rates import SAMPLE_RATE_HZ
 from models.reverb_fit import DecayCurveLoss, ResponseSource, ResponseView
 from models.reverb_tail import ReverbTail, ReverbTailConfig
@@ -247,7 +248,23 @@ RECIPES["fuzz"] = PEDAL_TCN_RECIPES["fuzz"]
 
 RECIPES["amp"] = PEDAL_TCN_RECIPES["amp"]
 
-RECIPES["octave"] = PEDAL_TCN_RECIPES["octave"]
+# A gray-box divider (models.pedals.divider): a flip-flop divider as a fixed primitive, its detection low-pass and
+# hysteresis measured on the training pairs, a knob-conditioned sub filter and dry gain measured, then learnt; the
+# TCN (which cannot learn a divider) stayed at half the dry input's distance. A small learning rate: the measured
+# start is already close, and 5e-3 first undid part of it.
+RECIPES["octave"] = Recipe(
+    DividerConfig(),
+    segment_samples=4_096,
+    batch_size=8,
+    steps=4000,
+    minutes=10,
+    esr_weight=0.0,
+    learning_rate=1e-3,
+    warmup_fraction=0.02,
+    average_decay=0.99,
+    train_clips=12,
+    cuda_batch_scale=4,
+)
 
 RECIPES["chorus"] = PEDAL_TCN_RECIPES["chorus"]
 

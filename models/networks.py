@@ -34,6 +34,7 @@ NETWORK_TYPES: dict[str, str] = {
     "McCoolCNN": "models.pedals.baselines:McCoolCNN",
     "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
     "ReverbTail": "models.reverb_tail:ReverbTail",
+    "OctaveDivider": "models.pedals.divider:OctaveDivider",
 }
 
 
