@@ -415,7 +415,13 @@ def train_pedal(
                 "levels -40..-1 dBFS with pauses",
                 "train_clips": recipe.train_clips,
                 "clip_seconds": recipe.clip_seconds,
-                "pairs": "random crops, knob positions uniform in 0..1, target = reference effect on the crop",
+                "pairs": "random crops, knob positions uniform in 0..1 (each at an end with the recipe's edge_share), "
+                "target = reference effect on the crop"
+                + (", which starts where the network's input starts" if restart else ""),
+                "start": "measured on the training pairs before gradient descent (the network's start_from; its "
+                "architecture record holds what was measured)"
+                if start_from is not None and resume is None
+                else ("the resumed model's weights" if resume is not None else "the network's initialisation"),
                 "seed": seed,
             },
             "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},
