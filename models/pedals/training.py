@@ -369,9 +369,17 @@ def train_pedal(
     mrstft = MultiResolutionSTFTLoss()
 
     def validate(model: nn.Module) -> float:
+        """Held-out crops' MR-STFT, plus the recipe's level term (so a level-weighted run keeps what it gains)."""
         where = module_device(model)
+        scores = []
         with torch.no_grad():
-            return float(np.mean([mrstft(model(x.to(where), c.to(where)), y.to(where)).item() for x, c, y in batches]))
+            for x, c, y in batches:
+                estimate, target = model(x.to(where), c.to(where)), y.to(where)
+                score = mrstft(estimate, target)
+                if recipe.level_weight:
+                    score = score + recipe.level_weight * frame_level_distance_db(estimate, target)
+                scores.append(score.item())
+        return float(np.mean(scores))
 
     def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = mrstft(estimate, target)
