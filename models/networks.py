@@ -32,6 +32,8 @@ NETWORK_TYPES: dict[str, str] = {
     "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",
     "McCoolCNN": "models.pedals.baselines:McCoolCNN",
     "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
+    "SweptDelay": "models.pedals.swept_delay:SweptDelayNetwork",
+    "EchoDelay": "models.pedals.echo:EchoNetwork",
     "ReverbTail": "models.reverb_tail:ReverbTail",
 }
 
