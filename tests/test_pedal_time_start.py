@@ -4,6 +4,8 @@ the loss (slow: each renders training crops through the real effects)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,8 @@ from models.effects import REFERENCE_EFFECTS
 from models.fit import fit
 from models.losses import MultiResolutionSTFTLoss
 from models.material import make_program
-from models.pedals.echo import EchoConfig
-from models.pedals.swept_delay import SweptDelayConfig
+from models.pedals.echo import EchoNetwork
+from models.pedals.swept_delay import SweptDelayNetwork
 from models.pedals.training import MATERIAL_KINDS, CropSource, render
 
 SR = 44_100
@@ -28,13 +30,26 @@ def _sources(effect: str, network: torch.nn.Module, segment: int, batch: int, se
     return CropSource(REFERENCE_EFFECTS[effect], clips, rf, segment, batch, 5, restart=True)
 
 
-def test_the_measured_sweep_lines_up_with_the_real_chorus() -> None:
+@pytest.fixture(scope="module")
+def measured() -> dict[str, tuple[torch.nn.Module, CropSource]]:
+    """Each effect's recipe network with its start measured on training crops (once for the module's tests)."""
+    networks = {}
+    for effect in ("chorus", "delay"):
+        recipe = RECIPES[effect]
+        network: torch.nn.Module = recipe.config.build(REFERENCE_EFFECTS[effect])  # type: ignore[union-attr]
+        source = _sources(effect, network, recipe.segment_samples, 4, seconds=8.0)
+        network.start_from(source.batch)  # type: ignore[operator]
+        networks[effect] = (network, source)
+    return networks
+
+
+def test_the_measured_sweep_lines_up_with_the_real_chorus(measured: dict) -> None:
     """The start measured on training pairs gives a delay sweep that follows the real chorus's, measured on a 3 kHz
     tone (the wet voice's phase lag gives its delay at every sample), at three rates and depths. (Gradient descent
     then refines it: the start is within a fraction of a millisecond.)"""
     chorus = REFERENCE_EFFECTS["chorus"]
-    network = SweptDelayConfig().build(chorus)
-    network.start_from(_sources("chorus", network, 16_384, 4, seconds=8.0).batch)
+    network = measured["chorus"][0]
+    assert isinstance(network, SweptDelayNetwork)
     assert network.start_record is not None and network.start_record["sweep_fit_windows"] > 200
     n = 2 * SR
     tone = (0.3 * np.sin(2 * np.pi * 3000 * np.arange(n) / SR)).astype(np.float32)
@@ -55,12 +70,12 @@ def test_the_measured_sweep_lines_up_with_the_real_chorus() -> None:
         assert np.corrcoef(shifted, real)[0, 1] < -0.99
 
 
-def test_the_echoes_land_at_the_real_echo_times() -> None:
+def test_the_echoes_land_at_the_real_echo_times(measured: dict) -> None:
     """After the start measured on training pairs, a click through the network and through the real delay gives
     echoes at the same samples (within one), at the same levels (within 10 %), at several knob settings."""
     delay = REFERENCE_EFFECTS["delay"]
-    network = EchoConfig().build(delay)
-    network.start_from(_sources("delay", network, 32_768, 4).batch)
+    network = measured["delay"][0]
+    assert isinstance(network, EchoNetwork)
     for positions in ((0.1, 0.1, 0.9), (0.5, 0.9, 0.5), (0.95, 0.5, 0.2)):
         knobs = {k.name: k.value_at(p) for k, p in zip(delay.knobs, positions, strict=True)}
         click = np.zeros(2 * SR, np.float32)
@@ -74,13 +89,10 @@ def test_the_echoes_land_at_the_real_echo_times() -> None:
 
 
 @pytest.mark.parametrize("effect", ["chorus", "delay"])
-def test_a_short_training_run_lowers_the_loss(effect: str) -> None:
+def test_a_short_training_run_lowers_the_loss(effect: str, measured: dict) -> None:
     """From the measured start put off (its dry gain 0.2 too high), 30 steps of gradient descent lower the MR-STFT
     loss on held crops."""
-    recipe = RECIPES[effect]
-    network: torch.nn.Module = recipe.config.build(REFERENCE_EFFECTS[effect])  # type: ignore[union-attr]
-    source = _sources(effect, network, recipe.segment_samples, 4, seconds=8.0)
-    network.start_from(source.batch)  # type: ignore[operator]
+    network, source = copy.deepcopy(measured[effect])
     with torch.no_grad():
         network.parts.affine.bias[0] += 0.2  # type: ignore[index,union-attr,operator]
     held = [source.batch(1000 + i) for i in range(2)]
