@@ -16,15 +16,24 @@ shaped other than a sine is open to it through the harmonics ``h > 1``.
 The LFO restarts with every render (``restarts_with_render``: training crops start the real effect, and its LFO,
 where the network's input starts).
 
-**The measured start** (:meth:`SweptDelayNetwork.start_from`, before gradient descent): on ``start_batches``
-training batches (random crops at random knob positions, the real effect's output beside each), every window of
-``window`` samples gives the lag of the strongest delayed copy of the input in the output (GCC-PHAT,
-:mod:`models.pedals.lag_measure`, 2 samples .. ``max_delay_ms``); over all windows of all crops, the lag is fitted
-(least squares, trimmed of outliers) as ``c + s sin phase + t cos phase`` with each of ``c, s, t`` affine in the
-knobs, the phase taken at the window's centre. With that sweep, each crop's least-squares gains of the input and
-of the swept voice give the dry and wet gains, fitted affine in the knobs. These set the knob map's affine part;
-the higher harmonics start at zero, and gradient descent refines everything. What was measured is kept in
-``start_record``.
+**The measured start** (:meth:`SweptDelayNetwork.start_from`, before gradient descent; the delay is hundreds of
+samples, too far for gradient descent from a wrong start): on ``start_batches`` training batches (random crops at
+random knob positions, the real effect's output beside each), every window of ``window`` samples (half-overlapping)
+gives the lag of the strongest delayed copy of the input in the output, once the output's least-squares copy of the
+input at lag 0 (the dry path) is taken out (plain cross-correlation, :mod:`models.pedals.lag_measure`, lags of 2
+samples .. ``max_delay_ms``). Tonal material makes many lags wrong (a copy one period on looks the same), so two
+random-sample consensus fits (:func:`~models.pedals.knob_map.fit_affine`) keep only lags that agree: per crop,
+those within 3 samples of one sweep ``c + s sin phase + t cos phase`` through the crop's windows (the phase at each
+window's centre); over all crops, those within 3 samples of one sweep whose ``c, s, t`` are each affine in the
+knobs, drawn through 5 crops at a time and confirmed by at least as many windows of other crops. That sweep is
+refitted by least squares on the agreeing windows; with it, each crop's least-squares gains of the input and of the
+swept voice give the dry and wet gains, fitted affine in the knobs. These set the knob map's affine part (the higher
+harmonics start at zero; a part whose measurements do not agree keeps its starting value, the dry sound), and
+gradient descent refines everything. What was measured is kept in ``start_record``. In a check on 64 training
+crops of 16384 samples (seed 0) the start was centre 6.93 ms and sweep 0.46 + 4.57 d ms for the depth knob d, each
+plus under 0.1 ms from the other knobs (the real chorus: 7 ms and 0.5 + 4.5 d ms); the shipped chorus, after
+gradient descent, has centre 6.97..7.00 ms and sweep 0.91, 2.73, 4.55 ms at d = 0.1, 0.5, 0.9 (real 0.95, 2.75,
+4.55).
 """
 
 from __future__ import annotations
