@@ -37,6 +37,8 @@ from models.material import make_program
 from models.networks import architecture_record
 from models.pedals.biquads import BiquadConfig
 from models.pedals.divider import DividerConfig
+from models.pedals.echo import EchoConfig
+from models.pedals.swept_delay import SweptDelayConfig
 from models.rates import SAMPLE_RATE_HZ
 from models.reverb_fit import DecayCurveLoss, ResponseSource, ResponseView
 from models.reverb_tail import ReverbTail, ReverbTailConfig
@@ -266,9 +268,32 @@ RECIPES["octave"] = Recipe(
     cuda_batch_scale=4,
 )
 
-RECIPES["chorus"] = PEDAL_TCN_RECIPES["chorus"]
+# A gray-box chorus (models.pedals.swept_delay): the input and one voice on an LFO-swept delay line, every part from
+# the knobs, started from delays measured on the training pairs.
+RECIPES["chorus"] = Recipe(
+    SweptDelayConfig(),
+    segment_samples=16_384,
+    batch_size=4,
+    steps=3000,
+    minutes=8,
+    esr_weight=1.0,
+    train_clips=12,
+    cuda_batch_scale=4,
+)
 
-RECIPES["delay"] = PEDAL_TCN_RECIPES["delay"]
+# A gray-box echo (models.pedals.echo): the input and a feedback delay line, every part from the knobs, started from
+# the echo delay and gains measured on the training pairs.
+RECIPES["delay"] = Recipe(
+    EchoConfig(),
+    segment_samples=32_768,
+    batch_size=4,
+    steps=3000,
+    minutes=8,
+    esr_weight=1.0,
+    learning_rate=5e-4,  # from a measured start that is already close: small steps
+    train_clips=12,
+    cuda_batch_scale=4,
+)
 
 # A gray-box filter (models.pedals.biquads): a curve, a cascade of second-order sections and a curve, all from the
 # knobs, trained through the FFT of each crop with 16384 samples of warm-up (a resonant 150 Hz ladder rings that long).

@@ -33,6 +33,8 @@ NETWORK_TYPES: dict[str, str] = {
     "ConditionedBiquads": "models.pedals.biquads:ConditionedBiquads",
     "McCoolCNN": "models.pedals.baselines:McCoolCNN",
     "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",
+    "SweptDelay": "models.pedals.swept_delay:SweptDelayNetwork",
+    "EchoDelay": "models.pedals.echo:EchoNetwork",
     "ReverbTail": "models.reverb_tail:ReverbTail",
     "OctaveDivider": "models.pedals.divider:OctaveDivider",
 }

@@ -31,6 +31,7 @@ SLOW_MODULES = {
     "test_coach_job.py",
     "test_coach_target.py",
     "test_device_check.py",
+    "test_pedal_time_start.py",
     "test_pedal_training.py",
     "test_match_cli.py",
     "test_match_encoding.py",

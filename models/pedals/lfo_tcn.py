@@ -27,7 +27,44 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.effects import ReferenceEffect
 from models.tcn import ConditionedTCN, TCNConfig, TCNStream
+
+
+def lfo_clock(effect: ReferenceEffect) -> dict[str, Any]:
+    """The record a network keeps of ``effect``'s LFO clock: which knob sets the rate, its range and scale, and the
+    phase at a render's first sample (:func:`lfo_phase` reads it)."""
+    if effect.lfo is None:
+        raise ValueError(f"the {effect.name} effect has no LFO")
+    index = [k.name for k in effect.knobs].index(effect.lfo.rate_knob)
+    knob = effect.knobs[index]
+    return {
+        "rate_index": index,
+        "rate_min_hz": knob.minimum,
+        "rate_max_hz": knob.maximum,
+        "rate_scale": knob.scale,
+        "start_phase": effect.lfo.start_phase,
+    }
+
+
+def lfo_rate_hz(lfo: dict[str, Any], control: torch.Tensor) -> torch.Tensor:
+    """(B,): the LFO rate of each control vector (B, knobs), from the rate knob's normalised position."""
+    position = control[:, int(lfo["rate_index"])]
+    low, high = float(lfo["rate_min_hz"]), float(lfo["rate_max_hz"])
+    if lfo["rate_scale"] == "log":
+        return low * (high / low) ** position
+    return low + (high - low) * position
+
+
+def lfo_phase(
+    lfo: dict[str, Any], control: torch.Tensor, first_sample: int, samples: int, sample_rate: int
+) -> torch.Tensor:
+    """(B, samples): the LFO phase in radians at render samples ``first_sample ..`` (sample 0: the render's
+    first), ``start_phase + 2 pi rate n / sample_rate``."""
+    n = torch.arange(first_sample, first_sample + samples, dtype=torch.float64, device=control.device)
+    rate = lfo_rate_hz(lfo, control.double())[:, None]
+    cycles = torch.remainder(rate * n[None, :] / sample_rate, 1.0)  # float64: no drift over long renders
+    return (2 * math.pi * cycles + float(lfo["start_phase"])).float()
 
 
 class LFOTCN(nn.Module):
@@ -84,19 +121,12 @@ class LFOTCN(nn.Module):
     def rate_hz(self, control: torch.Tensor) -> torch.Tensor:
         """The LFO rate for each control vector (B, knobs), from the rate knob's normalised position."""
         assert self.lfo is not None
-        position = control[:, int(self.lfo["rate_index"])]
-        low, high = float(self.lfo["rate_min_hz"]), float(self.lfo["rate_max_hz"])
-        if self.lfo["rate_scale"] == "log":
-            return low * (high / low) ** position
-        return low + (high - low) * position
+        return lfo_rate_hz(self.lfo, control)
 
     def phase(self, control: torch.Tensor, first_sample: int, samples: int) -> torch.Tensor:
         """(B, samples): the LFO phase at render samples ``first_sample ..`` (sample 0: the render's first)."""
         assert self.lfo is not None
-        n = torch.arange(first_sample, first_sample + samples, dtype=torch.float64, device=control.device)
-        rate = self.rate_hz(control.double())[:, None]
-        cycles = torch.remainder(rate * n[None, :] / self.sample_rate, 1.0)  # float64: no drift over long renders
-        return (2 * math.pi * cycles + float(self.lfo["start_phase"])).float()
+        return lfo_phase(self.lfo, control, first_sample, samples, self.sample_rate)
 
     def voice_weights(self, control: torch.Tensor, first_sample: int, samples: int) -> torch.Tensor:
         """(B, voices, samples): each voice's weight at render samples ``first_sample ..``."""

@@ -44,7 +44,7 @@ from models.modulation import modulation_distance
 from models.networks import BlockStream, architecture_record
 from models.pedals.baselines import McCoolCNN, McCoolLSTM
 from models.pedals.heldout import heldout_clips
-from models.pedals.lfo_tcn import LFOTCN
+from models.pedals.lfo_tcn import LFOTCN, lfo_clock
 from models.rates import SAMPLE_RATE_HZ
 from models.reverb_tail import ReverbTailConfig
 from models.tcn import TCNConfig
@@ -90,18 +90,7 @@ def build_network(arch: str, effect: ReferenceEffect, recipe: Recipe) -> nn.Modu
         return config.build(effect)
     lfo = None
     if effect.lfo is not None:
-        index = [k.name for k in effect.knobs].index(effect.lfo.rate_knob)
-        knob = effect.knobs[index]
-        lfo = {
-            "rate_index": index,
-            "rate_min_hz": knob.minimum,
-            "rate_max_hz": knob.maximum,
-            "rate_scale": knob.scale,
-            "start_phase": effect.lfo.start_phase,
-            "voices": config.out_channels,
-            "harmonics": LFO_HARMONICS,
-            "hidden": LFO_HIDDEN,
-        }
+        lfo = {**lfo_clock(effect), "voices": config.out_channels, "harmonics": LFO_HARMONICS, "hidden": LFO_HIDDEN}
     # A recipe whose TCN has its own gain path (input x gain, for effects whose level swings, like a fuzz's) needs
     # no dry path beside it: that would add the input twice.
     return LFOTCN(config, lfo, effect.latency_samples, SAMPLE_RATE_HZ, dry_path=not config.gain_path)
