@@ -35,6 +35,7 @@ from models.library import ModelInfo, NeuralEffect, load_info, save_model
 from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import make_program
 from models.networks import architecture_record
+from models.pedals.drive import DriveConfig
 from models.rates import SAMPLE_RATE_HZ
 from models.reverb_fit import DecayCurveLoss, ResponseSource, ResponseView
 from models.reverb_tail import ReverbTail, ReverbTailConfig
@@ -242,9 +243,28 @@ PEDAL_TCN_RECIPES: dict[str, Recipe] = {
 }
 
 # The pedal board's own networks (``--arch ours``, the default; the shipped pedals).
-RECIPES["fuzz"] = PEDAL_TCN_RECIPES["fuzz"]
+# Fuzz and amp: a gray-box drive chain (models.pedals.drive: a pre-filter, a tanh-unit curve and a post-filter of
+# biquads and free taps, all from the knobs), the shape of both chains. Crops up to 12 dB louder and knobs often at
+# their ends, as the overdrive's recipe.
+DRIVE_RECIPE = Recipe(
+    DriveConfig(),
+    segment_samples=4_096,
+    batch_size=8,
+    steps=20_000,
+    minutes=10,
+    esr_weight=1.0,
+    level_weight=0.05,
+    crop_gain_db=(-6.0, 12.0),
+    edge_share=0.25,
+    warmup_fraction=0.02,
+    average_decay=0.99,
+    learning_rate=3e-3,
+    train_clips=12,
+    cuda_batch_scale=4,
+)
+RECIPES["fuzz"] = DRIVE_RECIPE
 
-RECIPES["amp"] = PEDAL_TCN_RECIPES["amp"]
+RECIPES["amp"] = DRIVE_RECIPE
 
 RECIPES["octave"] = PEDAL_TCN_RECIPES["octave"]
 
