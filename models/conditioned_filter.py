@@ -14,9 +14,10 @@ filter, in training and in streaming alike, so both render exactly the same thin
   (a low pole moves as easily as a high one). Both are unconstrained parameters of the head, so every pole stays
   inside the unit circle: the filter is stable whatever the weights.
 - **zeros**: the numerator ``b0 + b1 z^-1 + b2 z^-2`` is free (a high-pass's zero at DC, a shelf, a notch).
-- **start**: every section's numerator equals its denominator (poles at radius 0.9, 200 Hz to 8 kHz, each
-  cancelled by its zeros) and the free FIR is one unit tap: the filter starts as the identity, with gradients
-  flowing to every pole and zero.
+  Both come from the head's outputs times ``POLE_RATE``, so that a pole crosses the band in a few hundred steps.
+- **start**: every section's numerator equals its denominator (poles log-spaced from 50 Hz to 10 kHz at radius
+  0.9, cancelled by its zeros) and the free FIR is one unit tap: the filter starts as
+  the identity, with gradients flowing to every pole and zero.
 
 :func:`fir_convolve` runs a (B, T) signal through per-row taps with an FFT (or a direct convolution for a short
 filter): the valid part, ``T - taps + 1`` samples.
@@ -33,7 +34,9 @@ from torch import nn
 from models.rates import SAMPLE_RATE_HZ
 
 MIN_POLE_HZ = 10.0  # the lowest pole angle a section can take
-START_RADIUS = 0.9  # the poles' radius at the start (cancelled by equal zeros: the identity), at most r_max ** 2
+START_BAND_HZ = (50.0, 10_000.0)  # the sections' poles start log-spaced over this band,
+START_RADIUS = 0.9  # at this radius (at most r_max ** 2): broad, so that a numerator's step is a small change
+POLE_RATE = 4.0  # the pole parameters are the head's outputs times this: they learn this much faster
 DIRECT_TAPS = 64  # up to this many taps a filter runs as a direct convolution, above it as an FFT
 
 
@@ -53,15 +56,14 @@ class ConditionedFilter(nn.Module):
             self.head.weight.zero_()  # the knobs' influence is learnt; the start is the same at every setting
             self.head.bias.zero_()
             if sections:
-                # The start radius, at most r_max ** 2 for a short filter; angles spread from 200 Hz to 8 kHz.
-                start = min(START_RADIUS, math.exp(2 * self.log_max_radius))
-                radius = torch.full((sections,), start)
-                angle = torch.logspace(math.log10(200.0), math.log10(8000.0), sections) * (2 * math.pi / SAMPLE_RATE_HZ)
+                low, high = (math.log10(2 * math.pi * f / SAMPLE_RATE_HZ) for f in START_BAND_HZ)
+                angle = torch.logspace(low, high, sections, dtype=torch.float64)
+                radius = torch.full_like(angle, min(START_RADIUS, math.exp(2 * self.log_max_radius)))
                 span = math.log(math.pi) - self.log_min_angle
                 fraction = (angle.log() - self.log_min_angle) / span
                 bias = self.head.bias[: 5 * sections].view(sections, 5)
-                bias[:, 0] = math.log(math.log(start) / self.log_max_radius - 1)  # beta
-                bias[:, 1] = torch.log(fraction / (1 - fraction))  # phi
+                bias[:, 0] = torch.log(radius.log() / self.log_max_radius - 1) / POLE_RATE  # beta
+                bias[:, 1] = torch.log(fraction / (1 - fraction)) / POLE_RATE  # phi
                 bias[:, 2] = 1.0  # b0 = 1, b1 = a1, b2 = a2: zeros on the poles
                 bias[:, 3] = -2 * radius * torch.cos(angle)
                 bias[:, 4] = radius**2
@@ -70,9 +72,9 @@ class ConditionedFilter(nn.Module):
     def biquads(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Numerators and denominators (B, sections, 3) for an embedding (B, hidden)."""
         out = self.head(embedding)[:, : 5 * self.sections].reshape(-1, self.sections, 5)
-        radius = torch.exp(self.log_max_radius * (1 + out[..., 0].exp()))
+        radius = torch.exp(self.log_max_radius * (1 + torch.exp(POLE_RATE * out[..., 0])))
         span = math.log(math.pi) - self.log_min_angle
-        angle = torch.exp(self.log_min_angle + span * torch.sigmoid(out[..., 1]))
+        angle = torch.exp(self.log_min_angle + span * torch.sigmoid(POLE_RATE * out[..., 1]))
         denominator = torch.stack((torch.ones_like(radius), -2 * radius * torch.cos(angle), radius**2), dim=-1)
         return out[..., 2:], denominator
 

@@ -253,7 +253,7 @@ DRIVE_RECIPE = Recipe(
     steps=20_000,
     minutes=10,
     esr_weight=1.0,
-    level_weight=0.05,
+    level_weight=0.2,
     crop_gain_db=(-6.0, 12.0),
     edge_share=0.25,
     warmup_fraction=0.02,
@@ -261,6 +261,7 @@ DRIVE_RECIPE = Recipe(
     learning_rate=3e-3,
     train_clips=12,
     cuda_batch_scale=4,
+    fft_sizes=(*PAPER_FFT_SIZES, 4096),  # 11 Hz bins: a cabinet's low resonance, a high-pass below the bass
 )
 RECIPES["fuzz"] = DRIVE_RECIPE
 

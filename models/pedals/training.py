@@ -354,7 +354,7 @@ def train_pedal(
         effect, validation_clips, rf, recipe.segment_samples, recipe.batch_size, seed + 7, restart=restart
     )
     batches = [held.batch(0) for _ in range(2)]
-    mrstft = MultiResolutionSTFTLoss()
+    mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
 
     def validate(model: nn.Module) -> float:
         where = module_device(model)
