@@ -354,7 +354,8 @@ def train_pedal(
         effect, validation_clips, rf, recipe.segment_samples, recipe.batch_size, seed + 7, restart=restart
     )
     batches = [held.batch(0) for _ in range(2)]
-    mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
+    # The recipe's STFT sizes, but none that cannot frame a crop (its centre padding needs n_fft < 2 x the crop).
+    mrstft = MultiResolutionSTFTLoss([n for n in recipe.fft_sizes if n < 2 * recipe.segment_samples])
 
     def validate(model: nn.Module) -> float:
         where = module_device(model)
