@@ -22,6 +22,14 @@ receptive field is ``pre_taps + post_taps - 1`` samples. Silence in gives exact 
 filters run as FFT convolutions in training and in streaming alike; :class:`DriveStream` keeps the last
 ``pre_taps - 1`` input samples and ``post_taps - 1`` shaped samples between blocks, so block-by-block output equals
 one pass over the whole signal with silence in front.
+
+Nothing is measured before gradient descent: every part starts as the identity and is learnt from the training
+pairs. Shipped (``reatimbre train-effect --effect fuzz|amp --minutes 10 --threads 1``, about 3,500 steps on a loaded
+2-core CPU), on held-out clips of another origin over the 3x3 knob grid, the MR-STFT distance to the real effect is
+0.275 (fuzz) and 0.289 (amp) of the dry input's (geometric means; worst points 0.34 and 0.41), never worse than dry,
+and 100 % of one-second segments are nearer the real effect than the dry input. Loudness is within 1.1 dB on the
+strums and speech but 1.3 to 3 dB low on the bass line: the learnt low end is smoother than the real one (the amp's
+cabinet resonance near 110 Hz comes out 3 to 5 dB low at 90 to 130 Hz).
 """
 
 from __future__ import annotations
