@@ -27,6 +27,7 @@ from torch import nn
 NETWORK_TYPES: dict[str, str] = {
     "ConditionedTCN": "models.tcn:ConditionedTCN",
     "ConditionedWaveshaper": "models.waveshaper:ConditionedWaveshaper",
+    "DriveChain": "models.pedals.drive:DriveChain",
     "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
     "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
     "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",

@@ -55,6 +55,31 @@ class WaveshaperConfig:
         return 2 + 8 * self.units + 2 * self.taps
 
 
+def curve_head(hidden: int, units: int, gain_range: tuple[float, float] = UNIT_GAIN_RANGE) -> nn.Linear:
+    """The curve's head over a knob embedding of ``hidden`` features: slope, then per unit log gain, offset and
+    weight (``1 + 3 units`` outputs). It starts as the identity curve (slope 1, every unit's weight 0) with the
+    units' gains spread evenly in dB over ``gain_range``."""
+    head = nn.Linear(hidden, 1 + 3 * units)
+    low, high = (math.log(g) for g in gain_range)
+    with torch.no_grad():
+        head.weight.mul_(0.1)
+        head.bias.zero_()
+        head.weight[0].zero_()
+        head.bias[0] = 1.0  # slope 1: the identity
+        head.bias[1 : 1 + units] = torch.linspace(low, high, units)
+        head.weight[1 + 2 * units :].zero_()  # weights 0: the units start silent
+    return head
+
+
+def curve_coefficients(curve: torch.Tensor, units: int) -> tuple[torch.Tensor, ...]:
+    """A :func:`curve_head`'s output (B, 1 + 3 units) as slope (B, 1, 1) and unit gains, offsets and weights
+    (B, units, 1) each, the arguments of :meth:`ConditionedWaveshaper.shape`."""
+    curve = curve.unsqueeze(-1)
+    slope, log_gain = curve[:, :1], curve[:, 1 : 1 + units]
+    offset, weight = curve[:, 1 + units : 1 + 2 * units], curve[:, 1 + 2 * units :]
+    return slope, log_gain.exp(), offset, weight
+
+
 class ConditionedWaveshaper(nn.Module):
     """A memoryless curve and an FIR filter, both predicted from the control vector (the knobs)."""
 
@@ -67,18 +92,11 @@ class ConditionedWaveshaper(nn.Module):
         c = self.config
         self.cond_mlp = knob_embedding(c.cond_dim, c.cond_hidden)
         # One head for the curve: slope, then per unit log gain, offset and weight.
-        self.curve = nn.Linear(c.cond_hidden, 1 + 3 * c.units)
+        self.curve = curve_head(c.cond_hidden, c.units)
         self.filter = nn.Linear(c.cond_hidden, c.taps)
-        low, high = (math.log(g) for g in UNIT_GAIN_RANGE)
         with torch.no_grad():
-            for head in (self.curve, self.filter):
-                head.weight.mul_(0.1)
-                head.bias.zero_()
-            self.curve.weight[0].zero_()
-            self.curve.bias[0] = 1.0  # slope 1: the identity
-            self.curve.bias[1 : 1 + c.units] = torch.linspace(low, high, c.units)
-            self.curve.weight[1 + 2 * c.units :].zero_()  # weights 0: the units start silent
             self.filter.weight.zero_()
+            self.filter.bias.zero_()
             self.filter.bias[0] = 1.0  # tap 0 = 1: the identity
 
     @classmethod
@@ -98,11 +116,7 @@ class ConditionedWaveshaper(nn.Module):
         """For controls (B, cond_dim): slope (B, 1, 1), unit gains, offsets and weights (B, units, 1) each, and the
         filter's taps (B, taps), tap 0 acting on the current sample."""
         embedding = self.cond_mlp(cond)
-        n = self.config.units
-        curve = self.curve(embedding).unsqueeze(-1)
-        slope, log_gain = curve[:, :1], curve[:, 1 : 1 + n]
-        offset, weight = curve[:, 1 + n : 1 + 2 * n], curve[:, 1 + 2 * n :]
-        return slope, log_gain.exp(), offset, weight, self.filter(embedding)
+        return (*curve_coefficients(self.curve(embedding), self.config.units), self.filter(embedding))
 
     @staticmethod
     def shape(

@@ -355,7 +355,8 @@ def train_pedal(
         effect, validation_clips, rf, recipe.segment_samples, recipe.batch_size, seed + 7, restart=restart
     )
     batches = [held.batch(0) for _ in range(2)]
-    mrstft = MultiResolutionSTFTLoss()
+    # The recipe's STFT sizes, but none that cannot frame a crop (its centre padding needs n_fft < 2 x the crop).
+    mrstft = MultiResolutionSTFTLoss([n for n in recipe.fft_sizes if n < 2 * recipe.segment_samples])
 
     def validate(model: nn.Module) -> float:
         """Held-out crops' MR-STFT, plus the recipe's level term (so a level-weighted run keeps what it gains)."""
