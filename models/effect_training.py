@@ -72,6 +72,7 @@ class Recipe:
     minutes: float
     esr_weight: float  # weight of the waveform (ESR) term beside the MR-STFT loss
     level_weight: float = 0.0  # per dB of the frame-level term (losses.frame_level_distance_db), also in validation
+    band_weight: float = 0.0  # per dB of the long-term band-level term (losses.band_level_distance_db); pedals only
     crop_gain_db: tuple[float, float] = (0.0, 0.0)  # a random gain on each crop, its peak kept at most CROP_PEAK_DB
     warmup_fraction: float = 0.0  # of the budget, learning rate rising linearly
     edge_share: float = 0.0  # chance that a knob's training position is its end (0 or 1, even odds), not uniform

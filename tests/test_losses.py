@@ -1,5 +1,7 @@
 """Loss and evaluation figures agree with the reference implementations users compare against."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -49,3 +51,25 @@ def test_frame_level_distance_is_the_level_difference_in_db_and_ignores_silence(
     louder_second_half = x.clone()
     louder_second_half[..., 4_096:] *= 10  # 20 dB up in 3 of the 7 half-overlapping frames, 10 dB-ish in one
     assert 20 * 3 / 7 < frame_level_distance_db(louder_second_half, x).item() < 20 * 5 / 7
+
+
+def test_band_levels_measure_a_gain_in_db_and_ignore_inaudible_bands() -> None:
+    from models.losses import band_level_distance_db
+
+    noise = torch.randn(2, 16_384, generator=torch.Generator().manual_seed(0))
+    assert band_level_distance_db(noise, noise, 44_100).item() == 0.0
+    assert abs(band_level_distance_db(2 * noise, noise, 44_100).item() - 20 * math.log10(2)) < 1e-3
+    # A difference 80 dB below the loudest band is out of the range: it costs nothing.
+    t = torch.arange(16_384) / 44_100
+    tone = torch.sin(2 * math.pi * 1000 * t)[None]
+    hum = 1e-5 * torch.sin(2 * math.pi * 60 * t)[None]
+    assert band_level_distance_db(tone + hum, tone, 44_100).item() < 1e-3
+
+
+def test_band_levels_see_a_low_end_a_few_db_short() -> None:
+    from models.losses import band_level_distance_db
+
+    t = torch.arange(8192) / 44_100
+    bass = torch.sin(2 * math.pi * 80 * t) + 0.3 * torch.sin(2 * math.pi * 2000 * t)
+    quieter_low = 10 ** (-3 / 20) * torch.sin(2 * math.pi * 80 * t) + 0.3 * torch.sin(2 * math.pi * 2000 * t)
+    assert band_level_distance_db(quieter_low[None], bass[None], 44_100).item() > 0.1

@@ -38,7 +38,12 @@ from models.effects import ReferenceEffect, reference_effect
 from models.evaluation import loudness_lufs, mrstft_distance
 from models.fit import FitProgress, fit
 from models.library import ModelInfo, load_info, render_stream, save_model
-from models.losses import MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
+from models.losses import (
+    MultiResolutionSTFTLoss,
+    band_level_distance_db,
+    error_to_signal_ratio,
+    frame_level_distance_db,
+)
 from models.material import GENERATORS, TEST_SIGNALS, make_program
 from models.modulation import modulation_distance
 from models.networks import BlockStream, architecture_record
@@ -368,6 +373,8 @@ def train_pedal(
                 score = mrstft(estimate, target)
                 if recipe.level_weight:
                     score = score + recipe.level_weight * frame_level_distance_db(estimate, target)
+                if recipe.band_weight:
+                    score = score + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
                 scores.append(score.item())
         return float(np.mean(scores))
 
@@ -377,6 +384,8 @@ def train_pedal(
             loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
         if recipe.level_weight:
             loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
+        if recipe.band_weight:
+            loss = loss + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
         return loss
 
     start_from = getattr(network, "start_from", None)
