@@ -270,9 +270,9 @@ DRIVE_RECIPE = Recipe(
     cuda_batch_scale=4,
     fft_sizes=(*PAPER_FFT_SIZES, 4096),  # 11 Hz bins: a cabinet's low resonance, a high-pass under the bass
 )
-RECIPES["fuzz"] = replace(DRIVE_RECIPE, esr_weight=1.0, level_weight=1.0)
+RECIPES["fuzz"] = replace(DRIVE_RECIPE, esr_weight=1.0, level_weight=0.2, band_weight=0.5)
 
-RECIPES["amp"] = replace(DRIVE_RECIPE, level_weight=1.5)
+RECIPES["amp"] = replace(DRIVE_RECIPE, level_weight=1.5, band_weight=0.5)
 
 # A gray-box divider (models.pedals.divider): a flip-flop divider as a fixed primitive, its detection low-pass and
 # hysteresis measured on the training pairs, a knob-conditioned sub filter and dry gain measured, then learnt; the
