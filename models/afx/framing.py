@@ -25,7 +25,7 @@ from models.afx.layers import AdaptiveFrontEnd, TiedDeconvolution
 WINDOWS = ("hann", "rect")
 CONTEXT_BATCH_FRAMES = 32  # frames per forward pass of a model with context frames (they share the front-end)
 PLAIN_BATCH_FRAMES = 8  # frames per forward pass of a model without: its feature maps then stay in cache
-RENDER_BLOCK_SAMPLES = 2048  # output samples per forward pass of a sliding model (its wide layers then stay in cache)
+RENDER_BLOCK_SAMPLES = 1024  # output samples per forward pass of a sliding model: its wide maps then stay in cache
 
 
 @dataclass(frozen=True)

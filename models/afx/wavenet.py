@@ -95,7 +95,9 @@ class DilatedStack(nn.Module):
         total = _centre(skips[0], length)
         for skip in skips[1:]:
             total = total + _centre(skip, length)
-        return self._conv(self._post_conv(1), F.relu(self._conv(self._post_conv(0), F.relu(total))))
+        inplace = not torch.is_grad_enabled()  # rendering: ReLU the wide post-processing maps where they lie
+        hidden = F.relu(self._conv(self._post_conv(0), F.relu(total)), inplace=inplace)
+        return self._conv(self._post_conv(1), hidden)
 
 
 def _centre(x: torch.Tensor, length: int) -> torch.Tensor:
