@@ -134,3 +134,23 @@ def test_thesis_size_models_render_as_the_old_path(arch: str, monkeypatch: pytes
     use_old_path(monkeypatch)
     old = render(model, audio)
     assert np.abs(new - old).max() < 1e-5
+
+
+def test_folded_wavenet_output_equals_its_layers_for_each_control_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(3)
+    model = build("wavenet", {**TINY["wavenet"], "knobs": 2}).eval()
+    with torch.no_grad():
+        for parameter in model.film.parameters():  # type: ignore[union-attr]
+            parameter.normal_(0.0, 0.5)  # a FiLM that starts at zero would hide the fold's scale and shift
+    x = torch.randn(1, 1, 500 + model.receptive_field - 1).expand(4, 1, -1)
+    control = torch.rand(2, 2)  # two signals per control row
+    layers = model(x, control)  # autograd on: the layers one after another
+    with torch.inference_mode():
+        folded = model(x, control)
+        with pytest.raises(ValueError, match="do not divide"):
+            model(x[:3], control)
+        with pytest.raises(ValueError, match="needs a control of 2 knobs"):
+            model(x, None)
+    assert (folded - layers).abs().max() < 1e-5
+    assert (folded[0] - folded[1]).abs().max() == 0  # one control row, one output
+    assert (folded[0] - folded[2]).abs().max() > 1e-3  # the other control's
