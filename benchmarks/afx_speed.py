@@ -6,9 +6,10 @@ Every architecture works in samples at its own rate (16 kHz at the thesis's sett
 the 44.1 kHz figure is the 16 kHz one x 16/44.1 (the stream fed 44,100 samples per second of audio), as
 ``reatimbre afx-bench`` computes it. Each figure is the best of ``--repeats`` timings of
 :func:`models.afx.experiment.realtime_factor` (``--seconds`` of noise in 16,384-sample blocks after a warm-up
-block). With one thread it also gives the figure by the process's CPU time (best of the same repeats), which a
-busy machine disturbs less: what an unloaded core would do. Prints the load average before and after, the fp32
-matmul GFLOP/s per thread count (what a core can do), and per architecture its multiply-accumulates per second of
+block), each thread count in a fresh process. With one thread it also gives the figure by the process's CPU time
+(best of the same repeats), which a busy machine disturbs less: what an unloaded core would do. Prints the load
+average before and after, ``OMP_WAIT_POLICY`` (PASSIVE keeps two threads usable on a busy machine: docs/afx.md),
+the fp32 matmul GFLOP/s (what the cores can do), and per architecture its multiply-accumulates per second of
 16 kHz audio (counted by :func:`macs_per_second`).
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 
 import torch
@@ -41,9 +44,9 @@ def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
 
 
 def macs_per_second(network: AfxNetwork) -> float:
-    """Multiply-accumulates of convolutions, linear layers and LSTMs per second of audio at the model's rate,
-    counted by running one forward pass with hooks (frame models: one output frame with its context, times frames
-    per second; the WaveNet: one block of output samples)."""
+    """Multiply-accumulates of convolutions, linear layers and LSTMs per second of audio at the model's rate, the
+    layers as trained, counted by running one forward pass with hooks (frame models: one output frame with its
+    context, times frames per second; the WaveNet: one block of output samples)."""
     model = network.model
     total = [0.0]
 
@@ -72,7 +75,7 @@ def macs_per_second(network: AfxNetwork) -> float:
         elif isinstance(module, torch.nn.LSTM):
             hooks.append(module.register_forward_hook(lstm_hook))
     control = torch.zeros(1, network.knobs) if network.knobs else None
-    with torch.inference_mode():
+    with torch.enable_grad():  # the layers as trained (rendering folds the WaveNet's last ones: docs/afx.md)
         if isinstance(model, FrameModel):
             f = model.framing
             model(torch.randn(1, 2 * f.context_frames + 1, f.frame_samples), control)
@@ -90,34 +93,44 @@ def macs_per_second(network: AfxNetwork) -> float:
     return result
 
 
+def measure(archs: list[str], threads: int, seconds: float, repeats: int) -> None:
+    """Print the matmul ceiling and one table row per architecture for ``threads`` torch threads."""
+    torch.set_num_threads(threads)
+    print(f"matmul fp32, {threads} thread(s): {matmul_gflops():.0f} GFLOP/s", flush=True)
+    for arch in archs:
+        torch.manual_seed(0)
+        network = build_network(arch)
+        network.eval()
+        gmacs = macs_per_second(network) / 1e9
+        wall, cpu = [], []
+        for _ in range(repeats):
+            wall.append(realtime_factor(network, seconds))
+            if threads == 1:
+                cpu.append(realtime_factor(network, seconds, clock=time.process_time))
+        by_cpu = f"{max(cpu):.2f} / {max(cpu) * SAMPLE_RATE_HZ / RATE_44K_HZ:.2f}" if cpu else "-"
+        best, best_44k = max(wall), max(wall) * SAMPLE_RATE_HZ / RATE_44K_HZ
+        print(f"| {arch} | {threads} | {gmacs:.2f} | {best:.2f} | {best_44k:.2f} | {by_cpu} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds of audio timed per repeat (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="timings per figure; the best counts (default 3)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default 1 2)")
     parser.add_argument("--arch", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # one thread count, here
     args = parser.parse_args(argv)
+    if args.in_process:
+        measure(args.arch, args.threads[0], args.seconds, args.repeats)
+        return
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        print(f"matmul fp32, {threads} thread(s): {matmul_gflops():.0f} GFLOP/s", flush=True)
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}", flush=True)
     print("| arch | threads | GMAC per s at 16 kHz | RTF 16 kHz | RTF 44.1 kHz (x 16/44.1) | by CPU time 16 / 44.1 |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for arch in args.arch:
-        torch.manual_seed(0)
-        network = build_network(arch)
-        network.eval()
-        gmacs = macs_per_second(network) / 1e9
-        for threads in args.threads:
-            torch.set_num_threads(threads)
-            wall, cpu = [], []
-            for _ in range(args.repeats):
-                wall.append(realtime_factor(network, args.seconds))
-                if threads == 1:
-                    cpu.append(realtime_factor(network, args.seconds, clock=time.process_time))
-            by_cpu = f"{max(cpu):.2f} / {max(cpu) * SAMPLE_RATE_HZ / RATE_44K_HZ:.2f}" if cpu else "-"
-            best, best_44k = max(wall), max(wall) * SAMPLE_RATE_HZ / RATE_44K_HZ
-            print(f"| {arch} | {threads} | {gmacs:.2f} | {best:.2f} | {best_44k:.2f} | {by_cpu} |", flush=True)
+    print("| --- | --- | --- | --- | --- | --- |", flush=True)
+    for threads in args.threads:  # a fresh process each: a thread pool once started keeps spinning
+        common = ["--seconds", str(args.seconds), "--repeats", str(args.repeats), "--arch", *args.arch]
+        command = [sys.executable, __file__, "--in-process", "--threads", str(threads), *common]
+        subprocess.run(command, check=True)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)
 
 
