@@ -125,9 +125,10 @@ class DenseSAAF(nn.Module):
 
 
 def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """``layer(x)``; a (B, N, in) view of channel-first maps (the back-ends' transposed bands) goes through one
-    batched matrix product that reads it as it lies, instead of a copy to channels-last and a separate bias add."""
-    if x.dim() != 3 or x.is_contiguous():
+    """``layer(x)``; when rendering, a (B, N, in) view of channel-first maps (the back-ends' transposed bands) goes
+    through one batched matrix product that reads it as it lies, instead of a copy to channels-last and a separate
+    bias add."""
+    if x.dim() != 3 or x.is_contiguous() or torch.is_grad_enabled():
         return layer(x)
     weight = layer.weight.t().expand(x.shape[0], -1, -1)
     if layer.bias is None:
