@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per figure; the best counts (default 3)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default 1 2)")
     parser.add_argument("--arch", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
-    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # one thread count, here
+    parser.add_argument("--in-process", action="store_true", help="time the first --threads count in this process")
     args = parser.parse_args(argv)
     if args.in_process:
         measure(args.arch, args.threads[0], args.seconds, args.repeats)
