@@ -118,6 +118,7 @@ class DenseSAAF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for index, layer in enumerate(self.layers):
+            assert isinstance(layer, nn.Linear), "the DNN-SAAF's layers are dense"
             x = _linear(layer, x)
             if index < len(self.layers) - 1:
                 x = self.activation(x)
