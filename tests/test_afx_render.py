@@ -66,7 +66,8 @@ def test_rendering_in_batches_or_blocks_changes_nothing(arch: str, monkeypatch: 
     model = build(arch, TINY[arch])
     audio = (0.1 * np.random.default_rng(1).standard_normal(5000)).astype(np.float32)
     whole = render(model, audio)
-    monkeypatch.setattr(framing_module, "RENDER_BATCH_FRAMES", 3)
+    monkeypatch.setattr(framing_module, "PLAIN_BATCH_FRAMES", 3)
+    monkeypatch.setattr(framing_module, "CONTEXT_BATCH_FRAMES", 3)
     monkeypatch.setattr(framing_module, "RENDER_BLOCK_SAMPLES", 333)
     np.testing.assert_allclose(render(model, audio), whole, atol=1e-5)
 

@@ -87,9 +87,9 @@ class CEQ(FrameModel):
         return bands
 
     def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
-        residual, _, z, indices = self.front_end(frames[:, :1])
+        residual, _, z, indices = self.front_end(frames[:, :1], indices=self.config.unpool == "indices")
         z = condition(self.film, z, control)
-        envelopes = unpool(self.latent(z), indices if self.config.unpool == "indices" else None, frames.shape[-1])
+        envelopes = unpool(self.latent(z), indices, frames.shape[-1])
         return self.deconv(self.shape_bands(residual * envelopes))
 
 

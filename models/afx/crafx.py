@@ -113,7 +113,7 @@ class ContextFrameModel(ContextFrames, Generic[ConfigT]):
     def encode_frames(
         self, frames: torch.Tensor, control: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        residual, _, z, _ = self.front_end(frames[:, None])
+        residual, _, z, _ = self.front_end(frames[:, None], indices=False)
         return residual, condition(self.film, z, control)
 
     def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:

@@ -28,6 +28,8 @@ class AdaptiveFrontEnd(nn.Module):
 
     ``forward`` gives the residual ``R = X1`` (B, filters, N), the envelopes ``M`` before pooling, the pooled latent
     ``Z`` (B, filters, latent) and the max positions, for frames (B, 1, N) with N a multiple of ``latent_samples``.
+    With ``indices=False`` the positions are not computed (None): pooling without them is faster, and only the
+    pretraining stage and CEQ's ``unpool="indices"`` use them.
     """
 
     def __init__(self, filters: int, kernel_samples: int, local_kernel_samples: int, latent_samples: int):
@@ -42,14 +44,18 @@ class AdaptiveFrontEnd(nn.Module):
         """X1 = x * W1 with 'same' padding: (B, 1, N) -> (B, filters, N)."""
         return self.conv(F.pad(frames, self._conv_pad))
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, frames: torch.Tensor, indices: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         residual = self.filter_bank(frames)
         envelopes = F.softplus(self.local(F.pad(residual.abs(), self._local_pad)))
         pool = frames.shape[-1] // self.latent_samples
         if pool * self.latent_samples != frames.shape[-1]:
             raise ValueError(f"frame of {frames.shape[-1]} samples is not a multiple of {self.latent_samples}")
-        latent, indices = F.max_pool1d(envelopes, pool, return_indices=True)
-        return residual, envelopes, latent, indices
+        if not indices:
+            return residual, envelopes, F.max_pool1d(envelopes, pool), None
+        latent, positions = F.max_pool1d(envelopes, pool, return_indices=True)
+        return residual, envelopes, latent, positions
 
 
 class TiedDeconvolution(nn.Module):
@@ -112,10 +118,23 @@ class DenseSAAF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for index, layer in enumerate(self.layers):
-            x = layer(x)
+            assert isinstance(layer, nn.Linear), "the DNN-SAAF's layers are dense"
+            x = _linear(layer, x)
             if index < len(self.layers) - 1:
                 x = self.activation(x)
         return self.saaf(x)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)``; when rendering, a (B, N, in) view of channel-first maps (the back-ends' transposed bands) goes
+    through one batched matrix product that reads it as it lies, instead of a copy to channels-last and a separate
+    bias add."""
+    if x.dim() != 3 or x.is_contiguous() or torch.is_grad_enabled():
+        return layer(x)
+    weight = layer.weight.t().expand(x.shape[0], -1, -1)
+    if layer.bias is None:
+        return torch.bmm(x, weight)
+    return torch.baddbmm(layer.bias, x, weight)
 
 
 class KerasLSTM(nn.Module):

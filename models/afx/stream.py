@@ -17,13 +17,12 @@ from models.afx.framing import (
     RENDER_BLOCK_SAMPLES,
     FrameModel,
     SlidingModel,
+    batch_frames,
     example_span,
     frame_batches,
     overlap_add,
     window_sum,
 )
-
-STREAM_BATCH_FRAMES = 32  # frames per forward pass (per channel) while streaming
 
 
 def stream_latency(model: FrameModel | SlidingModel) -> int:
@@ -43,6 +42,7 @@ class FrameStream:
         overlap = self.n // self.hop
         self.latency = stream_latency(model)
         self.norm = window_sum(f)
+        self.batch_frames = batch_frames(f)
         self.next_frame = -(overlap - 1) * self.hop  # absolute start of the next frame to compute
         self.input_start = self.next_frame - self.k * self.hop  # absolute position of self.input's first sample
         self.input: torch.Tensor | None = None  # (B, samples) not yet consumed by every frame that needs it
@@ -64,7 +64,7 @@ class FrameStream:
         if frames:
             span = (frames - 1 + 2 * self.k) * self.hop + self.n
             control = None if self.control is None else self.control.reshape(1, -1).expand(rows, -1).to(x)
-            out = frame_batches(self.model, self.input[:, :span], frames, control, STREAM_BATCH_FRAMES)
+            out = frame_batches(self.model, self.input[:, :span], frames, control, self.batch_frames)
             added = overlap_add(out, self.hop)  # (B, (frames - 1) * hop + N)
             added[:, : self.partial.shape[-1]] += self.partial
             done = frames * self.hop
