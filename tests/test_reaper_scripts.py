@@ -264,8 +264,8 @@ def test_steer_reports_the_new_model(server, emu: ReaperEmulator, tmp_path: Path
     emu.add_item(dry_track, dry_path, 0.0, 4.0, selected=True)
     wet_track = emu.add_track("wet")
     emu.add_item(wet_track, audio_dir / "wet.wav", 0.0, 4.0, selected=True)
-    run_action(emu, STEER, ["fuzz,short,0.1,upper"], timeout_seconds=180)
-    assert emu.message_boxes[-1][1].startswith("new effect 'fuzz' is ready")
+    run_action(emu, STEER, ["my-tanh,short,0.1,upper"], timeout_seconds=180)
+    assert emu.message_boxes[-1][1].startswith("new effect 'my-tanh' is ready")
 
 
 def test_coach_writes_automation_and_auditions_steps(server, emu: ReaperEmulator) -> None:
