@@ -32,13 +32,7 @@ from models.device import (
 from models.effects import ReferenceEffect, reference_effect
 from models.fit import FitProgress, fit
 from models.library import ModelInfo, NeuralEffect, load_info, save_model
-from models.losses import (
-    PAPER_FFT_SIZES,
-    MultiResolutionSTFTLoss,
-    band_level_distance_db,
-    error_to_signal_ratio,
-    frame_level_distance_db,
-)
+from models.losses import PAPER_FFT_SIZES, MultiResolutionSTFTLoss, error_to_signal_ratio, frame_level_distance_db
 from models.material import make_program
 from models.networks import architecture_record
 from models.pedals.biquads import BiquadConfig
@@ -78,7 +72,7 @@ class Recipe:
     minutes: float
     esr_weight: float  # weight of the waveform (ESR) term beside the MR-STFT loss
     level_weight: float = 0.0  # per dB of the frame-level term (losses.frame_level_distance_db), also in validation
-    band_weight: float = 0.0  # per dB of the band-level term (losses.band_level_distance_db), also in validation
+    band_weight: float = 0.0  # per dB of the long-term band-level term (losses.band_level_distance_db); pedals only
     crop_gain_db: tuple[float, float] = (0.0, 0.0)  # a random gain on each crop, its peak kept at most CROP_PEAK_DB
     warmup_fraction: float = 0.0  # of the budget, learning rate rising linearly
     edge_share: float = 0.0  # chance that a knob's training position is its end (0 or 1, even odds), not uniform
@@ -348,27 +342,6 @@ RECIPES["filter"] = Recipe(
 CROP_PEAK_DB = -0.5  # a crop's random gain never lifts its peak above this
 
 
-def knob_positions(rng: np.random.Generator, count: int, edge_share: float) -> np.ndarray:
-    """``count`` knob positions in 0..1 for one training crop: uniform, except that each knob sits at one of its
-    ends with probability ``edge_share`` (the ends, where a one-sided fit is weakest and users often leave a knob)."""
-    positions = rng.random(count)
-    at_end = rng.random(count) < edge_share
-    return np.where(at_end, (rng.random(count) < 0.5).astype(float), positions)
-
-
-def gained_crop(window: np.ndarray, rng: np.random.Generator, gain_range_db: tuple[float, float]) -> np.ndarray:
-    """``window`` at a random gain from ``gain_range_db`` (louder and denser than the programs' levels for a
-    compressor), lowered where it would peak above :data:`CROP_PEAK_DB`; ``window`` itself for a range of (0, 0)."""
-    low, high = gain_range_db
-    if low == high == 0.0:
-        return window
-    gain = 10 ** (rng.uniform(low, high) / 20)
-    peak = float(np.max(np.abs(window)))
-    if peak > 0:
-        gain = min(gain, 10 ** (CROP_PEAK_DB / 20) / peak)
-    return (window * gain).astype(np.float32)
-
-
 def build_model(config: NetworkConfig) -> torch.nn.Module:
     """A freshly initialised network of a recipe's configuration."""
     if isinstance(config, ReverbTailConfig):
@@ -414,10 +387,24 @@ class PairSource:
         return window[self.warm :], positions.astype(np.float32), wet
 
     def _positions(self) -> np.ndarray:
-        return knob_positions(self.rng, len(self.effect.knobs), self.recipe.edge_share)
+        """Knob positions in 0..1: uniform, except that each knob sits at one of its ends with the recipe's
+        ``edge_share`` (the ends, where a one-sided fit is weakest and users often leave a knob)."""
+        count = len(self.effect.knobs)
+        positions = self.rng.random(count)
+        at_end = self.rng.random(count) < self.recipe.edge_share
+        return np.where(at_end, (self.rng.random(count) < 0.5).astype(float), positions)
 
     def _gained(self, window: np.ndarray) -> np.ndarray:
-        return gained_crop(window, self.rng, self.recipe.crop_gain_db)
+        """``window`` at a random gain from the recipe's range (louder and denser than the programs' levels for a
+        compressor), lowered where it would peak above :data:`CROP_PEAK_DB`."""
+        low, high = self.recipe.crop_gain_db
+        if low == high == 0.0:
+            return window
+        gain = 10 ** (self.rng.uniform(low, high) / 20)
+        peak = float(np.max(np.abs(window)))
+        if peak > 0:
+            gain = min(gain, 10 ** (CROP_PEAK_DB / 20) / peak)
+        return (window * gain).astype(np.float32)
 
     def _impulse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A click at the crop's first output sample, at random knob positions, and the effect's response."""
@@ -470,14 +457,17 @@ def evaluate(
 def _validation_fn(
     effect: ReferenceEffect, recipe: Recipe, heldout: list[np.ndarray], seed: int
 ) -> Callable[[torch.nn.Module], float]:
-    """MR-STFT (plus the recipe's level terms, :func:`spectral_terms`) on a fixed batch of held-out crops, for model
-    selection while training, on the model's device."""
+    """MR-STFT (plus the recipe's level term) on a fixed batch of held-out crops, for model selection while
+    training, on the model's device."""
     held = PairSource(effect, recipe, heldout, seed + 7)
     batches = [held.batch(0) for _ in range(2)]
-    terms = spectral_terms(recipe, MultiResolutionSTFTLoss())
+    mrstft = MultiResolutionSTFTLoss()
 
     def score(estimate: torch.Tensor, target: torch.Tensor) -> float:
-        return float(terms(estimate, target).item())
+        value = mrstft(estimate, target)
+        if recipe.level_weight:
+            value = value + recipe.level_weight * frame_level_distance_db(estimate, target)
+        return float(value.item())
 
     def validate(model: torch.nn.Module) -> float:
         device = module_device(model)
@@ -516,35 +506,17 @@ def _pairs_description(recipe: Recipe) -> str:
     return f"random crops, knob positions uniform in 0..1{ends}, target = reference effect on the crop{gains}"
 
 
-def spectral_terms(
-    recipe: Recipe, mrstft: MultiResolutionSTFTLoss
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """What validation scores a crop by: ``mrstft`` plus the recipe's weighted frame-level and band-level terms (so a
-    run that weighs levels keeps the weights that gained there)."""
-
-    def terms(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        value = mrstft(estimate, target)
-        if recipe.level_weight:
-            value = value + recipe.level_weight * frame_level_distance_db(estimate, target)
-        if recipe.band_weight:
-            value = value + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
-        return value
-
-    return terms
-
-
-def material_loss(
-    recipe: Recipe, mrstft: MultiResolutionSTFTLoss | None = None
-) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The loss on rendered material crops: :func:`spectral_terms` (MR-STFT at the recipe's FFT sizes unless
-    ``mrstft`` is given) plus the recipe's ESR term."""
-    terms = spectral_terms(recipe, mrstft or MultiResolutionSTFTLoss(recipe.fft_sizes))
+def _material_loss(recipe: Recipe) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss on rendered material crops: MR-STFT (the recipe's FFT sizes) plus its ESR and level terms."""
+    mrstft = MultiResolutionSTFTLoss(recipe.fft_sizes)
 
     def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = terms(estimate, target)
+        loss = mrstft(estimate, target)
         if recipe.esr_weight:
             # Pooled over the batch so that one quiet crop cannot dominate the step.
             loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        if recipe.level_weight:
+            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
         return loss
 
     return loss_fn
@@ -620,7 +592,7 @@ def train_effect(
     if recipe.response_rows:
         trained, next_batch, loss_fn = _response_training(model, effect, recipe, seed, device.device, resume is None)
     else:
-        loss_fn = material_loss(recipe)
+        loss_fn = _material_loss(recipe)
     result = fit(
         trained,
         next_batch,

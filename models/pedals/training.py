@@ -33,20 +33,17 @@ import torch
 from torch import nn
 
 from models.device import DeviceChoice, default_device, module_device
-from models.effect_training import (
-    PEDAL_TCN_RECIPES,
-    RECIPES,
-    Recipe,
-    gained_crop,
-    knob_positions,
-    material_loss,
-    spectral_terms,
-)
+from models.effect_training import PEDAL_TCN_RECIPES, RECIPES, Recipe
 from models.effects import ReferenceEffect, reference_effect
 from models.evaluation import loudness_lufs, mrstft_distance
 from models.fit import FitProgress, fit
 from models.library import ModelInfo, load_info, render_stream, save_model
-from models.losses import MultiResolutionSTFTLoss
+from models.losses import (
+    MultiResolutionSTFTLoss,
+    band_level_distance_db,
+    error_to_signal_ratio,
+    frame_level_distance_db,
+)
 from models.material import GENERATORS, TEST_SIGNALS, make_program
 from models.modulation import modulation_distance
 from models.networks import BlockStream, architecture_record
@@ -135,13 +132,28 @@ class CropSource:
         for _ in range(8):
             clip = self.clips[self.rng.integers(len(self.clips))]
             end = int(self.rng.integers(self.pad + self.segment, len(clip) + 1))
-            window = gained_crop(clip[end - self.segment - self.rf + 1 - self.warm : end], self.rng, self.crop_gain_db)
-            positions = knob_positions(self.rng, len(self.effect.knobs), self.edge_share)
+            window = self._gained(clip[end - self.segment - self.rf + 1 - self.warm : end])
+            positions = self._positions()
             values = {k.name: k.value_at(p) for k, p in zip(self.effect.knobs, positions, strict=True)}
             wet = self.effect.process(window[None, :], SAMPLE_RATE_HZ, values)[0, -self.segment :]
             if np.sqrt(np.mean(wet**2)) > 1e-4:
                 break
         return window[self.warm :], positions.astype(np.float32), wet
+
+    def _positions(self) -> np.ndarray:
+        count = len(self.effect.knobs)
+        at_end = self.rng.random(count) < self.edge_share
+        return np.where(at_end, (self.rng.random(count) < 0.5).astype(float), self.rng.random(count))
+
+    def _gained(self, window: np.ndarray) -> np.ndarray:
+        low, high = self.crop_gain_db
+        if low == high == 0.0:
+            return window
+        gain = 10 ** (self.rng.uniform(low, high) / 20)
+        peak = float(np.max(np.abs(window)))
+        if peak > 0:
+            gain = min(gain, 10 ** (-0.5 / 20) / peak)
+        return (window * gain).astype(np.float32)
 
     def batch(self, _step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         xs, cs, ys = zip(*(self.example() for _ in range(self.batch_size)), strict=True)
@@ -351,15 +363,30 @@ def train_pedal(
     # The recipe's STFT sizes, but none that cannot frame a crop (its centre padding needs n_fft < 2 x the crop).
     mrstft = MultiResolutionSTFTLoss([n for n in recipe.fft_sizes if n < 2 * recipe.segment_samples])
 
-    terms = spectral_terms(recipe, mrstft)
-
     def validate(model: nn.Module) -> float:
-        """Held-out crops' MR-STFT plus the recipe's level terms (so a level-weighted run keeps what it gains)."""
+        """Held-out crops' MR-STFT, plus the recipe's level term (so a level-weighted run keeps what it gains)."""
         where = module_device(model)
+        scores = []
         with torch.no_grad():
-            return float(np.mean([terms(model(x.to(where), c.to(where)), y.to(where)).item() for x, c, y in batches]))
+            for x, c, y in batches:
+                estimate, target = model(x.to(where), c.to(where)), y.to(where)
+                score = mrstft(estimate, target)
+                if recipe.level_weight:
+                    score = score + recipe.level_weight * frame_level_distance_db(estimate, target)
+                if recipe.band_weight:
+                    score = score + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
+                scores.append(score.item())
+        return float(np.mean(scores))
 
-    loss_fn = material_loss(recipe, mrstft)
+    def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = mrstft(estimate, target)
+        if recipe.esr_weight:
+            loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+        if recipe.level_weight:
+            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
+        if recipe.band_weight:
+            loss = loss + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
+        return loss
 
     start_from = getattr(network, "start_from", None)
     if start_from is not None and resume is None:
