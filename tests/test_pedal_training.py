@@ -112,3 +112,24 @@ def test_a_pedal_model_resumes_from_its_saved_weights(tmp_path: Path) -> None:
 def test_resuming_a_missing_pedal_model_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train-effect", "--effect", "fuzz", "--arch", "mccool-cnn", "--resume", "--out", str(tmp_path)]) == 1
     assert "no fuzz-mccool-cnn model" in capsys.readouterr().err
+
+
+def test_the_per_crop_waveform_error_counts_a_quiet_crop_as_much_as_a_loud_one() -> None:
+    """A loud crop rendered exactly and a quiet one 10 % off: per crop, the ESR is the two crops' mean (0.005),
+    whatever the loud crop's level; over the batch, the quiet crop's error hardly counts."""
+    import torch
+
+    from models.pedals.training import waveform_error
+
+    rng = np.random.default_rng(5)
+    target = torch.from_numpy(rng.standard_normal((2, 1, 4096)).astype(np.float32))
+    target[1] *= 0.01
+    estimate = target.clone()
+    estimate[1] *= 1.1
+    assert waveform_error(estimate, target, per_crop=True).item() == pytest.approx(0.005, rel=1e-3)
+    assert waveform_error(estimate, target, per_crop=False).item() < 1e-5
+    louder_target, louder_estimate = target.clone(), estimate.clone()
+    louder_target[0] *= 100
+    louder_estimate[0] *= 100
+    per_crop = waveform_error(louder_estimate, louder_target, per_crop=True).item()
+    assert per_crop == pytest.approx(0.005, rel=1e-3)

@@ -305,6 +305,13 @@ def _arch_note(arch: str) -> str:
     return f" ({arch} baseline of the McCool paper)"
 
 
+def waveform_error(estimate: torch.Tensor, target: torch.Tensor, *, per_crop: bool) -> torch.Tensor:
+    """The ESR of a batch of crops (B, 1, T): each crop's, averaged (``per_crop``: every crop counts alike whatever
+    its level), or one over the whole batch (the loudest crops dominate it)."""
+    shape = (-1, target.shape[-1]) if per_crop else (1, -1)
+    return error_to_signal_ratio(estimate.reshape(shape), target.reshape(shape))
+
+
 def train_pedal(
     name: str,
     out_dir: Path,
@@ -381,7 +388,7 @@ def train_pedal(
     def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = mrstft(estimate, target)
         if recipe.esr_weight:
-            loss = loss + recipe.esr_weight * error_to_signal_ratio(estimate.reshape(1, -1), target.reshape(1, -1))
+            loss = loss + recipe.esr_weight * waveform_error(estimate, target, per_crop=recipe.esr_per_crop)
         if recipe.level_weight:
             loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
         if recipe.band_weight:
