@@ -34,7 +34,8 @@ cabinet resonance near 110 Hz comes out 3 to 5 dB low at 90 to 130 Hz).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -42,8 +43,25 @@ from torch import nn
 from models.conditioned_filter import ConditionedFilter, fir_convolve
 from models.effects import ReferenceEffect
 from models.errors import ReaTimbreError
+from models.pedals.matching_eq import SpectrumPair, matching_magnitude, minimum_phase_fir
 from models.tcn import knob_embedding
 from models.waveshaper import ConditionedWaveshaper, curve_coefficients, curve_head
+
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dry (B, 1, T), knobs (B, K), wet (B, 1, segment)
+
+
+def unit_taps(count: int) -> torch.Tensor:
+    """``count`` FIR taps that pass a signal unchanged."""
+    taps = torch.zeros(count)
+    taps[0] = 1.0
+    return taps
+
+
+def full_convolution(taps: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """Each row of ``taps`` (B, K) convolved with ``other`` (L,): (B, K + L - 1) taps, one filter after the other."""
+    size = taps.shape[-1] + other.shape[-1] - 1
+    return torch.fft.irfft(torch.fft.rfft(taps, size) * torch.fft.rfft(other, size), size)
 
 
 @dataclass(frozen=True)
@@ -60,9 +78,13 @@ class DriveConfig:
     post_taps: int = 2048
     post_sections: int = 8
     post_fir: int = 64
+    output_eq_taps: int = 0  # a matching equaliser after the post-filter, measured after training (0: none)
+    output_eq_fft: int = 4096  # the FFT that measures it (at most the training crops' length)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unit_gain_db", tuple(float(g) for g in self.unit_gain_db))  # JSON gives a list
+        if self.output_eq_taps < 0 or self.output_eq_fft < 2:
+            raise ValueError("output_eq_taps must be >= 0 and output_eq_fft >= 2")
         if min(self.cond_dim, self.cond_hidden, self.units, self.pre_fir, self.post_fir) < 1:
             raise ValueError("cond_dim, cond_hidden, units, pre_fir and post_fir must be positive")
         if (
@@ -74,7 +96,7 @@ class DriveConfig:
 
     @property
     def receptive_field(self) -> int:
-        return self.pre_taps + self.post_taps - 1
+        return self.pre_taps + self.post_taps - 1 + max(0, self.output_eq_taps - 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,6 +127,8 @@ class DriveChain(nn.Module):
         gains = tuple(10 ** (g / 20) for g in c.unit_gain_db)
         self.curve = curve_head(c.cond_hidden, c.units, (gains[0], gains[1]))
         self.post = ConditionedFilter(c.cond_hidden, c.post_sections, c.post_fir, c.post_taps)
+        if c.output_eq_taps:  # a buffer, not a parameter: measured by finish_from, saved with the weights
+            self.register_buffer("output_eq", unit_taps(c.output_eq_taps))
 
     @classmethod
     def from_settings(cls, settings: dict) -> DriveChain:
@@ -124,12 +148,48 @@ class DriveChain(nn.Module):
         and weights (``ConditionedWaveshaper.shape``'s arguments), and the post-filter's taps (B, post_taps)."""
         embedding = self.cond_mlp(cond)
         curve = curve_coefficients(self.curve(embedding), self.config.units)
-        return self.pre(embedding), curve, self.post(embedding)
+        post = self.post(embedding)
+        if self.config.output_eq_taps:
+            post = full_convolution(post, self.output_eq)
+        return self.pre(embedding), curve, post
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Map input (B, 1, T) and control (B, cond_dim) to (B, 1, T - receptive_field + 1)."""
         pre, curve, post = self.coefficients(cond)
         return fir_convolve(ConditionedWaveshaper.shape(fir_convolve(x, pre), *curve), post)
+
+    @torch.no_grad()
+    def finish_from(self, next_batch: Callable[[int], Batch], batches: int = 48) -> None:
+        """Measure the output equaliser (``models.pedals.matching_eq``) on ``batches`` training batches: the
+        minimum-phase filter that gives this chain's output the long-term spectrum of the real effect's. A no-op
+        without one (``output_eq_taps`` 0)."""
+        if not self.config.output_eq_taps:
+            return
+        self.output_eq.copy_(unit_taps(self.config.output_eq_taps))
+        device = self.curve.weight.device
+        pair: SpectrumPair | None = None
+        for step in range(batches):
+            x, control, wet = next_batch(step)
+            out = self(x.to(device), control.to(device))[:, 0].cpu().numpy()
+            target = wet[:, 0, -out.shape[-1] :].numpy()
+            if pair is None:
+                pair = SpectrumPair(min(self.config.output_eq_fft, 1 << (out.shape[-1].bit_length() - 1)))
+            pair.add(out, target)
+        assert pair is not None
+        taps = minimum_phase_fir(matching_magnitude(pair), self.config.output_eq_taps)
+        self.output_eq.copy_(torch.from_numpy(taps).to(self.output_eq))
+
+    def takes_weights_of(self, saved: nn.Module) -> bool:
+        """Load a saved chain that differs from this one only by having no output equaliser (``finish_from``
+        measures it afresh): True when it did."""
+        if not isinstance(saved, DriveChain) or saved.config.output_eq_taps or saved.config != replace(
+            self.config, output_eq_taps=0, output_eq_fft=saved.config.output_eq_fft
+        ):
+            return False
+        missing, unexpected = self.load_state_dict(saved.state_dict(), strict=False)
+        if unexpected or set(missing) != {"output_eq"}:
+            raise ValueError(f"a drive chain's weights did not fit: missing {missing}, unexpected {unexpected}")
+        return True
 
     def stream(self, cond: torch.Tensor) -> DriveStream:
         """A block-by-block renderer for one fixed control vector ``cond`` of shape (cond_dim,)."""
