@@ -8,7 +8,7 @@ import torch
 from scipy import signal
 
 from models.networks import architecture_record, build_network
-from models.pedals.drive import DriveChain, DriveConfig
+from models.pedals.drive import DriveChain, DriveConfig, first_order_highpass
 from models.pedals.matching_eq import SpectrumPair, matching_magnitude, minimum_phase_fir, smoothed
 from models.rates import SAMPLE_RATE_HZ
 
@@ -121,3 +121,15 @@ def test_stream_with_an_equaliser_equals_one_pass() -> None:
     edges = np.cumsum([0, *blocks])
     out = torch.cat([stream.process(x[..., a:b]) for a, b in zip(edges, edges[1:], strict=False)], dim=-1)
     assert torch.allclose(out, whole, atol=1e-4)
+
+
+def test_the_input_high_pass_is_first_order_at_its_cutoff() -> None:
+    unit = torch.zeros(1, 4096)
+    unit[0, 0] = 1.0
+    taps = first_order_highpass(unit, torch.tensor(np.log(90.0)))
+    response = np.abs(np.fft.rfft(taps[0].numpy(), 1 << 16))
+    freqs = np.fft.rfftfreq(1 << 16, 1 / SAMPLE_RATE_HZ)
+    for hz, expected_db in ((90.0, -3.0), (45.0, -7.0), (1000.0, 0.0)):
+        assert abs(20 * np.log10(response[np.argmin(np.abs(freqs - hz))]) - expected_db) < 0.3
+    plain, with_highpass = _random(SMALL), DriveChain(DriveConfig(**{**SMALL.to_dict(), "pre_highpass": True}))
+    assert with_highpass.takes_weights_of(plain) and not plain.takes_weights_of(with_highpass)

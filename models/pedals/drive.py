@@ -34,6 +34,7 @@ cabinet resonance near 110 Hz comes out 3 to 5 dB low at 90 to 130 Hz).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
@@ -44,9 +45,14 @@ from models.conditioned_filter import ConditionedFilter, fir_convolve
 from models.effects import ReferenceEffect
 from models.errors import ReaTimbreError
 from models.pedals.matching_eq import SpectrumPair, matching_magnitude, minimum_phase_fir
+from models.rates import SAMPLE_RATE_HZ
 from models.tcn import knob_embedding
 from models.waveshaper import ConditionedWaveshaper, curve_coefficients, curve_head
 
+
+HIGHPASS_START_HZ = 20.0  # the input high-pass starts here (all but open for music) and is learnt from there
+HIGHPASS_MIN_HZ = 20.0  # and never goes lower: its response must decay within the pre-filter's taps
+HIGHPASS_RATE = 4.0  # its log cut-off is a parameter times this
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dry (B, 1, T), knobs (B, K), wet (B, 1, segment)
 
@@ -56,6 +62,19 @@ def unit_taps(count: int) -> torch.Tensor:
     taps = torch.zeros(count)
     taps[0] = 1.0
     return taps
+
+
+def first_order_highpass(taps: torch.Tensor, log_cutoff_hz: torch.Tensor) -> torch.Tensor:
+    """Each row of ``taps`` (B, K) followed by a first-order high-pass (unit gain at Nyquist, zero at 0 Hz) of
+    cut-off ``exp(log_cutoff_hz)`` Hz, kept at :data:`HIGHPASS_MIN_HZ` or above (its response decays within the taps):
+    (B, K) taps, the combined response truncated to K."""
+    count = taps.shape[-1]
+    cutoff = torch.clamp(torch.exp(log_cutoff_hz), min=HIGHPASS_MIN_HZ, max=SAMPLE_RATE_HZ / 4)
+    pole = torch.exp(-2 * math.pi * cutoff / SAMPLE_RATE_HZ)
+    n = torch.arange(count - 1, dtype=taps.dtype, device=taps.device)
+    highpass = torch.cat([((1 + pole) / 2).reshape(1), -(1 + pole) / 2 * (1 - pole) * pole**n])
+    size = 2 * count
+    return torch.fft.irfft(torch.fft.rfft(taps, size) * torch.fft.rfft(highpass, size), size)[..., :count]
 
 
 def full_convolution(taps: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -80,6 +99,7 @@ class DriveConfig:
     post_fir: int = 64
     output_eq_taps: int = 0  # a matching equaliser after the post-filter, measured after training (0: none)
     output_eq_fft: int = 4096  # the FFT that measures it (at most the training crops' length)
+    pre_highpass: bool = False  # an input coupling high-pass (first order, learnt cut-off) before the pre-filter
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unit_gain_db", tuple(float(g) for g in self.unit_gain_db))  # JSON gives a list
@@ -129,6 +149,9 @@ class DriveChain(nn.Module):
         self.post = ConditionedFilter(c.cond_hidden, c.post_sections, c.post_fir, c.post_taps)
         if c.output_eq_taps:  # a buffer, not a parameter: measured by finish_from, saved with the weights
             self.register_buffer("output_eq", unit_taps(c.output_eq_taps))
+        if c.pre_highpass:  # the cut-off's log, over HIGHPASS_RATE (Adam moves it that much faster)
+            start = math.log(HIGHPASS_START_HZ) / HIGHPASS_RATE
+            self.pre_highpass_log_hz = nn.Parameter(torch.tensor(start))
 
     @classmethod
     def from_settings(cls, settings: dict) -> DriveChain:
@@ -148,10 +171,12 @@ class DriveChain(nn.Module):
         and weights (``ConditionedWaveshaper.shape``'s arguments), and the post-filter's taps (B, post_taps)."""
         embedding = self.cond_mlp(cond)
         curve = curve_coefficients(self.curve(embedding), self.config.units)
-        post = self.post(embedding)
+        pre, post = self.pre(embedding), self.post(embedding)
+        if self.config.pre_highpass:
+            pre = first_order_highpass(pre, HIGHPASS_RATE * self.pre_highpass_log_hz)
         if self.config.output_eq_taps:
             post = full_convolution(post, self.output_eq)
-        return self.pre(embedding), curve, post
+        return pre, curve, post
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Map input (B, 1, T) and control (B, cond_dim) to (B, 1, T - receptive_field + 1)."""
@@ -180,14 +205,20 @@ class DriveChain(nn.Module):
         self.output_eq.copy_(torch.from_numpy(taps).to(self.output_eq))
 
     def takes_weights_of(self, saved: nn.Module) -> bool:
-        """Load a saved chain that differs from this one only by having no output equaliser (``finish_from``
-        measures it afresh): True when it did."""
-        if not isinstance(saved, DriveChain) or saved.config.output_eq_taps or saved.config != replace(
-            self.config, output_eq_taps=0, output_eq_fft=saved.config.output_eq_fft
-        ):
+        """Load a saved chain that differs from this one only in its output equaliser's settings (``finish_from``
+        measures the equaliser afresh) or by having no input high-pass (this one's starts at
+        :data:`HIGHPASS_START_HZ`): True when it did."""
+        if not isinstance(saved, DriveChain):
             return False
-        missing, unexpected = self.load_state_dict(saved.state_dict(), strict=False)
-        if unexpected or set(missing) != {"output_eq"}:
+        own = self.config
+        settings = {"output_eq_taps": own.output_eq_taps, "output_eq_fft": own.output_eq_fft}
+        if own.pre_highpass:
+            settings["pre_highpass"] = True  # one added to a chain without one starts all but open
+        if replace(saved.config, **settings) != own:
+            return False
+        state = {k: v for k, v in saved.state_dict().items() if k != "output_eq"}
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - {"output_eq", "pre_highpass_log_hz"}:
             raise ValueError(f"a drive chain's weights did not fit: missing {missing}, unexpected {unexpected}")
         return True
 
