@@ -29,7 +29,8 @@ def _random(config: DriveConfig, seed: int = 3) -> DriveChain:
 def _band_levels_db(x: np.ndarray, edges_hz: list[float]) -> np.ndarray:
     power = np.abs(np.fft.rfft(x, axis=-1)) ** 2
     freqs = np.fft.rfftfreq(x.shape[-1], 1 / SAMPLE_RATE_HZ)
-    return np.array([10 * np.log10(power[..., (freqs >= a) & (freqs < b)].sum()) for a, b in zip(edges_hz, edges_hz[1:])])
+    bands = zip(edges_hz, edges_hz[1:], strict=False)
+    return np.array([10 * np.log10(power[..., (freqs >= a) & (freqs < b)].sum()) for a, b in bands])
 
 
 def test_minimum_phase_fir_follows_the_magnitude_with_its_energy_up_front() -> None:

@@ -5,9 +5,12 @@ an asymmetric clipper, a DC blocker and a tone low-pass; the amp: a high-pass, a
 mid cut and a cabinet). A TCN must rebuild that curve at every level and knob setting from piecewise-linear pieces,
 and after 8 minutes on a loaded CPU the fuzz TCN stayed worse than the dry input at 4 of 9 knob-grid points and the
 amp TCN 14 dB off in loudness. Here the network has the chain's shape, and every part of it is predicted from the
-knobs by one small MLP (``models.tcn.knob_embedding``) and learnt from the training pairs by gradient descent;
-nothing of the real chain's numbers (cut-offs, gains, bias, cabinet) is written into it:
+knobs by one small MLP (``models.tcn.knob_embedding``; all but the amp's input high-pass and output equaliser,
+below) and learnt or measured from the training pairs; nothing of the real chain's numbers (cut-offs, gains, bias,
+cabinet) is written into it:
 
+- **input high-pass** (``pre_highpass``, the amp): a first-order high-pass whose cut-off is one learnt number,
+  the same at every knob position; it starts at 20 Hz (all but open);
 - **pre-filter**: ``pre_taps`` causal FIR taps from ``pre_sections`` biquads and ``pre_fir`` free taps
   (``models.conditioned_filter``): what the clipper hears (a high-pass, a tilt, the drive's level);
 - **curve**: the waveshaper's memoryless curve (``models.waveshaper.curve_head``),
@@ -15,21 +18,32 @@ nothing of the real chain's numbers (cut-offs, gains, bias, cabinet) is written 
   gains are spread evenly in dB over ``unit_gain_db`` (-12..+48 dB by default: with the pre-filter's own gain a
   fuzz's 46 dB is in reach), the offsets ``b_i`` make asymmetric clipping, ``f(0) = 0``;
 - **post-filter**: ``post_taps`` taps from ``post_sections`` biquads and ``post_fir`` free taps: a DC blocker, a
-  tone control, a cabinet (2048 taps = 46 ms at 44.1 kHz, longer than a 20 ms cabinet response), the output level.
+  tone control, a cabinet (2048 taps = 46 ms at 44.1 kHz, longer than a 20 ms cabinet response), the output level;
+- **output equaliser** (``output_eq_taps``, the amp): a knob-independent minimum-phase FIR measured, not learnt:
+  after gradient descent, :meth:`DriveChain.finish_from` runs the chain on training crops of 16,384 samples and
+  makes it the matching equaliser of ``models.pedals.matching_eq`` (the long-term spectrum of the real effect's
+  output over the chain's, 1/6-octave smoothed). It is a buffer saved with the weights.
 
-It starts as the identity (both filters one unit tap, the curve ``f(x) = x``), is causal with no latency, and its
-receptive field is ``pre_taps + post_taps - 1`` samples. Silence in gives exact silence out whatever the knobs. The
-filters run as FFT convolutions in training and in streaming alike; :class:`DriveStream` keeps the last
-``pre_taps - 1`` input samples and ``post_taps - 1`` shaped samples between blocks, so block-by-block output equals
-one pass over the whole signal with silence in front.
+It starts as the identity (both filters one unit tap, the curve ``f(x) = x``, the equaliser one unit tap), is
+causal with no latency, and its receptive field is ``pre_taps + post_taps - 1`` samples plus
+``output_eq_taps - 1``. Silence in gives exact silence out whatever the knobs. The filters run as FFT convolutions
+in training and in streaming alike; :class:`DriveStream` keeps the last ``pre_taps - 1`` input samples and the
+last shaped samples between blocks, so block-by-block output equals one pass over the whole signal with silence in
+front.
 
-Nothing is measured before gradient descent: every part starts as the identity and is learnt from the training
-pairs. Shipped (``reatimbre train-effect --effect fuzz|amp --minutes 10 --threads 1``, about 3,500 steps on a loaded
-2-core CPU), on held-out clips of another origin over the 3x3 knob grid, the MR-STFT distance to the real effect is
-0.275 (fuzz) and 0.289 (amp) of the dry input's (geometric means; worst points 0.34 and 0.41), never worse than dry,
-and 100 % of one-second segments are nearer the real effect than the dry input. Loudness is within 1.1 dB on the
-strums and speech but 1.3 to 3 dB low on the bass line: the learnt low end is smoother than the real one (the amp's
-cabinet resonance near 110 Hz comes out 3 to 5 dB low at 90 to 130 Hz).
+Why the amp has the two extra parts. Trained without them (10 minutes, then resumed twice for 8 with the band-level
+term), the amp came out 3 to 4 dB short at 90 to 200 Hz and 5 to 8 dB too loud at 40 to 60 Hz on every clip and
+knob setting, 2.3 dB of loudness on a synth bass line: its cabinet's low resonance, which short STFT frames barely
+resolve. The measured equaliser fixed that part (geometric mean 0.287 -> 0.175) but left the bass 3 dB short at
+130 to 200 Hz when driven hard (loudness 1.47 dB): the learnt pre-filter had no high-pass at all, so the clipper
+heard the bass's fundamental at full level where the real amp's 90 Hz input high-pass takes it down, a difference
+that only shows on driven bass. Gradient descent did not put a zero at 0 Hz into a biquad; given a high-pass
+whose cut-off is a single parameter, it moved it from 20 Hz to 83 Hz in one resumed run of 8 minutes, and the amp
+met every goal: 0.109 of the dry input's MR-STFT (worst point 0.165), loudness within 0.45 dB. From a fresh start
+the cut-off stays near 20 Hz for the first 10 minutes (the rest of the chain moves first), so the amp is trained
+in two steps (``reatimbre train-effect --effect amp --minutes 10``, then ``--resume --minutes 8``; the sidecar's
+``training.resumed_from`` holds each step). The fuzz keeps neither: it meets its goals without them
+(``reatimbre train-effect --effect fuzz --minutes 10``, then ``--resume --minutes 8``: 0.184, loudness 0.41 dB).
 """
 
 from __future__ import annotations
@@ -49,9 +63,7 @@ from models.rates import SAMPLE_RATE_HZ
 from models.tcn import knob_embedding
 from models.waveshaper import ConditionedWaveshaper, curve_coefficients, curve_head
 
-
 HIGHPASS_START_HZ = 20.0  # the input high-pass starts here (all but open for music) and is learnt from there
-HIGHPASS_MIN_HZ = 20.0  # and never goes lower: its response must decay within the pre-filter's taps
 HIGHPASS_RATE = 4.0  # its log cut-off is a parameter times this
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dry (B, 1, T), knobs (B, K), wet (B, 1, segment)
@@ -66,10 +78,11 @@ def unit_taps(count: int) -> torch.Tensor:
 
 def first_order_highpass(taps: torch.Tensor, log_cutoff_hz: torch.Tensor) -> torch.Tensor:
     """Each row of ``taps`` (B, K) followed by a first-order high-pass (unit gain at Nyquist, zero at 0 Hz) of
-    cut-off ``exp(log_cutoff_hz)`` Hz, kept at :data:`HIGHPASS_MIN_HZ` or above (its response decays within the taps):
-    (B, K) taps, the combined response truncated to K."""
+    cut-off ``exp(log_cutoff_hz)`` Hz (at most a quarter of the sample rate): (B, K) taps, the combined response
+    truncated to K. No lower bound, so that the gradient never stops: a cut-off so low that its response outlasts
+    the taps is a slightly different high-pass, rendered the same way in training and streaming."""
     count = taps.shape[-1]
-    cutoff = torch.clamp(torch.exp(log_cutoff_hz), min=HIGHPASS_MIN_HZ, max=SAMPLE_RATE_HZ / 4)
+    cutoff = torch.clamp(torch.exp(log_cutoff_hz), max=SAMPLE_RATE_HZ / 4)
     pole = torch.exp(-2 * math.pi * cutoff / SAMPLE_RATE_HZ)
     n = torch.arange(count - 1, dtype=taps.dtype, device=taps.device)
     highpass = torch.cat([((1 + pole) / 2).reshape(1), -(1 + pole) / 2 * (1 - pole) * pole**n])
