@@ -11,7 +11,10 @@ A network may ask more of training through two optional members: ``restarts_with
 depends on everything since the render began, like a divider's parity: training crops then start the real effect
 where the network's input starts, as for an effect with an LFO) and ``start_from(next_batch)`` (called once before
 gradient descent with the training batch source, ``step -> (dry, control, wet)``, for a network that measures its
-starting point on the training pairs).
+starting point on the training pairs), ``finish_from(next_batch)`` (called once after it with crops of
+:data:`FINISH_SEGMENT_SAMPLES`, for a part measured on the training pairs at the end, such as the drive chain's
+matching equaliser) and ``takes_weights_of(saved)`` (for
+``resume``: load a saved network whose architecture differs only by what ``finish_from`` measures).
 
 The held-out judgement (:func:`judge`) renders clips of another origin (``models.pedals.heldout``) at every point
 of the 3-per-knob grid, with the real effect's and the model's latencies removed, and records per point the MR-STFT
@@ -64,6 +67,9 @@ GRID = (0.1, 0.5, 0.9)
 HELDOUT_SECONDS = 4.0
 GOAL_RATIO = {"fuzz": 0.3, "amp": 0.3, "octave": 0.3, "filter": 0.3, "chorus": 0.5, "delay": 0.5}
 SEGMENT_GOAL = 0.95  # share of one-second segments whose render must be nearer the real effect than the dry input
+
+
+FINISH_SEGMENT_SAMPLES = 16_384  # finish_from measures on crops this long (0.37 s: 2.7 Hz FFT bins for a low end)
 
 
 def model_name_for(effect: str, arch: str) -> str:
@@ -339,9 +345,11 @@ def train_pedal(
     if resume is not None:
         saved = load_info(resume).model
         # Both records as JSON has them: a sidecar turns tuples into lists.
-        if json.loads(json.dumps(architecture_record(saved))) != json.loads(json.dumps(architecture_record(network))):
+        takes_weights_of = getattr(network, "takes_weights_of", None)
+        if json.loads(json.dumps(architecture_record(saved))) == json.loads(json.dumps(architecture_record(network))):
+            network.load_state_dict(saved.state_dict())
+        elif takes_weights_of is None or not takes_weights_of(saved):
             raise ValueError(f"cannot resume {resume.name}: its architecture differs from the recipe's")
-        network.load_state_dict(saved.state_dict())
         learning_rate /= 4
     rf = int(network.receptive_field)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
@@ -412,6 +420,21 @@ def train_pedal(
         progress=progress,
         device=device.device,
     )
+    finish_from = getattr(network, "finish_from", None)
+    if finish_from is not None:
+        network.eval()
+        long_crops = CropSource(
+            effect,
+            material,
+            rf,
+            max(recipe.segment_samples, FINISH_SEGMENT_SAMPLES),
+            recipe.batch_size,
+            seed + 11,
+            restart=restart,
+            edge_share=recipe.edge_share,
+            crop_gain_db=recipe.crop_gain_db,
+        )
+        finish_from(long_crops.batch)
     verdict = judge(network, effect, heldout_clips(heldout_seconds, SAMPLE_RATE_HZ))
     sidecar = {
         "description": effect.description + _arch_note(arch),
@@ -437,6 +460,11 @@ def train_pedal(
                 if start_from is not None and resume is None
                 else ("the resumed model's weights" if resume is not None else "the network's initialisation"),
                 "seed": seed,
+                **(
+                    {"finish": "measured on the training pairs after gradient descent (the network's finish_from)"}
+                    if finish_from is not None
+                    else {}
+                ),
             },
             "recipe": {k: v for k, v in asdict(recipe).items() if k != "config"},
             "steps": result.steps,
