@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   reatimbre afx-train --arch crafx --task leslie --minutes 20        # a user model "crafx-leslie", speed knob
   reatimbre afx-train --arch csafx --task plate --minutes 30 --name plate-csafx
   reatimbre afx-train --arch ceq --task eq-peak --minutes 2 --seconds 30 --out /tmp/afx
+  reatimbre afx-train --arch lfo-tcn --task leslie --minutes 12   # our TCN told the rotors' phases
 tasks: see docs/afx.md (eq-shelf, eq-peak, eq-lowpass, eq-highpass, sox-*, chorus ... ringmod[+od], leslie*,
 plate, plate-1s, spring)
 """
@@ -21,7 +22,7 @@ plate, plate-1s, spring)
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from models.afx import ARCHITECTURES
-    from models.afx.experiment import TCN
+    from models.afx.experiment import OURS
     from models.afx.tasks import TASKS
 
     parser = subparsers.add_parser(
@@ -30,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--arch", required=True, choices=[*ARCHITECTURES, TCN])
+    parser.add_argument("--arch", required=True, choices=[*ARCHITECTURES, *OURS])
     parser.add_argument("--task", required=True, choices=list(TASKS), metavar="TASK")
     parser.add_argument("--minutes", type=float, default=10.0, help="time box of the end-to-end training (10)")
     parser.add_argument(
