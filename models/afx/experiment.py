@@ -216,9 +216,9 @@ def run(
     if arch not in OURS and arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, *OURS])})")
     knobs = 0 if the_task.knob is None else 1
+    network = model_for(arch, knobs, settings.settings, the_task)  # first: a wrong pairing fails before the material
     training = segments(task_name, settings.seconds, SAMPLE_RATE_HZ, settings.seed)
     heldout = segments(task_name, settings.heldout_seconds, SAMPLE_RATE_HZ, settings.seed + 1000, heldout=True)
-    network = model_for(arch, knobs, settings.settings, the_task)
     budget = settings.minutes * 60
     if isinstance(network, ConditionedTCN | LFOTCN | RotorNetwork):
         fitted = train_tcn(
