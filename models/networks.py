@@ -31,6 +31,7 @@ NETWORK_TYPES: dict[str, str] = {
     "AfxFrameNetwork": "models.afx.network:AfxFrameNetwork",
     "AfxSlidingNetwork": "models.afx.network:AfxSlidingNetwork",
     "LFOTCN": "models.pedals.lfo_tcn:LFOTCN",
+    "Rotors": "models.afx.rotor_network:RotorNetwork",
     "ConditionedBiquads": "models.pedals.biquads:ConditionedBiquads",
     "McCoolCNN": "models.pedals.baselines:McCoolCNN",
     "McCoolLSTM": "models.pedals.baselines:McCoolLSTM",

@@ -36,6 +36,30 @@ def test_afx_train_writes_a_library_model_with_its_knob(tmp_path: Path, capsys: 
     assert effect.process(audio, {"speed": 1.0}).shape == audio.shape
 
 
+@pytest.mark.parametrize(("arch", "network"), [("rotors", "Rotors"), ("lfo-tcn", "LFOTCN")])
+def test_afx_train_of_a_network_told_the_rotor_phases(arch: str, network: str, tmp_path: Path) -> None:
+    """A short run saves a model that records its goals per knob value (a warning when missed) and renders at each
+    knob end; a task without rotor clocks is refused before any material is made."""
+    argv = ["afx-train", "--arch", arch, "--task", "leslie", "--minutes", "5", "--steps", "20", "--seconds", "3",
+            "--heldout-seconds", "2", "--out", str(tmp_path), "--name", "phases"]  # fmt: skip
+    assert main(argv) == 0
+    info = read_info(tmp_path / "phases.json", "user")
+    assert info.network_type == network and info.latency_samples == 0 and [k.name for k in info.knobs] == ["speed"]
+    assert info.sidecar["training"]["steps"] == 20
+    goals = info.sidecar["metrics"]["heldout_goals"]
+    assert [point["value"] for point in goals["per_knob_value"]] == [0.0, 1.0]
+    assert all(set(point["ratio"]) == {"ms_mse", "mrstft"} for point in goals["per_knob_value"])
+    met = all(r < 1 for point in goals["per_knob_value"] for r in point["ratio"].values())
+    assert goals["meets_goals"] == met and (info.quality_warnings == []) == met
+    effect = load_info(info)
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, 4000))).astype(np.float32)
+    slow, fast = (effect.process(audio, {"speed": s}) for s in (0.0, 1.0))
+    assert slow.shape == fast.shape == audio.shape
+    with pytest.raises(SystemExit):
+        main(["afx-train", "--arch", "rotors", "--task", "no-such-task"])
+    assert main(["afx-train", "--arch", arch, "--task", "eq-peak", "--steps", "1", "--out", str(tmp_path)]) == 1
+
+
 def test_afx_train_and_bench_stop_at_their_step_budget(tmp_path: Path) -> None:
     argv = ["afx-train", "--arch", "tcn", "--task", "eq-peak", "--minutes", "5", "--steps", "3", "--seconds", "2",
             "--heldout-seconds", "1", "--out", str(tmp_path), "--name", "three-steps"]  # fmt: skip

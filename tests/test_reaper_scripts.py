@@ -547,3 +547,25 @@ def test_render_of_a_look_ahead_model_lines_up_with_the_item(server, emu: Reaper
     assert rate == 44100 and wet.shape == dry.shape
     np.testing.assert_allclose(wet, expected, atol=1e-4)
     assert np.abs(expected).max() > 0.01
+
+
+@pytest.mark.parametrize(("name", "knob"), [("leslie", "speed=1"), ("plate", "decay=3")])
+def test_render_through_a_shipped_afx_model_lines_up_with_the_item(
+    server, emu: ReaperEmulator, tmp_path: Path, name: str, knob: str
+) -> None:
+    """The shipped afx models (16 kHz, their knobs) through the REAPER render action: the take has the item's length
+    and is what ``reatimbre render`` gives for the same file and knob (resampled both ways)."""
+    from models.render import render_file
+
+    run_action(emu, RENDER, [f"{name},{knob},1,0"])
+    assert emu.message_boxes == []
+    take = RppProject.load(emu.save(tmp_path / "project" / "song.rpp")).items(track=0)[0].active_take
+    assert take.name == f"dry.wav (neural: {name})"
+    wet, rate = sf.read(take.path, dtype="float32")
+    dry_path = tmp_path / "project" / "Audio" / "dry.wav"
+    knob_name, value = knob.split("=")
+    render_file(dry_path, tmp_path / "cli.wav", name, {knob_name: float(value)}, tail_seconds=0.0)
+    expected, _ = sf.read(tmp_path / "cli.wav", dtype="float32")
+    assert rate == 44100 and wet.shape == sf.read(dry_path)[0].shape == expected.shape
+    np.testing.assert_allclose(wet, expected, atol=1e-5)
+    assert np.abs(wet).max() > 0.01

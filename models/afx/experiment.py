@@ -5,8 +5,10 @@ and held-out material (:mod:`models.afx.heldout`), trains the model within a tim
 front-end first, Sec. 4.2.1), renders the held-out material through it aligned with the input, and scores it with
 :mod:`models.afx.metrics` against the real effect's output, beside the dry input's scores (averaged over the knob
 values); reverbs also get the T60 error of the response to an impulse. ``arch`` ``"tcn"`` trains our conditioned
-TCN instead (:mod:`models.afx.tcn_baseline`). The model is written with :func:`models.library.save_model`, its
-sidecar naming the task's effect, the knob, the command, the budget and the held-out figures.
+TCN instead; for tasks whose effect declares its LFO clocks (the Leslie's), ``"lfo-tcn"`` is our TCN told the
+LFOs' phases and ``"rotors"`` a gray-box rotating speaker told them (:mod:`models.afx.tcn_baseline`). The model
+is written with :func:`models.library.save_model`, its sidecar naming the task's effect, the knob, the command, the
+budget and the held-out figures (``heldout_goals``: closer than dry in the task's key figures at every knob value).
 """
 
 from __future__ import annotations
@@ -26,15 +28,20 @@ from models.afx.framing import render
 from models.afx.losses import DEFAULT_LOSS
 from models.afx.metrics import METRICS, t60_seconds
 from models.afx.network import AfxNetwork, wrap
+from models.afx.rotor_network import RotorNetwork
 from models.afx.segment import Segment
 from models.afx.tasks import Task, segments, task
-from models.afx.tcn_baseline import build_tcn, tcn_control, train_tcn
+from models.afx.tcn_baseline import build_lfo_tcn, build_rotors, build_tcn, tcn_control, train_tcn
 from models.afx.train import TrainSettings, dry_loss, train
 from models.fit import FitProgress
 from models.library import ModelInfo, save_model
+from models.pedals.lfo_tcn import LFOTCN
 from models.tcn import ConditionedTCN
 
 TCN = "tcn"
+LFO_TCN = "lfo-tcn"
+ROTORS = "rotors"
+OURS = (TCN, LFO_TCN, ROTORS)  # our networks, beside the thesis's architectures
 SAMPLE_RATE_HZ = 16_000  # the thesis's rate; every model of the bench runs at it
 RTF_SECONDS = 4.0
 
@@ -63,11 +70,34 @@ class RunResult:
     steps: int
 
 
-def model_for(arch: str, knobs: int, settings: dict[str, Any]) -> AfxNetwork | ConditionedTCN:
-    """The library network to train: an afx architecture (with the task's knobs) or our TCN."""
+def model_for(
+    arch: str, knobs: int, settings: dict[str, Any], the_task: Task | None = None
+) -> AfxNetwork | ConditionedTCN | LFOTCN | RotorNetwork:
+    """The library network to train: an afx architecture (with the task's knobs), our TCN, or our TCN told the
+    phases of ``the_task``'s LFO clocks."""
     if arch == TCN:
         return build_tcn(knobs)
+    if arch == LFO_TCN:
+        if the_task is None:
+            raise ValueError("lfo-tcn needs the task whose LFO clocks it is told")
+        return build_lfo_tcn(the_task, SAMPLE_RATE_HZ)
+    if arch == ROTORS:
+        if the_task is None:
+            raise ValueError("rotors needs the task whose LFO clocks it is told")
+        return build_rotors(the_task, knobs, SAMPLE_RATE_HZ)
     return wrap(arch, build(arch, {**settings, "knobs": knobs}))
+
+
+def control_inputs(network: torch.nn.Module) -> int:
+    """How many control inputs a bench network takes (our TCNs take one even for a task without knobs)."""
+    if isinstance(network, AfxNetwork):
+        return network.knobs
+    if isinstance(network, LFOTCN):
+        return network.tcn.config.cond_dim
+    if isinstance(network, RotorNetwork):
+        return max(1, network.knobs)
+    assert isinstance(network, ConditionedTCN), "the bench runs afx networks and our TCNs"
+    return network.config.cond_dim
 
 
 def render_segment(network: torch.nn.Module, segment: Segment) -> np.ndarray:
@@ -76,40 +106,76 @@ def render_segment(network: torch.nn.Module, segment: Segment) -> np.ndarray:
         if isinstance(network, AfxNetwork):
             control = torch.as_tensor(segment.control) if len(segment.control) else None
             return render(network.model, segment.dry, control)
-        assert isinstance(network, ConditionedTCN), "the bench trains afx networks and our TCN"
+        assert isinstance(network, ConditionedTCN | LFOTCN | RotorNetwork), "the bench trains afx networks and our TCNs"
         device = next(network.parameters()).device
         stream = network.stream(tcn_control(segment.control).to(device))
         x = torch.from_numpy(segment.dry[None, None].astype(np.float32)).to(device)
         return stream.process(x)[0, 0].cpu().numpy()
 
 
-def evaluate(network: torch.nn.Module, the_task: Task, heldout: list[Segment]) -> dict[str, dict[str, float]]:
-    """Metrics of the model and of the dry input on held-out segments (averaged), and their ratios."""
-    network.eval()
-    model_scores: dict[str, list[float]] = {name: [] for name in METRICS}
-    dry_scores: dict[str, list[float]] = {name: [] for name in METRICS}
-    for segment in heldout:
-        estimate = render_segment(network, segment)
-        for name, metric in METRICS.items():
-            model_scores[name].append(metric(segment.wet, estimate, SAMPLE_RATE_HZ))
-            dry_scores[name].append(metric(segment.wet, segment.dry, SAMPLE_RATE_HZ))
+# The figures a model must beat the dry input on, at every knob value, to meet its goals (the others are recorded).
+KEY_METRICS: dict[str, tuple[str, ...]] = {
+    "leslie": ("ms_mse", "mrstft"),
+    "modulation": ("ms_mse", "mrstft"),
+    "reverb": ("mrstft", "logpower_mse", "t60_error"),
+}
+DEFAULT_KEY_METRICS = ("mrstft",)
+
+
+def segment_scores(network: torch.nn.Module, the_task: Task, segment: Segment) -> dict[str, dict[str, float]]:
+    """The metrics of the model and of the dry input on one held-out segment; reverbs also the T60 error of the
+    response to an impulse at the segment's knob value."""
+    estimate = render_segment(network, segment)
     out = {
-        "model": {name: float(np.mean(v)) for name, v in model_scores.items()},
-        "dry": {name: float(np.mean(v)) for name, v in dry_scores.items()},
+        "model": {name: metric(segment.wet, estimate, SAMPLE_RATE_HZ) for name, metric in METRICS.items()},
+        "dry": {name: metric(segment.wet, segment.dry, SAMPLE_RATE_HZ) for name, metric in METRICS.items()},
     }
     if the_task.family == "reverb":
         impulse = np.zeros(int((the_task.tail_seconds + 0.5) * SAMPLE_RATE_HZ), np.float32)
         impulse[0] = 1.0
-        errors, dry_errors = [], []
-        for segment in heldout:
-            value = the_task.knob.value_at(float(segment.control[0])) if the_task.knob is not None else 0.0
-            target = t60_seconds(the_task.process(impulse.astype(np.float64), SAMPLE_RATE_HZ, value), SAMPLE_RATE_HZ)
-            probe = Segment(impulse, impulse, segment.control)
-            errors.append(abs(t60_seconds(render_segment(network, probe), SAMPLE_RATE_HZ) - target))
-            dry_errors.append(abs(t60_seconds(impulse, SAMPLE_RATE_HZ) - target))
-        out["model"]["t60_error"], out["dry"]["t60_error"] = float(np.mean(errors)), float(np.mean(dry_errors))
-    out["ratio"] = {k: (v / out["dry"][k] if out["dry"][k] else float("inf")) for k, v in out["model"].items()}
+        value = the_task.knob.value_at(float(segment.control[0])) if the_task.knob is not None else 0.0
+        target = t60_seconds(the_task.process(impulse.astype(np.float64), SAMPLE_RATE_HZ, value), SAMPLE_RATE_HZ)
+        probe = Segment(impulse, impulse, segment.control)
+        out["model"]["t60_error"] = abs(t60_seconds(render_segment(network, probe), SAMPLE_RATE_HZ) - target)
+        out["dry"]["t60_error"] = abs(t60_seconds(impulse, SAMPLE_RATE_HZ) - target)
     return out
+
+
+def _ratios(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    return {k: (v / scores["dry"][k] if scores["dry"][k] else float("inf")) for k, v in scores["model"].items()}
+
+
+def average_scores(per_segment: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Model and dry figures averaged over segments, and their ratios."""
+    out = {who: {k: float(np.mean([s[who][k] for s in per_segment])) for k in per_segment[0][who]} for who in
+           ("model", "dry")}  # fmt: skip
+    out["ratio"] = _ratios(out)
+    return out
+
+
+def evaluate(network: torch.nn.Module, the_task: Task, heldout: list[Segment]) -> dict[str, dict[str, float]]:
+    """Metrics of the model and of the dry input on held-out segments (averaged), and their ratios."""
+    network.eval()
+    return average_scores([segment_scores(network, the_task, segment) for segment in heldout])
+
+
+def goals(the_task: Task, heldout: list[Segment], per_segment: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+    """Whether the model is closer to the effect than the dry input in the task's key figures at every knob value
+    (a sidecar block: ``meets_goals`` false makes ``reatimbre models`` and every render say so)."""
+    keys = KEY_METRICS.get(the_task.family, DEFAULT_KEY_METRICS)
+    points: list[dict[str, Any]] = []
+    for segment, scores in zip(heldout, per_segment, strict=True):
+        value = None
+        if the_task.knob is not None and len(segment.control):
+            value = round(the_task.knob.value_at(float(segment.control[0])), 6)
+        ratio = _ratios(scores)
+        points.append({"value": value, "ratio": {k: ratio[k] for k in keys if k in ratio}})
+    return {
+        "goal": f"closer to the effect than the dry input in {', '.join(keys)} at every knob value (ratio < 1)",
+        "knob": the_task.knob.name if the_task.knob is not None else None,
+        "per_knob_value": points,
+        "meets_goals": all(r < 1 for point in points for r in point["ratio"].values()),
+    }
 
 
 def realtime_factor(
@@ -120,11 +186,10 @@ def realtime_factor(
     ``clock`` measures the rendering: wall time, or ``time.process_time`` for the CPU time the process used (with
     one thread, what an unloaded core would take)."""
     network.eval()
-    if isinstance(network, AfxNetwork):
-        knobs = network.knobs
-    else:
-        assert isinstance(network, ConditionedTCN), "the bench times afx networks and our TCN"
-        knobs = network.config.cond_dim
+    assert isinstance(network, AfxNetwork | ConditionedTCN | LFOTCN | RotorNetwork), (
+        "the bench times afx networks and our TCNs"
+    )
+    knobs = control_inputs(network)
     device = next(network.parameters()).device
     stream = network.stream(torch.zeros(knobs, device=device))
     block = 16_384
@@ -148,14 +213,14 @@ def run(
 ) -> RunResult:
     """Train ``arch`` on ``task_name`` for ``settings.minutes``, evaluate it and save it as ``name``."""
     the_task = task(task_name)
-    if arch != TCN and arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, TCN])})")
+    if arch not in OURS and arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, *OURS])})")
     knobs = 0 if the_task.knob is None else 1
+    network = model_for(arch, knobs, settings.settings, the_task)  # first: a wrong pairing fails before the material
     training = segments(task_name, settings.seconds, SAMPLE_RATE_HZ, settings.seed)
     heldout = segments(task_name, settings.heldout_seconds, SAMPLE_RATE_HZ, settings.seed + 1000, heldout=True)
-    network = model_for(arch, knobs, settings.settings)
     budget = settings.minutes * 60
-    if isinstance(network, ConditionedTCN):
+    if isinstance(network, ConditionedTCN | LFOTCN | RotorNetwork):
         fitted = train_tcn(
             network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
         )
@@ -173,7 +238,8 @@ def run(
             "dry": dry_loss(model, arch, heldout, None, train_settings),
         }
     network = network.cpu().eval()
-    scores = evaluate(network, the_task, heldout)
+    per_segment = [segment_scores(network, the_task, segment) for segment in heldout]
+    scores = average_scores(per_segment)
     parameters = parameter_count(network)
     sidecar: dict[str, Any] = {
         "description": f"{arch} trained on the afx task {task_name}: {the_task.description}",
@@ -194,7 +260,8 @@ def run(
                 **scores,
                 "material": f"models.afx.heldout (another origin), {settings.heldout_seconds:g} s per knob value",
                 "training_loss": loss_record,
-            }
+            },
+            "heldout_goals": goals(the_task, heldout, per_segment),
         },
     }
     if isinstance(network, AfxNetwork):

@@ -48,3 +48,17 @@ def woofer(x: np.ndarray, sample_rate: int, speed: float) -> np.ndarray:
 def leslie(x: np.ndarray, sample_rate: int, speed: float) -> np.ndarray:
     """Horn plus woofer."""
     return horn(x, sample_rate, speed) + woofer(x, sample_rate, speed)
+
+
+def rotor_clocks(speed: float | None = None) -> list[dict[str, float | int | str]]:
+    """The horn's and the woofer's rotation clocks, as :class:`models.pedals.lfo_tcn.LFOTCN` reads them: rate from
+    the ``speed`` knob (control 0) over :func:`rates_hz`'s range, or fixed at ``speed``; phase 0 (facing the
+    listener) at a render's first sample, as :func:`rotor` starts. A network told these phases still learns the
+    crossover, the modulation depths and the Doppler delays from the pairs."""
+    slow, fast = rates_hz(0.0), rates_hz(1.0)
+    if speed is not None:
+        slow = fast = rates_hz(speed)
+    return [
+        {"rate_index": 0, "rate_min_hz": low, "rate_max_hz": high, "rate_scale": "linear", "start_phase": 0.0}
+        for low, high in zip(slow, fast, strict=True)
+    ]

@@ -21,8 +21,10 @@ Families (``Task.family``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -55,6 +57,8 @@ class Task:
     knob: Knob | None = None
     training_values: tuple[float, ...] = ()  # knob values the training material is made at
     tail_seconds: float = 0.0  # silence after the material, for the effect's tail
+    # the effect's LFO clocks (rate over the knob, phase at the first sample), for a network told their phases
+    clocks: Callable[[], list[dict[str, Any]]] | None = None
 
     def values(self) -> tuple[float | None, ...]:
         return self.training_values if self.knob is not None else (None,)
@@ -104,7 +108,8 @@ def _tasks() -> list[Task]:
         Task("tube", f"ZamTube tube distortion plug-in (Debian zam-plugins), drive {TUBE_DRIVE}", "nonlinear",
              _fixed(tube)),
         Task("leslie", "Leslie horn + woofer (numpy AM + Doppler), speed knob", "leslie",
-             lambda x, r, v: leslie_model.leslie(x, r, 0.0 if v is None else v), SPEED, (0.0, 1.0)),
+             lambda x, r, v: leslie_model.leslie(x, r, 0.0 if v is None else v), SPEED, (0.0, 1.0),
+             clocks=leslie_model.rotor_clocks),
         Task("plate", "Dragonfly Plate Reverb (Debian), decay knob, full tails", "reverb",
              lambda x, r, v: plate(x, r, 1.5 if v is None else v), DECAY, (0.5, 1.5, 3.0), 3.5),
         Task("plate-1s", "Dragonfly Plate Reverb (Debian), 1 s decay, full tails", "reverb",
@@ -132,7 +137,7 @@ def _tasks() -> list[Task]:
         ):
             tasks.append(
                 Task(f"leslie-{part}{speed_name}", f"Leslie {part or 'horn + woofer '}{speed_name} (numpy model)",
-                     "leslie", _speed(rotor, speed))
+                     "leslie", _speed(rotor, speed), clocks=functools.partial(leslie_model.rotor_clocks, speed))
             )  # fmt: skip
     return tasks
 

@@ -11,7 +11,8 @@ Its inner :class:`~models.tcn.ConditionedTCN` gives ``voices`` signals ``r_v(n)`
 of the input it learns), and a small network of ``sin k phase(n)``, ``cos k phase(n)`` (k = 1..harmonics) and the
 knobs gives each voice's weight ``w_v(n)``; the output is ``sum_v w_v(n) r_v(n)``: a time-varying mix of learnt
 filters, moving with the real LFO. Silence in gives silence out (the inner TCN's guarantee; the weights only
-scale). With no LFO (``lfo`` None) it is the inner TCN with one voice.
+scale). With no LFO (``lfo`` None) it is the inner TCN with one voice. An effect with several LFOs (a Leslie's horn and
+woofer rotors) lists one clock per LFO under ``lfo["clocks"]``; the mixer then sees every clock's harmonics.
 
 ``latency`` declares how many samples the output lags the input: a network trained on an effect whose output lags
 (the octave) says so, and renderers compensate it. With ``dry_path`` the input, delayed by the latency, is added to
@@ -56,14 +57,21 @@ def lfo_rate_hz(lfo: dict[str, Any], control: torch.Tensor) -> torch.Tensor:
     return low + (high - low) * position
 
 
+def lfo_clocks(lfo: dict[str, Any]) -> list[dict[str, Any]]:
+    """The clock records of an LFO record: its ``clocks`` (one per LFO), or the record itself (one LFO)."""
+    return list(lfo["clocks"]) if "clocks" in lfo else [lfo]
+
+
 def lfo_phase(
-    lfo: dict[str, Any], control: torch.Tensor, first_sample: int, samples: int, sample_rate: int
+    lfo: dict[str, Any], control: torch.Tensor, first_sample: int | torch.Tensor, samples: int, sample_rate: int
 ) -> torch.Tensor:
     """(B, samples): the LFO phase in radians at render samples ``first_sample ..`` (sample 0: the render's
-    first), ``start_phase + 2 pi rate n / sample_rate``."""
-    n = torch.arange(first_sample, first_sample + samples, dtype=torch.float64, device=control.device)
+    first), ``start_phase + 2 pi rate n / sample_rate``. ``first_sample`` is one sample for the batch or one per
+    row (B,)."""
+    first = torch.as_tensor(first_sample, dtype=torch.float64, device=control.device).reshape(-1, 1)
+    n = first + torch.arange(samples, dtype=torch.float64, device=control.device)[None, :]
     rate = lfo_rate_hz(lfo, control.double())[:, None]
-    cycles = torch.remainder(rate * n[None, :] / sample_rate, 1.0)  # float64: no drift over long renders
+    cycles = torch.remainder(rate * n / sample_rate, 1.0)  # float64: no drift over long renders
     return (2 * math.pi * cycles + float(lfo["start_phase"])).float()
 
 
@@ -94,7 +102,7 @@ class LFOTCN(nn.Module):
         if self.dry_path:
             nn.init.zeros_(self.tcn.output.weight)  # start as the dry sound
         if self.lfo:
-            inputs = 2 * int(self.lfo["harmonics"]) + tcn.cond_dim
+            inputs = 2 * int(self.lfo["harmonics"]) * len(lfo_clocks(self.lfo)) + tcn.cond_dim
             hidden = int(self.lfo["hidden"])
             self.mixer = nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, voices))
 
@@ -119,28 +127,39 @@ class LFOTCN(nn.Module):
         return self.latency
 
     def rate_hz(self, control: torch.Tensor) -> torch.Tensor:
-        """The LFO rate for each control vector (B, knobs), from the rate knob's normalised position."""
+        """The (first) LFO's rate for each control vector (B, knobs), from the rate knob's normalised position."""
         assert self.lfo is not None
-        return lfo_rate_hz(self.lfo, control)
+        return lfo_rate_hz(lfo_clocks(self.lfo)[0], control)
 
-    def phase(self, control: torch.Tensor, first_sample: int, samples: int) -> torch.Tensor:
-        """(B, samples): the LFO phase at render samples ``first_sample ..`` (sample 0: the render's first)."""
+    def phase(self, control: torch.Tensor, first_sample: int | torch.Tensor, samples: int) -> torch.Tensor:
+        """(B, samples): the (first) LFO's phase at render samples ``first_sample ..`` (sample 0: the render's
+        first)."""
+        return self.phases(control, first_sample, samples)[:, 0]
+
+    def phases(self, control: torch.Tensor, first_sample: int | torch.Tensor, samples: int) -> torch.Tensor:
+        """(B, clocks, samples): every LFO's phase at render samples ``first_sample ..``."""
         assert self.lfo is not None
-        return lfo_phase(self.lfo, control, first_sample, samples, self.sample_rate)
+        return torch.stack(
+            [lfo_phase(clock, control, first_sample, samples, self.sample_rate) for clock in lfo_clocks(self.lfo)],
+            dim=1,
+        )
 
-    def voice_weights(self, control: torch.Tensor, first_sample: int, samples: int) -> torch.Tensor:
+    def voice_weights(self, control: torch.Tensor, first_sample: int | torch.Tensor, samples: int) -> torch.Tensor:
         """(B, voices, samples): each voice's weight at render samples ``first_sample ..``."""
         assert self.lfo is not None
-        phase = self.phase(control, first_sample, samples)
-        k = torch.arange(1, int(self.lfo["harmonics"]) + 1, device=control.device, dtype=phase.dtype)
-        angles = phase[..., None] * k
+        phases = self.phases(control, first_sample, samples).transpose(1, 2)  # (B, samples, clocks)
+        k = torch.arange(1, int(self.lfo["harmonics"]) + 1, device=control.device, dtype=phases.dtype)
+        angles = (phases[..., None] * k).flatten(2)  # (B, samples, clocks x harmonics)
         knobs = control[:, None, :].expand(-1, samples, -1)
-        features = torch.cat((torch.sin(angles), torch.cos(angles), knobs.to(phase.dtype)), dim=-1)
+        features = torch.cat((torch.sin(angles), torch.cos(angles), knobs.to(phases.dtype)), dim=-1)
         return self.mixer(features).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, control: torch.Tensor, first_input_sample: int = 0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, control: torch.Tensor, first_input_sample: int | torch.Tensor = 0
+    ) -> torch.Tensor:
         """(B, 1, T) and (B, knobs) to (B, 1, T - receptive_field + 1). ``first_input_sample`` is the render
-        sample ``x[..., 0]`` is (training crops start the real effect, and its LFO, at their first sample)."""
+        sample ``x[..., 0]`` is (training crops start the real effect, and its LFO, at their first sample), for
+        the batch or per row (B,): crops cut from a long render keep their place in it."""
         voices = self.tcn(x, control)
         if self.lfo:
             first_output = first_input_sample + self.receptive_field - 1

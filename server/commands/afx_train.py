@@ -1,4 +1,4 @@
-"""``reatimbre afx-train``: train one of the thesis's architectures (or our TCN) on one afx task, into the library."""
+"""``reatimbre afx-train``: train one of the thesis's architectures (or one of ours) on one afx task, into the library."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ EXAMPLES = """examples:
   reatimbre afx-train --arch crafx --task leslie --minutes 20        # a user model "crafx-leslie", speed knob
   reatimbre afx-train --arch csafx --task plate --minutes 30 --name plate-csafx
   reatimbre afx-train --arch ceq --task eq-peak --minutes 2 --seconds 30 --out /tmp/afx
+  reatimbre afx-train --arch rotors --task leslie --minutes 12 --name leslie --out models/weights   # as shipped
+  (tcn: our conditioned TCN; lfo-tcn and rotors, Leslie tasks only: our TCN and a gray-box told the rotors' phases)
 tasks: see docs/afx.md (eq-shelf, eq-peak, eq-lowpass, eq-highpass, sox-*, chorus ... ringmod[+od], leslie*,
 plate, plate-1s, spring)
 """
@@ -21,16 +23,16 @@ plate, plate-1s, spring)
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from models.afx import ARCHITECTURES
-    from models.afx.experiment import TCN
+    from models.afx.experiment import OURS
     from models.afx.tasks import TASKS
 
     parser = subparsers.add_parser(
         "afx-train",
-        help="train a thesis architecture (CEQ ... CSAFx) or our TCN on an afx task, into the model library",
+        help="train a thesis architecture (CEQ ... CSAFx) or one of ours on an afx task, into the model library",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--arch", required=True, choices=[*ARCHITECTURES, TCN])
+    parser.add_argument("--arch", required=True, choices=[*ARCHITECTURES, *OURS])
     parser.add_argument("--task", required=True, choices=list(TASKS), metavar="TASK")
     parser.add_argument("--minutes", type=float, default=10.0, help="time box of the end-to-end training (10)")
     parser.add_argument(
