@@ -275,7 +275,12 @@ DRIVE_RECIPE = Recipe(
 )
 RECIPES["fuzz"] = replace(DRIVE_RECIPE, esr_weight=1.0, level_weight=0.2, band_weight=0.5)
 
-RECIPES["amp"] = replace(DRIVE_RECIPE, config=DriveConfig(output_eq_taps=4096, output_eq_fft=16_384, pre_highpass=True), level_weight=1.5, band_weight=0.5)
+RECIPES["amp"] = replace(
+    DRIVE_RECIPE,
+    config=DriveConfig(output_eq_taps=4096, output_eq_fft=16_384, pre_highpass=True),
+    level_weight=1.5,
+    band_weight=0.5,
+)
 
 # A gray-box divider (models.pedals.divider): a flip-flop divider as a fixed primitive, its detection low-pass and
 # hysteresis measured on the training pairs, a knob-conditioned sub filter and dry gain measured, then learnt; the

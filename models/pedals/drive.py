@@ -150,6 +150,7 @@ class DriveChain(nn.Module):
 
     network_type = "DriveChain"  # the sidecar's architecture type (models.networks)
     latency_samples = 0  # causal: the output lines up with the input
+    output_eq: torch.Tensor  # a buffer, when the config has an output equaliser
 
     def __init__(self, config: DriveConfig | None = None):
         super().__init__()
@@ -224,10 +225,13 @@ class DriveChain(nn.Module):
         if not isinstance(saved, DriveChain):
             return False
         own = self.config
-        settings = {"output_eq_taps": own.output_eq_taps, "output_eq_fft": own.output_eq_fft}
-        if own.pre_highpass:
-            settings["pre_highpass"] = True  # one added to a chain without one starts all but open
-        if replace(saved.config, **settings) != own:
+        expected = replace(
+            saved.config,
+            output_eq_taps=own.output_eq_taps,
+            output_eq_fft=own.output_eq_fft,
+            pre_highpass=saved.config.pre_highpass or own.pre_highpass,  # one added starts all but open
+        )
+        if expected != own:
             return False
         state = {k: v for k, v in saved.state_dict().items() if k != "output_eq"}
         missing, unexpected = self.load_state_dict(state, strict=False)

@@ -1,4 +1,4 @@
-"""``reatimbre afx-train``: train one of the thesis's architectures (or one of ours) on one afx task, into the library."""
+"""``reatimbre afx-train``: train one of the thesis's architectures (or one of ours) on one afx task."""
 
 from __future__ import annotations
 
