@@ -29,6 +29,10 @@ def test_afx_train_writes_a_library_model_with_its_knob(tmp_path: Path, capsys: 
     held = info.sidecar["metrics"]["heldout"]
     assert set(held["ratio"]) == {"mae", "mfcc_cosine", "ms_mse", "logpower_mse", "mrstft"}
     assert held["model"]["mrstft"] > 0 and held["dry"]["mrstft"] > 0  # what `reatimbre models` shows
+    every = held["training_loss"]["every_frame"]  # the loss over every held-out frame, not only validation's
+    assert every["examples"] > 16 and every["dry"] > 0 and every["ratio"] == every["model"] / every["dry"]
+    history = info.sidecar["training"]["validation_history"]
+    assert history[0]["step"] == 0 and history[-1]["step"] == info.sidecar["training"]["steps"]
     assert info.sidecar["emulates"]["task"] == "leslie" and info.sidecar["training"]["knob_values"] == [0.0, 1.0]
     assert info.sidecar["training"]["command"].startswith("reatimbre ")
     effect = load_info(info)
@@ -73,6 +77,7 @@ def test_afx_train_and_bench_stop_at_their_step_budget(tmp_path: Path) -> None:
     with (tmp_path / "b" / "afx-bench.csv").open() as handle:
         row = next(csv.DictReader(handle))
     assert row["steps"] == "2" and float(row["rtf_16k"]) > 0
+    assert row["loss"] == "eq49" and float(row["loss_ratio"]) > 0 and float(row["loss_validation_ratio"]) > 0
 
 
 def test_afx_train_refuses_bad_settings(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:

@@ -85,3 +85,26 @@ def test_material_at_the_thesis_rates_includes_drums_without_failing(sample_rate
     for seed in range(3):  # 20 s of program holds drums for these seeds
         audio = material(20.0, sample_rate, seed)
         assert audio.shape == (20 * sample_rate,) and np.isfinite(audio).all() and np.abs(audio).max() > 0.01
+
+
+def test_every_frame_loss_scores_each_hop_of_the_heldout_material() -> None:
+    from models.afx.framing import examples
+    from models.afx.losses import eq49_loss
+    from models.afx.segment import Segment
+    from models.afx.train import every_frame_loss
+
+    torch.manual_seed(0)
+    model = build("ceq", TINY["ceq"])  # frames of 256 at a hop of 64
+    dry, wet = pair("lowpass", 1.0, 8000, seed=3)
+    scored = every_frame_loss(model, "ceq", [Segment(dry, wet, np.zeros(0, np.float32))])
+    assert scored["examples"] == len(range(0, len(dry), 64)) == 125  # every hop, not the 16 validation examples
+    padded = [torch.nn.functional.pad(torch.from_numpy(s), (0, 256)) for s in (dry, wet)]
+    x, y = examples(model, *padded, list(range(0, len(dry), 64)))
+    with torch.no_grad():
+        assert scored["model"] == pytest.approx(float(eq49_loss(model(x), y)), rel=1e-4)
+    assert scored["dry"] == pytest.approx(float(eq49_loss(x, y)), rel=1e-4)  # Hann-windowed in and out
+    assert scored["ratio"] == pytest.approx(scored["model"] / scored["dry"])
+    same = every_frame_loss(model, "ceq", [Segment(dry, dry, np.zeros(0, np.float32))])
+    assert same["dry"] == 0 and same["ratio"] == float("inf")
+    wavenet = build("wavenet", TINY["wavenet"])  # a sliding model: its outputs end to end
+    assert every_frame_loss(wavenet, "wavenet", [Segment(dry, wet, np.zeros(0, np.float32))])["examples"] == 32

@@ -96,18 +96,24 @@ def csv_row(result: RunResult, rtf_16k: float, settings: RunSettings, command: s
 
 
 def loss_columns(sidecar: dict) -> Row:
-    """The architecture's own training loss (Eq. 4.9, Eq. 8.6, MAE) on the held-out examples, model over dry."""
+    """The architecture's own training loss (Eq. 4.9, Eq. 8.6, MAE) on held-out material, model over dry:
+    ``loss_ratio`` over every frame of it where the sidecar has that figure (else over the validation examples),
+    ``loss_validation_ratio`` over the validation examples that chose the best weights."""
     loss = sidecar.get("metrics", {}).get("heldout", {}).get("training_loss", {})
     if "model" not in loss or not loss.get("dry"):
-        return {"loss": str(loss.get("loss", "")), "loss_ratio": ""}
-    return {"loss": str(loss["loss"]), "loss_ratio": f"{loss['model'] / loss['dry']:.4g}"}
+        return {"loss": str(loss.get("loss", "")), "loss_ratio": "", "loss_validation_ratio": ""}
+    validation = f"{loss['model'] / loss['dry']:.4g}"
+    every = loss.get("every_frame", {})
+    overall = f"{every['ratio']:.4g}" if every.get("dry") else validation
+    return {"loss": str(loss["loss"]), "loss_ratio": overall, "loss_validation_ratio": validation}
 
 
 def write_tables(rows: list[Row], out_dir: Path) -> None:
     """``afx-bench.csv`` and ``afx-bench.md`` in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["arch", "task"])
+    columns = list(dict.fromkeys(key for row in rows for key in row)) or ["arch", "task"]  # rows of older tables
+    writer = csv.DictWriter(buffer, fieldnames=columns)  # may lack newer columns: those cells stay empty
     writer.writeheader()
     writer.writerows(rows)
     write_text(out_dir / "afx-bench.csv", buffer.getvalue())
@@ -179,7 +185,8 @@ def markdown(rows: list[Row]) -> str:
         + f". All at {SAMPLE_RATE_HZ} Hz, thesis-size models (plus the knob's FiLM on tasks with a knob: the "
         "parameter range). Cells are each metric's ratio to the dry input's on held-out material of another origin "
         "(below 1: closer to the effect than doing nothing); `loss` is the architecture's own training loss "
-        "(Eq. 4.9 for CEQ, Eq. 8.6 for CSAFx, MAE for the others; none for the TCN) on held-out examples. "
+        "(Eq. 4.9 for CEQ, Eq. 8.6 for CSAFx, MAE for the others; none for the TCN) over every frame of the "
+        "held-out material (the CSV's `loss_validation_ratio`: over the validation examples only). "
         "Real-time factor: the library's stream in 16,384-sample blocks, the slowest of the row's models; "
         "44.1 kHz = the 16 kHz figure x 16/44.1. Table C.1's figure is 2 s / its CPU time for 2 s of audio.",
         "",

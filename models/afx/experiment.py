@@ -32,7 +32,7 @@ from models.afx.rotor_network import RotorNetwork
 from models.afx.segment import Segment
 from models.afx.tasks import Task, segments, task
 from models.afx.tcn_baseline import build_lfo_tcn, build_rotors, build_tcn, tcn_control, train_tcn
-from models.afx.train import TrainSettings, dry_loss, train
+from models.afx.train import TrainSettings, dry_loss, every_frame_loss, train
 from models.fit import FitProgress
 from models.library import ModelInfo, save_model
 from models.pedals.lfo_tcn import LFOTCN
@@ -236,6 +236,7 @@ def run(
             "loss": train_settings.loss or DEFAULT_LOSS[arch],
             "model": fitted.best_validation,
             "dry": dry_loss(model, arch, heldout, None, train_settings),
+            "every_frame": every_frame_loss(model, arch, heldout, train_settings.loss),
         }
     network = network.cpu().eval()
     per_segment = [segment_scores(network, the_task, segment) for segment in heldout]
@@ -254,6 +255,7 @@ def run(
             "knob_values": list(the_task.training_values),
             "material": f"models.material programs, {settings.seconds:g} s per knob value at {SAMPLE_RATE_HZ} Hz",
             **fitted.record(),
+            "validation_history": fitted.history,  # step, seconds, validation loss (the architecture's)
         },
         "metrics": {
             "heldout": {

@@ -17,7 +17,7 @@ import datetime
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +36,8 @@ from models.errors import ReaTimbreError
 from models.fit import FitProgress, FitResult, fit
 from models.library import save_model
 from models.networks import model_device
+
+EVERY_BATCH = 64  # examples per forward pass when scoring every frame of held-out material
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,12 @@ class ExampleSource:
         """``count`` examples evenly spread over the signal (the same every call)."""
         starts = np.linspace(self.first, self.last, count).astype(int).tolist()
         return examples(self.model, self.dry, self.wet, starts)
+
+    def every(self, step_samples: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Every example ``step_samples`` apart over the whole signal, in batches of :data:`EVERY_BATCH`."""
+        starts = list(range(self.first, self.last + 1, step_samples))
+        for first in range(0, len(starts), EVERY_BATCH):
+            yield examples(self.model, self.dry, self.wet, starts[first : first + EVERY_BATCH])
 
 
 def segments_of(pairs: Segment | list[Segment] | tuple[np.ndarray, np.ndarray]) -> list[Segment]:
@@ -210,14 +218,44 @@ def dry_loss(
     x, _, y = SegmentSource(model, segments, settings.seed + 1).fixed(
         max(1, settings.validation_examples // len(segments))
     )
+    return float(LOSSES[settings.loss or DEFAULT_LOSS[arch]](dry_estimate(model, x, y), y))
+
+
+def dry_estimate(model: AfxModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """What passing the input through gives for examples ``x`` with targets ``y``: the current frame (windowed as
+    the targets are) or the receptive field's centred samples."""
     if isinstance(model, FrameModel):
         f = model.framing
         current = x[:, f.context_frames : f.context_frames + 1]
-        estimate = current * f.window(f.output_window) if f.input_window == "rect" else current
-    else:
-        half = model.receptive_field // 2
-        estimate = x[..., half : half + y.shape[-1]]
-    return float(LOSSES[settings.loss or DEFAULT_LOSS[arch]](estimate, y))
+        return current * f.window(f.output_window) if f.input_window == "rect" else current
+    half = model.receptive_field // 2
+    return x[..., half : half + y.shape[-1]]
+
+
+@torch.no_grad()
+def every_frame_loss(
+    model: AfxModel, arch: str, segments: list[Segment], loss: str | None = None
+) -> dict[str, float | int]:
+    """The architecture's loss (or ``loss``) of the model and of the dry input over every example of the segments
+    (frames a hop apart, or the sliding model's outputs end to end), not only the validation examples that chose
+    the best weights: ``{"model", "dry", "ratio", "examples"}``. Each batch's loss is weighted by its examples
+    (the losses are means over frames of one size)."""
+    loss_fn = LOSSES[loss or DEFAULT_LOSS[arch]]
+    step = model.framing.hop_samples if isinstance(model, FrameModel) else target_samples(model)
+    wrapped = _Unconditioned(model).eval()
+    where = model_device(wrapped)
+    totals = {"model": 0.0, "dry": 0.0}
+    count = 0
+    for segment in segments:
+        source = ExampleSource(model, segment.dry, segment.wet, seed=0)
+        control = torch.as_tensor(np.asarray(segment.control, np.float32))
+        for x, y in source.every(step):
+            estimate = wrapped(x.to(where), control.expand(len(x), -1).to(where)).cpu()
+            totals["model"] += float(loss_fn(estimate, y)) * len(x)
+            totals["dry"] += float(loss_fn(dry_estimate(model, x, y), y)) * len(x)
+            count += len(x)
+    model_loss, dry = totals["model"] / count, totals["dry"] / count
+    return {"model": model_loss, "dry": dry, "ratio": model_loss / dry if dry else float("inf"), "examples": count}
 
 
 def main(argv: list[str] | None = None) -> int:
