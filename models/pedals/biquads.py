@@ -36,8 +36,8 @@ What one linear cascade cannot do is the ladder's level-dependent resonance: at 
 real peak (steady response on noise) is 16.4 dB at -40 dBFS, 15.5 dB at -6 dBFS and 14.3 dB at -1 dBFS, and a
 cascade's peak settles between the levels it is trained on. The shipped model (``models/weights/filter.json``:
 ``reatimbre train-effect --effect filter --minutes 10 --threads 1``, then ``--resume --minutes 10`` four times as
-the recipe gained per-crop ESR, an 8192-point STFT and quieter crops (the last two runs with all three); each stage's recipe is in the sidecar's
-``training.resumed_from`` chain) is judged on guitar strums, a synth bass and speech of another origin at -6 dBFS
+the recipe gained per-crop ESR, an 8192-point STFT and quieter crops (the last two runs with all three); each
+stage's recipe is in the sidecar's ``training.resumed_from`` chain) is judged on guitar strums, a synth bass and speech of another origin at -6 dBFS
 peak: MR-STFT 0.030 of the dry input's (geometric mean; worst point 0.076), never worse than dry, every segment nearer
 the real effect, loudness within 0.4 dB everywhere but at 223 Hz / 0.81, where it is 1.02 dB low (guitar; after
 three of the four resumed runs, 1.04 dB: speech 0.99 dB, bass 0.18 dB). Its linear peak there was 1.6 dB under the
