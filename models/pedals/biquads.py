@@ -37,12 +37,12 @@ real peak (steady response on noise) is 16.4 dB at -40 dBFS, 15.5 dB at -6 dBFS 
 cascade's peak settles between the levels it is trained on. The shipped model (``models/weights/filter.json``:
 ``reatimbre train-effect --effect filter --minutes 10 --threads 1``, then ``--resume --minutes 10`` four times as
 the recipe gained per-crop ESR, an 8192-point STFT and quieter crops (the last two runs with all three); each
-stage's recipe is in the sidecar's ``training.resumed_from`` chain) is judged on guitar strums, a synth bass and speech of another origin at -6 dBFS
-peak: MR-STFT 0.030 of the dry input's (geometric mean; worst point 0.076), never worse than dry, every segment nearer
-the real effect, loudness within 0.4 dB everywhere but at 223 Hz / 0.81, where it is 1.02 dB low (guitar; after
-three of the four resumed runs, 1.04 dB: speech 0.99 dB, bass 0.18 dB). Its linear peak there was 1.6 dB under the
-real one at -40 dBFS (at 223 Hz: 0.05 dB under at
-resonance 0.72, 5.6 dB at 0.9): the fit trades the quiet peak for the loud one and for its neighbours on the knobs.
+stage's recipe is in the sidecar's ``training.resumed_from`` chain) is judged on guitar strums, a synth bass and
+speech of another origin at -6 dBFS peak: MR-STFT 0.030 of the dry input's (geometric mean; worst point 0.076),
+never worse than dry, every segment nearer the real effect, loudness within 0.4 dB everywhere but at 223 Hz / 0.81,
+where it is 1.02 dB low (guitar; after three of the four resumed runs, 1.04 dB: speech 0.99 dB, bass 0.18 dB). Its
+linear peak there was 1.6 dB under the real one at -40 dBFS (at 223 Hz: 0.05 dB under at resonance 0.72, 5.6 dB at
+0.9): the fit trades the quiet peak for the loud one and for its neighbours on the knobs.
 """
 
 from __future__ import annotations
