@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.stream_history import SampleHistory
 from models.tcn import knob_embedding
 
 UNIT_GAIN_RANGE = (0.25, 64.0)  # the tanh units' starting gains, spread evenly in dB over this range
@@ -154,15 +155,11 @@ class WaveshaperStream:
                 cond.reshape(1, -1).float().to(device)
             )
         self._taps = taps
-        self._history: torch.Tensor | None = None  # the last taps - 1 shaped samples
+        self._history = SampleHistory(taps.shape[-1] - 1)  # the last taps - 1 shaped samples
 
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Render the next block: (B, 1, L) in, (B, 1, L) out."""
         batch = x.shape[0]
         shaped = ConditionedWaveshaper.shape(x, self._slope, self._gain, self._offset, self._weight)
-        if self._history is None:
-            self._history = x.new_zeros(batch, 1, self._taps.shape[-1] - 1)
-        joined = torch.cat((self._history, shaped), dim=-1)
-        self._history = joined[..., joined.shape[-1] - self._history.shape[-1] :].clone()
-        return ConditionedWaveshaper.filtered(joined, self._taps.expand(batch, -1))
+        return ConditionedWaveshaper.filtered(self._history.join(shaped), self._taps.expand(batch, -1))

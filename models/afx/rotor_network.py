@@ -28,6 +28,7 @@ from torch import nn
 
 from models.pedals.delay_lines import read_delayed
 from models.pedals.lfo_tcn import lfo_phase
+from models.stream_history import SampleHistory
 
 
 class RotorNetwork(nn.Module):
@@ -133,15 +134,11 @@ class RotorStream:
         self.model = model
         self.control = control.reshape(1, -1).float().to(model.parts.weight.device)
         self.position = 0  # render samples done
-        self.history: torch.Tensor | None = None
+        self.history = SampleHistory(model.receptive_field - 1)
 
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
-        first = self.model.receptive_field - 1
-        if self.history is None:
-            self.history = x.new_zeros(x.shape[0], 1, first)
-        joined = torch.cat((self.history, x), dim=-1)
-        self.history = joined[..., joined.shape[-1] - first :].clone()
+        joined = self.history.join(x)
         out = self.model._render(joined, self.control.expand(x.shape[0], -1), self.position)
         self.position += x.shape[-1]
         return out

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.stream_history import SampleHistory
+
 
 class McCoolCNN(nn.Module):
     """Window of ``window`` past samples -> conv, ReLU, conv, ReLU, max-pool -> dense layers (+ knobs) -> 1 sample."""
@@ -82,14 +84,11 @@ class McCoolCNNStream:
     def __init__(self, model: McCoolCNN, control: torch.Tensor):
         self.model = model
         self.control = control.reshape(1, -1).float()
-        self.history: torch.Tensor | None = None
+        self.history = SampleHistory(model.window - 1)
 
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
-        if self.history is None:
-            self.history = x.new_zeros(x.shape[0], 1, self.model.window - 1)
-        joined = torch.cat((self.history, x), dim=-1)
-        self.history = joined[..., joined.shape[-1] - self.model.window + 1 :].clone()
+        joined = self.history.join(x)
         out = [
             self.model(joined[..., i : i + 4096 + self.model.window - 1], self.control.expand(x.shape[0], -1))
             for i in range(0, x.shape[-1], 4096)

@@ -61,6 +61,7 @@ from models.effects import ReferenceEffect
 from models.errors import ReaTimbreError
 from models.pedals.matching_eq import SpectrumPair, matching_magnitude, minimum_phase_fir
 from models.rates import SAMPLE_RATE_HZ
+from models.stream_history import SampleHistory
 from models.tcn import knob_embedding
 from models.waveshaper import ConditionedWaveshaper, curve_coefficients, curve_head
 
@@ -252,23 +253,13 @@ class DriveStream:
         device = model.curve.weight.device
         with torch.inference_mode():
             self._pre, self._curve, self._post = model.coefficients(cond.reshape(1, -1).float().to(device))
-        self._inputs: torch.Tensor | None = None  # the last pre_taps - 1 input samples
-        self._shaped: torch.Tensor | None = None  # the last post_taps - 1 shaped samples
-
-    @staticmethod
-    def _joined(history: torch.Tensor, block: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``history`` then ``block``, and the new history (as many of the joined signal's last samples)."""
-        joined = torch.cat((history, block), dim=-1)
-        return joined, joined[..., joined.shape[-1] - history.shape[-1] :].clone()
+        self._inputs = SampleHistory(self._pre.shape[-1] - 1)  # the last pre-filter taps - 1 input samples
+        self._shaped = SampleHistory(self._post.shape[-1] - 1)  # the last post-filter taps - 1 shaped samples
 
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
         """Render the next block: (B, 1, L) in, (B, 1, L) out."""
         batch = x.shape[0]
-        if self._inputs is None or self._shaped is None:
-            self._inputs = x.new_zeros(batch, 1, self._pre.shape[-1] - 1)
-            self._shaped = x.new_zeros(batch, 1, self._post.shape[-1] - 1)
-        joined, self._inputs = self._joined(self._inputs, x)
-        shaped = ConditionedWaveshaper.shape(fir_convolve(joined, self._pre.expand(batch, -1)), *self._curve)
-        joined, self._shaped = self._joined(self._shaped, shaped)
-        return fir_convolve(joined, self._post.expand(batch, -1))
+        inputs = self._inputs.join(x)
+        shaped = ConditionedWaveshaper.shape(fir_convolve(inputs, self._pre.expand(batch, -1)), *self._curve)
+        return fir_convolve(self._shaped.join(shaped), self._post.expand(batch, -1))

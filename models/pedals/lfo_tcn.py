@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from models.effects import ReferenceEffect
+from models.stream_history import SampleHistory
 from models.tcn import ConditionedTCN, TCNConfig, TCNStream
 
 
@@ -182,7 +183,7 @@ class LFOTCNStream:
         self.control = control.reshape(1, -1).float()
         self.inner: TCNStream = model.tcn.stream(control)
         self.position = 0  # render samples done
-        self.history: torch.Tensor | None = None  # the last ``latency`` input samples, for the dry path
+        self.history = SampleHistory(model.latency)  # the last ``latency`` input samples, for the dry path
 
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,10 +194,5 @@ class LFOTCNStream:
             voices = (voices * weights).sum(dim=1, keepdim=True)
         self.position += x.shape[-1]
         if self.model.dry_path:
-            latency = self.model.latency
-            if self.history is None:
-                self.history = x.new_zeros(x.shape[0], x.shape[1], latency)
-            joined = torch.cat((self.history, x), dim=-1)
-            self.history = joined[..., joined.shape[-1] - latency :].clone()
-            voices = voices + joined[..., : x.shape[-1]]
+            voices = voices + self.history.join(x)[..., : x.shape[-1]]
         return voices

@@ -52,6 +52,7 @@ from models.pedals.knob_map import KnobMap, fit_affine
 from models.pedals.lag_measure import copy_gains, strongest_lag
 from models.pedals.lfo_tcn import lfo_clock, lfo_phase
 from models.rates import SAMPLE_RATE_HZ
+from models.stream_history import SampleHistory
 
 DRY, WET, CENTRE_MS, SWEEP = 0, 1, 2, 3  # the knob map's outputs: then sin h phase and cos h phase, h = 1..H
 MIN_MEASURED_LAG = 2  # samples: lags 0 and 1 are the dry path's peak
@@ -215,15 +216,12 @@ class SweptDelayStream:
         self.model = model
         self.control = control.reshape(1, -1).float().to(model.parts.affine.weight.device)
         self.position = 0  # render samples done
-        self.history: torch.Tensor | None = None
+        self.history = SampleHistory(model.receptive_field - 1)
 
     @torch.inference_mode()
     def process(self, x: torch.Tensor) -> torch.Tensor:
-        first = self.model.receptive_field - 1
-        if self.history is None:
-            self.history = x.new_zeros(x.shape[0], 1, first)
-        joined = torch.cat((self.history, x), dim=-1)
-        self.history = joined[..., joined.shape[-1] - first :].clone()
+        first = self.history.samples
+        joined = self.history.join(x)
         delay, dry, wet = self.model.delay_and_gains(self.control, self.position, x.shape[-1])
         self.position += x.shape[-1]
         voice = read_delayed(joined, delay.expand(x.shape[0], -1), first)
