@@ -336,7 +336,7 @@ RECIPES["delay"] = Recipe(
 # than played material), and an 8192-point STFT (5 Hz bins) resolves the peak. Knobs at their ends half the time
 # (rather than a quarter) did worse on the validation crops.
 RECIPES["filter"] = Recipe(
-    BiquadConfig(sections=3, units=8, receptive_field=16_384),
+    BiquadConfig(sections=3, units=8, receptive_field=16_384, level_trim_points=5),
     segment_samples=8_192,
     batch_size=8,
     steps=20_000,
