@@ -277,7 +277,8 @@ RECIPES["fuzz"] = replace(DRIVE_RECIPE, esr_weight=1.0, level_weight=0.2, band_w
 
 RECIPES["amp"] = replace(
     DRIVE_RECIPE,
-    config=DriveConfig(output_eq_taps=4096, output_eq_fft=16_384, pre_highpass=True),
+    config=DriveConfig(output_eq_taps=4096, output_eq_fft=16_384, pre_highpass=True, settle_fraction=0.7),
+    minutes=30,
     level_weight=1.5,
     band_weight=0.5,
 )

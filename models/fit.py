@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import torch
@@ -65,6 +65,17 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     device: str = "cpu"  # torch device type trained on
     bf16: bool = False  # whether the forward passes ran under bfloat16 autocast
+
+    def then(self, later: FitResult) -> FitResult:
+        """This run followed by ``later`` on the same model: steps and seconds added, ``later``'s history shifted
+        by them, ``later``'s best validation and reason to stop."""
+        shifted = [
+            {**entry, "step": entry["step"] + self.steps, "seconds": round(entry["seconds"] + self.seconds, 2)}
+            for entry in later.history
+        ]
+        return replace(
+            later, steps=self.steps + later.steps, seconds=self.seconds + later.seconds, history=self.history + shifted
+        )
 
     def record(self) -> dict:
         """The run's summary for a sidecar: steps, seconds, why it stopped, best validation loss, device."""

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import signal
 
+from models.fit import FitResult, fit
 from models.networks import architecture_record, build_network
 from models.pedals.drive import DriveChain, DriveConfig, first_order_highpass
 from models.pedals.matching_eq import SpectrumPair, matching_magnitude, minimum_phase_fir, smoothed
@@ -134,3 +135,53 @@ def test_the_input_high_pass_is_first_order_at_its_cutoff() -> None:
         assert abs(20 * np.log10(response[np.argmin(np.abs(freqs - hz))]) - expected_db) < 0.3
     plain, with_highpass = _random(SMALL), DriveChain(DriveConfig(**{**SMALL.to_dict(), "pre_highpass": True}))
     assert with_highpass.takes_weights_of(plain) and not plain.takes_weights_of(with_highpass)
+
+
+def test_a_held_high_pass_stays_where_it_starts_and_a_freed_one_learns() -> None:
+    """``hold_late_parts``: while held, gradient descent leaves the input high-pass alone; freed, it moves."""
+    config = DriveConfig(**{**SMALL.to_dict(), "pre_highpass": True, "settle_fraction": 0.5})
+    chain = DriveChain(config)
+    assert chain.settle_fraction == 0.5
+    rng = np.random.default_rng(4)
+    low_pass = signal.butter(1, 300, "highpass", fs=SAMPLE_RATE_HZ, output="sos")
+
+    def batch(_step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = rng.standard_normal((4, 1, 2048 + chain.receptive_field - 1)).astype(np.float32) * 0.2
+        wet = signal.sosfilt(low_pass, x, axis=-1)[..., -2048:].astype(np.float32)  # a 300 Hz high-pass
+        return torch.from_numpy(x), torch.from_numpy(rng.random((4, 2)).astype(np.float32)), torch.from_numpy(wet)
+
+    def mse(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.mean((estimate - target) ** 2)
+
+    start = chain.pre_highpass_log_hz.detach().clone()
+    chain.hold_late_parts(True)
+    fit(chain, batch, mse, steps=30, learning_rate=1e-2)
+    assert torch.equal(chain.pre_highpass_log_hz.detach(), start)
+    chain.hold_late_parts(False)
+    fit(chain, batch, mse, steps=30, learning_rate=1e-2)
+    assert abs(chain.pre_highpass_log_hz.item() - start.item()) > 1e-3  # freed, gradient descent moves it
+
+
+def test_two_fit_runs_join_into_one_record() -> None:
+    first = FitResult(
+        steps=100,
+        seconds=10.0,
+        best_validation=0.5,
+        stopped_because="steps",
+        history=[{"step": 0, "seconds": 0.0, "validation": 1.0}],
+    )
+    later = FitResult(
+        steps=50,
+        seconds=5.0,
+        best_validation=0.4,
+        stopped_because="time budget",
+        history=[{"step": 0, "seconds": 0.0, "validation": 0.6}, {"step": 50, "seconds": 5.0, "validation": 0.4}],
+    )
+    joined = first.then(later)
+    assert (joined.steps, joined.seconds, joined.best_validation, joined.stopped_because) == (
+        150,
+        15.0,
+        0.4,
+        "time budget",
+    )
+    assert [h["step"] for h in joined.history] == [0, 100, 150] and joined.history[-1]["seconds"] == 15.0

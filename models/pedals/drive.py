@@ -115,9 +115,12 @@ class DriveConfig:
     output_eq_taps: int = 0  # a matching equaliser after the post-filter, measured after training (0: none)
     output_eq_fft: int = 4096  # the FFT that measures it (at most the training crops' length)
     pre_highpass: bool = False  # an input coupling high-pass (first order, learnt cut-off) before the pre-filter
+    settle_fraction: float = 0.0  # share of a fresh run trained before the high-pass is freed and the EQ measured
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unit_gain_db", tuple(float(g) for g in self.unit_gain_db))  # JSON gives a list
+        if not 0.0 <= self.settle_fraction < 1.0:
+            raise ValueError("settle_fraction must be in [0, 1)")
         if self.output_eq_taps < 0 or self.output_eq_fft < 2:
             raise ValueError("output_eq_taps must be >= 0 and output_eq_fft >= 2")
         if min(self.cond_dim, self.cond_hidden, self.units, self.pre_fir, self.post_fir) < 1:
@@ -220,6 +223,17 @@ class DriveChain(nn.Module):
         taps = minimum_phase_fir(matching_magnitude(pair), self.config.output_eq_taps)
         self.output_eq.copy_(torch.from_numpy(taps).to(self.output_eq))
 
+    @property
+    def settle_fraction(self) -> float:
+        """The share of a fresh training run trained with the input high-pass held (``hold_late_parts``)."""
+        return self.config.settle_fraction
+
+    def hold_late_parts(self, held: bool) -> None:
+        """Hold the input high-pass at its start (gradient descent leaves it) or free it; the output equaliser is
+        measured, never learnt."""
+        if self.config.pre_highpass:
+            self.pre_highpass_log_hz.requires_grad_(not held)
+
     def takes_weights_of(self, saved: nn.Module) -> bool:
         """Load a saved chain that differs from this one only in its output equaliser's settings (``finish_from``
         measures the equaliser afresh) or by having no input high-pass (this one's starts at
@@ -231,6 +245,7 @@ class DriveChain(nn.Module):
             saved.config,
             output_eq_taps=own.output_eq_taps,
             output_eq_fft=own.output_eq_fft,
+            settle_fraction=own.settle_fraction,
             pre_highpass=saved.config.pre_highpass or own.pre_highpass,  # one added starts all but open
         )
         if expected != own:

@@ -14,7 +14,10 @@ gradient descent with the training batch source, ``step -> (dry, control, wet)``
 starting point on the training pairs), ``finish_from(next_batch)`` (called once after it with crops of
 :data:`FINISH_SEGMENT_SAMPLES`, for a part measured on the training pairs at the end, such as the drive chain's
 matching equaliser) and ``takes_weights_of(saved)`` (for
-``resume``: load a saved network whose architecture differs only by what ``finish_from`` measures).
+``resume``: load a saved network whose architecture differs only by what ``finish_from`` measures), and
+``settle_fraction`` with ``hold_late_parts(held)`` (a fresh run first trains that share of its budget with the
+network's late parts held, measures ``finish_from``, then trains the rest at a quarter of the learning rate, as a
+resumed run would, with them free).
 
 The held-out judgement (:func:`judge`) renders clips of another origin (``models.pedals.heldout``) at every point
 of the 3-per-knob grid, with the real effect's and the model's latencies removed, and records per point the MR-STFT
@@ -39,7 +42,7 @@ from models.device import DeviceChoice, default_device, module_device
 from models.effect_training import PEDAL_TCN_RECIPES, RECIPES, Recipe
 from models.effects import ReferenceEffect, reference_effect
 from models.evaluation import loudness_lufs, mrstft_distance
-from models.fit import FitProgress, fit
+from models.fit import FitProgress, FitResult, fit
 from models.library import ModelInfo, load_info, render_stream, save_model
 from models.losses import (
     MultiResolutionSTFTLoss,
@@ -406,34 +409,49 @@ def train_pedal(
     start_from = getattr(network, "start_from", None)
     if start_from is not None and resume is None:
         start_from(source.batch)
-    result = fit(
-        network,
-        source.batch,
-        loss_fn,
-        steps=recipe.steps,
-        max_seconds=recipe.minutes * 60,
-        learning_rate=learning_rate,
-        warmup_fraction=recipe.warmup_fraction if resume is None else 0.0,
-        average_decay=recipe.average_decay,
-        validate=validate,
-        validate_every=max(1, min(50, recipe.steps // 4)),
-        progress=progress,
-        device=device.device,
-    )
+
+    def run(share: float, rate: float, warmup: float) -> FitResult:
+        """Gradient descent for ``share`` of the recipe's budget."""
+        return fit(
+            network,
+            source.batch,
+            loss_fn,
+            steps=max(1, round(recipe.steps * share)),
+            max_seconds=recipe.minutes * 60 * share,
+            learning_rate=rate,
+            warmup_fraction=warmup,
+            average_decay=recipe.average_decay,
+            validate=validate,
+            validate_every=max(1, min(50, recipe.steps // 4)),
+            progress=progress,
+            device=device.device,
+        )
+
     finish_from = getattr(network, "finish_from", None)
+    long_crops = CropSource(
+        effect,
+        material,
+        rf,
+        max(recipe.segment_samples, FINISH_SEGMENT_SAMPLES),
+        recipe.batch_size,
+        seed + 11,
+        restart=restart,
+        edge_share=recipe.edge_share,
+        crop_gain_db=recipe.crop_gain_db,
+    )
+    settle = float(getattr(network, "settle_fraction", 0.0)) if resume is None else 0.0
+    hold_late_parts = getattr(network, "hold_late_parts", None)
+    if settle and hold_late_parts is not None and finish_from is not None:
+        hold_late_parts(True)
+        settled = run(settle, learning_rate, recipe.warmup_fraction)
+        hold_late_parts(False)
+        network.eval()
+        finish_from(long_crops.batch)
+        result = settled.then(run(1.0 - settle, learning_rate / 4, 0.0))
+    else:
+        result = run(1.0, learning_rate, recipe.warmup_fraction if resume is None else 0.0)
     if finish_from is not None:
         network.eval()
-        long_crops = CropSource(
-            effect,
-            material,
-            rf,
-            max(recipe.segment_samples, FINISH_SEGMENT_SAMPLES),
-            recipe.batch_size,
-            seed + 11,
-            restart=restart,
-            edge_share=recipe.edge_share,
-            crop_gain_db=recipe.crop_gain_db,
-        )
         finish_from(long_crops.batch)
     verdict = judge(network, effect, heldout_clips(heldout_seconds, SAMPLE_RATE_HZ))
     sidecar = {
@@ -463,6 +481,14 @@ def train_pedal(
                 **(
                     {"finish": "measured on the training pairs after gradient descent (the network's finish_from)"}
                     if finish_from is not None
+                    else {}
+                ),
+                **(
+                    {
+                        "stages": f"{settle:.0%} of the budget with the network's late parts held, then finish_from, "
+                        "then the rest at a quarter of the learning rate (as a resumed run), then finish_from again"
+                    }
+                    if settle
                     else {}
                 ),
             },
