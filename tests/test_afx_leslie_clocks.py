@@ -26,6 +26,16 @@ def _network() -> LFOTCN:
     return network
 
 
+def _streamed(network: torch.nn.Module, control: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``x`` through ``network``'s stream in blocks of uneven sizes (1 to 4170 samples)."""
+    stream = network.stream(control)  # type: ignore[operator]
+    parts, start = [], 0
+    for size in (1, 700, 33, 4096, 4170):
+        parts.append(stream.process(x[..., start : start + size]))
+        start += size
+    return torch.cat(parts, dim=-1)
+
+
 @pytest.mark.parametrize("speed", [0.0, 0.4, 1.0])
 def test_the_clocks_are_the_rotors_of_the_numpy_leslie(speed: float) -> None:
     """The horn's loudness on a 3 kHz tone (above the crossover) follows the cosine of the horn clock's phase."""
@@ -78,12 +88,7 @@ def test_a_two_clock_network_streams_as_one_pass() -> None:
     rf = network.receptive_field
     with torch.no_grad():
         whole = network(torch.nn.functional.pad(x, (rf - 1, 0)), control.expand(2, -1), -(rf - 1))
-    stream = network.stream(control)
-    parts, start = [], 0
-    for size in (1, 700, 33, 4096, 4170):
-        parts.append(stream.process(x[..., start : start + size]))
-        start += size
-    torch.testing.assert_close(torch.cat(parts, dim=-1), whole, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(_streamed(network, control, x), whole, rtol=1e-4, atol=1e-5)
     assert math.isclose(network.rate_hz(control[None]).item(), leslie.rates_hz(0.3)[0], rel_tol=1e-6)
 
 
@@ -103,9 +108,4 @@ def test_the_rotor_network_streams_as_one_pass_and_starts_as_the_delayed_dry_sou
         padded = torch.nn.functional.pad(x, (rf - 1, 0))
         crop = network(padded[..., 3000 : 3000 + rf - 1 + 500], control.expand(2, -1), 3000 - (rf - 1))
     torch.testing.assert_close(crop, whole[..., 3000:3500], rtol=1e-4, atol=1e-5)
-    stream = network.stream(control)
-    parts, start = [], 0
-    for size in (1, 700, 33, 4096, 4170):
-        parts.append(stream.process(x[..., start : start + size]))
-        start += size
-    torch.testing.assert_close(torch.cat(parts, dim=-1), whole, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(_streamed(network, control, x), whole, rtol=1e-4, atol=1e-5)

@@ -42,6 +42,7 @@ TCN = "tcn"
 LFO_TCN = "lfo-tcn"
 ROTORS = "rotors"
 OURS = (TCN, LFO_TCN, ROTORS)  # our networks, beside the thesis's architectures
+OurNetwork = ConditionedTCN | LFOTCN | RotorNetwork  # what they build
 SAMPLE_RATE_HZ = 16_000  # the thesis's rate; every model of the bench runs at it
 RTF_SECONDS = 4.0
 
@@ -70,9 +71,7 @@ class RunResult:
     steps: int
 
 
-def model_for(
-    arch: str, knobs: int, settings: dict[str, Any], the_task: Task | None = None
-) -> AfxNetwork | ConditionedTCN | LFOTCN | RotorNetwork:
+def model_for(arch: str, knobs: int, settings: dict[str, Any], the_task: Task | None = None) -> AfxNetwork | OurNetwork:
     """The library network to train: an afx architecture (with the task's knobs), our TCN, or our TCN told the
     phases of ``the_task``'s LFO clocks."""
     if arch == TCN:
@@ -106,7 +105,7 @@ def render_segment(network: torch.nn.Module, segment: Segment) -> np.ndarray:
         if isinstance(network, AfxNetwork):
             control = torch.as_tensor(segment.control) if len(segment.control) else None
             return render(network.model, segment.dry, control)
-        assert isinstance(network, ConditionedTCN | LFOTCN | RotorNetwork), "the bench trains afx networks and our TCNs"
+        assert isinstance(network, OurNetwork), "the bench trains afx networks and our TCNs"
         device = next(network.parameters()).device
         stream = network.stream(tcn_control(segment.control).to(device))
         x = torch.from_numpy(segment.dry[None, None].astype(np.float32)).to(device)
@@ -186,9 +185,7 @@ def realtime_factor(
     ``clock`` measures the rendering: wall time, or ``time.process_time`` for the CPU time the process used (with
     one thread, what an unloaded core would take)."""
     network.eval()
-    assert isinstance(network, AfxNetwork | ConditionedTCN | LFOTCN | RotorNetwork), (
-        "the bench times afx networks and our TCNs"
-    )
+    assert isinstance(network, AfxNetwork | OurNetwork), "the bench times afx networks and our TCNs"
     knobs = control_inputs(network)
     device = next(network.parameters()).device
     stream = network.stream(torch.zeros(knobs, device=device))
@@ -220,7 +217,7 @@ def run(
     training = segments(task_name, settings.seconds, SAMPLE_RATE_HZ, settings.seed)
     heldout = segments(task_name, settings.heldout_seconds, SAMPLE_RATE_HZ, settings.seed + 1000, heldout=True)
     budget = settings.minutes * 60
-    if isinstance(network, ConditionedTCN | LFOTCN | RotorNetwork):
+    if isinstance(network, OurNetwork):
         fitted = train_tcn(
             network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
         )

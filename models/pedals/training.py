@@ -381,29 +381,27 @@ def train_pedal(
     # The recipe's STFT sizes, but none that cannot frame a crop (its centre padding needs n_fft < 2 x the crop).
     mrstft = MultiResolutionSTFTLoss([n for n in recipe.fft_sizes if n < 2 * recipe.segment_samples])
 
+    def spectral_terms(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """MR-STFT plus the recipe's weighted level and band terms: what validation scores, so that a level-weighted
+        run keeps what it gains there."""
+        score = mrstft(estimate, target)
+        if recipe.level_weight:
+            score = score + recipe.level_weight * frame_level_distance_db(estimate, target)
+        if recipe.band_weight:
+            score = score + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
+        return score
+
     def validate(model: nn.Module) -> float:
-        """Held-out crops' MR-STFT, plus the recipe's level term (so a level-weighted run keeps what it gains)."""
+        """The held-out crops' :func:`spectral_terms`."""
         where = module_device(model)
-        scores = []
         with torch.no_grad():
-            for x, c, y in batches:
-                estimate, target = model(x.to(where), c.to(where)), y.to(where)
-                score = mrstft(estimate, target)
-                if recipe.level_weight:
-                    score = score + recipe.level_weight * frame_level_distance_db(estimate, target)
-                if recipe.band_weight:
-                    score = score + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
-                scores.append(score.item())
+            scores = [spectral_terms(model(x.to(where), c.to(where)), y.to(where)).item() for x, c, y in batches]
         return float(np.mean(scores))
 
     def loss_fn(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = mrstft(estimate, target)
+        loss = spectral_terms(estimate, target)
         if recipe.esr_weight:
             loss = loss + recipe.esr_weight * waveform_error(estimate, target, per_crop=recipe.esr_per_crop)
-        if recipe.level_weight:
-            loss = loss + recipe.level_weight * frame_level_distance_db(estimate, target)
-        if recipe.band_weight:
-            loss = loss + recipe.band_weight * band_level_distance_db(estimate, target, SAMPLE_RATE_HZ)
         return loss
 
     start_from = getattr(network, "start_from", None)
@@ -428,31 +426,41 @@ def train_pedal(
         )
 
     finish_from = getattr(network, "finish_from", None)
-    long_crops = CropSource(
-        effect,
-        material,
-        rf,
-        max(recipe.segment_samples, FINISH_SEGMENT_SAMPLES),
-        recipe.batch_size,
-        seed + 11,
-        restart=restart,
-        edge_share=recipe.edge_share,
-        crop_gain_db=recipe.crop_gain_db,
+
+    long_crops = (  # only for a network that measures a part after gradient descent
+        CropSource(
+            effect,
+            material,
+            rf,
+            max(recipe.segment_samples, FINISH_SEGMENT_SAMPLES),
+            recipe.batch_size,
+            seed + 11,
+            restart=restart,
+            edge_share=recipe.edge_share,
+            crop_gain_db=recipe.crop_gain_db,
+        )
+        if finish_from is not None
+        else None
     )
+
+    def finish() -> None:
+        """``finish_from`` on the next crops of :data:`FINISH_SEGMENT_SAMPLES` samples."""
+        assert finish_from is not None and long_crops is not None
+        network.eval()
+        finish_from(long_crops.batch)
+
     settle = float(getattr(network, "settle_fraction", 0.0)) if resume is None else 0.0
     hold_late_parts = getattr(network, "hold_late_parts", None)
     if settle and hold_late_parts is not None and finish_from is not None:
         hold_late_parts(True)
         settled = run(settle, learning_rate, recipe.warmup_fraction)
         hold_late_parts(False)
-        network.eval()
-        finish_from(long_crops.batch)
+        finish()
         result = settled.then(run(1.0 - settle, learning_rate / 4, 0.0))
     else:
         result = run(1.0, learning_rate, recipe.warmup_fraction if resume is None else 0.0)
     if finish_from is not None:
-        network.eval()
-        finish_from(long_crops.batch)
+        finish()
     verdict = judge(network, effect, heldout_clips(heldout_seconds, SAMPLE_RATE_HZ))
     sidecar = {
         "description": effect.description + _arch_note(arch),
