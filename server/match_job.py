@@ -28,6 +28,7 @@ class MatchRequest(BaseModel):
     note: int | None = Field(default=None, ge=0, le=127, description="MIDI note to render (null: detect it)")
     start_seconds: float = Field(default=0.0, ge=0.0, description="where the target begins in the file (seconds)")
     variant: Literal["separate", "joint_encoder", "joint_decoder"] = "joint_encoder"
+    candidates: int = Field(default=8, ge=1, le=64, description="guesses rendered per synth, the closest kept")
 
 
 def prepare_match(request: BaseModel, env: JobEnv) -> PreparedJob:
@@ -74,7 +75,9 @@ def _match(
     # One instance of each synth per server process, made, used and destroyed in the synth thread only (a hosted
     # plug-in loaded in two threads, or destroyed outside its thread at exit, hangs: server/synth_thread.py).
     results = SYNTHS.call(
-        lambda state: match_target(model, target, synths, state.setdefault("match", {}), name=input_path.stem)
+        lambda state: match_target(
+            model, target, synths, state.setdefault("match", {}), name=input_path.stem, candidates=request.candidates
+        )
     )
     ctx.stage("writing")
     for result in results:

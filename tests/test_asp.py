@@ -162,3 +162,29 @@ def test_evaluation_helpers() -> None:
     }
     assert checks["separate"]["lsd_below_nearest"] is False
     assert checks["joint_encoder_vs_separate_lsd_ratio"] == pytest.approx(0.833, abs=1e-3)
+
+
+def test_continuous_weight_scales_only_the_continuous_slots() -> None:
+    raw = torch.zeros(2, 5)  # sigmoid 0.5 everywhere, uniform logits
+    target = torch.tensor([[0.3, 0, 1, 0, 0.9], [0.6, 0, 1, 0, 0]])
+    synth = torch.tensor([0, 1])
+    plain = parameter_loss(raw, target, synth, LAYOUTS)[1]
+    heavy = parameter_loss(raw, target, synth, LAYOUTS, continuous_weight=20.0)[1]
+    mse = torch.tensor([((0.5 - 0.3) ** 2 + (0.5 - 0.9) ** 2) / 2, (0.5 - 0.6) ** 2])
+    cross_entropy = torch.tensor([np.log(3.0), np.log(2.0)], dtype=torch.float32)
+    assert torch.allclose(plain, mse + cross_entropy, atol=1e-6)
+    assert torch.allclose(heavy, 20.0 * mse + cross_entropy, atol=1e-5)
+
+
+def test_learning_rate_falls_as_a_half_cosine_over_the_nearer_budget() -> None:
+    from models.asp.train import TrainSettings, learning_rate_at
+
+    settings = TrainSettings(learning_rate=1e-3, seconds=100.0, max_steps=1000)
+    assert learning_rate_at(settings, 0, 0.0) == pytest.approx(1e-3)
+    assert learning_rate_at(settings, 500, 10.0) == pytest.approx(5e-4)  # half the steps
+    assert learning_rate_at(settings, 10, 50.0) == pytest.approx(5e-4)  # half the seconds
+    assert learning_rate_at(settings, 2000, 500.0) == pytest.approx(0.0, abs=1e-12)
+    constant = TrainSettings(learning_rate=1e-3, cosine_decay=False)
+    assert learning_rate_at(constant, 900, 290.0) == pytest.approx(1e-3)
+    with pytest.raises(ReaTimbreError):
+        TrainSettings(continuous_weight=-1.0).validate()

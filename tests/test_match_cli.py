@@ -79,6 +79,20 @@ def test_train_match_and_eval(kars_data: Path, tmp_path: Path, capsys: pytest.Ca
     assert set(body["tables"]["all"]) == {"separate", "joint_encoder", "joint_decoder", "random_preset",
                                           "nearest_preset", "most_common"}  # fmt: skip
     assert "held_out" in json.loads((models / "separate.json").read_text())
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--max-clips", "3", "--quiet",
+                 "--candidates", "3", "--json", str(tmp_path / "eval3.json")]) == 0  # fmt: skip
+    best_of = json.loads((tmp_path / "eval3.json").read_text())
+    table = best_of["tables"]["all"]
+    assert {"joint_encoder, best of 3", "nearest_preset, best of 3"} <= set(table)
+    assert "lsd_below_nearest_best_of_same" in best_of["goals"]["joint_encoder, best of 3"]
+    # the nearest patches given three renders keep the closest: never farther than the nearest one alone
+    per_synth = best_of["tables"]["synths"]["kars"]
+    assert (
+        per_synth["nearest_preset, best of 3"]["lsd_db"]["mean"] <= per_synth["nearest_preset"]["lsd_db"]["mean"] + 1.5
+    )
+    capsys.readouterr()
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--candidates", "0", "--quiet"]) != 0
+    assert "--candidates must be 1..64" in capsys.readouterr().err
 
 
 def test_eval_of_a_dataset_without_test_clips_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from models.asp.nets import AspModel, prediction_vector
 from models.errors import ReaTimbreError
@@ -31,6 +32,9 @@ from models.synth.features import CLIP_SAMPLES, clip_features
 from models.synth.match_synths import MatchSynth, match_synth
 
 DEFAULT_NOTE = 48
+#: guesses rendered per synth by ``match`` (the latent means' patch and draws from the model's uncertainty)
+DEFAULT_CANDIDATES = 8
+MAX_CANDIDATES = 64
 NOTE_SECONDS = 0.75
 VELOCITY = 1.0
 
@@ -103,6 +107,52 @@ def infer_vectors(model: AspModel, mel_db80: np.ndarray, synth: str) -> np.ndarr
     return prediction_vector(out.params, model.architecture.layouts[index]).cpu().numpy()
 
 
+@torch.no_grad()
+def candidate_vectors(model: AspModel, mel_db80: np.ndarray, synth: str, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` encoded parameter vectors per spectrogram, (n, count, k): first the latent means decoded (what
+    :func:`infer_vectors` gives), then draws from the model's own uncertainty — a latent drawn from the encoder's
+    posterior, decoded, each one-hot group's class drawn from the decoder's probabilities. Rendering them and
+    keeping the closest (:func:`closest_candidate`) checks the model's guesses by ear; it uses nothing but the
+    model and the synth (no training data)."""
+    if not 1 <= count <= MAX_CANDIDATES:
+        raise ReaTimbreError(f"candidates must be 1..{MAX_CANDIDATES}, got {count}")
+    index = model.synth_index(synth)
+    layout = model.architecture.layouts[index]
+    device = next(model.parameters()).device
+    mel = torch.from_numpy(np.asarray(mel_db80, dtype=np.float32)).to(device)
+    synths = torch.full((mel.shape[0],), index, dtype=torch.long, device=device)
+    mu, logvar = model.encode(mel, synths)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    out = np.empty((mel.shape[0], count, layout.size), dtype=np.float32)
+    for c in range(count):
+        z = mu
+        if c:
+            noise = torch.randn(mu.shape, generator=generator).to(device)
+            z = mu + noise * torch.exp(0.5 * logvar)
+        vector = prediction_vector(model.decode_params(z, synths), layout)
+        if c:
+            for start, classes in layout.groups:
+                probabilities = vector[:, start : start + classes].cpu().clamp_min(0.0) + 1e-12
+                picks = torch.multinomial(probabilities, 1, generator=generator).flatten().to(device)
+                vector[:, start : start + classes] = nn.functional.one_hot(picks, classes).to(vector.dtype)
+        out[:, c] = vector.cpu().numpy()
+    return out
+
+
+def closest_candidate(
+    synth: MatchSynth, vectors: np.ndarray, target_mel_db80: np.ndarray, note: int
+) -> tuple[int, dict[str, float], float]:
+    """Render each candidate vector (c, k) at ``note``; the index, native patch and LSD (dB) of the closest."""
+    best: tuple[int, dict[str, float], float] | None = None
+    for c, vector in enumerate(vectors):
+        native = synth.space.decode(vector)
+        distance = float(lsd_db(render_mel(synth, native, note), target_mel_db80))
+        if best is None or distance < best[2]:
+            best = (c, native, distance)
+    assert best is not None
+    return best
+
+
 def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.ndarray:
     """A native patch's note rendered as the training clips were, as dB-mel/80."""
     audio = synth.render(native, note, VELOCITY, NOTE_SECONDS, CLIP_SAMPLES / SAMPLE_RATE_HZ)
@@ -123,8 +173,13 @@ def match_target(
     synths: list[str] | None = None,
     adapters: dict[str, MatchSynth] | None = None,
     name: str = "matched",
+    candidates: int = 1,
 ) -> list[SynthMatch]:
-    """Infer, render and score a patch per synth (default: every synth the model knows), best first."""
+    """Infer, render and score a patch per synth (default: every synth the model knows), best first.
+
+    The latent means' patch is tried at each candidate note (an octave either side unless the note was given);
+    with ``candidates`` above 1, that many minus one more of the model's guesses (:func:`candidate_vectors`) are
+    rendered at the chosen note and the closest is kept."""
     names = list(model.architecture.synths) if not synths else synths
     adapters = adapters if adapters is not None else {}
     notes = candidate_notes(target)
@@ -132,19 +187,22 @@ def match_target(
     for synth_name in names:
         started, started_cpu = time.perf_counter(), time.process_time()
         adapter = adapters.setdefault(synth_name, match_synth(synth_name))
-        vector = infer_vectors(model, target.mel_db80[None], synth_name)[0]
-        native = adapter.space.decode(vector)
+        vectors = candidate_vectors(model, target.mel_db80[None], synth_name, candidates)[0]
+        native = adapter.space.decode(vectors[0])
         distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
         note = min(distances, key=lambda n: (distances[n], abs(n - target.note)))
+        distance = distances[note]
+        if candidates > 1:
+            _, other, other_distance = closest_candidate(adapter, vectors[1:], target.mel_db80, note)
+            if other_distance < distance:
+                native, distance = other, other_distance
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
             for key in adapter.host_controls()
         }
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-        results.append(
-            SynthMatch(synth_name, native, note, distances[note], patch, adapter.patch_suffix, seconds, cpu, host)
-        )
+        results.append(SynthMatch(synth_name, native, note, distance, patch, adapter.patch_suffix, seconds, cpu, host))
     return sorted(results, key=lambda r: r.lsd_db)
 
 

@@ -23,11 +23,18 @@ def parameter_masks(synth: torch.Tensor, layouts: Sequence[Layout], padded: int)
 
 
 def parameter_loss(
-    raw: torch.Tensor, target: torch.Tensor, synth: torch.Tensor, layouts: Sequence[Layout]
+    raw: torch.Tensor,
+    target: torch.Tensor,
+    synth: torch.Tensor,
+    layouts: Sequence[Layout],
+    continuous_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean over rows of each row's masked parameter loss; also the per-row losses (B,).
 
     ``raw``: (B, padded) model outputs; ``target``: (B, padded) encoded vectors, zero-padded.
+    ``continuous_weight`` scales the continuous slots' MSE against the groups' cross-entropy: the MSE of 0..1
+    values is some twenty times smaller than a cross-entropy, though the continuous parameters (levels, cutoffs,
+    envelope times) are most of what a render's spectrum depends on.
     """
     masks = parameter_masks(synth, layouts, raw.shape[1])
     raw = raw * masks  # a padded slot's output cannot reach the loss or receive a gradient
@@ -40,7 +47,7 @@ def parameter_loss(
         terms = []
         if layout.continuous:
             index = torch.tensor(layout.continuous, device=raw.device)
-            terms.append(((torch.sigmoid(out[:, index]) - want[:, index]) ** 2).mean(dim=1))
+            terms.append(continuous_weight * ((torch.sigmoid(out[:, index]) - want[:, index]) ** 2).mean(dim=1))
         if layout.groups:
             entropies = [
                 nn.functional.cross_entropy(

@@ -8,6 +8,7 @@ training never sees) are scored without sampling; the weights with the best vali
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,11 +32,14 @@ class TrainSettings:
     hidden: int = 128
     batch: int = 64
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     seconds: float = 300.0
     max_steps: int = 1_000_000
     warmup_steps: int = 500
     beta: float = 1e-3
     param_weight: float = 1.0
+    continuous_weight: float = 20.0  # see models.asp.losses.parameter_loss; 20 measured better than 1 (docs/match.md)
+    cosine_decay: bool = True  # learning rate from its value to 0 over the budget (steps or seconds)
     validate_every: int = 100
     seed: int = 0
 
@@ -44,8 +48,16 @@ class TrainSettings:
             raise ReaTimbreError("batch, steps and validation interval must be positive")
         if not self.seconds > 0 or not self.learning_rate > 0:
             raise ReaTimbreError("the time budget and learning rate must be positive")
-        if self.beta < 0 or self.param_weight < 0 or self.warmup_steps < 0:
-            raise ReaTimbreError("beta, parameter weight and warm-up must be 0 or more")
+        if (
+            self.beta < 0
+            or self.param_weight < 0
+            or self.warmup_steps < 0
+            or self.weight_decay < 0
+            or self.continuous_weight < 0
+        ):
+            raise ReaTimbreError("beta, parameter weight, warm-up and weight decay must be 0 or more")
+        if self.channels < 2 or self.channels % 2 or self.hidden < 1:
+            raise ReaTimbreError("channels must be an even number of 2 or more, hidden 1 or more")
 
 
 @dataclass
@@ -91,7 +103,7 @@ def losses(
     mel, params, synth = batch
     out = model(mel, synth, sample=sample)
     spec = spectrogram_loss(out.mel, mel)
-    param, _ = parameter_loss(out.params, params, synth, model.architecture.layouts)
+    param, _ = parameter_loss(out.params, params, synth, model.architecture.layouts, settings.continuous_weight)
     kl = kl_divergence(out.mu, out.logvar)
     return {
         "total": spec + settings.param_weight * param + beta * kl,
@@ -116,6 +128,15 @@ def evaluate_loss(
     return {key: value / max(1, len(rows)) for key, value in sums.items()}
 
 
+def learning_rate_at(settings: TrainSettings, step: int, seconds: float) -> float:
+    """The learning rate after ``step`` steps and ``seconds`` of training: constant, or a half cosine from
+    ``learning_rate`` to 0 over whichever budget (steps or wall-clock seconds) is the nearer to its end."""
+    if not settings.cosine_decay:
+        return settings.learning_rate
+    done = min(1.0, max(step / settings.max_steps, seconds / settings.seconds))
+    return settings.learning_rate * 0.5 * (1.0 + math.cos(math.pi * done))
+
+
 def train_asp(
     datasets: Sequence[MatchData],
     settings: TrainSettings,
@@ -138,7 +159,7 @@ def train_asp(
         settings.variant, tuple(d.synth for d in datasets), layouts, settings.latent, settings.channels, settings.hidden
     )
     model = AspModel(architecture).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     best: dict[str, Any] = {"total": float("inf")}
     best_state = copy.deepcopy(model.state_dict())
     started = time.perf_counter()
@@ -148,6 +169,8 @@ def train_asp(
         values = losses(
             model, batch_tensors(data, rows, device), settings, kl_weight(step, settings.warmup_steps, settings.beta)
         )
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate_at(settings, step, time.perf_counter() - started)
         optimiser.zero_grad()
         values["total"].backward()
         optimiser.step()

@@ -32,6 +32,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("matched"), help="folder for the patches (default matched)")
     parser.add_argument("--models", type=Path, default=None, metavar="DIR", help="weights (default: the shipped)")
     parser.add_argument("--variant", default="joint_encoder", choices=("separate", "joint_encoder", "joint_decoder"))
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=8,
+        metavar="N",
+        help="guesses rendered per synth, the closest kept: the model's best guess and N-1 drawn from its "
+        "uncertainty (default 8; 1: the best guess only)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
     parser.add_argument(
@@ -45,20 +53,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from models.asp.infer import match_target, prepare_target, summary
+    from models.asp.infer import MAX_CANDIDATES, match_target, prepare_target, summary
     from models.asp.store import load_model
     from models.atomic_files import write_bytes
     from models.audio_io import read_audio
     from models.errors import ReaTimbreError
 
     torch.set_num_threads(1)
+    if not 1 <= args.candidates <= MAX_CANDIDATES:
+        raise ReaTimbreError(f"--candidates must be 1..{MAX_CANDIDATES}, got {args.candidates}")
     audio, rate = read_audio(args.target)
     model, _sidecar = load_model(args.models, args.variant)
     synths = None if "all" in args.synth else list(dict.fromkeys(args.synth))
     if args.then_coach and synths is not None and "vital" not in synths:
         raise ReaTimbreError("--then-coach needs Vital among --synth")
     target = prepare_target(audio, rate, args.note)
-    results = match_target(model, target, synths, name=args.target.stem)
+    results = match_target(model, target, synths, name=args.target.stem, candidates=args.candidates)
     heard = f"detected {target.estimate.kind}" if target.estimate is not None else "given"
     print(f"match {args.target.name}: note {target.note} ({heard})")
     paths = {}

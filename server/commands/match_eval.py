@@ -19,6 +19,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="match-data folders, one per synth")
     parser.add_argument("--models", type=Path, default=None, metavar="DIR", help="weights (default: the shipped)")
     parser.add_argument("--max-clips", type=int, default=0, help="at most this many test clips per synth (0: all)")
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also score each model rendering N guesses per clip and keeping the closest, beside the N nearest "
+        "training patches given the same (default 1: off)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the tables as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the tables as Markdown")
@@ -38,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import ReaTimbreError
 
     torch.set_num_threads(1)
+    if not 1 <= args.candidates <= 64:
+        raise ReaTimbreError(f"--candidates must be 1..64, got {args.candidates}")
     directory = args.models or SHIPPED_MATCH_DIR
     variants = stored_variants(directory)
     if not variants:
@@ -48,12 +58,16 @@ def run(args: argparse.Namespace) -> int:
     for data in datasets:
         test = len(data.rows("test"))
         total = (min(test, args.max_clips) if args.max_clips else test) * (len(models) + 3)
+        if args.candidates > 1:
+            total += (min(test, args.max_clips) if args.max_clips else test) * (len(models) + 1)
         with tqdm(total=total, unit="render", disable=args.quiet, desc=f"match-eval {data.synth}") as bar:
 
             def rendered(bar: tqdm = bar) -> None:
                 bar.update(1)
 
-            per_synth.append(evaluate_synth(data, models, args.max_clips, args.seed, on_clip=rendered))
+            per_synth.append(
+                evaluate_synth(data, models, args.max_clips, args.seed, on_clip=rendered, candidates=args.candidates)
+            )
     table = tables(per_synth)
     checks = goals(table, variants)
     body = {"tables": table, "goals": checks, "data": [str(f) for f in args.data]}
@@ -72,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
                 "synths": {s: rows[variant] for s, rows in table["synths"].items()},
                 "baselines": {b: table["all"][b] for b in ("random_preset", "nearest_preset", "most_common")},
                 "goals": checks.get(variant),
+                "best_of": {
+                    row: {"all": table["all"][row], "goals": checks.get(row)}
+                    for row in table["all"]
+                    if row.startswith(f"{variant}, best of ") or row.startswith("nearest_preset, best of ")
+                },
                 "command": "reatimbre match-eval --data "
                 + " ".join(str(f) for f in args.data)
                 + (f" --max-clips {args.max_clips}" if args.max_clips else ""),

@@ -27,8 +27,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="time budget per variant (default 5)")
     parser.add_argument("--max-steps", type=int, default=1_000_000, help="step budget per variant")
     parser.add_argument("--latent", type=int, default=64, help="latent size (default 64, the paper's saturation)")
+    parser.add_argument("--channels", type=int, default=16, help="encoder/decoder convolution width (default 16)")
+    parser.add_argument("--hidden", type=int, default=128, help="MLP width (default 128)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--continuous-weight",
+        type=float,
+        default=20.0,
+        help="weight of the continuous parameters' MSE against the categorical cross-entropy (default 20)",
+    )
+    parser.add_argument(
+        "--constant-learning-rate",
+        action="store_true",
+        help="keep the learning rate (default: a half cosine to 0 over the budget)",
+    )
+    parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
     parser.add_argument("--warmup-steps", type=int, default=500, help="KL weight rises from 0 over these steps")
     parser.add_argument("--beta", type=float, default=1e-3, help="KL weight after warm-up (default 1e-3)")
     parser.add_argument("--seed", type=int, default=0)
@@ -58,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
         settings = TrainSettings(
             variant=variant,
             latent=args.latent,
+            channels=args.channels,
+            hidden=args.hidden,
+            weight_decay=args.weight_decay,
+            continuous_weight=args.continuous_weight,
+            cosine_decay=not args.constant_learning_rate,
             batch=args.batch,
             learning_rate=args.learning_rate,
             seconds=args.minutes * 60.0,
