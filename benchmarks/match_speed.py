@@ -1,11 +1,13 @@
 """How fast ``reatimbre match`` answers per synth, and where the time goes (the goal: within 1 s per synth).
 
     python benchmarks/match_speed.py [--targets 9] [--synth vital amsynth kars] [--threads 1] [--variant V]
+                                     [--candidates 8]
 
 Targets are notes of the synths' own patches (random Vital and Kars patches, amsynth's human presets, MIDI 48-59;
 seeded), written nowhere. First the cold costs (loading the weights, each synth's first match with the synth
 loaded), then for every target the per-synth answer as the server's job gives it with its synths loaded
-(``match_target``: infer, decode, render at the candidate notes, score, write the patch, host values), wall and
+(``match_target``: infer, decode, render at the candidate notes, render the model's other guesses at the chosen
+note (``--candidates``, as ``reatimbre match``), score, write the patch, host values), wall and
 CPU, and its parts timed the same way on the same targets. Finding the target's note and mel (once per target,
 shared by all synths) is reported on its own line.
 """
@@ -23,7 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.asp.infer import Target, candidate_notes, infer_vectors, match_target, prepare_target, render_mel
+from models.asp.infer import (
+    DEFAULT_CANDIDATES,
+    Target,
+    candidate_notes,
+    candidate_vectors,
+    match_target,
+    prepare_target,
+    render_mel,
+)
 from models.asp.store import load_model
 from models.metrics import lsd_db
 from models.synth.match_synths import MatchSynth, match_synth
@@ -52,24 +62,27 @@ def _targets(adapters: dict[str, MatchSynth], count: int, seed: int) -> list[tup
 
 
 def _measure(
-    model: Any, adapters: dict[str, MatchSynth], target: Target, name: str
+    model: Any, adapters: dict[str, MatchSynth], target: Target, name: str, candidates: int
 ) -> tuple[float, float, dict[str, float]]:
     """One synth's whole answer (wall, CPU) and its parts' wall times, for one target."""
-    _, wall, cpu = _timed(lambda: match_target(model, target, [name], adapters))
+    _, wall, cpu = _timed(lambda: match_target(model, target, [name], adapters, candidates=candidates))
     adapter = adapters[name]
-    vector, t_infer, _ = _timed(lambda: infer_vectors(model, target.mel_db80[None], name)[0])
-    native, t_decode, _ = _timed(lambda: adapter.space.decode(vector))
+    vectors, t_infer, _ = _timed(lambda: candidate_vectors(model, target.mel_db80[None], name, candidates)[0])
+    native, t_decode, _ = _timed(lambda: adapter.space.decode(vectors[0]))
     notes = candidate_notes(target)
     mels, t_render, _ = _timed(lambda: [render_mel(adapter, native, note) for note in notes])
-    _, t_score, _ = _timed(lambda: [lsd_db(mel, target.mel_db80) for mel in mels])
+    others = [adapter.space.decode(vector) for vector in vectors[1:]]
+    more, t_more, _ = _timed(lambda: [render_mel(adapter, other, target.note) for other in others])
+    _, t_score, _ = _timed(lambda: [lsd_db(mel, target.mel_db80) for mel in mels + more])
     _, t_patch, _ = _timed(lambda: adapter.patch_file_bytes(native, "benchmark"))
     return (
         wall,
         cpu,
         {
-            "infer (encoder + decoder)": t_infer,
+            f"infer ({candidates} guesses)": t_infer,
             "decode the patch": t_decode,
             f"render at {len(notes)} candidate notes": t_render,
+            f"render {len(others)} more guesses": t_more,
             "score (LSD)": t_score,
             "patch file": t_patch,
         },
@@ -88,12 +101,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `reatimbre match`)")
     parser.add_argument("--variant", default="joint_encoder")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--candidates", type=int, default=DEFAULT_CANDIDATES, help="guesses rendered per synth (as `match`)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(
         f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} "
-        f"{load[2]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); variant {args.variant}"
+        f"{load[2]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); variant {args.variant}; "
+        f"{args.candidates} guesses per synth"
     )
     (model, _sidecar), load_wall, load_cpu = _timed(lambda: load_model(None, args.variant))
     print(f"cold: loading the weights {1000 * load_wall:.0f} ms wall, {1000 * load_cpu:.0f} ms CPU")
@@ -104,7 +121,9 @@ def main() -> None:
     targets = _targets(adapters, args.targets, args.seed)
     first = prepare_target(targets[0][1], RATE_HZ)
     for name in args.synth:
-        _, wall, cpu = _timed(lambda name=name: match_target(model, first, [name], adapters))
+        _, wall, cpu = _timed(
+            lambda name=name: match_target(model, first, [name], adapters, candidates=args.candidates)
+        )
         print(f"cold: {name}'s first match {1000 * wall:.0f} ms wall, {1000 * cpu:.0f} ms CPU")
 
     prepare_wall: list[float] = []
@@ -116,7 +135,7 @@ def main() -> None:
         prepare_wall.append(wall)
         prepare_cpu.append(cpu)
         for name in args.synth:
-            wall, cpu, timed_parts = _measure(model, adapters, target, name)
+            wall, cpu, timed_parts = _measure(model, adapters, target, name, args.candidates)
             answer[name][0].append(wall)
             answer[name][1].append(cpu)
             for key, value in timed_parts.items():

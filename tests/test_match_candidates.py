@@ -50,3 +50,12 @@ def test_the_closest_render_is_kept() -> None:
     assert index == 1 and native["Volume"] == pytest.approx(0.9, abs=1e-3)
     assert distance == pytest.approx(float(lsd_db(render_mel(synth, native, 57), target)), abs=3.0)
     assert distance < float(lsd_db(render_mel(synth, space.decode(quiet), 57), target))
+
+
+def test_the_command_and_the_server_default_to_the_same_number_of_guesses() -> None:
+    from models.asp.infer import DEFAULT_CANDIDATES
+    from server.cli import build_parser
+    from server.match_job import MatchRequest
+
+    args = build_parser().parse_args(["match", "t.wav"])
+    assert args.candidates == DEFAULT_CANDIDATES == MatchRequest(input="/t.wav").candidates
