@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.afx.depthwise import depthwise_conv1d
 from models.afx.saaf import SAAF
 
 
@@ -48,7 +49,8 @@ class AdaptiveFrontEnd(nn.Module):
         self, frames: torch.Tensor, indices: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         residual = self.filter_bank(frames)
-        envelopes = F.softplus(self.local(F.pad(residual.abs(), self._local_pad)))
+        local = depthwise_conv1d(F.pad(residual.abs(), self._local_pad), self.local.weight, self.local.bias)
+        envelopes = F.softplus(local)
         pool = frames.shape[-1] // self.latent_samples
         if pool * self.latent_samples != frames.shape[-1]:
             raise ValueError(f"frame of {frames.shape[-1]} samples is not a multiple of {self.latent_samples}")
