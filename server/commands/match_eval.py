@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                 },
                 "command": "reatimbre match-eval --data "
                 + " ".join(str(f) for f in args.data)
-                + (f" --max-clips {args.max_clips}" if args.max_clips else ""),
+                + (f" --max-clips {args.max_clips}" if args.max_clips else "")
+                + (f" --candidates {args.candidates}" if args.candidates > 1 else ""),
             }
             write_bytes(directory / f"{variant}.json", json.dumps(sidecar, indent=1).encode("utf-8"))
     return 0
