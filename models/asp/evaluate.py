@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.asp.data import MatchData
-from models.asp.infer import candidate_vectors, closest_candidate, infer_vectors, render_mel
+from models.asp.infer import candidate_vectors, closest_candidate, closest_native, infer_vectors, render_mel
 from models.asp.nets import AspModel
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
@@ -64,9 +64,7 @@ def nearest_rows(queries: np.ndarray, pool: np.ndarray, count: int = 1) -> np.nd
     for start in range(0, len(q), 64):
         chunk = q[start : start + 64]
         distance = p_norm[None, :] - 2.0 * chunk @ p.T
-        order = np.argpartition(distance, count - 1, axis=1)[:, :count] if count < len(p) else np.argsort(distance, 1)
-        order = np.take_along_axis(order, np.argsort(np.take_along_axis(distance, order, 1), axis=1), 1)
-        nearest[start : start + 64] = order[:, :count]
+        nearest[start : start + 64] = np.argsort(distance, axis=1, kind="stable")[:, :count]
     return nearest[:, 0] if count == 1 else nearest
 
 
@@ -157,11 +155,8 @@ def _best_of(
         for i in range(len(test)):
             note = int(data.note[test[i]])
             if method == "nearest_preset":  # training patches render from their stored values (exact)
-                distances = [
-                    float(lsd_db(render_mel(adapter, data.patch_values[int(data.patch_index[row])], note), targets[i]))
-                    for row in neighbours[i]
-                ]
-                pick, lsd[i] = int(np.argmin(distances)), min(distances)
+                natives = [data.patch_values[int(data.patch_index[row])] for row in neighbours[i]]
+                pick, lsd[i] = closest_native(adapter, natives, targets[i], note)
             else:
                 pick, _, lsd[i] = closest_candidate(adapter, vectors[i], targets[i], note)
             chosen[i] = vectors[i, pick]

@@ -143,14 +143,18 @@ def closest_candidate(
     synth: MatchSynth, vectors: np.ndarray, target_mel_db80: np.ndarray, note: int
 ) -> tuple[int, dict[str, float], float]:
     """Render each candidate vector (c, k) at ``note``; the index, native patch and LSD (dB) of the closest."""
-    best: tuple[int, dict[str, float], float] | None = None
-    for c, vector in enumerate(vectors):
-        native = synth.space.decode(vector)
-        distance = float(lsd_db(render_mel(synth, native, note), target_mel_db80))
-        if best is None or distance < best[2]:
-            best = (c, native, distance)
-    assert best is not None
-    return best
+    natives = [synth.space.decode(vector) for vector in vectors]
+    index, distance = closest_native(synth, natives, target_mel_db80, note)
+    return index, natives[index], distance
+
+
+def closest_native(
+    synth: MatchSynth, natives: list[dict[str, float]], target_mel_db80: np.ndarray, note: int
+) -> tuple[int, float]:
+    """Render each native patch at ``note``; the index and LSD (dB) of the one closest to the target."""
+    distances = [float(lsd_db(render_mel(synth, native, note), target_mel_db80)) for native in natives]
+    index = int(np.argmin(distances))
+    return index, distances[index]
 
 
 def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.ndarray:

@@ -55,7 +55,7 @@ class TrainSettings:
             or self.weight_decay < 0
             or self.continuous_weight < 0
         ):
-            raise ReaTimbreError("beta, parameter weight, warm-up and weight decay must be 0 or more")
+            raise ReaTimbreError("beta, parameter and continuous weights, warm-up and weight decay must be 0 or more")
         if self.channels < 2 or self.channels % 2 or self.hidden < 1:
             raise ReaTimbreError("channels must be an even number of 2 or more, hidden 1 or more")
 

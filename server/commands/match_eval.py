@@ -41,13 +41,14 @@ def run(args: argparse.Namespace) -> int:
 
     from models.asp.data import load_match_data
     from models.asp.evaluate import evaluate_synth, goals, markdown, tables
+    from models.asp.infer import MAX_CANDIDATES
     from models.asp.store import SHIPPED_MATCH_DIR, load_model, read_sidecar, stored_variants
     from models.atomic_files import write_bytes
     from models.errors import ReaTimbreError
 
     torch.set_num_threads(1)
-    if not 1 <= args.candidates <= 64:
-        raise ReaTimbreError(f"--candidates must be 1..64, got {args.candidates}")
+    if not 1 <= args.candidates <= MAX_CANDIDATES:
+        raise ReaTimbreError(f"--candidates must be 1..{MAX_CANDIDATES}, got {args.candidates}")
     directory = args.models or SHIPPED_MATCH_DIR
     variants = stored_variants(directory)
     if not variants:
@@ -57,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
     per_synth = []
     for data in datasets:
         test = len(data.rows("test"))
-        total = (min(test, args.max_clips) if args.max_clips else test) * (len(models) + 3)
-        if args.candidates > 1:
-            total += (min(test, args.max_clips) if args.max_clips else test) * (len(models) + 1)
+        clips = min(test, args.max_clips) if args.max_clips else test
+        total = clips * (len(models) + 3) + (clips * (len(models) + 1) if args.candidates > 1 else 0)
         with tqdm(total=total, unit="render", disable=args.quiet, desc=f"match-eval {data.synth}") as bar:
 
             def rendered(bar: tqdm = bar) -> None:
