@@ -11,7 +11,7 @@ from models.asp.losses import kl_weight, parameter_loss, parameter_masks
 from models.asp.nets import VARIANTS, Architecture, AspModel, prediction_vector
 from models.asp.store import load_model, save_model
 from models.errors import ReaTimbreError
-from models.synth.match_synths import VitalMatch
+from models.synth.match_synths import Preset, VitalMatch
 from models.synth.spaces import Layout
 
 torch.set_num_threads(1)
@@ -130,6 +130,42 @@ def test_random_patches_split_by_patch_without_leaks() -> None:
     keys = {split: {patch_key(VitalMatch().space, p.values) for p in plans if p.split == split} for split in (0, 1, 2)}
     assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
     assert plan_patches(config, VitalMatch()) == plans
+
+
+class _PresetVital(VitalMatch):
+    """Vital's space with 200 made-up presets, as a preset synth (amsynth's banks need its package)."""
+
+    def presets(self) -> list[Preset]:
+        rng = np.random.default_rng(5)
+        return [Preset(f"bank/p{i}", self.space.random_patch(rng)) for i in range(200)]
+
+
+def test_variations_are_training_only_and_leave_the_presets_as_they_were() -> None:
+    synth = _PresetVital()
+    plain = plan_patches(MatchDataConfig(synth="vital"), synth)
+    config = MatchDataConfig(synth="vital", variations=3, variation_spread=0.1)
+    varied = plan_patches(config, synth)
+    assert varied[: len(plain)] == plain  # presets keep their indices, splits and notes (and so their shards)
+    extra = varied[len(plain) :]
+    training = [p for p in plain if p.split == 0]
+    assert len(extra) == 3 * len(training) and {p.split for p in extra} == {0}
+    assert [p.name for p in extra[:3]] == [f"{training[0].name} ~{j}" for j in (1, 2, 3)]
+    space = synth.space
+    source = space.encode(training[0].values)
+    for plan in extra[:3]:  # near their preset, not on it, and valid patches of the space
+        vector = space.encode(plan.values)
+        assert 0 < np.abs(vector - source).max() and np.mean(np.abs(vector - source)) < 0.2
+        assert space.decode(vector) == pytest.approx(plan.values)
+    held_out = {patch_key(space, p.values) for p in varied if p.split != 0}
+    assert held_out == {patch_key(space, p.values) for p in plain if p.split != 0}
+    assert plan_patches(config, synth) == varied
+
+
+def test_variations_need_presets_and_a_sane_spread() -> None:
+    with pytest.raises(ReaTimbreError, match="no presets here to vary"):
+        plan_patches(MatchDataConfig(synth="vital", patches=10, variations=2), VitalMatch())
+    with pytest.raises(ReaTimbreError, match="--variation-spread"):
+        MatchDataConfig(synth="vital", variations=2, variation_spread=0.0).validate()
 
 
 def test_evaluation_helpers() -> None:

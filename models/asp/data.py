@@ -11,7 +11,9 @@ default is −40 dBFS).
 Patches are the synth's human presets where it has them (amsynth), duplicates removed (identical parameter
 vectors), else random patches around its defaults (:mod:`models.synth.match_synths`). Each patch goes to train,
 validation or test (80/10/10 %) by a hash of its encoded parameter vector, so every clip of a patch — and any
-duplicate of it — is in the same split: no preset leaks between splits.
+duplicate of it — is in the same split: no preset leaks between splits. ``variations`` adds that many random
+variations of each training preset (:meth:`~models.synth.spaces.ParameterSpace.varied_patch`), all in the training
+split, after the presets: validation and test stay human presets, untouched.
 
 On disk: ``manifest.json`` (config, parameter space, shards) and per shard of ``shard_patches`` patches
 ``shard-00000.npz`` (``mel_db80`` float16 (n, 128, 88), ``params`` float32 (n, k), ``note`` int16,
@@ -62,6 +64,8 @@ class MatchDataConfig:
     note_seconds: float = 0.75
     min_rms_dbfs: float = -40.0
     seed: int = 0
+    variations: int = 0  # random variations of each training-split preset (synths with presets only)
+    variation_spread: float = 0.08  # see models.synth.spaces.ParameterSpace.varied_patch
     shard_patches: int = 64
     sample_rate_hz: int = SAMPLE_RATE_HZ
     format: str = field(default=MATCH_DATA_FORMAT)
@@ -79,6 +83,8 @@ class MatchDataConfig:
             raise ReaTimbreError("the note must be released inside the 1.01 s clip")
         if self.shard_patches < 1:
             raise ReaTimbreError("shards need at least one patch")
+        if self.variations < 0 or not 0.0 < self.variation_spread <= 1.0:
+            raise ReaTimbreError("--variations must be 0 or more and --variation-spread in (0, 1]")
         if self.sample_rate_hz != SAMPLE_RATE_HZ:
             raise ReaTimbreError(f"match features are defined at {SAMPLE_RATE_HZ} Hz")
 
@@ -111,7 +117,7 @@ def plan_patches(config: MatchDataConfig, synth: MatchSynth | None = None) -> li
     synth = synth or match_synth(config.synth)
     space = synth.space
     presets = synth.presets()
-    named: list[tuple[str, dict[str, float]]]
+    named: list[tuple[str, dict[str, float], int]]  # name, native values, split
     if presets:
         named, seen = [], set()
         for preset in presets:
@@ -119,22 +125,42 @@ def plan_patches(config: MatchDataConfig, synth: MatchSynth | None = None) -> li
             key = patch_key(space, values)
             if key not in seen:
                 seen.add(key)
-                named.append((preset.name, values))
+                named.append((preset.name, values, split_of(key, config.seed)))
         if config.patches:
             named = named[: config.patches]
+        named += preset_variations(config, space, named)
     else:
+        if config.variations:
+            raise ReaTimbreError(f"{config.synth} has no presets here to vary: --variations needs a preset synth")
         if config.patches < 1:
             raise ReaTimbreError(f"{config.synth} has no presets here: give --patches N random patches")
-        named = [
-            (f"random-{i}", space.random_patch(np.random.default_rng([config.seed, i]))) for i in range(config.patches)
-        ]
+        named = []
+        for i in range(config.patches):
+            values = space.random_patch(np.random.default_rng([config.seed, i]))
+            named.append((f"random-{i}", values, split_of(patch_key(space, values), config.seed)))
     notes = np.arange(config.low_note, config.high_note + 1)
     plans = []
-    for i, (name, values) in enumerate(named):
+    for i, (name, values, split) in enumerate(named):
         rng = np.random.default_rng([config.seed, i, 1])
         chosen = tuple(int(n) for n in sorted(rng.choice(notes, config.notes_per_patch, replace=False)))
-        plans.append(PatchPlan(i, name, values, split_of(patch_key(space, values), config.seed), chosen))
+        plans.append(PatchPlan(i, name, values, split, chosen))
     return plans
+
+
+def preset_variations(
+    config: MatchDataConfig, space: ParameterSpace, presets: list[tuple[str, dict[str, float], int]]
+) -> list[tuple[str, dict[str, float], int]]:
+    """``config.variations`` random variations of each training-split preset, after all the presets (so the
+    presets keep their indices and shards). A variation is in its preset's split, training, whatever its own
+    hash says: validation and test hold human presets only, and nothing made from them."""
+    out = []
+    for i, (name, values, split) in enumerate(presets):
+        if split != 0:
+            continue
+        for j in range(config.variations):
+            rng = np.random.default_rng([config.seed, i, 2, j])
+            out.append((f"{name} ~{j + 1}", space.varied_patch(values, rng, config.variation_spread), 0))
+    return out
 
 
 HPSS_KERNEL = 17  # median filter length in frames (harmonic) and mel bins (percussive)

@@ -164,6 +164,22 @@ class ParameterSpace:
                 native[p.name] = float(p.classes[int(np.argmax(vector[start : start + p.width]))])
         return native
 
+    def varied_patch(self, native: Mapping[str, float], rng: np.random.Generator, spread: float) -> dict[str, float]:
+        """A random variation of a native patch: each continuous parameter, with probability 1/2, moved by a normal
+        step of standard deviation ``spread`` of its range (clipped to the range); each categorical, with probability
+        ``spread``, redrawn uniformly from its classes (it may draw its own class)."""
+        if not 0.0 <= spread <= 1.0:
+            raise ReaTimbreError(f"a variation's spread must be 0..1 of a parameter's range, got {spread}")
+        vector = self.encode(native).astype(np.float64)
+        for start, p in zip(self._starts, self.parameters, strict=True):
+            if p.kind == CONTINUOUS:
+                if rng.random() < 0.5:
+                    vector[start] = np.clip(vector[start] + rng.normal(0.0, spread), 0.0, 1.0)
+            elif rng.random() < spread:
+                vector[start : start + p.width] = 0.0
+                vector[start + int(rng.integers(p.width))] = 1.0
+        return self.decode(vector)
+
     def random_patch(self, rng: np.random.Generator) -> dict[str, float]:
         """A random native patch: every parameter drawn from its sampling range or classes."""
         return {p.name: p.sample(rng) for p in self.parameters}

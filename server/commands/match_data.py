@@ -27,6 +27,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="random patches to draw; for a synth with presets, at most this many presets (default 0: all presets)",
     )
     parser.add_argument("--notes-per-patch", type=int, default=1, help="notes rendered per patch (default 1)")
+    parser.add_argument(
+        "--variations",
+        type=int,
+        default=0,
+        help="random variations of each training preset, added to the training split (preset synths; default 0)",
+    )
+    parser.add_argument(
+        "--variation-spread",
+        type=float,
+        default=0.08,
+        help="a variation's step per continuous parameter, as a share of its range (default 0.08)",
+    )
     parser.add_argument("--min-rms-dbfs", type=float, default=-40.0, help="drop quieter clips (default -40)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-patches", type=int, default=64, help="patches per shard (default 64)")
@@ -48,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         notes_per_patch=args.notes_per_patch,
         min_rms_dbfs=args.min_rms_dbfs,
         seed=args.seed,
+        variations=args.variations,
+        variation_spread=args.variation_spread,
         shard_patches=args.shard_patches,
     )
     run_elsewhere = None
