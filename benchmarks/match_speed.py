@@ -9,7 +9,8 @@ loaded), then for every target the per-synth answer as the server's job gives it
 (``match_target``: infer, decode, render at the candidate notes, render the model's other guesses at the chosen
 note (``--candidates``, as ``reatimbre match``), score, write the patch, host values), wall and
 CPU, and its parts timed the same way on the same targets. Finding the target's note and mel (once per target,
-shared by all synths) is reported on its own line.
+shared by all synths) is reported on its own line. numpy's BLAS runs one thread, as in every ``reatimbre``
+command (``models.scaleout.limit_blas_threads``; set ``OPENBLAS_NUM_THREADS`` to measure another count).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from models.asp.infer import (
 )
 from models.asp.store import load_model
 from models.metrics import lsd_db
+from models.scaleout import limit_blas_threads
 from models.synth.match_synths import MatchSynth, match_synth
 
 RATE_HZ = 44_100
@@ -94,6 +96,12 @@ def _row(label: str, values: list[float]) -> str:
     return f"  {label:34s} median {statistics.median(ms):7.0f} ms   max {max(ms):7.0f} ms   (n={len(ms)})"
 
 
+def _blas_threads() -> str:
+    from threadpoolctl import threadpool_info
+
+    return "/".join(str(pool["num_threads"]) for pool in threadpool_info() if pool["user_api"] == "blas")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=9)
@@ -106,10 +114,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    limit_blas_threads()  # as every reatimbre command does (models.scaleout)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(
         f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} "
-        f"{load[2]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); variant {args.variant}; "
+        f"{load[2]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); numpy BLAS "
+        f"{_blas_threads()} thread(s); variant {args.variant}; "
         f"{args.candidates} guesses per synth"
     )
     (model, _sidecar), load_wall, load_cpu = _timed(lambda: load_model(None, args.variant))

@@ -72,6 +72,24 @@ def _map_in_process(
 THREAD_ENV_KEYS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def limit_blas_threads(threads: int = 1) -> bool:
+    """Cap numpy's BLAS thread pool at ``threads`` in this process, unless the user set one of
+    :data:`THREAD_ENV_KEYS` (their choice stands); True if the cap was applied.
+
+    The matrix products here are small (a spectrogram's mel projection is 88 x 1025 by 1025 x 128), and a BLAS
+    pool of one thread per core spins on cores that REAPER, a training or another request is using: measured on the
+    2-core machine under load, a Vital match with 6 guesses took 1.04 s with the default pool and 0.42 s with one
+    thread, an amsynth match 0.50 s and 0.09 s (benchmarks/match_speed.py; docs/match.md). torch keeps its own
+    pool (``--threads``)."""
+    if any(os.environ.get(key) for key in THREAD_ENV_KEYS):
+        return False
+    import numpy  # noqa: F401  (loads its BLAS, so that there is a pool to cap)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+    return True
+
+
 def _limit_threads(threads_per_worker: int) -> None:
     """Worker-process initializer: share the CPU cores among the workers instead of oversubscribing. It runs
     before the worker imports the task's module, so numpy and torch load with these settings."""

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from models.errors import ReaTimbreError
+from models.scaleout import limit_blas_threads
 
 # Order here is the order ``reatimbre --help`` lists them.
 COMMAND_MODULES = [
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    limit_blas_threads()
     try:
         return int(args.run(args) or 0)
     except ReaTimbreError as exc:
