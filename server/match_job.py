@@ -28,7 +28,7 @@ class MatchRequest(BaseModel):
     note: int | None = Field(default=None, ge=0, le=127, description="MIDI note to render (null: detect it)")
     start_seconds: float = Field(default=0.0, ge=0.0, description="where the target begins in the file (seconds)")
     variant: Literal["separate", "joint_encoder", "joint_decoder"] = "joint_encoder"
-    candidates: int = Field(default=6, ge=1, le=64, description="guesses rendered per synth, the closest kept")
+    candidates: int = Field(default=12, ge=1, le=64, description="guesses rendered per synth, the closest kept")
 
 
 def prepare_match(request: BaseModel, env: JobEnv) -> PreparedJob:

@@ -33,7 +33,7 @@ from models.synth.match_synths import MatchSynth, match_synth
 
 DEFAULT_NOTE = 48
 #: guesses rendered per synth by ``match`` (the latent means' patch and draws from the model's uncertainty)
-DEFAULT_CANDIDATES = 6
+DEFAULT_CANDIDATES = 12
 MAX_CANDIDATES = 64
 NOTE_SECONDS = 0.75
 VELOCITY = 1.0

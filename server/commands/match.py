@@ -35,10 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--candidates",
         type=int,
-        default=6,  # models.asp.infer.DEFAULT_CANDIDATES (not imported here: torch would load with the parser)
+        default=12,  # models.asp.infer.DEFAULT_CANDIDATES (not imported here: torch would load with the parser)
         metavar="N",
         help="guesses rendered per synth, the closest kept: the model's best guess and N-1 drawn from its "
-        "uncertainty (default 6; 1: the best guess only)",
+        "uncertainty (default 12; 1: the best guess only)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
