@@ -62,6 +62,7 @@ class RunSettings:
     seed: int = 0
     settings: dict[str, Any] = field(default_factory=dict)  # architecture settings over the thesis's
     clocks: bool = False  # tell CRAFx, CWAFx or CSAFx the task's LFO clock phases (tasks that declare clocks)
+    loss: str | None = None  # a name of models.afx.losses.LOSSES; None: the architecture's (the thesis's)
 
 
 @dataclass
@@ -238,6 +239,8 @@ def run(
     training = segments(task_name, settings.seconds, SAMPLE_RATE_HZ, settings.seed)
     heldout = segments(task_name, settings.heldout_seconds, SAMPLE_RATE_HZ, settings.seed + 1000, heldout=True)
     budget = settings.minutes * 60
+    if isinstance(network, OurNetwork) and settings.loss:
+        raise ValueError(f"a loss is chosen for the thesis's architectures only ({arch} trains on mae + mrstft)")
     if isinstance(network, OurNetwork):
         fitted = train_tcn(
             network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
@@ -247,7 +250,7 @@ def run(
         model = network.model
         train_settings = TrainSettings(
             steps=settings.steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed,
+            max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed, loss=settings.loss,
         )  # fmt: skip
         fitted = train(model, arch, training, None, train_settings, heldout, progress=progress, device=device)
         loss_record = {
