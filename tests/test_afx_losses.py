@@ -65,3 +65,14 @@ def test_mae_mrstft_prefers_a_late_tone_to_silence_where_mae_prefers_silence() -
     silence = torch.zeros_like(target)
     assert mae(late, target) > mae(silence, target)
     assert mae_mrstft(late, target) < 0.5 * mae_mrstft(silence, target)
+
+
+def test_mae_mrstft_stays_finite_and_small_for_a_silent_target_frame() -> None:
+    """The material has gaps: a silent target frame beside a loud one must not blow the spectral convergence up
+    (taken over the batch, not per frame), while a loud estimate in the gap still costs more than silence there."""
+    torch.manual_seed(0)
+    loud = torch.randn(1, 1, 4096)
+    target = torch.cat((loud, torch.zeros(1, 1, 4096)))
+    quiet_gap = torch.cat((loud, 1e-3 * torch.randn(1, 1, 4096)))
+    noisy_gap = torch.cat((loud, 0.1 * torch.randn(1, 1, 4096)))
+    assert mae_mrstft(quiet_gap, target) < mae_mrstft(noisy_gap, target) < 10.0
