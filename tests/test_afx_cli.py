@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from afx_tiny import TINY
 
+from models.afx.leslie import rotor_clocks
 from models.library import load_info, read_info
 from server.cli import main
 
@@ -62,6 +63,40 @@ def test_afx_train_of_a_network_told_the_rotor_phases(arch: str, network: str, t
     with pytest.raises(SystemExit):
         main(["afx-train", "--arch", "rotors", "--task", "no-such-task"])
     assert main(["afx-train", "--arch", arch, "--task", "eq-peak", "--steps", "1", "--out", str(tmp_path)]) == 1
+
+
+def test_afx_train_and_bench_tell_a_context_frame_model_the_rotor_phases(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``--clocks``: the sidecar records the clocks and that the model was told them (and ``--loss``, the loss), the
+    model renders through the library at both speeds, the bench names the rows told the phases; an architecture or a
+    task without clocks, or a loss for our TCN, is refused in one line."""
+    argv = ["afx-train", "--arch", "csafx", "--task", "leslie", "--clocks", "--steps", "2", "--seconds", "2",
+            "--heldout-seconds", "1", "--pretrain-steps", "1", "--out", str(tmp_path), "--name", "told",
+            "--settings", _settings("csafx"), "--loss", "mae+mrstft"]  # fmt: skip
+    assert main(argv) == 0
+    info = read_info(tmp_path / "told.json", "user")
+    assert info.sidecar["architecture"]["clocks"] == rotor_clocks() and info.sidecar["training"]["told_phases"]
+    assert info.sidecar["metrics"]["heldout"]["training_loss"]["loss"] == "mae+mrstft"
+    effect = load_info(info)
+    audio = (0.1 * np.random.default_rng(0).standard_normal((1, 4000))).astype(np.float32)
+    slow, fast = (effect.process(audio, {"speed": s}) for s in (0.0, 1.0))
+    assert slow.shape == fast.shape == audio.shape and not np.allclose(slow, fast)
+    for arch, task_name, message in (("ceq", "leslie", "only crafx, cwafx, csafx"), ("crafx", "eq-peak", "no LFO")):
+        refused = ["afx-train", "--arch", arch, "--task", task_name, "--clocks", "--steps", "1", "--out", str(tmp_path)]
+        assert main(refused) == 1
+        assert message in capsys.readouterr().err
+    assert main(["afx-train", "--arch", "tcn", "--task", "leslie", "--loss", "mae", "--out", str(tmp_path)]) == 1
+    assert "thesis's architectures only" in capsys.readouterr().err
+    argv = ["afx-bench", "--archs", "crafx", "tcn", "--tasks", "leslie-slow", "--clocks", "--steps", "1",
+            "--seconds", "2", "--heldout-seconds", "1", "--pretrain-steps", "1", "--rtf-seconds", "0.2",
+            "--out", str(tmp_path / "b")]  # fmt: skip
+    assert main(argv) == 0
+    with (tmp_path / "b" / "afx-bench.csv").open() as handle:
+        rows = {row["arch"]: row["told_phases"] for row in csv.DictReader(handle)}
+    assert rows == {"crafx": "yes", "tcn": "no"}
+    table = (tmp_path / "b" / "afx-bench.md").read_text()
+    assert "| crafx, told the phases |" in table and "| tcn |" in table
 
 
 def test_afx_train_and_bench_stop_at_their_step_budget(tmp_path: Path) -> None:

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from models.afx.losses import eq49_loss, eq86_loss, log_power_db, mae, normalised_kl, pre_emphasis
+from models.afx.losses import eq49_loss, eq86_loss, log_power_db, mae, mae_mrstft, normalised_kl, pre_emphasis
 
 
 def test_losses_are_zero_for_a_perfect_estimate_and_positive_otherwise() -> None:
     torch.manual_seed(0)
-    y = torch.randn(3, 1, 1024)
-    for loss in (eq49_loss, eq86_loss, mae):
+    y = torch.randn(3, 1, 4096)  # the longest STFT of mae_mrstft is 2,048
+    for loss in (eq49_loss, eq86_loss, mae, mae_mrstft):
         assert loss(y, y).item() == pytest.approx(0.0, abs=1e-6)
         assert loss(0.5 * y, y).item() > 0.01
 
@@ -54,3 +54,25 @@ def test_eq86_adds_the_log_power_term_to_the_pre_emphasised_mae() -> None:
     quiet[..., 2048:] *= 1e-3  # a tail cut short
     waveform_only = eq86_loss(quiet, y, weights=(1.0, 0.0)).item()
     assert eq86_loss(quiet, y).item() > waveform_only > 0
+
+
+def test_mae_mrstft_prefers_a_late_tone_to_silence_where_mae_prefers_silence() -> None:
+    """A 2 kHz tone half a cycle late (as a horn's Doppler delay leaves it): MAE scores it worse than silence, the
+    MR-STFT term sees its spectrum right, so MAE + MR-STFT scores it far better than silence."""
+    n = torch.arange(4096, dtype=torch.float32)
+    target = torch.sin(2 * math.pi * 2000 * n / 16_000)[None, None]
+    late = torch.sin(2 * math.pi * 2000 * (n - 4) / 16_000)[None, None]
+    silence = torch.zeros_like(target)
+    assert mae(late, target) > mae(silence, target)
+    assert mae_mrstft(late, target) < 0.5 * mae_mrstft(silence, target)
+
+
+def test_mae_mrstft_stays_finite_and_small_for_a_silent_target_frame() -> None:
+    """The material has gaps: a silent target frame beside a loud one must not blow the spectral convergence up
+    (taken over the batch, not per frame), while a loud estimate in the gap still costs more than silence there."""
+    torch.manual_seed(0)
+    loud = torch.randn(1, 1, 4096)
+    target = torch.cat((loud, torch.zeros(1, 1, 4096)))
+    quiet_gap = torch.cat((loud, 1e-3 * torch.randn(1, 1, 4096)))
+    noisy_gap = torch.cat((loud, 0.1 * torch.randn(1, 1, 4096)))
+    assert mae_mrstft(quiet_gap, target) < mae_mrstft(noisy_gap, target) < 10.0

@@ -15,12 +15,23 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from models.afx import ARCHITECTURES
-from models.afx.experiment import RTF_SECONDS, SAMPLE_RATE_HZ, TCN, RunResult, RunSettings, realtime_factor, run
+from models.afx.experiment import (
+    CLOCKED_ARCHS,
+    RTF_SECONDS,
+    SAMPLE_RATE_HZ,
+    TCN,
+    RunResult,
+    RunSettings,
+    realtime_factor,
+    run,
+)
+from models.afx.tasks import task
 from models.atomic_files import write_text
 from models.errors import ReaTimbreError
 from models.library import load_info
@@ -47,12 +58,15 @@ def bench(
     log: Callable[[str], None] = print,
 ) -> list[Row]:
     """Train, score and time every architecture on every task (``rtf_seconds`` of audio through each); write the
-    table after each; return its rows."""
+    table after each; return its rows. With ``settings.clocks`` CRAFx, CWAFx and CSAFx are told the LFO phases of
+    the tasks that declare clocks (the Leslie's), and their rows say so."""
     rows: list[Row] = []
     for task_name in tasks:
         for arch in archs:
             log(f"{arch} on {task_name}: training for {settings.minutes:g} min")
-            result = run(arch, task_name, settings, out_dir / "models", f"{arch}-{task_name}", command, device)
+            told = settings.clocks and arch in CLOCKED_ARCHS and task(task_name).clocks is not None
+            result = run(arch, task_name, replace(settings, clocks=told), out_dir / "models", f"{arch}-{task_name}",
+                         command, device)  # fmt: skip
             effect = load_info(result.info, "cpu")  # timed as the library renders it
             previous = torch.get_num_threads()
             torch.set_num_threads(threads)
@@ -72,6 +86,7 @@ def csv_row(result: RunResult, rtf_16k: float, settings: RunSettings, command: s
     row = {
         "arch": result.arch,
         "task": result.task,
+        "told_phases": "yes" if result.told_phases else "no",
         "parameters": str(result.parameters),
         "table_c1_parameters": str(spec.table_c1_parameters) if spec else "",
         "steps": str(result.steps),
@@ -141,11 +156,18 @@ def merge(directories: list[Path], out_dir: Path) -> list[Row]:
     return rows
 
 
+def row_label(row: Row) -> str:
+    """A table row's name: the architecture, and whether it was told the effect's LFO phases (`lfo-tcn` and
+    `rotors` always are; CRAFx, CWAFx, CSAFx with ``--clocks``; rows of older tables have no such column)."""
+    return f"{row['arch']}, told the phases" if row.get("told_phases") == "yes" else row["arch"]
+
+
 def markdown(rows: list[Row]) -> str:
-    """One table: a row per architecture, per task each metric's ratio to dry, then parameters and speed."""
-    archs = list(dict.fromkeys(row["arch"] for row in rows))
+    """One table: a row per architecture (and whether it was told the LFO phases), per task each metric's ratio to
+    dry, then parameters and speed."""
+    archs = list(dict.fromkeys(row_label(row) for row in rows))
     tasks = list(dict.fromkeys(row["task"] for row in rows))
-    by_key = {(row["arch"], row["task"]): row for row in rows}
+    by_key = {(row_label(row), row["task"]): row for row in rows}
     columns = [
         (task_name, metric)
         for task_name in tasks
@@ -156,7 +178,7 @@ def markdown(rows: list[Row]) -> str:
               "RTF 44.1 kHz", "Table C.1 RTF 16 kHz"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for arch in archs:
-        present = [row for row in rows if row["arch"] == arch]
+        present = [row for row in rows if row_label(row) == arch]
         budget = "/".join(sorted({row["budget_minutes"] for row in present}))
         cells = [arch, budget] + [by_key.get((arch, t), {}).get(f"{m}_ratio", "") for t, m in columns]
         counts = sorted({int(row["parameters"]) for row in present})
@@ -188,7 +210,9 @@ def markdown(rows: list[Row]) -> str:
         "(Eq. 4.9 for CEQ, Eq. 8.6 for CSAFx, MAE for the others; none for the TCN) over every frame of the "
         "held-out material (the CSV's `loss_validation_ratio`: over the validation examples only). "
         "Real-time factor: the library's stream in 16,384-sample blocks, the slowest of the row's models; "
-        "44.1 kHz = the 16 kHz figure x 16/44.1. Table C.1's figure is 2 s / its CPU time for 2 s of audio.",
+        "44.1 kHz = the 16 kHz figure x 16/44.1. Table C.1's figure is 2 s / its CPU time for 2 s of audio. "
+        "Rows named \"told the phases\" were given the effect's LFO clock phases (a Leslie's rotors: `lfo-tcn`, "
+        "`rotors`, and CRAFx, CWAFx, CSAFx trained with `--clocks`); the others see only the audio and the knobs.",
         "",
         *lines,
         "",

@@ -16,16 +16,29 @@ frame's band decomposition ``R`` (X^2 = X^3 x R, Eq. 6.2); dense layers of 32, 1
 linear) and SAAFs shape it into X^'1, a squeeze-and-excitation block (|x|, global average, dense 512 ReLU, dense 32
 sigmoid) scales its channels (Eq. 6.3), the result is added back to X^2 (Eq. 6.4), and the tied transposed
 convolution synthesises the frame.
+
+Told the effect's LFO clocks (``clocks``, e.g. a Leslie's rotors; :mod:`models.afx.clocks`), the models also take
+the render sample each output frame starts at: the clocks' phase harmonics join CRAFx's Bi-LSTM input at each latent
+step, and a per-sample clock term is added to the modulators of CRAFx and CWAFx. Without clocks (the default) the
+models are the thesis's, with Table C.1's counts.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
 
+from models.afx.clocks import (
+    DEFAULT_HARMONICS,
+    ClockModulation,
+    clock_features,
+    clock_records,
+    feature_count,
+    latent_steps,
+)
 from models.afx.conditioning import condition, film_for
 from models.afx.framing import ContextFrames, Framing
 from models.afx.layers import AdaptiveFrontEnd, BiLSTMStack, DenseSAAF, SqueezeExcitation, TiedDeconvolution, unpool
@@ -52,10 +65,18 @@ class CRAFxConfig:
     saaf_segments: int = 12
     dropout: float = 0.1
     knobs: int = 0  # control inputs (models.afx.conditioning); 0: the thesis's unconditioned model
+    clocks: tuple[dict[str, Any], ...] = ()  # the effect's LFO clocks the model is told (models.afx.clocks)
+    clock_harmonics: int = DEFAULT_HARMONICS
 
     def __post_init__(self) -> None:
         for name in ("lstm_units", "dense_units"):
             object.__setattr__(self, name, tuple(int(u) for u in getattr(self, name)))
+        object.__setattr__(self, "clocks", clock_records(self.clocks))
+
+    @property
+    def clock_feature_count(self) -> int:
+        """Clock features per sample (0: a model not told any clocks)."""
+        return feature_count(self.clocks, self.clock_harmonics)
 
     @property
     def framing(self) -> Framing:
@@ -85,10 +106,12 @@ ConfigT = TypeVar("ConfigT", bound=CRAFxConfig)
 
 class ContextFrameModel(ContextFrames, Generic[ConfigT]):
     """Front-end over the 2k+1 frames and the DNN-SAAF-SE back-end around a latent space ``self.latent`` (set by
-    the subclass), which maps the frames' latents (B, 2k+1, filters, latent) to modulators (B, filters, latent)."""
+    the subclass), which maps the frames' latents (B, 2k+1, filters, latent) to modulators (B, filters, latent)
+    (and, if ``latent_reads_clocks``, the clock features at the latent steps (B, F, latent) besides)."""
 
     config: ConfigT
     latent: nn.Module
+    latent_reads_clocks = False
 
     def __init__(self, config: ConfigT):
         super().__init__()
@@ -99,6 +122,26 @@ class ContextFrameModel(ContextFrames, Generic[ConfigT]):
         self.se = SqueezeExcitation(c.filters, c.se_ratio)
         self.deconv = TiedDeconvolution(self.front_end)
         self.film = film_for(c.knobs, c.filters)
+        self.clock_modulation = ClockModulation(c.clock_feature_count, c.filters, c.knobs) if c.clocks else None
+
+    @property
+    def told_clocks(self) -> bool:
+        return bool(self.config.clocks)
+
+    def clock_inputs(
+        self, residual: torch.Tensor, control: torch.Tensor | None, first_sample: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The clock features (B, F, N) of the current frames starting at render samples ``first_sample`` (B,);
+        None for a model not told any clocks."""
+        if not self.told_clocks:
+            return None
+        if first_sample is None:
+            raise ValueError("this model is told its LFO clocks: give each frame's first render sample")
+        c = self.config
+        where = first_sample.reshape(-1).to(residual.device)
+        return clock_features(c.clocks, c.clock_harmonics, control, where, residual.shape[-1], c.sample_rate).to(
+            residual
+        )
 
     def encode(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames (B, 2k+1, N) -> the current frame's residual R (B, filters, N) and the latents
@@ -116,11 +159,30 @@ class ContextFrameModel(ContextFrames, Generic[ConfigT]):
         residual, _, z, _ = self.front_end(frames[:, None], indices=False)
         return residual, condition(self.film, z, control)
 
-    def forward(self, frames: torch.Tensor, control: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode(*self.encode(frames, control))
+    def forward(
+        self, frames: torch.Tensor, control: torch.Tensor | None = None, first_sample: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Frames (B, 2k+1, N) to output frames (B, 1, N); a model told clocks needs ``first_sample`` (B,), the
+        render sample each current frame starts at."""
+        return self.decode(*self.encode(frames, control), control, first_sample)
 
-    def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        modulated = (unpool(self.latent(latents), None, residual.shape[-1]) * residual).transpose(1, 2)  # X^2
+    def decode(
+        self,
+        residual: torch.Tensor,
+        latents: torch.Tensor,
+        control: torch.Tensor | None = None,
+        first_sample: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        clock = self.clock_inputs(residual, control, first_sample)
+        if clock is not None and self.latent_reads_clocks:
+            modulators = self.latent(latents, latent_steps(clock, self.config.latent_samples))
+        else:
+            modulators = self.latent(latents)
+        modulators = unpool(modulators, None, residual.shape[-1])
+        if clock is not None:
+            assert self.clock_modulation is not None, "built with the clocks"
+            modulators = modulators + self.clock_modulation(clock, control)
+        modulated = (modulators * residual).transpose(1, 2)  # X^2
         shaped = self.dnn_saaf(modulated)  # X^'1
         return self.deconv((modulated + shaped * self.se(shaped)).transpose(1, 2))
 
@@ -130,15 +192,23 @@ class RecurrentLatent(nn.Module):
 
     def __init__(self, c: CRAFxConfig):
         super().__init__()
-        self.recurrent = BiLSTMStack((2 * c.context_frames + 1) * c.filters, c.lstm_units, c.dropout)
+        inputs = (2 * c.context_frames + 1) * c.filters + c.clock_feature_count
+        self.recurrent = BiLSTMStack(inputs, c.lstm_units, c.dropout)
         if self.recurrent.output_size != c.filters:
             raise ValueError(f"the last Bi-LSTM must give {c.filters} channels (2 x {c.filters // 2} units)")
         self.saaf = SAAF(c.filters, c.saaf_segments)
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        batch, count, channels, steps = latents.shape
-        sequence = latents.permute(0, 3, 1, 2).reshape(batch, steps, count * channels)
-        return self.saaf(self.recurrent(sequence)).transpose(1, 2)
+    def forward(self, latents: torch.Tensor, clock_steps: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents (B, 2k+1, C, L) and, for a model told clocks, their features at the steps (B, F, L)."""
+        return self.saaf(self.recurrent(recurrent_sequence(latents, clock_steps))).transpose(1, 2)
+
+
+def recurrent_sequence(latents: torch.Tensor, clock_steps: torch.Tensor | None) -> torch.Tensor:
+    """The Bi-LSTM's input (B, L, (2k+1) x C [+ F]): every frame's latent channels side by side at each of the L
+    latent steps, then the clock features at that step."""
+    batch, count, channels, steps = latents.shape
+    sequence = latents.permute(0, 3, 1, 2).reshape(batch, steps, count * channels)
+    return sequence if clock_steps is None else torch.cat((sequence, clock_steps.transpose(1, 2)), dim=-1)
 
 
 class WaveNetLatent(nn.Module):
@@ -165,6 +235,8 @@ class WaveNetLatent(nn.Module):
 
 class CRAFx(ContextFrameModel[CRAFxConfig]):
     """The convolutional recurrent audio effects modelling network."""
+
+    latent_reads_clocks = True
 
     def __init__(self, config: CRAFxConfig | None = None):
         super().__init__(config or CRAFxConfig())

@@ -14,6 +14,9 @@ follow the shared 32-unit layer (402,369 parameters, 2.1 % under Table C.1's 410
 and Table C.1's count fit the envelope branch reading the 64-unit layer's output (410,561, 0.1 % under; the released
 code also has a SAAF after the SFIR convolution, the other 416). ``envelope_from_first_lstm`` chooses; the default
 follows Table C.1.
+
+Told the effect's LFO clocks (``clocks``, :mod:`models.afx.clocks`), the clocks' phase harmonics join the first
+Bi-LSTM's input at each latent step, and a per-sample clock term is added to the upsampled envelopes Z^1.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from models.afx.crafx import ContextFrameModel, CRAFxConfig
+from models.afx.clocks import latent_steps
+from models.afx.crafx import ContextFrameModel, CRAFxConfig, recurrent_sequence
 from models.afx.framing import Framing
 from models.afx.layers import BiLSTMStack, SqueezeExcitation, unpool
 from models.afx.saaf import SAAF
@@ -60,7 +64,7 @@ class CSAFx(ContextFrameModel[CSAFxConfig]):
         if 2 * c.branch_units != c.filters:
             raise ValueError(f"each latent branch must give {c.filters} channels (2 x {c.filters // 2} units)")
         frames = 2 * c.context_frames + 1
-        self.first = BiLSTMStack(frames * c.filters, c.lstm_units[:1], c.dropout)
+        self.first = BiLSTMStack(frames * c.filters + c.clock_feature_count, c.lstm_units[:1], c.dropout)
         self.shared = BiLSTMStack(self.first.output_size, c.lstm_units[1:], c.dropout)
         envelope_input = self.first.output_size if c.envelope_from_first_lstm else self.shared.output_size
         self.envelope_branch = BiLSTMStack(envelope_input, (c.branch_units,), c.dropout)
@@ -72,19 +76,33 @@ class CSAFx(ContextFrameModel[CSAFxConfig]):
         self.reverb_se = SqueezeExcitation(c.filters, c.se_ratio, recurrent=True)  # se1, for the reverberant bands
         self.register_buffer("output_window", torch.hann_window(c.frame_samples), persistent=False)
 
-    def latent_space(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 2k+1, filters, latent) -> envelopes Z^1 and SFIR latent Z^2, each (B, filters, latent)."""
-        batch, count, channels, steps = latents.shape
-        first = self.first(latents.permute(0, 3, 1, 2).reshape(batch, steps, count * channels))
+    def latent_space(
+        self, latents: torch.Tensor, clock_steps: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 2k+1, filters, latent) (and, told clocks, their features at the latent steps (B, F, latent)) ->
+        envelopes Z^1 and SFIR latent Z^2, each (B, filters, latent)."""
+        first = self.first(recurrent_sequence(latents, clock_steps))
         shared = self.shared(first)
         envelope_input = first if self.config.envelope_from_first_lstm else shared
         envelopes = self.envelope_saaf(self.envelope_branch(envelope_input)).transpose(1, 2)
         return envelopes, self.filter_saaf(self.filter_branch(shared)).transpose(1, 2)
 
-    def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        envelopes, filter_latent = self.latent_space(latents)
+    def decode(
+        self,
+        residual: torch.Tensor,
+        latents: torch.Tensor,
+        control: torch.Tensor | None = None,
+        first_sample: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        clock = self.clock_inputs(residual, control, first_sample)
+        steps = None if clock is None else latent_steps(clock, self.config.latent_samples)
+        envelopes, filter_latent = self.latent_space(latents, steps)
         reverberant = fft_convolve(residual, self.sfir(filter_latent))  # X^5
-        reverberant = (reverberant * unpool(envelopes, None, residual.shape[-1])).transpose(1, 2)  # X^3
+        envelope = unpool(envelopes, None, residual.shape[-1])
+        if clock is not None:
+            assert self.clock_modulation is not None, "built with the clocks"
+            envelope = envelope + self.clock_modulation(clock, control)
+        reverberant = (reverberant * envelope).transpose(1, 2)  # X^3
         direct = self.dnn_saaf(residual.transpose(1, 2))  # X^2
         mixed = reverberant * self.reverb_se(reverberant) + direct * self.se(direct)  # X^0
         return self.deconv(mixed.transpose(1, 2)) * self.output_window

@@ -6,7 +6,9 @@ front-end first, Sec. 4.2.1), renders the held-out material through it aligned w
 :mod:`models.afx.metrics` against the real effect's output, beside the dry input's scores (averaged over the knob
 values); reverbs also get the T60 error of the response to an impulse. ``arch`` ``"tcn"`` trains our conditioned
 TCN instead; for tasks whose effect declares its LFO clocks (the Leslie's), ``"lfo-tcn"`` is our TCN told the
-LFOs' phases and ``"rotors"`` a gray-box rotating speaker told them (:mod:`models.afx.tcn_baseline`). The model
+LFOs' phases and ``"rotors"`` a gray-box rotating speaker told them (:mod:`models.afx.tcn_baseline`); with
+``RunSettings.clocks`` the context-frame architectures (CRAFx, CWAFx, CSAFx) are told them too
+(:mod:`models.afx.clocks`). The model
 is written with :func:`models.library.save_model`, its sidecar naming the task's effect, the knob, the command, the
 budget and the held-out figures (``heldout_goals``: closer than dry in the task's key figures at every knob value).
 """
@@ -24,7 +26,7 @@ import numpy as np
 import torch
 
 from models.afx import ARCHITECTURES, build, parameter_count
-from models.afx.framing import render
+from models.afx.framing import render, told_clocks
 from models.afx.losses import DEFAULT_LOSS
 from models.afx.metrics import METRICS, t60_seconds
 from models.afx.network import AfxNetwork, wrap
@@ -45,6 +47,7 @@ OURS = (TCN, LFO_TCN, ROTORS)  # our networks, beside the thesis's architectures
 OurNetwork = ConditionedTCN | LFOTCN | RotorNetwork  # what they build
 SAMPLE_RATE_HZ = 16_000  # the thesis's rate; every model of the bench runs at it
 RTF_SECONDS = 4.0
+CLOCKED_ARCHS = ("crafx", "cwafx", "csafx")  # the thesis's architectures that can be told the effect's clocks
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class RunSettings:
     pretrain_steps: int = 200
     seed: int = 0
     settings: dict[str, Any] = field(default_factory=dict)  # architecture settings over the thesis's
+    clocks: bool = False  # tell CRAFx, CWAFx or CSAFx the task's LFO clock phases (tasks that declare clocks)
+    loss: str | None = None  # a name of models.afx.losses.LOSSES; None: the architecture's (the thesis's)
 
 
 @dataclass
@@ -69,11 +74,14 @@ class RunResult:
     parameters: int
     train_seconds: float
     steps: int
+    told_phases: bool = False  # the network was told the effect's LFO phases (models.afx.clocks, lfo-tcn, rotors)
 
 
-def model_for(arch: str, knobs: int, settings: dict[str, Any], the_task: Task | None = None) -> AfxNetwork | OurNetwork:
-    """The library network to train: an afx architecture (with the task's knobs), our TCN, or our TCN told the
-    phases of ``the_task``'s LFO clocks."""
+def model_for(
+    arch: str, knobs: int, settings: dict[str, Any], the_task: Task | None = None, clocks: bool = False
+) -> AfxNetwork | OurNetwork:
+    """The library network to train: an afx architecture (with the task's knobs; with ``clocks``, told the phases
+    of ``the_task``'s LFO clocks), our TCN, or our TCN or gray-box rotors told those phases."""
     if arch == TCN:
         return build_tcn(knobs)
     if arch == LFO_TCN:
@@ -84,7 +92,21 @@ def model_for(arch: str, knobs: int, settings: dict[str, Any], the_task: Task | 
         if the_task is None:
             raise ValueError("rotors needs the task whose LFO clocks it is told")
         return build_rotors(the_task, knobs, SAMPLE_RATE_HZ)
+    if clocks:
+        if arch not in CLOCKED_ARCHS:
+            raise ValueError(f"only {', '.join(CLOCKED_ARCHS)} can be told the clocks, not {arch}")
+        if the_task is None or the_task.clocks is None:
+            name = "no task" if the_task is None else f"the {the_task.name} task"
+            raise ValueError(f"{name} declares no LFO clocks to tell {arch} (the leslie tasks do)")
+        settings = {**settings, "clocks": the_task.clocks()}
     return wrap(arch, build(arch, {**settings, "knobs": knobs}))
+
+
+def told_phases(network: torch.nn.Module) -> bool:
+    """Whether a bench network is told its effect's LFO phases (``lfo-tcn``, ``rotors``, a clocked afx model)."""
+    if isinstance(network, AfxNetwork):
+        return told_clocks(network.model)
+    return isinstance(network, RotorNetwork) or (isinstance(network, LFOTCN) and bool(network.lfo))
 
 
 def control_inputs(network: torch.nn.Module) -> int:
@@ -213,10 +235,12 @@ def run(
     if arch not in OURS and arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, *OURS])})")
     knobs = 0 if the_task.knob is None else 1
-    network = model_for(arch, knobs, settings.settings, the_task)  # first: a wrong pairing fails before the material
+    network = model_for(arch, knobs, settings.settings, the_task, settings.clocks)  # a wrong pairing fails first
     training = segments(task_name, settings.seconds, SAMPLE_RATE_HZ, settings.seed)
     heldout = segments(task_name, settings.heldout_seconds, SAMPLE_RATE_HZ, settings.seed + 1000, heldout=True)
     budget = settings.minutes * 60
+    if isinstance(network, OurNetwork) and settings.loss:
+        raise ValueError(f"a loss is chosen for the thesis's architectures only ({arch} trains on mae + mrstft)")
     if isinstance(network, OurNetwork):
         fitted = train_tcn(
             network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
@@ -226,7 +250,7 @@ def run(
         model = network.model
         train_settings = TrainSettings(
             steps=settings.steps, batch_size=settings.batch_size, learning_rate=settings.learning_rate,
-            max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed,
+            max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed, loss=settings.loss,
         )  # fmt: skip
         fitted = train(model, arch, training, None, train_settings, heldout, progress=progress, device=device)
         loss_record = {
@@ -250,6 +274,7 @@ def run(
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "settings": asdict(settings),
             "knob_values": list(the_task.training_values),
+            "told_phases": told_phases(network),  # of the effect's LFO clocks (the architecture records them)
             "material": f"models.material programs, {settings.seconds:g} s per knob value at {SAMPLE_RATE_HZ} Hz",
             **fitted.record(),
             "validation_history": fitted.history,  # step, seconds, validation loss (the architecture's)
@@ -266,4 +291,4 @@ def run(
     if isinstance(network, AfxNetwork):
         sidecar.update(network.describe())
     info = save_model(network, sidecar, directory, name)
-    return RunResult(arch, task_name, info, scores, parameters, fitted.seconds, fitted.steps)
+    return RunResult(arch, task_name, info, scores, parameters, fitted.seconds, fitted.steps, told_phases(network))

@@ -76,6 +76,12 @@ class FrameModel(nn.Module):
     front_end: AdaptiveFrontEnd
     deconv: TiedDeconvolution
 
+    @property
+    def told_clocks(self) -> bool:
+        """Whether the model is told its effect's LFO clocks (:mod:`models.afx.clocks`; CRAFx, CWAFx and CSAFx can
+        be): then every frame needs the render sample its current frame starts at."""
+        return False
+
 
 class ContextFrames(FrameModel, metaclass=ABCMeta):
     """A frame model that runs its front-end on each of an example's 2k+1 frames alike: neighbouring output frames
@@ -90,9 +96,16 @@ class ContextFrames(FrameModel, metaclass=ABCMeta):
         ``control`` (one row per equal run of consecutive frames)."""
 
     @abstractmethod
-    def decode(self, residual: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self,
+        residual: torch.Tensor,
+        latents: torch.Tensor,
+        control: torch.Tensor | None = None,
+        first_sample: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The current frame's residual (B, filters, N) and the 2k+1 frames' latents (B, 2k+1, filters, latent) to
-        the output frame (B, 1, N)."""
+        the output frame (B, 1, N); a model told its effect's clocks also reads the knobs ``control`` (B, knobs)
+        and the render sample each current frame starts at, ``first_sample`` (B,)."""
 
 
 class SlidingModel(nn.Module):
@@ -109,6 +122,12 @@ class SlidingModel(nn.Module):
 
 AfxModel: TypeAlias = FrameModel | SlidingModel
 """Any of the thesis's architectures: it sees audio either as frames or through a sliding receptive field."""
+
+
+def told_clocks(model: AfxModel) -> bool:
+    """Whether ``model`` is told its effect's LFO clocks (:mod:`models.afx.clocks`): then each frame it renders
+    needs the render sample its current frame starts at."""
+    return isinstance(model, FrameModel) and model.told_clocks
 
 
 def lookahead_samples(model: AfxModel) -> int:
@@ -183,33 +202,54 @@ def render_rows(model: AfxModel, x: torch.Tensor, control: torch.Tensor | None =
 
 
 def frame_batches(
-    model: FrameModel, padded: torch.Tensor, frames: int, control: torch.Tensor | None, batch_frames: int
+    model: FrameModel,
+    padded: torch.Tensor,
+    frames: int,
+    control: torch.Tensor | None,
+    batch_frames: int,
+    origin: int = 0,
 ) -> torch.Tensor:
     """The model's windowed output frames (B, frames, N) for ``padded`` input (B, (frames - 1 + 2k) * hop + N)
-    whose frame ``i`` starts at ``i * hop`` (context frames included), ``batch_frames`` frames per forward pass."""
+    whose frame ``i`` starts at ``i * hop`` (context frames included), ``batch_frames`` frames per forward pass.
+    ``padded[..., 0]`` is render sample ``origin`` (negative in the padding before the signal): a model told its
+    effect's clocks is told where each frame lies in the render."""
     f = model.framing
     n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
     rows = padded.shape[0]
     all_frames = padded.unfold(-1, n, hop)  # (B, frames + 2k, N)
     analysis = f.window(f.input_window).to(padded)
     synthesis = (torch.hann_window(n) if f.output_window == "rect" else torch.ones(n)).to(padded)
+    clocked = told_clocks(model)
     outputs = []
     for first in range(0, frames, batch_frames):
         count = min(batch_frames, frames - first)
+        controls = None if control is None else control.repeat_interleave(count, dim=0)
+        starts = None
+        if clocked:  # the render sample of each output frame's current frame, row by row
+            current = origin + (first + k + torch.arange(count, device=padded.device)) * hop
+            starts = current.repeat(rows)
         if isinstance(model, ContextFrames) and k:
-            out = _shared_context_frames(model, all_frames[:, first : first + count + 2 * k] * analysis, control)
+            span = all_frames[:, first : first + count + 2 * k] * analysis
+            out = _shared_context_frames(model, span, control, controls, starts)
         else:
             batch = all_frames[:, first : first + count + 2 * k].unfold(1, 2 * k + 1, 1).permute(0, 1, 3, 2)
             batch = batch.reshape(rows * count, 2 * k + 1, n) * analysis
-            controls = None if control is None else control.repeat_interleave(count, dim=0)
-            out = model(batch, controls)
+            out = model(batch, controls) if starts is None else model(batch, controls, starts)
         outputs.append((out[:, 0] * synthesis).reshape(rows, count, n))
     return torch.cat(outputs, dim=1)
 
 
-def _shared_context_frames(model: ContextFrames, span: torch.Tensor, control: torch.Tensor | None) -> torch.Tensor:
+def _shared_context_frames(
+    model: ContextFrames,
+    span: torch.Tensor,
+    control: torch.Tensor | None,
+    frame_controls: torch.Tensor | None,
+    starts: torch.Tensor | None,
+) -> torch.Tensor:
     """Output frames (B * count, 1, N) for input frames (B, count + 2k, N), the front-end run once per input frame:
-    the same as the model on each output frame's 2k+1 frames."""
+    the same as the model on each output frame's 2k+1 frames. ``control`` is per row (B, knobs),
+    ``frame_controls`` per output frame (B * count, knobs), ``starts`` each output frame's first render sample
+    (B * count,) for a model told clocks (else None)."""
     rows, total, n = span.shape
     k = model.framing.context_frames
     count = total - 2 * k
@@ -217,7 +257,9 @@ def _shared_context_frames(model: ContextFrames, span: torch.Tensor, control: to
     residual = residual.reshape(rows, total, *residual.shape[1:])[:, k : k + count].reshape(rows * count, -1, n)
     latents = latent.reshape(rows, total, *latent.shape[1:]).unfold(1, 2 * k + 1, 1)  # (B, count, C, L, 2k+1)
     latents = latents.permute(0, 1, 4, 2, 3).reshape(rows * count, 2 * k + 1, *latent.shape[1:])
-    return model.decode(residual, latents)
+    if starts is None:
+        return model.decode(residual, latents)
+    return model.decode(residual, latents, frame_controls, starts)
 
 
 def batch_frames(framing: Framing) -> int:
@@ -243,7 +285,7 @@ def _render_frames(model: FrameModel, x: torch.Tensor, control: torch.Tensor | N
     front = (overlap - 1 + k) * hop
     back = (frames - 1 + 2 * k) * hop + n - front - length
     padded = torch.nn.functional.pad(x, (front, back))
-    added = overlap_add(frame_batches(model, padded, frames, control, batch_frames(f)), hop)
+    added = overlap_add(frame_batches(model, padded, frames, control, batch_frames(f), origin=-front), hop)
     start = (overlap - 1) * hop
     norm = window_sum(f).to(x).repeat(-(-length // hop))[:length]
     return added[:, start : start + length] / norm

@@ -64,7 +64,9 @@ class FrameStream:
         if frames:
             span = (frames - 1 + 2 * self.k) * self.hop + self.n
             control = None if self.control is None else self.control.reshape(1, -1).expand(rows, -1).to(x)
-            out = frame_batches(self.model, self.input[:, :span], frames, control, self.batch_frames)
+            out = frame_batches(
+                self.model, self.input[:, :span], frames, control, self.batch_frames, origin=self.input_start
+            )
             added = overlap_add(out, self.hop)  # (B, (frames - 1) * hop + N)
             added[:, : self.partial.shape[-1]] += self.partial
             done = frames * self.hop

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from models.afx import architecture, build
-from models.afx.framing import AfxModel, FrameModel, example_span, examples, target_samples
+from models.afx.framing import AfxModel, FrameModel, example_span, examples, target_samples, told_clocks
 from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
 from models.afx.network import wrap
@@ -70,20 +70,37 @@ class ExampleSource:
         self.first, self.last = before, before + len(dry) - 1  # targets start on a real sample
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        starts = self.rng.integers(self.first, self.last + 1, size).tolist()
+    def draw(self, size: int) -> list[int]:
+        """``size`` random example starts (positions in the padded signals)."""
+        return self.rng.integers(self.first, self.last + 1, size).tolist()
+
+    def spread(self, count: int) -> list[int]:
+        """``count`` example starts evenly spread over the signal (the same every call)."""
+        return np.linspace(self.first, self.last, count).astype(int).tolist()
+
+    def at(self, starts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples whose targets start at ``starts``."""
         return examples(self.model, self.dry, self.wet, starts)
+
+    def render_samples(self, starts: list[int]) -> torch.Tensor:
+        """(len(starts), 1): the render sample each example's target starts at (0: the signal's first sample),
+        what a model told its effect's clocks needs."""
+        return torch.tensor([[float(start - self.first)] for start in starts])
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.at(self.draw(size))
 
     def fixed(self, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``count`` examples evenly spread over the signal (the same every call)."""
-        starts = np.linspace(self.first, self.last, count).astype(int).tolist()
-        return examples(self.model, self.dry, self.wet, starts)
+        return self.at(self.spread(count))
 
-    def every(self, step_samples: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Every example ``step_samples`` apart over the whole signal, in batches of :data:`EVERY_BATCH`."""
+    def every(self, step_samples: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Every example ``step_samples`` apart over the whole signal, in batches of :data:`EVERY_BATCH`, each
+        with its render samples (see :meth:`render_samples`)."""
         starts = list(range(self.first, self.last + 1, step_samples))
         for first in range(0, len(starts), EVERY_BATCH):
-            yield examples(self.model, self.dry, self.wet, starts[first : first + EVERY_BATCH])
+            part = starts[first : first + EVERY_BATCH]
+            yield *self.at(part), self.render_samples(part)
 
 
 def segments_of(pairs: Segment | list[Segment] | tuple[np.ndarray, np.ndarray]) -> list[Segment]:
@@ -96,35 +113,50 @@ def segments_of(pairs: Segment | list[Segment] | tuple[np.ndarray, np.ndarray]) 
 
 
 class SegmentSource:
-    """Random examples over several segments (equal shares), each example with its segment's control."""
+    """Random examples over several segments (equal shares), each example with its segment's control. With
+    ``clocked`` the control's last column is the render sample the example's target starts at in its segment
+    (the segments are rendered from their first sample, where the effect's clocks start): what a model told its
+    effect's clocks needs (:class:`_Unconditioned` splits it off)."""
 
-    def __init__(self, model: AfxModel, segments: list[Segment], seed: int):
+    def __init__(self, model: AfxModel, segments: list[Segment], seed: int, clocked: bool = False):
         if not segments:
             raise ValueError("no training material")
         self.sources = [ExampleSource(model, s.dry, s.wet, seed + i) for i, s in enumerate(segments)]
         self.controls = [torch.as_tensor(np.asarray(s.control, np.float32)) for s in segments]
+        self.clocked = clocked
         self.rng = np.random.default_rng(seed)
 
+    def _control(self, index: int, source: ExampleSource, starts: list[int]) -> torch.Tensor:
+        control = self.controls[index].expand(len(starts), -1)
+        return torch.cat((control, source.render_samples(starts)), dim=-1) if self.clocked else control
+
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        picks = self.rng.integers(0, len(self.sources), size)
-        parts = [self.sources[i].batch(1) for i in picks]
-        control = torch.stack([self.controls[i] for i in picks])
-        return torch.cat([x for x, _ in parts]), control, torch.cat([y for _, y in parts])
+        xs, cs, ys = [], [], []
+        for i in self.rng.integers(0, len(self.sources), size):
+            source = self.sources[i]
+            starts = source.draw(1)
+            x, y = source.at(starts)
+            xs.append(x)
+            ys.append(y)
+            cs.append(self._control(i, source, starts))
+        return torch.cat(xs), torch.cat(cs), torch.cat(ys)
 
     def fixed(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``count`` examples per segment, evenly spread (the same every call)."""
         xs, cs, ys = [], [], []
-        for source, control in zip(self.sources, self.controls, strict=True):
-            x, y = source.fixed(count)
+        for i, source in enumerate(self.sources):
+            starts = source.spread(count)
+            x, y = source.at(starts)
             xs.append(x)
             ys.append(y)
-            cs.append(control.expand(count, -1))
+            cs.append(self._control(i, source, starts))
         return torch.cat(xs), torch.cat(cs), torch.cat(ys)
 
 
 class _Unconditioned(nn.Module):
     """Adapts a model to :func:`models.fit.fit`'s ``model(x, control)`` call (an empty control for the thesis's
-    unconditioned models); with ``pretraining`` it runs the pretraining network instead."""
+    unconditioned models; for a model told its effect's clocks, the control's last column is each example's render
+    sample, see :class:`SegmentSource`); with ``pretraining`` it runs the pretraining network instead."""
 
     def __init__(self, model: AfxModel, pretraining: bool = False):
         super().__init__()
@@ -134,6 +166,9 @@ class _Unconditioned(nn.Module):
         self.pretraining = pretraining
 
     def forward(self, x: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
+        if not self.pretraining and told_clocks(self.model):
+            knobs, first_sample = control[:, :-1], control[:, -1].round().long()
+            return self.model(x, knobs if knobs.shape[-1] else None, first_sample)
         if not self.pretraining:
             return self.model(x, control if control.shape[-1] else None)
         assert isinstance(self.model, FrameModel), "checked when pretraining was chosen"
@@ -164,8 +199,9 @@ def train(
     torch.manual_seed(settings.seed)
     loss_fn = LOSSES[settings.loss or DEFAULT_LOSS[arch]]
     training = segments_of(dry if wet is None else (dry, wet))  # type: ignore[arg-type]
-    source = SegmentSource(model, training, settings.seed)
-    check = SegmentSource(model, segments_of(heldout or training), settings.seed + 1).fixed(
+    clocked = told_clocks(model)
+    source = SegmentSource(model, training, settings.seed, clocked)
+    check = SegmentSource(model, segments_of(heldout or training), settings.seed + 1, clocked).fixed(
         max(1, settings.validation_examples // len(segments_of(heldout or training)))
     )
 
@@ -249,8 +285,11 @@ def every_frame_loss(
     for segment in segments:
         source = ExampleSource(model, segment.dry, segment.wet, seed=0)
         control = torch.as_tensor(np.asarray(segment.control, np.float32))
-        for x, y in source.every(step):
-            estimate = wrapped(x.to(where), control.expand(len(x), -1).to(where)).cpu()
+        for x, y, first_samples in source.every(step):
+            controls = control.expand(len(x), -1)
+            if told_clocks(model):
+                controls = torch.cat((controls, first_samples), dim=-1)
+            estimate = wrapped(x.to(where), controls.to(where)).cpu()
             totals["model"] += float(loss_fn(estimate, y)) * len(x)
             totals["dry"] += float(loss_fn(dry_estimate(model, x, y), y)) * len(x)
             count += len(x)

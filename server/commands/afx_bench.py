@@ -51,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rtf-seconds", type=float, default=RTF_SECONDS, help=f"seconds of audio timed per model ({RTF_SECONDS:g})"
     )
+    parser.add_argument(
+        "--clocks",
+        action="store_true",
+        help="tell crafx, cwafx and csafx the task's LFO clock phases (tasks that declare them: the leslie ones)",
+    )
     add_threads(parser, default=1, help="torch CPU threads for training (default 1)")
     add_training_device(parser)
     parser.set_defaults(run=run)
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     settings = RunSettings(
         minutes=args.minutes, steps=args.steps, seconds=args.seconds, heldout_seconds=args.heldout_seconds,
-        pretrain_steps=args.pretrain_steps,
+        pretrain_steps=args.pretrain_steps, clocks=args.clocks,
     )  # fmt: skip
     command = "reatimbre " + shlex.join(sys.argv[1:])
     bench(args.archs, args.tasks, settings, args.out, command, args.rtf_threads, device.device, args.rtf_seconds,

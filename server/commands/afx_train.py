@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   reatimbre afx-train --arch csafx --task plate --minutes 30 --name plate-csafx
   reatimbre afx-train --arch ceq --task eq-peak --minutes 2 --seconds 30 --out /tmp/afx
   reatimbre afx-train --arch rotors --task leslie --minutes 12 --name leslie --out models/weights   # as shipped
+  reatimbre afx-train --arch crafx --task leslie --minutes 15 --clocks --loss mae+mrstft   # told the rotors' phases
   (tcn: our conditioned TCN; lfo-tcn and rotors, Leslie tasks only: our TCN and a gray-box told the rotors' phases)
 tasks: see docs/afx.md (eq-shelf, eq-peak, eq-lowpass, eq-highpass, sox-*, chorus ... ringmod[+od], leslie*,
 plate, plate-1s, spring)
@@ -24,6 +25,7 @@ plate, plate-1s, spring)
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from models.afx import ARCHITECTURES
     from models.afx.experiment import OURS
+    from models.afx.losses import LOSSES
     from models.afx.tasks import TASKS
 
     parser = subparsers.add_parser(
@@ -46,6 +48,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pretrain-steps", type=int, default=200, help="front-end pretraining steps (frame models)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--clocks",
+        action="store_true",
+        help="tell crafx, cwafx and csafx the task's LFO clock phases (tasks that declare them: the leslie ones)",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=list(LOSSES),
+        help="training loss of a thesis architecture (default: its own, Eq. 4.9 for ceq, Eq. 8.6 for csafx, else mae)",
+    )
     add_threads(parser, default=1, help="torch CPU threads (default 1)")
     add_training_device(parser)
     parser.set_defaults(run=run)
@@ -71,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     settings = RunSettings(
         minutes=args.minutes, steps=args.steps, seconds=args.seconds, heldout_seconds=args.heldout_seconds,
         batch_size=args.batch_size, pretrain_steps=args.pretrain_steps, seed=args.seed, settings=settings_override,
+        clocks=args.clocks, loss=args.loss,
     )  # fmt: skip
 
     def report(p: FitProgress) -> None:
