@@ -65,6 +65,7 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     device: str = "cpu"  # torch device type trained on
     bf16: bool = False  # whether the forward passes ran under bfloat16 autocast
+    notes: dict = field(default_factory=dict)  # what the caller did to the model after the fit, for the sidecar
 
     def then(self, later: FitResult) -> FitResult:
         """This run followed by ``later`` on the same model: steps and seconds added, ``later``'s history shifted
@@ -86,6 +87,7 @@ class FitResult:
             "best_validation_loss": self.best_validation,
             "device": self.device,
             "bf16": self.bf16,
+            **self.notes,
         }
 
 

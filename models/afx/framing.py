@@ -114,6 +114,7 @@ class SlidingModel(nn.Module):
     config: AfxConfig
     receptive_field: int
     output_samples: int  # L of one training example
+    output: nn.Conv1d  # the last layer (its bias is added after every weight)
 
     @property
     def lookahead_samples(self) -> int:

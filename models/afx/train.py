@@ -18,7 +18,7 @@ import json
 import shlex
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
 from models.afx.network import wrap
 from models.afx.segment import Segment
+from models.afx.silence import remove_silence_offset
 from models.afx.tasks import pair, task
 from models.errors import ReaTimbreError
 from models.fit import FitProgress, FitResult, fit
@@ -53,6 +54,7 @@ class TrainSettings:
     validate_every: int = 50
     seed: int = 0
     loss: str | None = None  # "eq49", "eq86" or "mae"; None: the thesis's loss for the architecture
+    remove_silence_offset: bool = True  # shift the output bias after training so silence renders as silence
 
 
 class ExampleSource:
@@ -195,7 +197,9 @@ def train(
 ) -> FitResult:
     """Train ``model`` (of architecture ``arch``) in place on ``dry`` -> ``wet`` (or on a list of segments, each
     with its knob settings, ``wet`` None); it ends with the best weights by the validation loss (on ``heldout`` if
-    given, else on fixed examples of the training material), on ``device`` (default: where it is)."""
+    given, else on fixed examples of the training material), on ``device`` (default: where it is), and then (unless
+    ``settings.remove_silence_offset`` is off) with its output bias shifted so that silence renders as silence
+    (:mod:`models.afx.silence`; the record's ``silence_offset_removed``)."""
     torch.manual_seed(settings.seed)
     loss_fn = LOSSES[settings.loss or DEFAULT_LOSS[arch]]
     training = segments_of(dry if wet is None else (dry, wet))  # type: ignore[arg-type]
@@ -232,7 +236,7 @@ def train(
         with torch.no_grad():
             return float(loss_fn(wrapped(check[0].to(where), check[1].to(where)), check[2].to(where)))
 
-    return fit(
+    result = fit(
         _Unconditioned(model),
         next_batch,
         loss_fn,
@@ -244,6 +248,10 @@ def train(
         progress=progress,
         device=device,
     )
+    if not settings.remove_silence_offset:
+        return result
+    offset = remove_silence_offset(model, [segment.control for segment in training])
+    return replace(result, notes={**result.notes, "silence_offset_removed": offset})
 
 
 def dry_loss(
