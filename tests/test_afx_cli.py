@@ -88,15 +88,15 @@ def test_afx_train_and_bench_tell_a_context_frame_model_the_rotor_phases(
         assert message in capsys.readouterr().err
     assert main(["afx-train", "--arch", "tcn", "--task", "leslie", "--loss", "mae", "--out", str(tmp_path)]) == 1
     assert "thesis's architectures only" in capsys.readouterr().err
-    argv = ["afx-bench", "--archs", "crafx", "tcn", "--tasks", "leslie-slow", "--clocks", "--steps", "1",
+    argv = ["afx-bench", "--archs", "crafx", "tcn", "rotors", "--tasks", "leslie-slow", "--clocks", "--steps", "1",
             "--seconds", "2", "--heldout-seconds", "1", "--pretrain-steps", "1", "--rtf-seconds", "0.2",
             "--out", str(tmp_path / "b")]  # fmt: skip
     assert main(argv) == 0
     with (tmp_path / "b" / "afx-bench.csv").open() as handle:
         rows = {row["arch"]: row["told_phases"] for row in csv.DictReader(handle)}
-    assert rows == {"crafx": "yes", "tcn": "no"}
+    assert rows == {"crafx": "yes", "tcn": "no", "rotors": "yes"}  # the shipped Leslie's network has its row too
     table = (tmp_path / "b" / "afx-bench.md").read_text()
-    assert "| crafx, told the phases |" in table and "| tcn |" in table
+    assert "| crafx, told the phases |" in table and "| tcn |" in table and "| rotors, told the phases |" in table
 
 
 def test_afx_train_and_bench_stop_at_their_step_budget(tmp_path: Path) -> None:

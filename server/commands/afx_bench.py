@@ -19,7 +19,7 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from models.afx import ARCHITECTURES
-    from models.afx.experiment import RTF_SECONDS, TCN
+    from models.afx.experiment import OURS, RTF_SECONDS, TCN
     from models.afx.tasks import TASKS
 
     parser = subparsers.add_parser(
@@ -28,7 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--archs", nargs="+", choices=[*ARCHITECTURES, TCN], default=[*ARCHITECTURES, TCN])
+    parser.add_argument(
+        "--archs",
+        nargs="+",
+        choices=[*ARCHITECTURES, *OURS],
+        default=[*ARCHITECTURES, TCN],
+        help="the six thesis architectures and our TCN by default; lfo-tcn and rotors (Leslie tasks) on request",
+    )
     parser.add_argument(
         "--tasks", nargs="+", choices=list(TASKS), metavar="TASK", default=["eq-peak", "leslie", "plate"]
     )
