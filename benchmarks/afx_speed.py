@@ -50,9 +50,19 @@ def macs_per_second(network: AfxNetwork) -> float:
     model = network.model
     total = [0.0]
 
+    # The front-end's locally connected convolution runs through ``depthwise_conv1d`` with the ``local`` layer's
+    # weights, not through that layer, so no hook sees it: its output is the filter bank's shape (one tap per output
+    # sample and tap), counted with the filter bank's.
+    local_taps = {
+        id(module.conv): module.local.kernel_size[0]
+        for module in model.modules()
+        if isinstance(getattr(module, "conv", None), torch.nn.Conv1d)
+        and isinstance(getattr(module, "local", None), torch.nn.Conv1d)
+    }
+
     def conv_hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         assert isinstance(module, torch.nn.Conv1d)
-        per_output = module.in_channels // module.groups * module.kernel_size[0]
+        per_output = module.in_channels // module.groups * module.kernel_size[0] + local_taps.get(id(module), 0)
         total[0] += output.numel() * per_output
 
     def linear_hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
