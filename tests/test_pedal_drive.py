@@ -157,5 +157,6 @@ def test_a_short_training_run_on_the_fuzz_lowers_the_loss() -> None:
             return float(np.mean([mrstft(model(x, c), y).item() for x, c, y in held]))
 
     before = validation(network)
-    result = fit(network, source.batch, mrstft, steps=100, learning_rate=3e-3, validate=validation, validate_every=25)
-    assert validation(network) < 0.8 * before and result.steps == 100
+    # 200 steps: 100 were enough on an AMD machine, not on an Intel one (2.03 -> 1.77; 200 steps: 1.29).
+    result = fit(network, source.batch, mrstft, steps=200, learning_rate=3e-3, validate=validation, validate_every=25)
+    assert validation(network) < 0.8 * before and result.steps == 200

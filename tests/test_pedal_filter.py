@@ -133,8 +133,9 @@ def test_a_short_training_run_lowers_the_loss() -> None:
 
     before = held_loss(network)
     # A step budget only (max_seconds out of reach): the learning-rate schedule must not follow the machine's load.
-    fit(network, source.batch, loss, steps=60, max_seconds=3600, learning_rate=1e-2)
-    assert held_loss(network) < 0.8 * before  # 2.74 -> 1.89
+    # 100 steps: at 60 the loss reached 1.89 on an AMD machine but only 2.23 on an Intel one (another trajectory).
+    fit(network, source.batch, loss, steps=100, max_seconds=3600, learning_rate=1e-2)
+    assert held_loss(network) < 0.8 * before  # 2.74 -> 1.26 (Intel Xeon)
 
 
 def test_the_real_ladder_is_linear_when_quiet_and_saturates_when_loud() -> None:
