@@ -26,6 +26,7 @@ import torch
 from models.afx import ARCHITECTURES
 from models.afx.experiment import SAMPLE_RATE_HZ, realtime_factor
 from models.afx.framing import FrameModel
+from models.afx.layers import AdaptiveFrontEnd
 from models.afx.network import AfxNetwork, build_network
 
 RATE_44K_HZ = 44_100
@@ -56,8 +57,7 @@ def macs_per_second(network: AfxNetwork) -> float:
     local_taps = {
         id(module.conv): module.local.kernel_size[0]
         for module in model.modules()
-        if isinstance(getattr(module, "conv", None), torch.nn.Conv1d)
-        and isinstance(getattr(module, "local", None), torch.nn.Conv1d)
+        if isinstance(module, AdaptiveFrontEnd)
     }
 
     def conv_hook(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
