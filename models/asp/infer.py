@@ -110,7 +110,8 @@ def infer_vectors(model: AspModel, mel_db80: np.ndarray, synth: str) -> np.ndarr
 @torch.no_grad()
 def candidate_vectors(model: AspModel, mel_db80: np.ndarray, synth: str, count: int, seed: int = 0) -> np.ndarray:
     """``count`` encoded parameter vectors per spectrogram, (n, count, k): first the latent means decoded (what
-    :func:`infer_vectors` gives), then draws from the model's own uncertainty — a latent drawn from the encoder's
+    :func:`infer_vectors` gives); then, for a model with several hypotheses, its other hypotheses at the latent
+    means, best-scored first; then draws from the model's own uncertainty — a latent drawn from the encoder's
     posterior, decoded, each one-hot group's class drawn from the decoder's probabilities. Rendering them and
     keeping the closest (:func:`closest_candidate`) checks the model's guesses by ear; it uses nothing but the
     model and the synth (no training data)."""
@@ -124,17 +125,19 @@ def candidate_vectors(model: AspModel, mel_db80: np.ndarray, synth: str, count: 
     mu, logvar = model.encode(mel, synths)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     out = np.empty((mel.shape[0], count, layout.size), dtype=np.float32)
-    for c in range(count):
-        z = mu
-        if c:
-            noise = torch.randn(mu.shape, generator=generator).to(device)
-            z = mu + noise * torch.exp(0.5 * logvar)
-        vector = prediction_vector(model.decode_params(z, synths), layout)
-        if c:
-            for start, classes in layout.groups:
-                probabilities = vector[:, start : start + classes].cpu().clamp_min(0.0) + 1e-12
-                picks = torch.multinomial(probabilities, 1, generator=generator).flatten().to(device)
-                vector[:, start : start + classes] = nn.functional.one_hot(picks, classes).to(vector.dtype)
+    raw, scores = model.decode_hypotheses(mu, synths)
+    order = scores.argsort(dim=1, descending=True)
+    rows = torch.arange(mel.shape[0], device=device)
+    hypotheses = min(count, raw.shape[1])
+    for c in range(hypotheses):
+        out[:, c] = prediction_vector(raw[rows, order[:, c]], layout).cpu().numpy()
+    for c in range(hypotheses, count):
+        noise = torch.randn(mu.shape, generator=generator).to(device)
+        vector = prediction_vector(model.decode_params(mu + noise * torch.exp(0.5 * logvar), synths), layout)
+        for start, classes in layout.groups:
+            probabilities = vector[:, start : start + classes].cpu().clamp_min(0.0) + 1e-12
+            picks = torch.multinomial(probabilities, 1, generator=generator).flatten().to(device)
+            vector[:, start : start + classes] = nn.functional.one_hot(picks, classes).to(vector.dtype)
         out[:, c] = vector.cpu().numpy()
     return out
 

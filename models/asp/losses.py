@@ -3,7 +3,8 @@
 A row's parameter loss covers its own synth's slots only — the paper's mask ``m_i`` is 1 over the first ``k_i``
 slots of the padded vector and 0 elsewhere — so padding adds nothing and (with separate decoders) no other
 synth's decoder gets a gradient from it. Within the mask: mean squared error of the continuous slots (after a
-sigmoid) plus the mean cross-entropy of the one-hot groups.
+sigmoid) plus the mean cross-entropy of the one-hot groups. With several hypotheses per decoder, the best one
+per row takes the loss (:func:`hypotheses_loss`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,33 @@ def parameter_loss(
             terms.append(torch.stack(entropies, dim=1).mean(dim=1))
         per_row = per_row.index_add(0, rows, torch.stack(terms, dim=0).sum(dim=0))
     return per_row.mean(), per_row
+
+
+def hypotheses_loss(
+    raw: torch.Tensor,
+    scores: torch.Tensor,
+    target: torch.Tensor,
+    synth: torch.Tensor,
+    layouts: Sequence[Layout],
+    continuous_weight: float = 1.0,
+    relax: float = 0.05,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Winner-takes-all parameter loss over several hypotheses, and the scores' loss.
+
+    ``raw``: (B, H, padded) every hypothesis's outputs; ``scores``: (B, H). Per row, the hypothesis with the
+    smallest :func:`parameter_loss` (the winner) takes ``1 - relax`` of the loss and every hypothesis shares
+    ``relax`` (so none is left untrained); the scores are trained by cross-entropy to name the winner. Returns
+    (parameter loss, score loss), each a mean over rows; with one hypothesis this is :func:`parameter_loss` and 0.
+    """
+    if raw.shape[1] == 1:
+        return parameter_loss(raw[:, 0], target, synth, layouts, continuous_weight)[0], raw.new_zeros(())
+    per_hypothesis = torch.stack(
+        [parameter_loss(raw[:, h], target, synth, layouts, continuous_weight)[1] for h in range(raw.shape[1])], dim=1
+    )
+    winner = per_hypothesis.detach().argmin(dim=1)
+    best = per_hypothesis.gather(1, winner[:, None])[:, 0]
+    loss = ((1.0 - relax) * best + relax * per_hypothesis.mean(dim=1)).mean()
+    return loss, nn.functional.cross_entropy(scores, winner)
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,12 @@
 
 Parameter outputs come back padded to the longest synth's vector, row by row for the row's synth: continuous
 slots as raw scores (a sigmoid gives 0..1), one-hot groups as logits (:func:`prediction_vector`).
+
+**Hypotheses** (``Architecture.hypotheses`` above 1): each parameter decoder proposes that many whole patches and
+scores them. Many settings sound alike, so a single regression lands on the average of the patches a sound could
+be, each parameter pulled towards the middle, which no human preset holds; trained winner-takes-all
+(:func:`models.asp.losses.hypotheses_loss`), each hypothesis settles on one family of patches, and the scores learn
+which family a sound belongs to. ``params`` is the best-scored hypothesis; the others are further guesses.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from models.synth.spaces import Layout
 VARIANTS = ("separate", "joint_encoder", "joint_decoder")
 #: mel_db80 is dB/80 re full scale (a clip's loudest bins near 0, the floor 1.0 below its peak): shifted to centre.
 INPUT_SHIFT = 0.5
+MAX_HYPOTHESES = 32
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Architecture:
     latent: int = 64
     channels: int = 16
     hidden: int = 128
+    hypotheses: int = 1  # whole patches each parameter decoder proposes (1: the paper's single regression)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -49,6 +57,8 @@ class Architecture:
             raise ReaTimbreError("synths repeat")
         if not 1 <= self.latent <= 4096:
             raise ReaTimbreError(f"latent size must be 1..4096, got {self.latent}")
+        if not 1 <= self.hypotheses <= MAX_HYPOTHESES:
+            raise ReaTimbreError(f"hypotheses must be 1..{MAX_HYPOTHESES}, got {self.hypotheses}")
 
     @property
     def padded_size(self) -> int:
@@ -69,6 +79,7 @@ class Architecture:
             latent=int(raw["latent"]),
             channels=int(raw["channels"]),
             hidden=int(raw["hidden"]),
+            hypotheses=int(raw.get("hypotheses", 1)),  # weights from before hypotheses have one
         )
 
 
@@ -127,7 +138,14 @@ class Output(NamedTuple):
     mu: torch.Tensor
     logvar: torch.Tensor
     mel: torch.Tensor  # reconstructed (B, 128, 88)
-    params: torch.Tensor  # (B, padded) raw parameter outputs of each row's synth
+    params: torch.Tensor  # (B, padded) raw parameter outputs of each row's synth (its best-scored hypothesis)
+    hypotheses: torch.Tensor  # (B, hypotheses, padded) every hypothesis's raw outputs
+    scores: torch.Tensor  # (B, hypotheses) the hypotheses' scores (logits; zeros with one hypothesis)
+
+
+def decoder_outputs(size: int, hypotheses: int) -> int:
+    """A parameter decoder's output width: ``hypotheses`` vectors of ``size``, then a score each (if several)."""
+    return hypotheses * size + (hypotheses if hypotheses > 1 else 0)
 
 
 class AspModel(nn.Module):
@@ -143,10 +161,13 @@ class AspModel(nn.Module):
         self.spectrogram_decoders = nn.ModuleList(
             SpectrogramDecoder(a.latent, a.channels, a.hidden) for _ in range(n_vaes)
         )
+        h = a.hypotheses
         if a.variant == "joint_decoder":
-            self.parameter_decoders = nn.ModuleList([_mlp(a.latent + n, a.hidden, a.padded_size)])
+            self.parameter_decoders = nn.ModuleList([_mlp(a.latent + n, a.hidden, decoder_outputs(a.padded_size, h))])
         else:
-            self.parameter_decoders = nn.ModuleList(_mlp(a.latent, a.hidden, layout.size) for layout in a.layouts)
+            self.parameter_decoders = nn.ModuleList(
+                _mlp(a.latent, a.hidden, decoder_outputs(layout.size, h)) for layout in a.layouts
+            )
 
     def synth_index(self, name: str) -> int:
         if name not in self.architecture.synths:
@@ -174,22 +195,44 @@ class AspModel(nn.Module):
                 out[rows] = decoder(z[rows])
         return out
 
-    def decode_params(self, z: torch.Tensor, synth: torch.Tensor) -> torch.Tensor:
+    def decode_hypotheses(self, z: torch.Tensor, synth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every hypothesis's raw outputs (B, hypotheses, padded), zero past each row's synth, and their scores
+        (B, hypotheses)."""
         a = self.architecture
+        h = a.hypotheses
+        raw = z.new_zeros(z.shape[0], h, a.padded_size)
+        scores = z.new_zeros(z.shape[0], h)
         if a.variant == "joint_decoder":
             one_hot = nn.functional.one_hot(synth, len(a.synths)).to(z.dtype)
-            return self.parameter_decoders[0](torch.cat([z, one_hot], dim=-1))
-        out = z.new_zeros(z.shape[0], a.padded_size)
+            out = self.parameter_decoders[0](torch.cat([z, one_hot], dim=-1))
+            raw = out[:, : h * a.padded_size].reshape(z.shape[0], h, a.padded_size)
+            if h > 1:
+                scores = out[:, h * a.padded_size :]
+            return raw, scores
         for s, decoder in enumerate(self.parameter_decoders):
             rows = torch.nonzero(synth == s).flatten()
             if rows.numel():
-                out[rows, : a.layouts[s].size] = decoder(z[rows])
-        return out
+                size = a.layouts[s].size
+                out = decoder(z[rows])
+                raw[rows, :, :size] = out[:, : h * size].reshape(-1, h, size)
+                if h > 1:
+                    scores[rows] = out[:, h * size :]
+        return raw, scores
+
+    def decode_params(self, z: torch.Tensor, synth: torch.Tensor) -> torch.Tensor:
+        """Raw outputs (B, padded) of each row's best-scored hypothesis."""
+        return best_hypothesis(*self.decode_hypotheses(z, synth))
 
     def forward(self, mel: torch.Tensor, synth: torch.Tensor, sample: bool = True) -> Output:
         mu, logvar = self.encode(mel, synth)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        return Output(mu, logvar, self.decode_mel(z, synth), self.decode_params(z, synth))
+        raw, scores = self.decode_hypotheses(z, synth)
+        return Output(mu, logvar, self.decode_mel(z, synth), best_hypothesis(raw, scores), raw, scores)
+
+
+def best_hypothesis(raw: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """(B, hypotheses, padded) and (B, hypotheses) → each row's best-scored hypothesis (B, padded)."""
+    return raw[torch.arange(raw.shape[0], device=raw.device), scores.argmax(dim=1)]
 
 
 def prediction_vector(raw: torch.Tensor, layout: Layout) -> torch.Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from models.asp.data import MatchData
-from models.asp.losses import kl_divergence, kl_weight, parameter_loss, spectrogram_loss
+from models.asp.losses import hypotheses_loss, kl_divergence, kl_weight, spectrogram_loss
 from models.asp.nets import Architecture, AspModel
 from models.errors import ReaTimbreError
 from models.synth.spaces import Layout
@@ -39,6 +39,8 @@ class TrainSettings:
     beta: float = 1e-3
     param_weight: float = 1.0
     continuous_weight: float = 20.0  # see models.asp.losses.parameter_loss; 20 measured better than 1 (docs/match.md)
+    hypotheses: int = 1  # whole patches each parameter decoder proposes (models.asp.nets)
+    choice_weight: float = 0.5  # weight of the hypotheses' score loss, beside the parameter loss
     cosine_decay: bool = True  # learning rate from its value to 0 over the budget (steps or seconds)
     validate_every: int = 100
     seed: int = 0
@@ -54,6 +56,7 @@ class TrainSettings:
             or self.warmup_steps < 0
             or self.weight_decay < 0
             or self.continuous_weight < 0
+            or self.choice_weight < 0
         ):
             raise ReaTimbreError("beta, parameter and continuous weights, warm-up and weight decay must be 0 or more")
         if self.channels < 2 or self.channels % 2 or self.hidden < 1:
@@ -103,12 +106,15 @@ def losses(
     mel, params, synth = batch
     out = model(mel, synth, sample=sample)
     spec = spectrogram_loss(out.mel, mel)
-    param, _ = parameter_loss(out.params, params, synth, model.architecture.layouts, settings.continuous_weight)
+    param, choice = hypotheses_loss(
+        out.hypotheses, out.scores, params, synth, model.architecture.layouts, settings.continuous_weight
+    )
     kl = kl_divergence(out.mu, out.logvar)
     return {
-        "total": spec + settings.param_weight * param + beta * kl,
+        "total": spec + settings.param_weight * (param + settings.choice_weight * choice) + beta * kl,
         "spectrogram": spec,
         "parameters": param,
+        "choice": choice,
         "kl": kl,
     }
 
@@ -156,7 +162,13 @@ def train_asp(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     architecture = Architecture(
-        settings.variant, tuple(d.synth for d in datasets), layouts, settings.latent, settings.channels, settings.hidden
+        settings.variant,
+        tuple(d.synth for d in datasets),
+        layouts,
+        settings.latent,
+        settings.channels,
+        settings.hidden,
+        settings.hypotheses,
     )
     model = AspModel(architecture).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)

@@ -29,6 +29,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--latent", type=int, default=64, help="latent size (default 64, the paper's saturation)")
     parser.add_argument("--channels", type=int, default=16, help="encoder/decoder convolution width (default 16)")
     parser.add_argument("--hidden", type=int, default=128, help="MLP width (default 128)")
+    parser.add_argument(
+        "--hypotheses",
+        type=int,
+        default=1,
+        help="whole patches each parameter decoder proposes, trained winner-takes-all and scored (default 1)",
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument(
@@ -74,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             latent=args.latent,
             channels=args.channels,
             hidden=args.hidden,
+            hypotheses=args.hypotheses,
             weight_decay=args.weight_decay,
             continuous_weight=args.continuous_weight,
             cosine_decay=not args.constant_learning_rate,
