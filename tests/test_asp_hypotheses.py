@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.asp.data import MatchData, split_of
+from models.asp.data import MatchData
 from models.asp.infer import candidate_vectors, infer_vectors
 from models.asp.losses import hypotheses_loss, parameter_loss
 from models.asp.nets import Architecture, AspModel
@@ -19,7 +19,7 @@ from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.synth.features import clip_features
 from models.synth.spaces import CONTINUOUS, Layout, ParameterSpace, ParameterSpec
-from tests.test_asp_tiny import render_tiny
+from tests.test_asp_tiny import memory_data, render_tiny
 
 torch.set_num_threads(1)
 LAYOUTS = (Layout(5, (0, 4), ((1, 3),)), Layout(3, (0,), ((1, 2),)))
@@ -127,20 +127,7 @@ def _twin_data(n: int) -> MatchData:
     offsets = rng.uniform(0.2, 0.5, n)
     tilts = np.where(rng.random(n) < 0.5, 0.5 - offsets, 0.5 + offsets)
     notes = rng.integers(48, 60, n)
-    audio = np.stack([_twin_render(float(t), int(m)) for t, m in zip(tilts, notes, strict=True)])[:, None]
-    values = [{"tilt": float(t)} for t in tilts]
-    return MatchData(
-        synth="twin",
-        space=TWIN.to_json(),
-        mel_db80=clip_features(audio).mel_db80.astype(np.float16),
-        params=np.stack([TWIN.encode(v) for v in values]),
-        note=notes.astype(np.int16),
-        patch_index=np.arange(n, dtype=np.int32),
-        split=np.array([split_of(TWIN.encode(v).tobytes(), 0) for v in values], dtype=np.uint8),
-        harmonic_share=np.ones(n, dtype=np.float32),
-        patch_values=dict(enumerate(values)),
-        folder="memory",
-    )
+    return memory_data(TWIN, [{"tilt": float(t)} for t in tilts], notes, lambda v, note: _twin_render(v["tilt"], note))
 
 
 def test_two_settings_that_sound_alike_are_matched_by_one_of_them_not_their_average() -> None:

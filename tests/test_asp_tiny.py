@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -46,24 +47,29 @@ def render_tiny(values: dict[str, float], note: int) -> np.ndarray:
     return 0.3 * (amplitudes.astype(np.float32) @ _partials(note))
 
 
-def tiny_data(n: int) -> MatchData:
-    rng = np.random.default_rng(0)
-    values = [SPACE.random_patch(rng) for _ in range(n)]
-    notes = rng.integers(48, 60, n)
-    audio = np.stack([render_tiny(v, int(m)) for v, m in zip(values, notes, strict=True)])[:, None]
-    mels = clip_features(audio).mel_db80.astype(np.float16)
+def memory_data(
+    space: ParameterSpace, values: list[dict[str, float]], notes: np.ndarray, render: Callable[[dict, int], np.ndarray]
+) -> MatchData:
+    """A match-data set held in memory: each patch rendered at its note, split by patch as ``match-data`` does."""
+    audio = np.stack([render(v, int(m)) for v, m in zip(values, notes, strict=True)])[:, None]
     return MatchData(
-        synth="tiny",
-        space=SPACE.to_json(),
-        mel_db80=mels,
-        params=np.stack([SPACE.encode(v) for v in values]),
+        synth=space.synth,
+        space=space.to_json(),
+        mel_db80=clip_features(audio).mel_db80.astype(np.float16),
+        params=np.stack([space.encode(v) for v in values]),
         note=notes.astype(np.int16),
-        patch_index=np.arange(n, dtype=np.int32),
-        split=np.array([split_of(SPACE.encode(v).tobytes(), 0) for v in values], dtype=np.uint8),
-        harmonic_share=np.ones(n, dtype=np.float32),
+        patch_index=np.arange(len(values), dtype=np.int32),
+        split=np.array([split_of(space.encode(v).tobytes(), 0) for v in values], dtype=np.uint8),
+        harmonic_share=np.ones(len(values), dtype=np.float32),
         patch_values=dict(enumerate(values)),
         folder="memory",
     )
+
+
+def tiny_data(n: int) -> MatchData:
+    rng = np.random.default_rng(0)
+    values = [SPACE.random_patch(rng) for _ in range(n)]
+    return memory_data(SPACE, values, rng.integers(48, 60, n), render_tiny)
 
 
 def test_tiny_synth_learnt_end_to_end() -> None:

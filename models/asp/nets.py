@@ -200,15 +200,13 @@ class AspModel(nn.Module):
         (B, hypotheses)."""
         a = self.architecture
         h = a.hypotheses
-        raw = z.new_zeros(z.shape[0], h, a.padded_size)
-        scores = z.new_zeros(z.shape[0], h)
         if a.variant == "joint_decoder":
             one_hot = nn.functional.one_hot(synth, len(a.synths)).to(z.dtype)
             out = self.parameter_decoders[0](torch.cat([z, one_hot], dim=-1))
             raw = out[:, : h * a.padded_size].reshape(z.shape[0], h, a.padded_size)
-            if h > 1:
-                scores = out[:, h * a.padded_size :]
-            return raw, scores
+            return raw, out[:, h * a.padded_size :] if h > 1 else z.new_zeros(z.shape[0], 1)
+        raw = z.new_zeros(z.shape[0], h, a.padded_size)
+        scores = z.new_zeros(z.shape[0], h)
         for s, decoder in enumerate(self.parameter_decoders):
             rows = torch.nonzero(synth == s).flatten()
             if rows.numel():
