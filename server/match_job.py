@@ -15,7 +15,7 @@ from server.outputs import publish, staged_file, unique_output_path
 from server.synth_thread import SYNTHS
 
 MAX_PATH_CHARS = 4096
-SynthName = Literal["vital", "amsynth", "kars"]
+SynthName = Literal["vital", "amsynth", "kars", "dexed"]
 
 
 class MatchRequest(BaseModel):

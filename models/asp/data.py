@@ -136,7 +136,7 @@ def plan_patches(config: MatchDataConfig, synth: MatchSynth | None = None) -> li
             raise ReaTimbreError(f"{config.synth} has no presets here: give --patches N random patches")
         named = []
         for i in range(config.patches):
-            values = space.random_patch(np.random.default_rng([config.seed, i]))
+            values = synth.random_patch(np.random.default_rng([config.seed, i]))
             named.append((f"random-{i}", values, split_of(patch_key(space, values), config.seed)))
     notes = np.arange(config.low_note, config.high_note + 1)
     plans = []

@@ -9,6 +9,11 @@
   of the 28 banks Debian installs in ``/usr/share/amsynth/banks``. Patches: an amsynth bank file (one preset).
 * ``kars`` — Karplus-Strong plucked string, physical modelling (DISTRHO's Kars VST, ``dpf-plugins-vst``; its
   three parameters). Random patches. Patches: ReaTimbre's plug-in patch JSON (:class:`PluginSynth`).
+* ``dexed`` — six-operator FM (Dexed, the DX7, through ``dexed-py``). No human DX7 cartridges ship here, so its
+  patches are random voices around the DX7's init voice: any of the 32 algorithms, feedback, and per operator its
+  output level, frequency ratio (0.5 and 1–8), detune and a four-number envelope (attack rate, decay rate,
+  sustain level, release rate), drawn so that the algorithm's carriers sound (:meth:`DexedMatch.random_patch`).
+  Patches: a DX7 cartridge (``.syx``) with the voice in slot 1.
 
 A native patch is a ``{parameter: value}`` dict in the synth's own values (see :mod:`models.synth.spaces`).
 """
@@ -133,6 +138,29 @@ KARS_PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
+#: Dexed: the voice's controls a match infers (DX7 integer values; the rest of the voice is the init voice's).
+#: Each operator's envelope is attack rate (``rate1``, to level 99), decay rate (``rate2``), sustain level
+#: (``level2``, held: ``level3`` follows it) and release rate (``rate4``, to 0).
+#: The defaults are the init voice's: operator 1 alone at output 99, ratio 1, no detune, instant envelopes.
+def _dexed_operator(op: int) -> tuple[ParameterSpec, ...]:
+    return (
+        _continuous(f"op{op}_output_level", 99.0 if op == 1 else 0.0, 0.0, 99.0),
+        _categorical(f"op{op}_frequency_coarse", 1.0, _steps(0, 8)),
+        _continuous(f"op{op}_detune", 7.0, 0.0, 14.0),
+        _continuous(f"op{op}_rate1", 99.0, 0.0, 99.0),
+        _continuous(f"op{op}_rate2", 99.0, 0.0, 99.0),
+        _continuous(f"op{op}_level2", 99.0, 0.0, 99.0),
+        _continuous(f"op{op}_rate4", 99.0, 0.0, 99.0),
+    )
+
+
+DEXED_PARAMETERS: tuple[ParameterSpec, ...] = (
+    _categorical("algorithm", 0.0, _steps(0, 31)),
+    _continuous("feedback", 0.0, 0.0, 7.0),
+    *(spec for op in range(1, 7) for spec in _dexed_operator(op)),
+)
+
+
 @dataclass(frozen=True)
 class Preset:
     """A human-made preset: a unique name (bank/name#index) and its native values."""
@@ -182,6 +210,10 @@ class MatchSynth(ABC):
     def host_controls(self) -> list[str]:
         """The controls that make up a whole patch in a host: set them all and the plug-in holds the patch."""
         return self.space.names()
+
+    def random_patch(self, rng: np.random.Generator) -> dict[str, float]:
+        """A random native patch for synths without presets (default: each parameter from its sampling range)."""
+        return self.space.random_patch(rng)
 
     def render(
         self, native: Mapping[str, float], note: int, velocity: float, note_seconds: float, render_seconds: float
@@ -347,7 +379,87 @@ class KarsMatch(_PluginMatch):
         return self.synth.patch_bytes()
 
 
-MATCH_SYNTHS: dict[str, Callable[[], MatchSynth]] = {"vital": VitalMatch, "amsynth": AmsynthMatch, "kars": KarsMatch}
+class DexedMatch(MatchSynth):
+    name = "dexed"
+    method = "six-operator FM (DX7)"
+    patch_suffix = ".syx"
+
+    def __init__(self) -> None:
+        super().__init__(ParameterSpace(self.name, list(DEXED_PARAMETERS)))
+
+    def _make(self) -> Synth:
+        from models.synth.dexed import DexedSynth
+
+        return DexedSynth()
+
+    def apply(self, native: Mapping[str, float]) -> None:
+        from models.synth.dexed import DexedSynth, init_voice
+
+        synth = self.synth
+        assert isinstance(synth, DexedSynth)
+        synth.load_patch_bytes(bytes(init_voice()))
+        values = self.space.complete(native)
+        for op in range(1, 7):
+            values[f"op{op}_level1"] = 99.0
+            values[f"op{op}_rate3"] = values[f"op{op}_rate2"]
+            values[f"op{op}_level3"] = values[f"op{op}_level2"]
+            values[f"op{op}_level4"] = 0.0
+        synth.set_controls(values)
+
+    def read(self) -> dict[str, float]:
+        return {name: self.synth.get_control(name) for name in self.space.names()}
+
+    def host_controls(self) -> list[str]:
+        """None: Dexed's plug-in numbers its parameters its own way, not checked here, so a host gets the file."""
+        return []
+
+    def random_patch(self, rng: np.random.Generator) -> dict[str, float]:
+        """A random voice that sounds: an algorithm, its carriers loud (output 75–99, ratio mostly 1), each
+        modulator off (a quarter of them) or at 35–90 with a ratio of 0.5–8; attack rates 40–99, decay rates
+        20–90, sustain levels 0–99, release rates 35–90, detune 4–10 (7 is none); feedback 0–7. Integers, as
+        the DX7 stores them."""
+        from dexed import algorithms
+
+        algorithm = int(rng.integers(32))
+        carriers = set(algorithms[algorithm].carriers)
+        values: dict[str, float] = {"algorithm": float(algorithm), "feedback": float(rng.integers(0, 8))}
+        for op in range(1, 7):
+            carrier = (op - 1) in carriers
+            if carrier:
+                level = rng.uniform(75, 99)
+                coarse = rng.choice([0, 1, 1, 1, 1, 2, 2, 3, 4])
+            else:
+                level = 0.0 if rng.random() < 0.25 else rng.uniform(35, 90)
+                coarse = rng.integers(0, 9)
+            values.update(
+                {
+                    f"op{op}_output_level": level,
+                    f"op{op}_frequency_coarse": float(coarse),
+                    f"op{op}_detune": rng.uniform(4, 10),
+                    f"op{op}_rate1": rng.uniform(55 if carrier else 40, 99),
+                    f"op{op}_rate2": rng.uniform(20, 90),
+                    f"op{op}_level2": rng.uniform(0, 99),
+                    f"op{op}_rate4": rng.uniform(35, 90),
+                }
+            )
+        return {name: float(round(value)) for name, value in values.items()}
+
+    def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
+        from models.synth.dexed import DexedSynth
+
+        self.apply(native)
+        synth = self.synth
+        assert isinstance(synth, DexedSynth)
+        synth.voice_name = name.strip() or "MATCHED"
+        return synth.patch_bytes()
+
+
+MATCH_SYNTHS: dict[str, Callable[[], MatchSynth]] = {
+    "vital": VitalMatch,
+    "amsynth": AmsynthMatch,
+    "kars": KarsMatch,
+    "dexed": DexedMatch,
+}
 
 
 def match_synth(name: str) -> MatchSynth:
@@ -362,4 +474,5 @@ PATCH_SUFFIXES: dict[str, str] = {
     "vital": VitalMatch.patch_suffix,
     "amsynth": AmsynthMatch.patch_suffix,
     "kars": KarsMatch.patch_suffix,
+    "dexed": DexedMatch.patch_suffix,
 }

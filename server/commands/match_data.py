@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-SYNTH_CHOICES = ("vital", "amsynth", "kars")
+SYNTH_CHOICES = ("vital", "amsynth", "kars", "dexed")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
