@@ -1,6 +1,6 @@
 """How fast ``reatimbre match`` answers per synth, and where the time goes (the goal: within 1 s per synth).
 
-    python benchmarks/match_speed.py [--targets 9] [--synth vital amsynth kars] [--threads 1] [--variant V]
+    python benchmarks/match_speed.py [--targets 9] [--synth vital amsynth kars dexed] [--threads 1] [--variant V]
                                      [--candidates 8]
 
 Targets are notes of the synths' own patches (random Vital and Kars patches, amsynth's human presets, MIDI 48-59;
@@ -105,7 +105,7 @@ def _blas_threads() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", type=int, default=9)
-    parser.add_argument("--synth", nargs="+", default=["vital", "amsynth", "kars"])
+    parser.add_argument("--synth", nargs="+", default=["vital", "amsynth", "kars", "dexed"])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as `reatimbre match`)")
     parser.add_argument("--variant", default="joint_encoder")
     parser.add_argument("--seed", type=int, default=7)

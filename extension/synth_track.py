@@ -57,6 +57,12 @@ SYNTH_PLUGINS: dict[str, SynthPlugin] = {
     "kars": SynthPlugin("kars", "Kars", ("VST2:Kars",), ("VST",)),
 }
 
+#: Synths ``match`` writes only as patch files: how a user loads each one.
+FILE_ONLY_SYNTHS: dict[str, str] = {
+    "dexed": "load the .syx cartridge in Dexed's cartridge manager (ReaTimbre does not set Dexed's plug-in "
+    "parameters: their order in a host has not been checked against a real Dexed)",
+}
+
 _CHAIN_NAME = re.compile(r"^(?P<kind>[A-Za-z0-9]+?)i?:\s*(?P<name>.*)$")
 
 

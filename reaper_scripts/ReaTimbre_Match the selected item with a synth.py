@@ -22,7 +22,7 @@ import reatimbre_action  # noqa: E402
 from reatimbre_client import Client  # noqa: E402
 
 from extension import reaper_ops as ops  # noqa: E402
-from extension.synth_track import SYNTH_PLUGINS, write_matched_patch  # noqa: E402
+from extension.synth_track import FILE_ONLY_SYNTHS, SYNTH_PLUGINS, write_matched_patch  # noqa: E402
 from models.errors import ReaTimbreError  # noqa: E402
 
 
@@ -31,9 +31,10 @@ def parse_synths(text):
     words = text.replace("/", " ").lower().split()
     if words in ([], ["all"]):
         return None
-    unknown = [w for w in words if w not in SYNTH_PLUGINS]
+    known = [*SYNTH_PLUGINS, *FILE_ONLY_SYNTHS]
+    unknown = [w for w in words if w not in known]
     if unknown:
-        raise ReaTimbreError(f"unknown synth {unknown[0]!r} (synths: all, {', '.join(SYNTH_PLUGINS)})")
+        raise ReaTimbreError(f"unknown synth {unknown[0]!r} (synths: all, {', '.join(known)})")
     return list(dict.fromkeys(words))
 
 
@@ -51,7 +52,7 @@ def main():
     item = items[0]
     answers = reatimbre_action.ask(
         "ReaTimbre: match with a synth",
-        [("Synths: all or vital/amsynth/kars", "all"), ("Note: auto or MIDI 0-127", "auto")],
+        [("Synths: all or vital/amsynth/kars/dexed", "all"), ("Note: auto or MIDI 0-127", "auto")],
     )
     if answers is None:
         return
@@ -73,6 +74,10 @@ def main():
         gone = ops.still_there(api, project, item=item.item, track=item.track)
         if gone:
             reatimbre_action.show_error(f"the matched patch was not written into REAPER: {gone}")
+            return
+        if not any(entry["synth"] in SYNTH_PLUGINS for entry in ranking):
+            how = "\n".join(f"  {e['synth']}: {e['patch']} ({FILE_ONLY_SYNTHS[e['synth']]})" for e in ranking)
+            reatimbre_action.show_info(f"The matched patches are files. Nothing was changed in the project.\n{how}")
             return
         written = write_matched_patch(api, item, ranking, f"ReaTimbre: match {name} with a synth")
         if written is None:

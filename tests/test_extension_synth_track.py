@@ -64,6 +64,15 @@ def test_a_new_track_below_gets_the_best_synth_reaper_can_load(emu: ReaperEmulat
     assert {p.value for p in emu.params(1, 0)} == {0.5}
 
 
+def test_a_dexed_plug_in_is_never_written_even_when_dexed_ranks_first(emu: ReaperEmulator) -> None:
+    emu.add_fx(0, "VST3i: Dexed (Digital Suburban)", _params(155))  # its host order is not the voice's
+    emu.install_plugin("VSTi: Vital (Vital Audio)", _params(772))
+    ranking = [{**_entry("dexed", 0, 0.0), "host_values": {}}, *RANKING]
+    written = write_matched_patch(emu, _item(emu), ranking, "match")
+    assert written is not None and written.synth == "vital" and written.new_track
+    assert {p.value for p in emu.params(0, 0)} == {0.0}  # the track's Dexed untouched
+
+
 def test_no_synth_leaves_the_project_as_it_was(emu: ReaperEmulator) -> None:
     before = emu.project.to_bytes()
     assert write_matched_patch(emu, _item(emu), RANKING, "match") is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.asp.data import MatchDataConfig, patch_key, plan_patches, rms_dbfs, split_of
+from models.asp.data import MatchDataConfig, generate, load_match_data, patch_key, plan_patches, rms_dbfs, split_of
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.synth.features import clip_features
@@ -177,3 +177,16 @@ def test_dexed_patch_file_is_a_cartridge_dexed_loads(tmp_path) -> None:
     ]
     assert voices[0].op[2].envelope.rates[0] == native["op3_rate1"]
     assert voices[0].op[2].envelope.levels[2] == native["op3_level2"]  # the sustain is held
+
+
+def test_dexed_match_data_holds_its_drawn_voices(tmp_path) -> None:
+    config = MatchDataConfig(synth="dexed", patches=24, shard_patches=12)
+    generate(config, tmp_path / "d", workers=1, progress=False)
+    data = load_match_data(tmp_path / "d")
+    synth = DexedMatch()
+    assert sorted(data.patch_values) == list(range(24))
+    for index, values in data.patch_values.items():
+        assert values == synth.random_patch(np.random.default_rng([config.seed, index]))
+    for row in range(len(data.note)):
+        expected = synth.space.encode(data.patch_values[int(data.patch_index[row])])
+        np.testing.assert_array_equal(data.params[row], expected)

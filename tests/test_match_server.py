@@ -43,9 +43,9 @@ def test_shipped_weights_and_sidecars() -> None:
         size_bytes = (SHIPPED_MATCH_DIR / f"{variant}.safetensors").stat().st_size
         assert size_bytes < 4_000_000
         sidecar = json.loads((SHIPPED_MATCH_DIR / f"{variant}.json").read_text())
-        assert sidecar["architecture"]["synths"] == ["vital", "amsynth", "kars"]
+        assert sidecar["architecture"]["synths"] == ["vital", "amsynth", "kars", "dexed"]
         assert sidecar["command"].startswith("reatimbre match-train") and "held_out" in sidecar
-        assert set(sidecar["held_out"]["synths"]) == {"vital", "amsynth", "kars"}
+        assert set(sidecar["held_out"]["synths"]) == {"vital", "amsynth", "kars", "dexed"}
 
 
 def test_match_answers_quickly_per_synth(tmp_path: Path) -> None:

@@ -106,6 +106,18 @@ def test_without_a_synth_plug_in_nothing_changes_and_the_patch_files_are_named(
 
 
 @pytest.mark.usefixtures("server")
+def test_dexed_alone_gives_its_cartridge_and_changes_nothing(emu: ReaperEmulator, tmp_path: Path) -> None:
+    before = emu.project.to_bytes()
+    run_action(emu, MATCH, ["dexed,auto"], timeout_seconds=240)
+    ((title, message),) = emu.message_boxes
+    (cartridge,) = sorted((tmp_path / "data" / "renders").glob("dry-dexed*.syx"))
+    assert message.startswith("The matched patches are files. Nothing was changed in the project.")
+    assert f"dexed: {cartridge} (load the .syx cartridge in Dexed" in message
+    assert len(cartridge.read_bytes()) == 4104
+    assert emu.project.to_bytes() == before and emu.undo_blocks_opened == 0
+
+
+@pytest.mark.usefixtures("server")
 def test_a_plug_in_of_another_version_is_refused_in_a_closed_undo_block(
     emu: ReaperEmulator, vital_params: list[EmuParam]
 ) -> None:
@@ -123,7 +135,7 @@ def test_no_selection_and_bad_answers_get_one_line(emu: ReaperEmulator) -> None:
     assert emu.message_boxes[-1][1] == "select exactly one audio item: the sound to match with a synth"
     emu.RPR_SetMediaItemSelected(_first_item(emu), True)
     run_action(emu, MATCH, ["serum,auto"])
-    assert emu.message_boxes[-1][1] == "unknown synth 'serum' (synths: all, vital, amsynth, kars)"
+    assert emu.message_boxes[-1][1] == "unknown synth 'serum' (synths: all, vital, amsynth, kars, dexed)"
     run_action(emu, MATCH, ["vital,high"])
     assert emu.message_boxes[-1][1].startswith("note (auto or a MIDI note) must be a number")
     run_action(emu, MATCH, [None])  # cancelled: nothing at all
