@@ -15,9 +15,6 @@ from models.synth.match_synths import (
     DexedMatch,
     KarsMatch,
     VitalMatch,
-    canonical_dexed_voice,
-    dexed_operator_parameters,
-    operator_symmetries,
     parse_amsynth_bank,
 )
 from models.synth.plugin import AMSYNTH_VST_PATH
@@ -193,21 +190,3 @@ def test_dexed_match_data_holds_its_drawn_voices(tmp_path) -> None:
     for row in range(len(data.note)):
         expected = synth.space.encode(data.patch_values[int(data.patch_index[row])])
         np.testing.assert_array_equal(data.params[row], expected)
-
-
-@pytest.mark.parametrize("algorithm", [31, 4, 21])  # DX7 algorithms 32 (120 orders), 5 (two stacks swap), 22
-def test_dexed_voices_that_differ_by_a_symmetry_sound_alike_and_store_as_one(algorithm: int) -> None:
-    synth = DexedMatch()
-    voice = {**synth.random_patch(np.random.default_rng([4, algorithm])), "algorithm": float(algorithm)}
-    voice = canonical_dexed_voice(voice)
-    fields = [spec.name.split("_", 1)[1] for spec in dexed_operator_parameters(1)]
-    heard = synth.render(voice, 50, 1.0, 0.75, 1.01)
-    for order in operator_symmetries(algorithm)[1:4]:
-        moved = dict(voice)
-        for op in range(6):
-            for field in fields:
-                moved[f"op{order[op] + 1}_{field}"] = voice[f"op{op + 1}_{field}"]
-        assert moved != voice and canonical_dexed_voice(moved) == voice
-        np.testing.assert_array_equal(synth.render(moved, 50, 1.0, 0.75, 1.01), heard)
-    assert len(operator_symmetries(algorithm)) == {31: 120, 4: 2, 21: 6}[algorithm]
-    assert operator_symmetries(0) == ((0, 1, 2, 3, 4, 5),)  # algorithm 1: no operator plays another's role

@@ -20,7 +20,6 @@ A native patch is a ``{parameter: value}`` dict in the synth's own values (see :
 
 from __future__ import annotations
 
-import itertools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -143,7 +142,7 @@ KARS_PARAMETERS: tuple[ParameterSpec, ...] = (
 #: Each operator's envelope is attack rate (``rate1``, to level 99), decay rate (``rate2``), sustain level
 #: (``level2``, held: ``level3`` follows it) and release rate (``rate4``, to 0).
 #: The defaults are the init voice's: operator 1 alone at output 99, ratio 1, no detune, instant envelopes.
-def dexed_operator_parameters(op: int) -> tuple[ParameterSpec, ...]:
+def _dexed_operator(op: int) -> tuple[ParameterSpec, ...]:
     return (
         _continuous(f"op{op}_output_level", 99.0 if op == 1 else 0.0, 0.0, 99.0),
         _categorical(f"op{op}_frequency_coarse", 1.0, _steps(0, 8)),
@@ -158,7 +157,7 @@ def dexed_operator_parameters(op: int) -> tuple[ParameterSpec, ...]:
 DEXED_PARAMETERS: tuple[ParameterSpec, ...] = (
     _categorical("algorithm", 0.0, _steps(0, 31)),
     _continuous("feedback", 0.0, 0.0, 7.0),
-    *(spec for op in range(1, 7) for spec in dexed_operator_parameters(op)),
+    *(spec for op in range(1, 7) for spec in _dexed_operator(op)),
 )
 
 
@@ -380,53 +379,6 @@ class KarsMatch(_PluginMatch):
         return self.synth.patch_bytes()
 
 
-@lru_cache(maxsize=32)
-def operator_symmetries(algorithm: int) -> tuple[tuple[int, ...], ...]:
-    """The permutations of the six operators (0-based) that leave DX7 ``algorithm`` (0-31) as it is: who modulates
-    whom, which operators are carriers and where the feedback loop sits. Moving every operator's settings along
-    one of them gives a voice that sounds the same (tested), e.g. the 120 orders of operators 1-5 in algorithm 32."""
-    from dexed import algorithms, get_feedback_edge
-
-    structure = algorithms[algorithm]
-    modulates = np.asarray(structure.mod_matrix)
-    carriers = set(structure.carriers)
-    feedback = get_feedback_edge(algorithm)
-    found = []
-    for order in itertools.permutations(range(6)):
-        if {order[c] for c in carriers} != carriers:
-            continue
-        if feedback is not None and (order[feedback[0]], order[feedback[1]]) != tuple(feedback):
-            continue
-        if all(modulates[order[i], order[j]] == modulates[i, j] for i in range(6) for j in range(6)):
-            found.append(order)
-    return tuple(found)
-
-
-def canonical_dexed_voice(native: Mapping[str, float]) -> dict[str, float]:
-    """One voice for every set of voices that differ only by a symmetry of their algorithm
-    (:func:`operator_symmetries`): operators that play the same role are put in order of frequency ratio, then
-    of output level (loudest first), then of their other settings. A network asked for operator 3's ratio then has
-    one right answer instead of several equally audible ones."""
-    values = dict(native)
-    fields = [spec.name.split("_", 1)[1] for spec in dexed_operator_parameters(1)]
-
-    def operator(op: int, source: Mapping[str, float]) -> tuple[float, ...]:
-        ratio, level = source[f"op{op}_frequency_coarse"], source[f"op{op}_output_level"]
-        return (ratio, -level, *(source[f"op{op}_{field}"] for field in fields))
-
-    best: tuple[tuple[float, ...], ...] | None = None
-    best_values = values
-    for order in operator_symmetries(int(values["algorithm"])):
-        moved = dict(values)
-        for op in range(6):  # operator op's settings go to operator order[op]
-            for field in fields:
-                moved[f"op{order[op] + 1}_{field}"] = values[f"op{op + 1}_{field}"]
-        key = tuple(operator(op, moved) for op in range(1, 7))
-        if best is None or key < best:
-            best, best_values = key, moved
-    return best_values
-
-
 class DexedMatch(MatchSynth):
     name = "dexed"
     method = "six-operator FM (DX7)"
@@ -463,10 +415,9 @@ class DexedMatch(MatchSynth):
 
     def random_patch(self, rng: np.random.Generator) -> dict[str, float]:
         """A random voice that sounds: an algorithm, its carriers loud (output 75–99, ratio mostly 1), each
-        modulator off (a quarter of them, with the init voice's other settings) or at 35–90 with a ratio of
-        0.5–8; attack rates 40–99, decay rates 20–90, sustain levels 0–99, release rates 35–90, detune 4–10 (7 is
-        none); feedback 0–7. Integers, as the DX7 stores them; in the algorithm's canonical operator order
-        (:func:`canonical_dexed_voice`)."""
+        modulator off (a quarter of them) or at 35–90 with a ratio of 0.5–8; attack rates 40–99, decay rates
+        20–90, sustain levels 0–99, release rates 35–90, detune 4–10 (7 is none); feedback 0–7. Integers, as
+        the DX7 stores them."""
         from dexed import algorithms
 
         algorithm = int(rng.integers(32))
@@ -480,9 +431,6 @@ class DexedMatch(MatchSynth):
             else:
                 level = 0.0 if rng.random() < 0.25 else rng.uniform(35, 90)
                 coarse = rng.integers(0, 9)
-            if level == 0.0:  # an operator that is off keeps the init voice's settings: nothing to hear or learn
-                values.update({spec.name: spec.default for spec in dexed_operator_parameters(op)})
-                continue
             values.update(
                 {
                     f"op{op}_output_level": level,
@@ -494,7 +442,7 @@ class DexedMatch(MatchSynth):
                     f"op{op}_rate4": rng.uniform(35, 90),
                 }
             )
-        return canonical_dexed_voice({name: float(round(value)) for name, value in values.items()})
+        return {name: float(round(value)) for name, value in values.items()}
 
     def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
         from models.synth.dexed import DexedSynth
