@@ -68,6 +68,7 @@ def main():
         ranking = results[0]["ranking"]
         lines = [
             f"{rank}. {entry['synth']}: LSD {entry['lsd_db']:.2f} dB at note {entry['note']}  ({entry['patch']})"
+            + ("  far: a rough start, expect a different sound" if entry.get("far") else "")
             for rank, entry in enumerate(ranking, 1)
         ]
         reatimbre_action.status(f"match for {name}:\n  " + "\n  ".join(lines))

@@ -224,3 +224,17 @@ def test_learning_rate_falls_as_a_half_cosine_over_the_nearer_budget() -> None:
     assert learning_rate_at(constant, 900, 290.0) == pytest.approx(1e-3)
     with pytest.raises(ReaTimbreError):
         TrainSettings(continuous_weight=-1.0).validate()
+
+
+def test_a_far_match_is_flagged_in_the_summary() -> None:
+    from models.asp.infer import FAR_LSD_DB, SynthMatch, prepare_target, summary
+
+    tone = np.sin(2 * np.pi * 220.0 * np.arange(44100) / 44100).astype(np.float32)
+    target = prepare_target(tone, 44100, note=57)
+
+    def result(lsd_db: float) -> SynthMatch:
+        return SynthMatch("dexed", {}, 57, lsd_db, b"", ".syx", 0.1, 0.1, {})
+
+    near, far = result(FAR_LSD_DB - 0.01), result(FAR_LSD_DB)
+    assert not near.far and far.far
+    assert [entry["far"] for entry in summary([near, far], target)["ranking"]] == [False, True]

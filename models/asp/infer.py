@@ -38,6 +38,10 @@ MAX_CANDIDATES = 64
 NOTE_SECONDS = 0.75
 VELOCITY = 1.0
 
+#: A match this far (log-spectral distance, dB) is reported as far: a rough start, not the target's sound. Between
+#: the held-out tables' nearest training patch (7.5-8.7 dB per synth) and a random one (17-22 dB, Kars 7).
+FAR_LSD_DB = 12.0
+
 
 @dataclass(frozen=True)
 class Target:
@@ -62,6 +66,11 @@ class SynthMatch:
     seconds: float  # wall clock, loading the synth on first use included
     cpu_seconds: float
     host_values: dict[int, float]  # the whole patch as a host (REAPER) addresses it: parameter index → 0..1
+
+    @property
+    def far(self) -> bool:
+        """Whether the patch renders too far from the target to pass for it (:data:`FAR_LSD_DB` or more)."""
+        return self.lsd_db >= FAR_LSD_DB
 
 
 def prepare_target(
@@ -224,6 +233,7 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
                 "synth": r.synth,
                 "note": r.note,
                 "lsd_db": round(r.lsd_db, 3),
+                "far": r.far,
                 "seconds": round(r.seconds, 3),
                 "cpu_seconds": round(r.cpu_seconds, 3),
                 "parameters": r.native,

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         paths[result.synth] = path
         timing = f"{result.seconds:.2f} s, {result.cpu_seconds:.2f} s CPU"
         octave = "" if result.note == target.note else f" at note {result.note}"
-        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB{octave}  ({timing})  {path}")
+        far = "  far: a rough start, expect a different sound" if result.far else ""
+        print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB{octave}  ({timing})  {path}{far}")
     if args.json:
         body = summary(results, target)
         for entry in body["ranking"]:
