@@ -227,10 +227,9 @@ def test_learning_rate_falls_as_a_half_cosine_over_the_nearer_budget() -> None:
 
 
 def test_a_far_match_is_flagged_in_the_summary() -> None:
-    from models.asp.infer import FAR_LSD_DB, SynthMatch, prepare_target, summary
+    from models.asp.infer import FAR_LSD_DB, SynthMatch, Target, summary
 
-    tone = np.sin(2 * np.pi * 220.0 * np.arange(44100) / 44100).astype(np.float32)
-    target = prepare_target(tone, 44100, note=57)
+    target = Target(np.zeros((128, 88), dtype=np.float32), note=57, estimate=None, onset_seconds=0.0)
 
     def result(lsd_db: float) -> SynthMatch:
         return SynthMatch("dexed", {}, 57, lsd_db, b"", ".syx", 0.1, 0.1, {})
