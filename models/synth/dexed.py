@@ -18,6 +18,8 @@ Renders are repeatable without settling: ``dexed-py`` starts every render from s
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import dexed
 import numpy as np
 
@@ -64,12 +66,17 @@ def _layout() -> dict[str, tuple[int, int]]:
 CONTROLS: dict[str, tuple[int, int]] = _layout()
 
 
-def init_voice() -> bytearray:
-    """The DX7's init voice (``INIT VOICE``): algorithm 1, operator 1 alone at output level 99, a plain sine."""
+@lru_cache(maxsize=1)
+def _init_voice_bytes() -> bytes:
     patch = dexed.Patch("INIT VOICE")
     for op in range(1, 6):
         patch.op[op].output_level = 0
-    return bytearray(patch.to_sysex()[:VOICE_BYTES])
+    return patch.to_sysex()[:VOICE_BYTES]
+
+
+def init_voice() -> bytearray:
+    """The DX7's init voice (``INIT VOICE``): algorithm 1, operator 1 alone at output level 99, a plain sine."""
+    return bytearray(_init_voice_bytes())
 
 
 def _checksum(payload: bytes) -> int:

@@ -195,9 +195,9 @@ class MatchSynth(ABC):
     def apply(self, native: Mapping[str, float]) -> None:
         """Make the synth's patch ``native`` (missing parameters at their defaults)."""
 
-    @abstractmethod
     def read(self) -> dict[str, float]:
-        """The synth's current native values of the space's parameters."""
+        """The synth's current native values of the space's parameters (controls named as the parameters)."""
+        return {name: self.synth.get_control(name) for name in self.space.names()}
 
     @abstractmethod
     def patch_file_bytes(self, native: Mapping[str, float], name: str) -> bytes:
@@ -247,9 +247,6 @@ class VitalMatch(MatchSynth):
             self._init_patch = synth.patch_json()
         synth.load_patch_json(self._init_patch)
         synth.set_controls(self.space.complete(native))
-
-    def read(self) -> dict[str, float]:
-        return {name: self.synth.get_control(name) for name in self.space.names()}
 
     def host_controls(self) -> list[str]:
         """Every control: the inferred ones sit on Vital's init patch, which a host's Vital may not hold."""
@@ -405,9 +402,6 @@ class DexedMatch(MatchSynth):
             values[f"op{op}_level3"] = values[f"op{op}_level2"]
             values[f"op{op}_level4"] = 0.0
         synth.set_controls(values)
-
-    def read(self) -> dict[str, float]:
-        return {name: self.synth.get_control(name) for name in self.space.names()}
 
     def host_controls(self) -> list[str]:
         """None: Dexed's plug-in numbers its parameters its own way, not checked here, so a host gets the file."""
