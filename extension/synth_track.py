@@ -1,16 +1,20 @@
 """A matched synth patch into REAPER: the item's track's synth, or a new synth track below it (standard library only).
 
-``POST /v1/match`` answers with a ranking of synths, each with its patch file and ``host_values``: the whole patch
-as the plug-in's parameters (0-based index → normalised value, in the order a host numbers them; for Vital every
-one of its 772 parameters, see ``shared/reference/reaper-python-binding.md`` §7). REAPER's API has no call that
-loads a plug-in's own patch file (``.vital``), so the patch is written as parameter values:
+``POST /v1/match`` answers with a ranking of synths, each with its patch file and the whole patch as the plug-in's
+parameters: ``host_values`` (0-based index → normalised value, in the order a host numbers them; for Vital every
+one of its 772 parameters, see ``shared/reference/reaper-python-binding.md`` §7) or, for Dexed, whose parameter
+order has changed between its versions, ``host_values_by_name`` (the plug-in's parameter name → normalised value,
+found on the instance with ``TrackFX_GetParamName``). REAPER's API has no call that loads a plug-in's own patch
+file (``.vital``, ``.syx``), so the patch is written as parameter values:
 
 * if the item's track already holds one of the synths (a VST3 or VST2 whose FX chain name is the synth's), the
   best-ranked of those gets its own patch;
 * otherwise a track is inserted below the item's (``InsertTrackAtIndex``) and the best-ranked synth REAPER can
   load is added to it (``TrackFX_AddByName``, instantiate 1: add when not found), tried as VST3 then VST2
-  (Vital) or as VST2 (amsynth and Kars: the builds whose parameter order ReaTimbre measured); if none loads the
-  new track is removed again and the answer is None (the patch files are on disk either way).
+  (Vital, Dexed) or as VST2 (amsynth and Kars: the builds whose parameter order ReaTimbre measured); if none loads
+  the new track is removed again and the answer is None (the patch files are on disk either way).
+
+A plug-in that lacks a parameter the patch sets (another version) is refused before any value is written.
 
 Everything happens in one undo block. Parameters a host's plug-in holds that are not parameters (Vital's
 wavetables, its modulation routings) stay as they were: a new Vital starts from its init patch, as the match
@@ -29,6 +33,7 @@ from extension.reaper_ops import (
     SelectedItem,
     fx_names,
     is_null,
+    param_name,
     ret,
     track_index,
     undo_block,
@@ -55,13 +60,14 @@ SYNTH_PLUGINS: dict[str, SynthPlugin] = {
     "vital": SynthPlugin("vital", "Vital", ("VST3:Vital", "VST2:Vital"), ("VST3", "VST")),
     "amsynth": SynthPlugin("amsynth", "amsynth", ("VST2:amsynth",), ("VST",)),
     "kars": SynthPlugin("kars", "Kars", ("VST2:Kars",), ("VST",)),
+    "dexed": SynthPlugin("dexed", "Dexed", ("VST3:Dexed", "VST2:Dexed"), ("VST3", "VST", "CLAP")),
 }
 
-#: Synths ``match`` writes only as patch files: how a user loads each one.
-FILE_ONLY_SYNTHS: dict[str, str] = {
-    "dexed": "load the .syx cartridge in Dexed's cartridge manager (ReaTimbre does not set Dexed's plug-in "
-    "parameters: their order in a host has not been checked against a real Dexed)",
-}
+#: Other names a plug-in parameter has had in older versions: Dexed's ``TRANSPOSE`` was ``MIDDLE C`` before
+#: Dexed 0.9.5 (2020; Dexed's ``Source/PluginParam.cpp``).
+PARAMETER_ALIASES: dict[str, tuple[str, ...]] = {"TRANSPOSE": ("MIDDLE C",)}
+VST2_NAME_CHARACTERS = 8
+"""VST2 limits a parameter's name to 8 characters; hosts and plug-ins often allow more, some cut it (to 8, 16 …)."""
 
 _CHAIN_NAME = re.compile(r"^(?P<kind>[A-Za-z0-9]+?)i?:\s*(?P<name>.*)$")
 
@@ -121,17 +127,60 @@ def write_matched_patch(
     return None
 
 
-def _write(api: ReaperApi, track: str, fx: int, entry: dict[str, Any], new_track: bool) -> WrittenPatch:
-    values = {int(index): float(value) for index, value in (entry.get("host_values") or {}).items()}
-    name = str(api.call("TrackFX_GetFXName", track, fx, "", BUFFER_SIZE)[3])
+def parameter_indices(wanted: list[str], host_names: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Each wanted parameter name's index among a plug-in's ``host_names``, and the names not found.
+
+    A name matches exactly (case aside) or through :data:`PARAMETER_ALIASES`; a plug-in's name that a host cut
+    short (at least :data:`VST2_NAME_CHARACTERS` long) matches the one wanted name it begins, if only one."""
+    folded = [name.strip().casefold() for name in host_names]
+    first: dict[str, int] = {}
+    for index, shown in enumerate(folded):
+        first.setdefault(shown, index)
+    found: dict[str, int] = {}
+    for name in wanted:
+        known = [first[n.casefold()] for n in (name, *PARAMETER_ALIASES.get(name, ())) if n.casefold() in first]
+        if known:
+            found[name] = known[0]
+    taken = set(found.values())
+    for index, shown in enumerate(folded):
+        if len(shown) < VST2_NAME_CHARACTERS or index in taken:
+            continue
+        starting = [name for name in wanted if name.casefold().startswith(shown)]
+        if len(starting) == 1 and starting[0] not in found:
+            found[starting[0]] = index
+    return found, [name for name in wanted if name not in found]
+
+
+def _patch_values(api: ReaperApi, track: str, fx: int, entry: dict[str, Any], name: str) -> dict[int, float]:
+    """The patch as parameter index → normalised value on this instance; raises when the plug-in lacks any."""
     count = int(ret(api.call("TrackFX_GetNumParams", track, fx)))
+    by_name = {str(key): float(value) for key, value in (entry.get("host_values_by_name") or {}).items()}
+    if by_name:
+        indices, missing = parameter_indices(list(by_name), [param_name(api, track, fx, p) for p in range(count)])
+        if missing:
+            raise ReaTimbreError(
+                f"{name} has no parameter named {missing[0]!r} ({len(missing)} of the {len(by_name)} the "
+                f"{entry['synth']} patch sets are missing): another version of the plug-in? (the patch file is "
+                f"{entry.get('patch')})"
+            )
+        return {indices[key]: value for key, value in by_name.items()}
+    values = {int(index): float(value) for index, value in (entry.get("host_values") or {}).items()}
     if not values or max(values) >= count:
-        if new_track:
-            api.call("DeleteTrack", track)
         raise ReaTimbreError(
             f"{name} has {count} parameters, but ReaTimbre's {entry['synth']} patch sets parameter "
             f"{max(values, default=0) + 1}: another version of the plug-in? (the patch file is {entry.get('patch')})"
         )
+    return values
+
+
+def _write(api: ReaperApi, track: str, fx: int, entry: dict[str, Any], new_track: bool) -> WrittenPatch:
+    name = str(api.call("TrackFX_GetFXName", track, fx, "", BUFFER_SIZE)[3])
+    try:
+        values = _patch_values(api, track, fx, entry, name)
+    except ReaTimbreError:
+        if new_track:
+            api.call("DeleteTrack", track)
+        raise
     refused = [i for i, v in sorted(values.items()) if not ret(api.call("TrackFX_SetParamNormalized", track, fx, i, v))]
     if refused:
         raise ReaTimbreError(f"{name} refused {len(refused)} of {len(values)} parameters (first: {refused[0] + 1})")

@@ -3,9 +3,10 @@
 # @author ReaTimbre
 # @about
 #   Select one audio item: the sound to match. The local ReaTimbre server infers the closest patch on each synth
-#   it knows (Vital, amsynth, Kars), ranks them, and writes the patch files. The best patch is then written into
-#   the synth on the item's track, or onto a new track below it with the synth (Vital as VST3 or VST, amsynth and
-#   Kars as VST), in one undo point. Without any of these plug-ins nothing changes and the patch files are listed.
+#   it knows (Vital, amsynth, Kars, Dexed), ranks them, and writes the patch files. The best patch is then written
+#   into the synth on the item's track, or onto a new track below it with the synth (Vital and Dexed as VST3 or
+#   VST, amsynth and Kars as VST), in one undo point. Without any of these plug-ins nothing changes and the patch
+#   files are listed.
 import os
 import sys
 
@@ -22,7 +23,7 @@ import reatimbre_action  # noqa: E402
 from reatimbre_client import Client  # noqa: E402
 
 from extension import reaper_ops as ops  # noqa: E402
-from extension.synth_track import FILE_ONLY_SYNTHS, SYNTH_PLUGINS, write_matched_patch  # noqa: E402
+from extension.synth_track import SYNTH_PLUGINS, write_matched_patch  # noqa: E402
 from models.errors import ReaTimbreError  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def parse_synths(text):
     words = text.replace("/", " ").lower().split()
     if words in ([], ["all"]):
         return None
-    known = [*SYNTH_PLUGINS, *FILE_ONLY_SYNTHS]
+    known = list(SYNTH_PLUGINS)
     unknown = [w for w in words if w not in known]
     if unknown:
         raise ReaTimbreError(f"unknown synth {unknown[0]!r} (synths: all, {', '.join(known)})")
@@ -76,17 +77,13 @@ def main():
         if gone:
             reatimbre_action.show_error(f"the matched patch was not written into REAPER: {gone}")
             return
-        if not any(entry["synth"] in SYNTH_PLUGINS for entry in ranking):
-            how = "\n".join(f"  {e['synth']}: {e['patch']} ({FILE_ONLY_SYNTHS[e['synth']]})" for e in ranking)
-            reatimbre_action.show_info(f"The matched patches are files. Nothing was changed in the project.\n{how}")
-            return
         written = write_matched_patch(api, item, ranking, f"ReaTimbre: match {name} with a synth")
         if written is None:
             titles = ", ".join(SYNTH_PLUGINS[e["synth"]].title for e in ranking if e["synth"] in SYNTH_PLUGINS)
             paths = "\n".join(f"  {entry['synth']}: {entry['patch']}" for entry in ranking)
             reatimbre_action.show_info(
-                f"No synth plug-in for the matched patches was found in REAPER ({titles}; Vital as VST3 or VST, "
-                f"the others as VST). Nothing was changed in the project. The patch files are:\n{paths}"
+                f"No synth plug-in for the matched patches was found in REAPER ({titles}; Vital and Dexed as VST3 "
+                f"or VST, amsynth and Kars as VST). Nothing was changed in the project. The patch files are:\n{paths}"
             )
             return
         where = "a new track" if written.new_track else "the item's track"

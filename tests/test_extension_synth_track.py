@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from dexed_host import dexed_emulated, dexed_parameters, voice_from_host
 from reaper_emulator import EmuParam, ReaperEmulator
 
 from extension import reaper_ops as ops
-from extension.synth_track import write_matched_patch
+from extension.synth_track import parameter_indices, write_matched_patch
 from models.errors import ReaTimbreError
+from models.synth.dexed import CONTROLS, DexedSynth
 
 
 def _entry(synth: str, count: int, value: float) -> dict:
@@ -64,13 +67,46 @@ def test_a_new_track_below_gets_the_best_synth_reaper_can_load(emu: ReaperEmulat
     assert {p.value for p in emu.params(1, 0)} == {0.5}
 
 
-def test_a_dexed_plug_in_is_never_written_even_when_dexed_ranks_first(emu: ReaperEmulator) -> None:
-    emu.add_fx(0, "VST3i: Dexed (Digital Suburban)", _params(155))  # its host order is not the voice's
-    emu.install_plugin("VSTi: Vital (Vital Audio)", _params(772))
-    ranking = [{**_entry("dexed", 0, 0.0), "host_values": {}}, *RANKING]
-    written = write_matched_patch(emu, _item(emu), ranking, "match")
-    assert written is not None and written.synth == "vital" and written.new_track
-    assert {p.value for p in emu.params(0, 0)} == {0.0}  # the track's Dexed untouched
+def _dexed_entry() -> tuple[dict, bytes]:
+    """A ranking entry for a random Dexed voice (every value drawn over its whole range), and its 145 VCED values."""
+    rng = np.random.default_rng(7)
+    synth = DexedSynth()
+    synth.set_controls({name: int(rng.integers(0, maximum + 1)) for name, (_, maximum) in CONTROLS.items()})
+    entry = {**_entry("dexed", 0, 0.0), "host_values": {}, "host_values_by_name": synth.host_parameter_values()}
+    return entry, synth.voice_bytes()[:145]
+
+
+def test_dexed_gets_the_whole_voice_by_its_parameter_names(emu: ReaperEmulator) -> None:
+    emu.add_fx(0, "VST3i: Dexed (Digital Suburban)", dexed_emulated(0.3))
+    entry, voice = _dexed_entry()
+    written = write_matched_patch(emu, _item(emu), [entry, *RANKING], "match")
+    assert written is not None and written.synth == "dexed" and not written.new_track and written.parameters == 153
+    values = {p.name: p.value for p in emu.params(0, 0)}
+    assert voice_from_host(list(values.values())) == voice  # what Dexed itself would read back
+    assert values["Cutoff"] == 1.0 and values["Resonance"] == 0.0
+    assert {values[f"OP{op} SWITCH"] for op in range(1, 7)} == {1.0}
+    assert values["Output"] == values["MonoMode"] == values["MASTER TUNE ADJ"] == 0.3  # the user's, untouched
+
+
+def test_an_older_dexed_is_found_by_its_old_and_cut_names() -> None:
+    wanted = [p.name for p in dexed_parameters() if p.name not in ("Output", "MonoMode", "MASTER TUNE ADJ")]
+    older = ["MIDDLE C" if p.name == "TRANSPOSE" else p.name for p in dexed_parameters()]
+    found, missing = parameter_indices(wanted, older)
+    assert missing == [] and older[found["TRANSPOSE"]] == "MIDDLE C"
+    cut = [name[:16] for name in older]  # a host that cuts VST2 names to 16 characters
+    found, missing = parameter_indices(wanted, cut)
+    assert missing == [] and cut[found["OP1 L SCALE DEPTH"]] == "OP1 L SCALE DEPT"
+    assert all(found[p.name] == i for i, p in enumerate(dexed_parameters()) if p.name in found)
+    found, missing = parameter_indices(wanted, [name[:8] for name in older])  # "OP1 EG R" could be any of four
+    assert "OP1 EG RATE 1" in missing and "ALGORITHM" not in missing
+
+
+def test_a_dexed_without_a_parameter_the_voice_sets_is_refused(emu: ReaperEmulator) -> None:
+    emu.install_plugin("VST3i: Dexed (Digital Suburban)", [p for p in dexed_emulated() if p.name != "OP4 F FINE"])
+    entry, _ = _dexed_entry()
+    with pytest.raises(ReaTimbreError, match=r"Dexed \(Digital Suburban\) has no parameter named 'OP4 F FINE'"):
+        write_matched_patch(emu, _item(emu), [entry], "match")
+    assert [t.name for t in emu.project.tracks()] == ["vocal", "bass"] and emu.open_undo_blocks == 0
 
 
 def test_no_synth_leaves_the_project_as_it_was(emu: ReaperEmulator) -> None:

@@ -1,7 +1,8 @@
 """The action "Match the selected item with a synth" end to end: REAPER emulator <-> the real server's match job.
 
 The server is test_reaper_scripts' (uvicorn, the real job kinds); the match job runs with the shipped weights on
-Vital (``vita``), so the patch written into the emulated Vital can be checked against the ``.vital`` file.
+Vital (``vita``) or Dexed (``dexed-py``), so the patch written into the emulated plug-in can be checked against
+the ``.vital`` file or the ``.syx`` cartridge.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from dexed_host import dexed_emulated, voice_from_host
 from reaper_emulator import EmuParam, ReaperEmulator
 from test_reaper_scripts import (
     SCRIPTS,
@@ -19,10 +21,12 @@ from test_reaper_scripts import (
     server,  # noqa: F401 - the fixture the server tests below use
 )
 
+from models.synth.dexed import voice_from_bytes
 from models.synth.vital import VitalSynth
 
 MATCH = SCRIPTS / "ReaTimbre_Match the selected item with a synth.py"
 VITAL_VST3 = "VST3i: Vital (Vital Audio)"
+DEXED_VST3 = "VST3i: Dexed (Digital Suburban)"
 DESCRIPTION = "ReaTimbre: match dry.wav with a synth"
 
 
@@ -106,15 +110,16 @@ def test_without_a_synth_plug_in_nothing_changes_and_the_patch_files_are_named(
 
 
 @pytest.mark.usefixtures("server")
-def test_dexed_alone_gives_its_cartridge_and_changes_nothing(emu: ReaperEmulator, tmp_path: Path) -> None:
-    before = emu.project.to_bytes()
+def test_a_new_dexed_track_plays_the_matched_cartridge(emu: ReaperEmulator, tmp_path: Path) -> None:
+    emu.install_plugin(DEXED_VST3, dexed_emulated(0.3))
     run_action(emu, MATCH, ["dexed,auto"], timeout_seconds=240)
-    ((title, message),) = emu.message_boxes
+    assert emu.message_boxes == []
+    assert emu.undo_history == [DESCRIPTION] and emu.edits_outside_undo == 0 and emu.open_undo_blocks == 0
+    assert [t.name for t in emu.project.tracks()] == ["guitar", "Dexed: dry.wav", "drums"]
     (cartridge,) = sorted((tmp_path / "data" / "renders").glob("dry-dexed*.syx"))
-    assert message.startswith("The matched patches are files. Nothing was changed in the project.")
-    assert f"dexed: {cartridge} (load the .syx cartridge in Dexed" in message
-    assert len(cartridge.read_bytes()) == 4104
-    assert emu.project.to_bytes() == before and emu.undo_blocks_opened == 0
+    written = voice_from_host([p.value for p in emu.params(1, 0)])
+    assert written == bytes(voice_from_bytes(cartridge.read_bytes()))[:145]  # Dexed reads back voice 1 of the .syx
+    assert "wrote the dexed patch (153 parameters) into VST3i: Dexed (Digital Suburban)" in emu.console[-1]
 
 
 @pytest.mark.usefixtures("server")

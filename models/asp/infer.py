@@ -15,7 +15,7 @@ that note is the patch's (``SynthMatch.note``), and ``--then-coach`` hands it to
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,7 @@ class SynthMatch:
     seconds: float  # wall clock, loading the synth on first use included
     cpu_seconds: float
     host_values: dict[int, float]  # the whole patch as a host (REAPER) addresses it: parameter index → 0..1
+    host_values_by_name: dict[str, float] = field(default_factory=dict)  # … or by parameter name (Dexed)
 
     @property
     def far(self) -> bool:
@@ -217,8 +218,11 @@ def match_target(
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
             for key in adapter.host_controls()
         }
+        by_name = {key: round(value, 7) for key, value in adapter.host_values_by_name().items()}
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
-        results.append(SynthMatch(synth_name, native, note, distance, patch, adapter.patch_suffix, seconds, cpu, host))
+        results.append(
+            SynthMatch(synth_name, native, note, distance, patch, adapter.patch_suffix, seconds, cpu, host, by_name)
+        )
     return sorted(results, key=lambda r: r.lsd_db)
 
 
@@ -238,6 +242,7 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
                 "cpu_seconds": round(r.cpu_seconds, 3),
                 "parameters": r.native,
                 "host_values": {str(index): value for index, value in sorted(r.host_values.items())},
+                "host_values_by_name": r.host_values_by_name,
             }
             for r in results
         ],

@@ -43,6 +43,31 @@ GLOBAL_FIELDS: tuple[tuple[str, int], ...] = (
     ("lfo_pitch_mod_depth", 99), ("lfo_amp_mod_depth", 99), ("lfo_sync", 1), ("lfo_wave", 5),
     ("pitch_mod_sensitivity", 7), ("transpose", 48),
 )  # fmt: skip
+#: The names Dexed's plug-in gives a host for one operator's values (``OP1 EG RATE 1`` …): Dexed's
+#: ``Source/PluginParam.cpp`` (``DexedAudioProcessor::initCtrl``; unchanged from 0.9.5 to 1.0).
+HOST_OPERATOR_NAMES: dict[str, str] = {
+    "rate1": "EG RATE 1", "rate2": "EG RATE 2", "rate3": "EG RATE 3", "rate4": "EG RATE 4",
+    "level1": "EG LEVEL 1", "level2": "EG LEVEL 2", "level3": "EG LEVEL 3", "level4": "EG LEVEL 4",
+    "breakpoint": "BREAK POINT", "left_depth": "L SCALE DEPTH", "right_depth": "R SCALE DEPTH",
+    "left_curve": "L KEY SCALE", "right_curve": "R KEY SCALE", "rate_scaling": "RATE SCALING",
+    "amp_mod_sensitivity": "A MOD SENS.", "velocity_sensitivity": "KEY VELOCITY", "output_level": "OUTPUT LEVEL",
+    "frequency_mode": "MODE", "frequency_coarse": "F COARSE", "frequency_fine": "F FINE", "detune": "OSC DETUNE",
+}  # fmt: skip
+#: The names Dexed's plug-in gives the voice's global values (same source).
+HOST_GLOBAL_NAMES: dict[str, str] = {
+    "pitch_rate1": "PITCH EG RATE 1", "pitch_rate2": "PITCH EG RATE 2", "pitch_rate3": "PITCH EG RATE 3",
+    "pitch_rate4": "PITCH EG RATE 4", "pitch_level1": "PITCH EG LEVEL 1", "pitch_level2": "PITCH EG LEVEL 2",
+    "pitch_level3": "PITCH EG LEVEL 3", "pitch_level4": "PITCH EG LEVEL 4", "algorithm": "ALGORITHM",
+    "feedback": "FEEDBACK", "osc_key_sync": "OSC KEY SYNC", "lfo_speed": "LFO SPEED", "lfo_delay": "LFO DELAY",
+    "lfo_pitch_mod_depth": "LFO PM DEPTH", "lfo_amp_mod_depth": "LFO AM DEPTH", "lfo_sync": "LFO KEY SYNC",
+    "lfo_wave": "LFO WAVE", "pitch_mod_sensitivity": "P MODE SENS.", "transpose": "TRANSPOSE",
+}  # fmt: skip
+#: Dexed plug-in parameters outside the voice that a render through ``dexed-py`` assumes: its output filter open
+#: (``Cutoff`` 1, ``Resonance`` 0) and all six operators switched on. Output gain, tuning and mono mode are left
+#: to the user.
+HOST_PLAYBACK_VALUES: dict[str, float] = {
+    "Cutoff": 1.0, "Resonance": 0.0, **{f"OP{op} SWITCH": 1.0 for op in range(1, 7)},
+}  # fmt: skip
 VOICE_BYTES = 155
 NAME_BYTES = 10
 SINGLE_VOICE_HEADER = bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B])
@@ -142,6 +167,17 @@ class DexedSynth(Synth):
     def normalized_value(self, name: str) -> float:
         offset, maximum = self._spec(name)
         return self._voice[offset] / maximum
+
+    def host_parameter_values(self) -> dict[str, float]:
+        """The current voice as Dexed's plug-in parameters: a host's parameter name → normalised value (the DX7
+        value / its maximum, which Dexed rounds back to the value), with :data:`HOST_PLAYBACK_VALUES`. Set them all
+        and a Dexed in a host plays this voice (its name aside: the name is no parameter)."""
+        values = dict(HOST_PLAYBACK_VALUES)
+        for name in CONTROLS:
+            op, _, field = name.partition("_")
+            host = f"{op.upper()} {HOST_OPERATOR_NAMES[field]}" if op[:2] == "op" and op[2:].isdigit() else None
+            values[host or HOST_GLOBAL_NAMES[name]] = self.normalized_value(name)
+        return values
 
     @property
     def voice_name(self) -> str:

@@ -211,6 +211,11 @@ class MatchSynth(ABC):
         """The controls that make up a whole patch in a host: set them all and the plug-in holds the patch."""
         return self.space.names()
 
+    def host_values_by_name(self) -> dict[str, float]:
+        """The synth's current patch as a host's parameter name → normalised value, for plug-ins a host should
+        address by name rather than by index (none by default: :meth:`host_controls` gives the indices)."""
+        return {}
+
     def random_patch(self, rng: np.random.Generator) -> dict[str, float]:
         """A random native patch for synths without presets (default: each parameter from its sampling range)."""
         return self.space.random_patch(rng)
@@ -404,8 +409,17 @@ class DexedMatch(MatchSynth):
         synth.set_controls(values)
 
     def host_controls(self) -> list[str]:
-        """None: Dexed's plug-in numbers its parameters its own way, not checked here, so a host gets the file."""
+        """None by index: a host addresses Dexed's parameters by name (:meth:`host_values_by_name`)."""
         return []
+
+    def host_values_by_name(self) -> dict[str, float]:
+        """The whole voice by Dexed's plug-in parameter names: Dexed's parameter order has changed between its
+        versions, its names have not (``TRANSPOSE`` aside: ``MIDDLE C`` before 0.9.5, which REAPER's side knows)."""
+        from models.synth.dexed import DexedSynth
+
+        synth = self.synth
+        assert isinstance(synth, DexedSynth)
+        return synth.host_parameter_values()
 
     def random_patch(self, rng: np.random.Generator) -> dict[str, float]:
         """A random voice that sounds: an algorithm, its carriers loud (output 75–99, ratio mostly 1), each
