@@ -1,13 +1,14 @@
 """How fast ``reatimbre match`` answers per synth, and where the time goes (the goal: within 1 s per synth).
 
     python benchmarks/match_speed.py [--targets 9] [--synth vital amsynth kars dexed] [--threads 1] [--variant V]
-                                     [--candidates 8]
+                                     [--candidates 8] [--refine auto|N]
 
 Targets are notes of the synths' own patches (random Vital and Kars patches, amsynth's human presets, MIDI 48-59;
 seeded), written nowhere. First the cold costs (loading the weights, each synth's first match with the synth
 loaded), then for every target the per-synth answer as the server's job gives it with its synths loaded
 (``match_target``: infer, decode, render at the candidate notes, render the model's other guesses at the chosen
-note (``--candidates``, as ``reatimbre match``), score, write the patch, host values), wall and
+note (``--candidates``, as ``reatimbre match``), score, refine by ear (``--refine``, default each synth's own),
+write the patch, host values), wall and
 CPU, and its parts timed the same way on the same targets. Finding the target's note and mel (once per target,
 shared by all synths) is reported on its own line. numpy's BLAS runs one thread, as in every ``reatimbre``
 command (``models.scaleout.limit_blas_threads``; set ``OPENBLAS_NUM_THREADS`` to measure another count).
@@ -35,10 +36,12 @@ from models.asp.infer import (
     prepare_target,
     render_mel,
 )
+from models.asp.refine import refine_patch
 from models.asp.store import load_model
 from models.metrics import lsd_db
 from models.scaleout import limit_blas_threads
 from models.synth.match_synths import MatchSynth, match_synth
+from server.commands.match import refine_renders
 
 RATE_HZ = 44_100
 
@@ -64,10 +67,10 @@ def _targets(adapters: dict[str, MatchSynth], count: int, seed: int) -> list[tup
 
 
 def _measure(
-    model: Any, adapters: dict[str, MatchSynth], target: Target, name: str, candidates: int
+    model: Any, adapters: dict[str, MatchSynth], target: Target, name: str, candidates: int, refine: int | None
 ) -> tuple[float, float, dict[str, float]]:
     """One synth's whole answer (wall, CPU) and its parts' wall times, for one target."""
-    _, wall, cpu = _timed(lambda: match_target(model, target, [name], adapters, candidates=candidates))
+    _, wall, cpu = _timed(lambda: match_target(model, target, [name], adapters, candidates=candidates, refine=refine))
     adapter = adapters[name]
     vectors, t_infer, _ = _timed(lambda: candidate_vectors(model, target.mel_db80[None], name, candidates)[0])
     native, t_decode, _ = _timed(lambda: adapter.space.decode(vectors[0]))
@@ -76,6 +79,16 @@ def _measure(
     others = [adapter.space.decode(vector) for vector in vectors[1:]]
     more, t_more, _ = _timed(lambda: [render_mel(adapter, other, target.note) for other in others])
     _, t_score, _ = _timed(lambda: [lsd_db(mel, target.mel_db80) for mel in mels + more])
+    renders = adapter.refine_renders if refine is None else refine
+    refined, t_refine, _ = _timed(
+        lambda: refine_patch(
+            adapter.space,
+            vectors[0],
+            float(lsd_db(mels[0], target.mel_db80)),
+            lambda patch: float(lsd_db(render_mel(adapter, patch, target.note), target.mel_db80)),
+            renders,
+        )
+    )
     _, t_patch, _ = _timed(lambda: adapter.patch_file_bytes(native, "benchmark"))
     return (
         wall,
@@ -86,6 +99,7 @@ def _measure(
             f"render at {len(notes)} candidate notes": t_render,
             f"render {len(others)} more guesses": t_more,
             "score (LSD)": t_score,
+            f"refine ({refined.renders} renders)": t_refine,
             "patch file": t_patch,
         },
     )
@@ -112,6 +126,7 @@ def main() -> None:
     parser.add_argument(
         "--candidates", type=int, default=DEFAULT_CANDIDATES, help="guesses rendered per synth (as `match`)"
     )
+    parser.add_argument("--refine", type=refine_renders, default=None, help="renders refining (as `match`)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     limit_blas_threads()  # as every reatimbre command does (models.scaleout)
@@ -120,7 +135,7 @@ def main() -> None:
         f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} "
         f"{load[2]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); numpy BLAS "
         f"{_blas_threads()} thread(s); variant {args.variant}; "
-        f"{args.candidates} guesses per synth"
+        f"{args.candidates} guesses per synth, refine {'auto' if args.refine is None else args.refine}"
     )
     (model, _sidecar), load_wall, load_cpu = _timed(lambda: load_model(None, args.variant))
     print(f"cold: loading the weights {1000 * load_wall:.0f} ms wall, {1000 * load_cpu:.0f} ms CPU")
@@ -132,7 +147,9 @@ def main() -> None:
     first = prepare_target(targets[0][1], RATE_HZ)
     for name in args.synth:
         _, wall, cpu = _timed(
-            lambda name=name: match_target(model, first, [name], adapters, candidates=args.candidates)
+            lambda name=name: match_target(
+                model, first, [name], adapters, candidates=args.candidates, refine=args.refine
+            )
         )
         print(f"cold: {name}'s first match {1000 * wall:.0f} ms wall, {1000 * cpu:.0f} ms CPU")
 
@@ -145,7 +162,7 @@ def main() -> None:
         prepare_wall.append(wall)
         prepare_cpu.append(cpu)
         for name in args.synth:
-            wall, cpu, timed_parts = _measure(model, adapters, target, name, args.candidates)
+            wall, cpu, timed_parts = _measure(model, adapters, target, name, args.candidates, args.refine)
             answer[name][0].append(wall)
             answer[name][1].append(cpu)
             for key, value in timed_parts.items():

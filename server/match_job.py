@@ -29,6 +29,9 @@ class MatchRequest(BaseModel):
     start_seconds: float = Field(default=0.0, ge=0.0, description="where the target begins in the file (seconds)")
     variant: Literal["separate", "joint_encoder", "joint_decoder"] = "joint_encoder"
     candidates: int = Field(default=12, ge=1, le=64, description="guesses rendered per synth, the closest kept")
+    refine: int | None = Field(
+        default=None, ge=0, le=2000, description="renders refining each patch by ear (null: each synth's default)"
+    )
 
 
 def prepare_match(request: BaseModel, env: JobEnv) -> PreparedJob:
@@ -76,7 +79,13 @@ def _match(
     # plug-in loaded in two threads, or destroyed outside its thread at exit, hangs: server/synth_thread.py).
     results = SYNTHS.call(
         lambda state: match_target(
-            model, target, synths, state.setdefault("match", {}), name=input_path.stem, candidates=request.candidates
+            model,
+            target,
+            synths,
+            state.setdefault("match", {}),
+            name=input_path.stem,
+            candidates=request.candidates,
+            refine=request.refine,
         )
     )
     ctx.stage("writing")

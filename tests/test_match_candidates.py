@@ -60,3 +60,16 @@ def test_the_command_and_the_server_default_to_the_same_number_of_guesses() -> N
 
     args = build_parser().parse_args(["match", "t.wav"])
     assert args.candidates == DEFAULT_CANDIDATES == MatchRequest(input="/t.wav").candidates
+
+
+def test_the_command_and_the_server_refine_each_synth_by_its_own_default() -> None:
+    from pydantic import ValidationError
+
+    from server.cli import build_parser
+    from server.match_job import MatchRequest
+
+    args = build_parser().parse_args(["match", "t.wav"])
+    assert args.refine is None and MatchRequest(input="/t.wav").refine is None  # None: the synth's own budget
+    assert build_parser().parse_args(["match", "t.wav", "--refine", "0"]).refine == 0
+    with pytest.raises(ValidationError):
+        MatchRequest(input="/t.wav", refine=5000)

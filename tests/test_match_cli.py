@@ -93,7 +93,18 @@ def test_train_match_and_eval(kars_data: Path, tmp_path: Path, capsys: pytest.Ca
     )
     # a model's three guesses start with its one guess, rendered once: the best of them is never farther
     assert per_synth["joint_encoder, best of 3"]["lsd_db"]["mean"] <= per_synth["joint_encoder"]["lsd_db"]["mean"]
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--max-clips", "3", "--quiet",
+                 "--candidates", "3", "--refine", "5", "--json", str(tmp_path / "eval3r.json")]) == 0  # fmt: skip
+    refined = json.loads((tmp_path / "eval3r.json").read_text())
+    kars = refined["tables"]["synths"]["kars"]
+    assert kars["refine_renders"] == 5
+    for method in ("joint_encoder", "nearest_preset"):  # refining starts from the best of 3: never farther
+        assert kars[f"{method}, best of 3, refined"]["lsd_db"]["mean"] <= kars[f"{method}, best of 3"]["lsd_db"]["mean"]
+    assert "lsd_below_nearest_best_of_same" in refined["goals"]["joint_encoder, best of 3, refined"]
     capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["match-eval", "--data", str(kars_data), "--refine", "many"])
+    assert "--refine takes auto or a number of renders" in capsys.readouterr().err
     assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--candidates", "0", "--quiet"]) != 0
     assert "--candidates must be 1..64" in capsys.readouterr().err
 

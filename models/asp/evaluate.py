@@ -18,6 +18,7 @@ import numpy as np
 from models.asp.data import MatchData
 from models.asp.infer import candidate_vectors, closest_candidate, closest_native, infer_vectors, render_mel
 from models.asp.nets import AspModel
+from models.asp.refine import refine_patch
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.synth.match_synths import MatchSynth, match_synth
@@ -25,6 +26,8 @@ from models.synth.spaces import Layout
 
 BASELINES = ("random_preset", "nearest_preset", "most_common")
 TIMBRE_EDGES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
+REFINED = "refined"
+"""The suffix of a best-of row whose patches were then refined by ear (``joint_encoder, best of 12, refined``)."""
 
 
 def parameter_errors(predicted: np.ndarray, truth: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
@@ -88,12 +91,16 @@ def evaluate_synth(
     adapter: MatchSynth | None = None,
     on_clip: Callable[[], None] | None = None,
     candidates: int = 1,
+    refine: int | None = 0,
 ) -> dict[str, Any]:
     """Every method's per-clip LSD, parameter MSE and accuracy on one synth's test clips (raw arrays inside).
 
     ``candidates`` above 1 adds, per model, a row that renders that many of its guesses
     (:func:`models.asp.infer.candidate_vectors`) and keeps the closest, and beside them the same for the
-    ``candidates`` nearest training patches, so a render check is judged against a baseline given the same."""
+    ``candidates`` nearest training patches, so a render check is judged against a baseline given the same.
+    ``refine`` (renders; None: the synth's :attr:`~models.synth.match_synths.MatchSynth.refine_renders`) adds
+    to each of those rows one that refines its patch by ear (:func:`models.asp.refine.refine_patch`), as
+    ``match`` does."""
     rng = np.random.default_rng(seed)
     test, train = data.rows("test"), data.rows("train")
     for split, rows in (("test", test), ("training", train)):
@@ -128,8 +135,16 @@ def evaluate_synth(
         results[method] = {"lsd_db": lsd, "mse": mse, "accuracy": accuracy}
     if candidates > 1:  # the best-of rows first; a model's first guess is the one just rendered
         first = {name: results[name]["lsd_db"] for name in models}
-        results = {**_best_of(data, models, test, train, adapter, layout, candidates, seed, on_clip, first), **results}
-    return {"synth": data.synth, "clips": len(test), "harmonic_share": data.harmonic_share[test], "methods": results}
+        renders = None if refine == 0 else adapter.refine_renders if refine is None else refine
+        best = _best_of(data, models, test, train, adapter, layout, candidates, seed, on_clip, first, renders)
+        results = {**best, **results}
+    return {
+        "synth": data.synth,
+        "clips": len(test),
+        "harmonic_share": data.harmonic_share[test],
+        "methods": results,
+        "refine_renders": renders if candidates > 1 else None,
+    }
 
 
 def _best_of(
@@ -143,9 +158,12 @@ def _best_of(
     seed: int,
     on_clip: Callable[[], None] | None,
     first_lsd: dict[str, np.ndarray],
+    refine: int | None = None,
 ) -> dict[str, Any]:
     """Rows of methods that render ``candidates`` guesses per test clip and keep the closest. A model's first
-    guess is its one guess, whose distance per clip ``first_lsd`` holds: it is not rendered again."""
+    guess is its one guess, whose distance per clip ``first_lsd`` holds: it is not rendered again. With
+    ``refine`` renders (0 too: a synth that ``match`` does not refine), each row is followed by its patches
+    refined by ear (``<row>, refined``)."""
     targets = data.mel_db80[test].astype(np.float32)
     truth = data.params[test]
     results: dict[str, Any] = {}
@@ -169,8 +187,42 @@ def _best_of(
             if on_clip is not None:
                 on_clip()
         mse, accuracy = parameter_errors(chosen, truth, layout)
-        results[best_of_label(method, candidates)] = {"lsd_db": lsd, "mse": mse, "accuracy": accuracy}
+        label = best_of_label(method, candidates)
+        results[label] = {"lsd_db": lsd, "mse": mse, "accuracy": accuracy}
+        if refine is not None:
+            results[f"{label}, {REFINED}"] = _refined(data, test, adapter, layout, chosen, lsd, refine, seed, on_clip)
     return results
+
+
+def _refined(
+    data: MatchData,
+    test: np.ndarray,
+    adapter: MatchSynth,
+    layout: Layout,
+    start: np.ndarray,
+    start_lsd: np.ndarray,
+    renders: int,
+    seed: int,
+    on_clip: Callable[[], None] | None,
+) -> dict[str, np.ndarray]:
+    """Each test clip's patch ``start`` (encoded) refined by ear with ``renders`` renders at the clip's note."""
+    lsd = np.empty(len(test))
+    found = np.empty_like(start)
+    for i in range(len(test)):
+        target, note = data.mel_db80[test[i]].astype(np.float32), int(data.note[test[i]])
+        refined = refine_patch(
+            adapter.space,
+            start[i],
+            float(start_lsd[i]),
+            lambda patch, target=target, note=note: float(lsd_db(render_mel(adapter, patch, note), target)),
+            renders,
+            seed + i,
+        )
+        lsd[i], found[i] = refined.lsd_db, refined.vector
+        if on_clip is not None:
+            on_clip()
+    mse, accuracy = parameter_errors(found, data.params[test], layout)
+    return {"lsd_db": lsd, "mse": mse, "accuracy": accuracy}
 
 
 def tables(per_synth: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -185,6 +237,7 @@ def tables(per_synth: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for s in per_synth:
         out["synths"][s["synth"]] = {
             "clips": s["clips"],
+            "refine_renders": s.get("refine_renders"),
             **{
                 method: {metric: _stats(values) for metric, values in s["methods"][method].items()}
                 for method in methods
@@ -226,7 +279,7 @@ def goals(table: dict[str, Any], variants: Sequence[str]) -> dict[str, Any]:
                 "lsd_at_most_0.7_of_random": bool(lsd <= 0.7 * random_lsd),
                 "lsd_below_nearest": bool(lsd < nearest_lsd),
                 "lsd_below_nearest_best_of_same": bool(
-                    lsd < all_[best_of_label("nearest_preset", int(best_of))]["lsd_db"]["mean"]
+                    lsd < all_[f"nearest_preset, best of {best_of}"]["lsd_db"]["mean"]
                 ),
                 "accuracy_5_points_above_most_common": bool(all_[row]["accuracy"]["mean"] >= common_acc + 0.05),
             }
@@ -257,7 +310,7 @@ def markdown(table: dict[str, Any]) -> str:
             "|---|---|---|---|",
         ]
         for method, stats in rows.items():
-            if method == "clips":
+            if method in ("clips", "refine_renders"):
                 continue
             lsd, mse, accuracy = cell(stats["lsd_db"]), cell(stats["mse"], 1, 4), cell(stats["accuracy"], 100, 1)
             lines.append(f"| {method} | {lsd} | {mse} | {accuracy} |")
@@ -265,7 +318,8 @@ def markdown(table: dict[str, Any]) -> str:
 
     lines = block("All synths", table["all"])
     for synth, rows in table["synths"].items():
-        lines += block(f"{synth} ({rows['clips']} test clips)", rows)
+        refined = "" if rows.get("refine_renders") is None else f", refined with {rows['refine_renders']} renders"
+        lines += block(f"{synth} ({rows['clips']} test clips{refined})", rows)
     methods = list(table["timbre_groups"])
     groups = list(table["timbre_groups"][methods[0]])
     lines += ["**LSD (dB) by timbre group (HPSS harmonic share)**", "", "| method | " + " | ".join(groups) + " |"]

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from models.asp.nets import AspModel, prediction_vector
+from models.asp.refine import refine_patch
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.pitch import NoteEstimate, find_note
@@ -191,12 +192,14 @@ def match_target(
     adapters: dict[str, MatchSynth] | None = None,
     name: str = "matched",
     candidates: int = 1,
+    refine: int | None = 0,
 ) -> list[SynthMatch]:
     """Infer, render and score a patch per synth (default: every synth the model knows), best first.
 
     The latent means' patch is tried at each candidate note (an octave either side unless the note was given);
     with ``candidates`` above 1, that many minus one more of the model's guesses (:func:`candidate_vectors`) are
-    rendered at the chosen note and the closest is kept."""
+    rendered at the chosen note and the closest is kept. Then ``refine`` more renders search around it
+    (:func:`models.asp.refine.refine_patch`; None: the synth's own :attr:`MatchSynth.refine_renders`)."""
     names = list(model.architecture.synths) if not synths else synths
     adapters = adapters if adapters is not None else {}
     notes = candidate_notes(target)
@@ -208,11 +211,21 @@ def match_target(
         native = adapter.space.decode(vectors[0])
         distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
         note = min(distances, key=lambda n: (distances[n], abs(n - target.note)))
-        distance = distances[note]
+        distance, chosen = distances[note], vectors[0]
         if candidates > 1:
-            _, other, other_distance = closest_candidate(adapter, vectors[1:], target.mel_db80, note)
+            index, other, other_distance = closest_candidate(adapter, vectors[1:], target.mel_db80, note)
             if other_distance < distance:
-                native, distance = other, other_distance
+                native, distance, chosen = other, other_distance, vectors[1 + index]
+        renders = adapter.refine_renders if refine is None else refine
+        if renders > 0:
+            refined = refine_patch(
+                adapter.space,
+                chosen,
+                distance,
+                lambda patch, a=adapter, n=note: float(lsd_db(render_mel(a, patch, n), target.mel_db80)),
+                renders,
+            )
+            native, distance = refined.native, refined.lsd_db
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)

@@ -175,6 +175,9 @@ class MatchSynth(ABC):
     name: str = ""
     method: str = ""
     patch_suffix: str = ""
+    #: Renders ``match`` spends by default refining a patch by ear (``models.asp.refine``), so that a match
+    #: stays within about 1 s per synth on a 2-core CPU at this synth's render cost.
+    refine_renders: int = 0
 
     def __init__(self, space: ParameterSpace) -> None:
         self.space = space
@@ -296,6 +299,7 @@ class _PluginMatch(MatchSynth):
 
 class AmsynthMatch(_PluginMatch):
     name = "amsynth"
+    refine_renders = 60
     method = "two-oscillator subtractive"
     patch_suffix = ".amSynth.bank"
     plugin_path = AMSYNTH_VST_PATH
@@ -383,6 +387,7 @@ class KarsMatch(_PluginMatch):
 
 class DexedMatch(MatchSynth):
     name = "dexed"
+    refine_renders = 200
     method = "six-operator FM (DX7)"
     patch_suffix = ".syx"
 

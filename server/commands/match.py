@@ -18,6 +18,26 @@ def _note(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"--note takes auto or a MIDI note number, got {text!r}") from None
 
 
+def refine_renders(text: str) -> int | None:
+    """``--refine``: ``auto`` (None: each synth's own default) or a number of renders, 0 to 2000."""
+    if text == "auto":
+        return None
+    try:
+        renders = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--refine takes auto or a number of renders, got {text!r}") from None
+    if not 0 <= renders <= 2000:  # models.asp.refine.MAX_REFINE_RENDERS
+        raise argparse.ArgumentTypeError(f"--refine takes 0 to 2000 renders, got {renders}")
+    return renders
+
+
+REFINE_HELP = (
+    "renders spent refining each synth's patch by ear after the guesses: small changes kept when they render "
+    "closer (default auto: each synth's own, sized to stay within about 1 s: Dexed 200, amsynth 60, Vital and "
+    "Kars 0; 0: off)"
+)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "match",
@@ -40,6 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="guesses rendered per synth, the closest kept: the model's best guess and N-1 drawn from its "
         "uncertainty (default 12; 1: the best guess only)",
     )
+    parser.add_argument("--refine", type=refine_renders, default=None, metavar="auto|N", help=REFINE_HELP)
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
     parser.add_argument(
@@ -68,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.then_coach and synths is not None and "vital" not in synths:
         raise ReaTimbreError("--then-coach needs Vital among --synth")
     target = prepare_target(audio, rate, args.note)
-    results = match_target(model, target, synths, name=args.target.stem, candidates=args.candidates)
+    results = match_target(model, target, synths, name=args.target.stem, candidates=args.candidates, refine=args.refine)
     heard = f"detected {target.estimate.kind}" if target.estimate is not None else "given"
     print(f"match {args.target.name}: note {target.note} ({heard})")
     paths = {}

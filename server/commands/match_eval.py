@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from server.commands.match import refine_renders
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -26,6 +28,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="also score each model rendering N guesses per clip and keeping the closest, beside the N nearest "
         "training patches given the same (default 1: off)",
+    )
+    parser.add_argument(
+        "--refine",
+        type=refine_renders,
+        default=0,
+        metavar="auto|N",
+        help="with --candidates, also score each best-of row's patches refined by ear with N renders, as `match` "
+        "does (auto: each synth's own default; default 0: off)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the tables as JSON")
@@ -59,14 +69,23 @@ def run(args: argparse.Namespace) -> int:
     for data in datasets:
         test = len(data.rows("test"))
         clips = min(test, args.max_clips) if args.max_clips else test
-        total = clips * (len(models) + 3) + (clips * (len(models) + 1) if args.candidates > 1 else 0)
+        best_of_rows = (len(models) + 1) * (2 if args.refine != 0 else 1) if args.candidates > 1 else 0
+        total = clips * (len(models) + 3 + best_of_rows)
         with tqdm(total=total, unit="render", disable=args.quiet, desc=f"match-eval {data.synth}") as bar:
 
             def rendered(bar: tqdm = bar) -> None:
                 bar.update(1)
 
             per_synth.append(
-                evaluate_synth(data, models, args.max_clips, args.seed, on_clip=rendered, candidates=args.candidates)
+                evaluate_synth(
+                    data,
+                    models,
+                    args.max_clips,
+                    args.seed,
+                    on_clip=rendered,
+                    candidates=args.candidates,
+                    refine=args.refine,
+                )
             )
     table = tables(per_synth)
     checks = goals(table, variants)
@@ -94,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 "command": "reatimbre match-eval --data "
                 + " ".join(str(f) for f in args.data)
                 + (f" --max-clips {args.max_clips}" if args.max_clips else "")
-                + (f" --candidates {args.candidates}" if args.candidates > 1 else ""),
+                + (f" --candidates {args.candidates}" if args.candidates > 1 else "")
+                + (f" --refine {'auto' if args.refine is None else args.refine}" if args.refine != 0 else ""),
             }
             write_bytes(directory / f"{variant}.json", json.dumps(sidecar, indent=1).encode("utf-8"))
     return 0

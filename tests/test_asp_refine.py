@@ -1,0 +1,86 @@
+"""Refining a matched patch by ear (models.asp.refine): what a user gets is never farther than the guess, and on a
+real synth it comes closer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.asp.infer import Target, match_target, render_mel
+from models.asp.refine import refine_patch
+from models.asp.store import load_model
+from models.errors import ReaTimbreError
+from models.metrics import lsd_db
+from models.synth.match_synths import match_synth
+from models.synth.spaces import CATEGORICAL, CONTINUOUS, ParameterSpace, ParameterSpec
+
+SPACE = ParameterSpace(
+    "toy",
+    [
+        ParameterSpec("cutoff", CONTINUOUS, 1000.0, 20.0, 20000.0),
+        ParameterSpec("level", CONTINUOUS, 0.5, 0.0, 1.0),
+        ParameterSpec("wave", CATEGORICAL, 0.0, classes=(0.0, 1.0, 2.0, 3.0)),
+    ],
+)
+TRUTH = {"cutoff": 12000.0, "level": 0.2, "wave": 2.0}
+
+
+def _distance(patch: dict[str, float]) -> float:
+    """A stand-in for a render's distance: 0 at TRUTH."""
+    return (
+        abs(patch["cutoff"] - TRUTH["cutoff"]) / 1000.0
+        + 10.0 * abs(patch["level"] - TRUTH["level"])
+        + (0.0 if patch["wave"] == TRUTH["wave"] else 5.0)
+    )
+
+
+def test_the_search_comes_closer_within_its_budget_and_repeats_for_a_seed() -> None:
+    start_patch = {"cutoff": 2000.0, "level": 0.9, "wave": 0.0}
+    measured: list[dict[str, float]] = []
+
+    def measure(patch: dict[str, float]) -> float:
+        measured.append(patch)
+        return _distance(patch)
+
+    start = SPACE.encode(start_patch)
+    refined = refine_patch(SPACE, start, _distance(start_patch), measure, renders=150, seed=3)
+    assert refined.renders == len(measured) == 150
+    assert len({tuple(p.values()) for p in measured}) == 150  # never the same patch twice
+    assert refined.lsd_db == min(_distance(p) for p in measured) == _distance(refined.native)
+    assert refined.lsd_db < 0.25 * _distance(start_patch) and refined.native["wave"] == 2.0
+    again = refine_patch(SPACE, start, _distance(start_patch), _distance, renders=150, seed=3)
+    assert again.native == refined.native
+
+
+def test_nothing_closer_keeps_the_guess() -> None:
+    start = SPACE.encode(TRUTH)
+    refined = refine_patch(SPACE, start, 0.0, _distance, renders=40)
+    assert refined.native == SPACE.decode(start) and refined.lsd_db == 0.0 and refined.improvements == 0
+    unchanged = refine_patch(SPACE, start, 0.0, _distance, renders=0)
+    assert unchanged.renders == 0 and np.array_equal(unchanged.vector, start)
+
+
+def test_a_space_with_few_patches_ends_when_all_are_tried() -> None:
+    small = ParameterSpace("switch", [ParameterSpec("wave", CATEGORICAL, 0.0, classes=(0.0, 1.0))])
+    refined = refine_patch(small, small.encode({"wave": 0.0}), 1.0, lambda p: 1.0 - p["wave"], renders=50)
+    assert refined.renders == 1 and refined.native == {"wave": 1.0} and refined.lsd_db == 0.0
+
+
+def test_a_bad_budget_is_refused() -> None:
+    with pytest.raises(ReaTimbreError, match="refinement renders must be 0..2000"):
+        refine_patch(SPACE, SPACE.encode(TRUTH), 0.0, _distance, renders=-1)
+
+
+def test_match_refines_a_dexed_patch_closer_than_its_best_guess() -> None:
+    """A random DX7 voice as the target: the refined match renders closer, and its patch file is the refined one."""
+    dexed = match_synth("dexed")
+    truth = dexed.random_patch(np.random.default_rng(11))
+    target = Target(render_mel(dexed, truth, 55), 55, None, 0.0)
+    model, _ = load_model(None, "joint_encoder")
+    adapters = {"dexed": dexed}
+    (guess,) = match_target(model, target, ["dexed"], adapters, candidates=4, refine=0)
+    (refined,) = match_target(model, target, ["dexed"], adapters, candidates=4, refine=None)  # Dexed's own default
+    assert dexed.refine_renders == 200
+    assert refined.lsd_db < guess.lsd_db
+    dexed.synth.load_patch_bytes(refined.patch_bytes)
+    assert float(lsd_db(render_mel(dexed, dexed.read(), 55), target.mel_db80)) == pytest.approx(refined.lsd_db)
