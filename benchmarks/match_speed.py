@@ -34,6 +34,7 @@ from models.asp.infer import (
     candidate_vectors,
     match_target,
     prepare_target,
+    render_distance,
     render_mel,
 )
 from models.asp.refine import refine_patch
@@ -85,7 +86,7 @@ def _measure(
             adapter.space,
             vectors[0],
             float(lsd_db(mels[0], target.mel_db80)),
-            lambda patch: float(lsd_db(render_mel(adapter, patch, target.note), target.mel_db80)),
+            render_distance(adapter, target.note, target.mel_db80),
             renders,
         )
     )

@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from models.asp.data import MatchData
-from models.asp.infer import candidate_vectors, closest_candidate, closest_native, infer_vectors, render_mel
+from models.asp.infer import (
+    candidate_vectors,
+    closest_candidate,
+    closest_native,
+    infer_vectors,
+    render_distance,
+    render_mel,
+)
 from models.asp.nets import AspModel
 from models.asp.refine import refine_patch
 from models.errors import ReaTimbreError
@@ -210,14 +217,8 @@ def _refined(
     found = np.empty_like(start)
     for i in range(len(test)):
         target, note = data.mel_db80[test[i]].astype(np.float32), int(data.note[test[i]])
-        refined = refine_patch(
-            adapter.space,
-            start[i],
-            float(start_lsd[i]),
-            lambda patch, target=target, note=note: float(lsd_db(render_mel(adapter, patch, note), target)),
-            renders,
-            seed + i,
-        )
+        measure = render_distance(adapter, note, target)
+        refined = refine_patch(adapter.space, start[i], float(start_lsd[i]), measure, renders, seed + i)
         lsd[i], found[i] = refined.lsd_db, refined.vector
         if on_clip is not None:
             on_clip()

@@ -15,6 +15,7 @@ that note is the patch's (``SynthMatch.note``), and ``--then-coach`` hands it to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +178,15 @@ def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.nda
     return clip_features(audio).mel_db80
 
 
+def render_distance(synth: MatchSynth, note: int, target_mel_db80: np.ndarray) -> Callable[[dict[str, float]], float]:
+    """A native patch → the LSD (dB) of its render at ``note`` from the target: what refining searches by."""
+
+    def measure(native: dict[str, float]) -> float:
+        return float(lsd_db(render_mel(synth, native, note), target_mel_db80))
+
+    return measure
+
+
 def candidate_notes(target: Target) -> list[int]:
     """The notes a patch is tried at: the given note; else the detected (or default) note and an octave either
     side (see the module docstring)."""
@@ -218,13 +228,8 @@ def match_target(
                 native, distance, chosen = other, other_distance, vectors[1 + index]
         renders = adapter.refine_renders if refine is None else refine
         if renders > 0:
-            refined = refine_patch(
-                adapter.space,
-                chosen,
-                distance,
-                lambda patch, a=adapter, n=note: float(lsd_db(render_mel(a, patch, n), target.mel_db80)),
-                renders,
-            )
+            measure = render_distance(adapter, note, target.mel_db80)
+            refined = refine_patch(adapter.space, chosen, distance, measure, renders)
             native, distance = refined.native, refined.lsd_db
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
