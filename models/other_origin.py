@@ -162,7 +162,12 @@ def _drum_events(bars: int) -> list[tuple[float, float, int, int]]:
 
 
 def _render_midi(tracks: list[mido.MidiTrack], seconds: float, folder: Path, stem: str) -> np.ndarray:
-    """The tracks played through the soundfont by fluidsynth (its reverb and chorus off), mono."""
+    """The tracks played through the soundfont by fluidsynth (its reverb and chorus off), mono, fitted."""
+    return _fit(_play(tracks, folder, stem), seconds)
+
+
+def _play(tracks: list[mido.MidiTrack], folder: Path, stem: str) -> np.ndarray:
+    """The tracks played through the soundfont by fluidsynth (its reverb and chorus off), mono, as rendered."""
     soundfont = soundfont_path()
     assert soundfont is not None  # _require_tools checked it
     song = mido.MidiFile(ticks_per_beat=_TICKS_PER_BEAT)
@@ -173,7 +178,7 @@ def _render_midi(tracks: list[mido.MidiTrack], seconds: float, folder: Path, ste
         ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(SAMPLE_RATE_HZ)]
         + ["-F", str(wav_path), "-T", "wav", str(soundfont), str(midi_path)]
     )
-    return _fit(_read_mono(wav_path), seconds)
+    return _read_mono(wav_path)
 
 
 def _speech(seconds: float, folder: Path) -> np.ndarray:
@@ -201,3 +206,42 @@ def other_origin_material(seconds: float = DEFAULT_SECONDS) -> dict[str, np.ndar
         mix += level * clips[name]
     clips["mix"] = _fit(mix, seconds)
     return clips
+
+
+#: General MIDI instruments (0-based program numbers) whose single notes test sound matching on sampled sounds.
+GM_INSTRUMENTS: dict[str, int] = {
+    "acoustic grand piano": 0, "electric piano": 4, "drawbar organ": 16, "nylon guitar": 24, "finger bass": 33,
+    "violin": 40, "string ensemble": 48, "trumpet": 56, "alto sax": 65, "flute": 73, "square lead": 80,
+    "warm pad": 89,
+}  # fmt: skip
+_NOTE_BEATS = 4.0  # each note's slot: 2.4 s at the material's 100 BPM
+_LEAD_SECONDS = 0.05  # silence kept before each note's onset
+
+
+def soundfont_notes(
+    instruments: dict[str, int],
+    notes: list[int],
+    held_seconds: float = 0.75,
+    clip_seconds: float = 1.5,
+    velocity: int = 100,
+) -> dict[tuple[str, int], np.ndarray]:
+    """Single held notes of General MIDI instruments through the soundfont: (instrument, MIDI note) → a mono clip
+    of ``clip_seconds`` from just before the note's onset, peak :data:`PEAK_DBFS`. Like the synths' training
+    clips, each note is held ``held_seconds`` and then released inside the clip."""
+    if not 0.1 <= held_seconds < clip_seconds <= _NOTE_BEATS * 60 / _TEMPO_BPM - _LEAD_SECONDS:
+        raise ReaTimbreError(
+            f"notes need 0.1 <= held_seconds < clip_seconds <= 2.3, got {held_seconds}, {clip_seconds}"
+        )
+    if not notes or any(not 0 <= n <= 127 for n in notes):
+        raise ReaTimbreError(f"notes must be MIDI numbers 0..127, got {notes}")
+    _require_tools()
+    held_beats = held_seconds * _TEMPO_BPM / 60
+    out: dict[tuple[str, int], np.ndarray] = {}
+    with tempfile.TemporaryDirectory(prefix="reatimbre-soundfont-notes-") as tmp:
+        for index, (name, program) in enumerate(instruments.items()):
+            events = [(1.0 + i * _NOTE_BEATS, held_beats, note, velocity) for i, note in enumerate(notes)]
+            audio = _play([_track(events, index % 9, program)], Path(tmp), f"instrument-{index}")
+            for i, note in enumerate(notes):
+                start = int(round(((1.0 + i * _NOTE_BEATS) * 60 / _TEMPO_BPM - _LEAD_SECONDS) * SAMPLE_RATE_HZ))
+                out[(name, note)] = _fit(audio[start:], clip_seconds)
+    return out
