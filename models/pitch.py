@@ -104,8 +104,10 @@ def main_onset_seconds(mono: np.ndarray, rate: int = ANALYSIS_RATE_HZ) -> float:
 def _harmonic_share(piece: np.ndarray, f0_hz: float, rate: int) -> float:
     """Share of the spectrum's peak energy within a quarter-tone of a harmonic of ``f0_hz``.
 
-    0 when the lowest strong peak (within 30 dB of the strongest) is neither ``f0_hz`` nor its octave: a chord
-    whose notes are harmonics of a lower, absent note (C E G: 4:5:6 over C two octaves down) is not that note.
+    0 when the strong peaks (within 30 dB of the strongest) begin above ``f0_hz``'s octave, with nothing strong at
+    ``f0_hz`` or its octave: a chord whose notes are harmonics of a lower, absent note (C E G: 4:5:6 over C two
+    octaves down) is not that note. A strong peak below ``f0_hz`` (a sampled instrument's body resonance, a
+    detuned ensemble's beating) does not veto the note: it only counts against the share.
     """
     from scipy.signal import find_peaks
 
@@ -120,8 +122,8 @@ def _harmonic_share(piece: np.ndarray, f0_hz: float, rate: int) -> float:
         return 0.0
     ratio = freqs[peaks] / f0_hz
     strong = level_db[peaks] >= level_db.max() - 30.0
-    lowest = float(ratio[strong].min())
-    if min(abs(12 * np.log2(lowest)), abs(12 * np.log2(lowest / 2))) > 0.5:
+    at_root = np.minimum(np.abs(12 * np.log2(ratio[strong])), np.abs(12 * np.log2(ratio[strong] / 2))) <= 0.5
+    if not at_root.any() and float(ratio[strong].min()) > 1.0:
         return 0.0
     nearest = np.maximum(1.0, np.round(ratio))
     harmonic = np.abs(12 * np.log2(ratio / nearest)) < 0.25

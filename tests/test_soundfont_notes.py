@@ -39,3 +39,15 @@ def test_impossible_notes_are_refused() -> None:
         soundfont_notes({"flute": 73}, [200])
     with pytest.raises(ReaTimbreError, match="held_seconds < clip_seconds"):
         soundfont_notes({"flute": 73}, [50], held_seconds=2.0, clip_seconds=1.5)
+
+
+@needs_tools
+def test_sampled_notes_with_a_resonance_below_them_are_heard_at_their_pitch() -> None:
+    """The piano's A3 and the string ensemble's notes have a strong peak below the note (the piano's body at 96 Hz,
+    the ensemble's beating): a single note all the same, not a chord (they were matched at the default note)."""
+    from models.pitch import find_note
+
+    clips = soundfont_notes({"acoustic grand piano": 0, "string ensemble": 48}, [50, 57])
+    for key in (("acoustic grand piano", 57), ("string ensemble", 50), ("string ensemble", 57)):
+        estimate = find_note(clips[key][None], RATE)
+        assert estimate.kind == "pitched" and estimate.midi == key[1], (key, estimate)
