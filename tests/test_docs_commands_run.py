@@ -72,7 +72,7 @@ ALLOWED: dict[str, str] = {
     "python3 install.py": "creates .venv and downloads torch and every dependency from the package index (minutes, "
     "network); .ci/run runs this set-up as CI's first step",
     "python3 install.py --dev": "as `python3 install.py`, plus the test tools; .ci/run runs exactly this line",
-    "python -m pytest -q": "the test suite itself; .ci/run runs it after `python3 install.py --dev`",
+    "python -m pytest -q -n 2": "the test suite itself; .ci/run runs it after `python3 install.py --dev`",
     "reatimbre batch song.rpp --effect compressor --selected --reaper-render --reaper /opt/REAPER/reaper": "needs "
     "REAPER's executable to render the new project (tests/test_batch_reaper.py checks the command it would run)",
     "reatimbre batch --reapy --effect compressor": "needs a running REAPER with the reapy server "
@@ -621,7 +621,7 @@ def _merged_serve_argv(doc: str) -> list[str]:
 _MADE: dict[tuple[str, str], Path] = {}
 """What a doc line wrote in an earlier test of this session, by (line, output relative to its work folder)."""
 
-_NOT_THE_REPOSITORY = {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_NOT_THE_REPOSITORY = {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 
 
 def _repository_files() -> dict[Path, int]:

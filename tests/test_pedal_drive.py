@@ -14,7 +14,7 @@ from models.errors import ReaTimbreError
 from models.fit import fit
 from models.library import load_model, save_model
 from models.losses import MultiResolutionSTFTLoss
-from models.material import make_program
+from models.material import GENERATORS, make_program
 from models.networks import architecture_record, build_network
 from models.pedals.drive import DriveChain, DriveConfig
 from models.pedals.training import CropSource, render
@@ -56,9 +56,9 @@ def test_the_filters_and_the_chain_start_as_the_identity() -> None:
         unit = torch.zeros_like(taps)
         unit[:, 0] = 1.0
         assert torch.allclose(taps, unit, atol=1e-5)
-    x = torch.randn(2, 1, 1000) * 0.5
-    with torch.no_grad():
-        assert torch.allclose(fresh(x, control), x[..., fresh.receptive_field - 1 :], atol=1e-5)
+    x = torch.randn(2, 1, 1000, generator=torch.Generator().manual_seed(0)) * 0.5
+    with torch.no_grad():  # float32 filtering: peaks near 2 come back within about 1e-5 (seeds vary; 5e-5 holds)
+        assert torch.allclose(fresh(x, control), x[..., fresh.receptive_field - 1 :], atol=5e-5)
 
 
 def test_silence_in_gives_silence_out_whatever_the_knobs() -> None:
@@ -147,7 +147,10 @@ def test_a_short_training_run_on_the_fuzz_lowers_the_loss() -> None:
     torch.manual_seed(0)
     network = DriveConfig().build(effect)  # the shipped size: its long filters are what must learn
     rng = np.random.default_rng(0)
-    clips = [make_program(2.0, SAMPLE_RATE_HZ, rng) for _ in range(2)]
+    # Not Vital's notes: its renders differ a little from call to call, and with them 200 steps ended at 1.29 or
+    # 1.76 from one run to the next. Without them the run is the same in any process and at any thread count (1.27).
+    kinds = [kind for kind in GENERATORS if kind != "vital_note"]
+    clips = [make_program(2.0, SAMPLE_RATE_HZ, rng, kinds) for _ in range(2)]
     source = CropSource(effect, clips, network.receptive_field, 4096, 4, seed=0, crop_gain_db=(0.0, 12.0))
     held = [CropSource(effect, clips, network.receptive_field, 4096, 8, seed=9).batch(0)]
     mrstft = MultiResolutionSTFTLoss()
