@@ -80,7 +80,7 @@ def _measure(
     others = [adapter.space.decode(vector) for vector in vectors[1:]]
     more, t_more, _ = _timed(lambda: [render_mel(adapter, other, target.note) for other in others])
     _, t_score, _ = _timed(lambda: [lsd_db(mel, target.mel_db80) for mel in mels + more])
-    renders = adapter.refine_renders if refine is None else refine
+    renders = adapter.renders_refining(refine)
     refined, t_refine, _ = _timed(
         lambda: refine_patch(
             adapter.space,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from fastapi.testclient import TestClient
 from models.asp.infer import match_target, prepare_target
 from models.asp.store import SHIPPED_MATCH_DIR, load_model, stored_variants
 from models.audio_io import write_audio
-from models.synth.match_synths import KarsMatch, VitalMatch
+from models.synth.match_synths import MATCH_SYNTHS, PATCH_SUFFIXES, KarsMatch, VitalMatch
 from server.app import create_app
+from server.commands.match_data import SYNTH_CHOICES
+from server.match_job import SynthName
 from server.serverconfig import ServerConfig
 
 TOKEN = "match-test-token-0123456789"
@@ -35,6 +38,12 @@ def _vital_target(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_audio(path, audio, 44100)
     return path
+
+
+def test_the_cli_and_the_server_offer_every_synth_match_knows() -> None:
+    # Listed by hand there so that parsing a command line does not import torch; a synth added to the registry
+    # must be added to both, or `match --synth` and POST /v1/match would refuse it.
+    assert set(SYNTH_CHOICES) == set(typing.get_args(SynthName)) == set(MATCH_SYNTHS) == set(PATCH_SUFFIXES)
 
 
 def test_shipped_weights_and_sidecars() -> None:

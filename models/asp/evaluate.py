@@ -142,7 +142,7 @@ def evaluate_synth(
         results[method] = {"lsd_db": lsd, "mse": mse, "accuracy": accuracy}
     if candidates > 1:  # the best-of rows first; a model's first guess is the one just rendered
         first = {name: results[name]["lsd_db"] for name in models}
-        renders = None if refine == 0 else adapter.refine_renders if refine is None else refine
+        renders = None if refine == 0 else adapter.renders_refining(refine)
         best = _best_of(data, models, test, train, adapter, layout, candidates, seed, on_clip, first, renders)
         results = {**best, **results}
     return {

@@ -226,7 +226,7 @@ def match_target(
             index, other, other_distance = closest_candidate(adapter, vectors[1:], target.mel_db80, note)
             if other_distance < distance:
                 native, distance, chosen = other, other_distance, vectors[1 + index]
-        renders = adapter.refine_renders if refine is None else refine
+        renders = adapter.renders_refining(refine)
         if renders > 0:
             measure = render_distance(adapter, note, target.mel_db80)
             refined = refine_patch(adapter.space, chosen, distance, measure, renders)

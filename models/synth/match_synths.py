@@ -183,6 +183,10 @@ class MatchSynth(ABC):
         self.space = space
         self._synth: Synth | None = None
 
+    def renders_refining(self, refine: int | None) -> int:
+        """Renders to refine a patch with: ``refine`` as asked, or this synth's :attr:`refine_renders` for None."""
+        return self.refine_renders if refine is None else refine
+
     @property
     def synth(self) -> Synth:
         """The renderer (loaded on first use)."""
