@@ -140,6 +140,7 @@ def find_note(audio: np.ndarray, sample_rate_hz: int) -> NoteEstimate:
     mono = _mono(audio, sample_rate_hz)
     if mono.size == 0 or float(np.abs(mono).max()) < SILENCE_PEAK:
         return NoteEstimate("silent", None, 0.0, 0.0, 0.0, 0.0)
+    mono = np.pad(mono, (0, max(0, FRAME - mono.size)))  # a click shorter than a frame: silence after it
     rate = ANALYSIS_RATE_HZ
     onset = main_onset_seconds(mono, rate)
     piece = mono[int(onset * rate) : int((onset + NOTE_SECONDS) * rate)]

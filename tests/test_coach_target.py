@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -84,6 +86,15 @@ def test_noise_is_unpitched_and_silence_is_refused() -> None:
     assert find_note(np.zeros(rate, np.float32), rate).kind == "silent"
     # with both note and start given nothing is detected, as before
     assert prepare_target(noise, rate, start_seconds=0.0, note=50).estimate is None
+
+
+def test_a_click_shorter_than_an_analysis_frame_is_heard_without_library_warnings() -> None:
+    rate = 44_100
+    click = (0.1 * np.random.default_rng(0).standard_normal(100)).astype(np.float32)  # 2 ms
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # librosa warns about frames longer than the signal
+        estimate = find_note(click, rate)
+    assert estimate.kind == "unpitched" and estimate.midi is None
 
 
 def test_a_patch_that_sounds_an_octave_down_plays_the_note_that_matches() -> None:
