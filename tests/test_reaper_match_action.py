@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dexed_host import dexed_emulated, voice_from_host
+from dexed_plugin_probe import NOTE, NOTE_SECONDS, RENDER_SECONDS, VELOCITY, installed_dexed, probe
 from reaper_emulator import EmuParam, ReaperEmulator
 from test_reaper_scripts import (
     SCRIPTS,
@@ -21,7 +23,7 @@ from test_reaper_scripts import (
     server,  # noqa: F401 - the fixture the server tests below use
 )
 
-from models.synth.dexed import voice_from_bytes
+from models.synth.dexed import DexedSynth, voice_from_bytes
 from models.synth.vital import VitalSynth
 
 MATCH = SCRIPTS / "ReaTimbre_Match the selected item with a synth.py"
@@ -120,6 +122,30 @@ def test_a_new_dexed_track_plays_the_matched_cartridge(emu: ReaperEmulator, tmp_
     written = voice_from_host([p.value for p in emu.params(1, 0)])
     assert written == bytes(voice_from_bytes(cartridge.read_bytes()))[:145]  # Dexed reads back voice 1 of the .syx
     assert "wrote the dexed patch (153 parameters) into VST3i: Dexed (Digital Suburban)" in emu.console[-1]
+
+
+@pytest.mark.skipif(installed_dexed() is None, reason="no Dexed VST3 installed (none ships with Debian)")
+@pytest.mark.usefixtures("server")
+def test_the_real_dexed_plays_what_the_action_wrote_as_the_match_rendered_it(
+    emu: ReaperEmulator, tmp_path: Path
+) -> None:
+    # the emulated instance has the real plug-in's 2,238 parameters (JUCE's MIDI CC ones too), at its defaults
+    listed, _ = probe([], tmp_path / "list")
+    emu.install_plugin(DEXED_VST3, [EmuParam(n, v) for n, v in zip(listed["names"], listed["defaults"], strict=True)])
+    run_action(emu, MATCH, ["dexed,auto"], timeout_seconds=240)
+    assert emu.message_boxes == [] and emu.undo_history == [DESCRIPTION]
+    assert "wrote the dexed patch (153 parameters) into VST3i: Dexed (Digital Suburban)" in emu.console[-1]
+    # what the action changed, by name (setting every parameter would also set Program, which loads a preset)
+    defaults = dict(zip(listed["names"], listed["defaults"], strict=True))
+    written = {p.name: p.value for p in emu.params(1, 0) if p.value != defaults[p.name]}
+    played, (real,) = probe([written], tmp_path / "play")
+    (cartridge,) = sorted((tmp_path / "data" / "renders").glob("dry-dexed*.syx"))
+    synth = DexedSynth()
+    synth.load_patch_bytes(cartridge.read_bytes())
+    matched = np.asarray(synth.render(NOTE, VELOCITY / 127, NOTE_SECONDS, RENDER_SECONDS), np.float64)[0]
+    n = min(real.shape[1], matched.size)
+    assert played["voices"][0]["missing"] == []
+    assert np.corrcoef(real[0, :n].astype(np.float64), matched[:n])[0, 1] > 0.98  # the matched sound, in Dexed
 
 
 @pytest.mark.usefixtures("server")
