@@ -54,14 +54,21 @@ class SynthPlugin:
     """``TrackFX_AddByName`` names, tried in order (the type prefix picks the build)."""
     chain_kinds: tuple[str, ...]
     """FX chain name types (``VST3i: Vital (Vital Audio)`` is ``VST3``) whose parameter order ``host_values`` has."""
+    level_note: str = ""
+    """What a user should know about the level the plug-in plays the patch at, against the match's render."""
 
 
 SYNTH_PLUGINS: dict[str, SynthPlugin] = {
     "vital": SynthPlugin("vital", "Vital", ("VST3:Vital", "VST2:Vital"), ("VST3", "VST")),
     "amsynth": SynthPlugin("amsynth", "amsynth", ("VST2:amsynth",), ("VST",)),
     "kars": SynthPlugin("kars", "Kars", ("VST2:Kars",), ("VST",)),
-    "dexed": SynthPlugin("dexed", "Dexed", ("VST3:Dexed", "VST2:Dexed"), ("VST3", "VST", "CLAP")),
-}
+    "dexed": SynthPlugin(
+        "dexed", "Dexed", ("VST3:Dexed", "VST2:Dexed"), ("VST3", "VST", "CLAP"),
+        # measured: Dexed 1.0.1 at its full Output plays dexed-py's render of a voice at 0.122-0.125 of its level
+        level_note="Dexed plays it about 18 dB quieter than the match heard it (its output stage): raise the track's "
+        "volume to compare it with the item",
+    ),
+}  # fmt: skip
 
 #: Other names a plug-in parameter has had in older versions: Dexed's ``TRANSPOSE`` was ``MIDDLE C`` before
 #: Dexed 0.9.5 (2020; Dexed's ``Source/PluginParam.cpp``).
@@ -83,6 +90,8 @@ class WrittenPatch:
     fx_name: str
     new_track: bool
     parameters: int
+    level_note: str = ""
+    """:attr:`SynthPlugin.level_note` of the synth written."""
 
 
 def synth_on_track(api: ReaperApi, track: str, plugin: SynthPlugin) -> int | None:
@@ -184,4 +193,6 @@ def _write(api: ReaperApi, track: str, fx: int, entry: dict[str, Any], new_track
     refused = [i for i, v in sorted(values.items()) if not ret(api.call("TrackFX_SetParamNormalized", track, fx, i, v))]
     if refused:
         raise ReaTimbreError(f"{name} refused {len(refused)} of {len(values)} parameters (first: {refused[0] + 1})")
-    return WrittenPatch(str(entry["synth"]), track, track_index(api, track) + 1, name, new_track, len(values))
+    synth = str(entry["synth"])
+    note = SYNTH_PLUGINS[synth].level_note
+    return WrittenPatch(synth, track, track_index(api, track) + 1, name, new_track, len(values), note)

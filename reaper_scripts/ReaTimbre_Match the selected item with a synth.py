@@ -89,7 +89,7 @@ def main():
         where = "a new track" if written.new_track else "the item's track"
         reatimbre_action.status(
             f"wrote the {written.synth} patch ({written.parameters} parameters) into {written.fx_name} on "
-            f"{where} (track {written.track_number})"
+            f"{where} (track {written.track_number})" + (f"; {written.level_note}" if written.level_note else "")
         )
 
     client = Client()

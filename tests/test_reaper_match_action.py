@@ -122,6 +122,7 @@ def test_a_new_dexed_track_plays_the_matched_cartridge(emu: ReaperEmulator, tmp_
     written = voice_from_host([p.value for p in emu.params(1, 0)])
     assert written == bytes(voice_from_bytes(cartridge.read_bytes()))[:145]  # Dexed reads back voice 1 of the .syx
     assert "wrote the dexed patch (153 parameters) into VST3i: Dexed (Digital Suburban)" in emu.console[-1]
+    assert "Dexed plays it about 18 dB quieter than the match heard it" in emu.console[-1]
 
 
 @pytest.mark.skipif(installed_dexed() is None, reason="no Dexed VST3 installed (none ships with Debian)")
