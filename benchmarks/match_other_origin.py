@@ -29,7 +29,7 @@ import torch
 
 from models.asp.data import MatchData, load_match_data
 from models.asp.evaluate import nearest_rows
-from models.asp.infer import match_target, prepare_target, render_distance
+from models.asp.infer import heard_distance, match_target, prepare_target, render_distance
 from models.asp.store import load_model
 from models.other_origin import GM_INSTRUMENTS, soundfont_notes
 from models.rates import SAMPLE_RATE_HZ
@@ -40,12 +40,15 @@ METHODS = ("one guess", "best of 12", "match (refined)", "nearest patch", "neare
 
 
 def _lookups(data: MatchData, adapter: MatchSynth, mel_db80: np.ndarray, note: int) -> tuple[float, float]:
-    """The nearest training patch's LSD and the best of the 12 nearest, rendered at ``note``."""
+    """The nearest training patch's LSD and the best of the 12 nearest, rendered at ``note`` (the kept one's
+    distance told as ``match`` tells its own: :func:`~models.asp.infer.heard_distance`)."""
     train = data.rows("train")
     rows = train[nearest_rows(mel_db80[None], data.mel_db80[train], 12)[0]]
     measure = render_distance(adapter, note, mel_db80)
-    distances = [measure(data.patch_values[int(data.patch_index[row])]) for row in rows]
-    return distances[0], min(distances)
+    natives = [data.patch_values[int(data.patch_index[row])] for row in rows]
+    distances = [measure(native) for native in natives]
+    best = int(np.argmin(distances))
+    return distances[0], heard_distance(adapter, natives[best], note, mel_db80, distances[best])
 
 
 def main() -> None:
