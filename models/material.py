@@ -138,11 +138,16 @@ def speech_like(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
 
 
 def vital_note(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A note from the Vital synth (via ``vita``) with a randomised oscillator and filter."""
+    """A note from the Vital synth (via ``vita``) with a randomised oscillator and filter, the same for the same
+    ``rng`` state: Vital's own random oscillator phases (its RNG has no seed) are turned off."""
     import vita
+
+    from models.synth.vital import RANDOM_PHASE_CONTROLS
 
     synth = vita.Synth()
     controls = synth.get_controls()
+    for name in RANDOM_PHASE_CONTROLS:
+        controls[name].set(0.0)
     controls["osc_1_wave_frame"].set(float(rng.uniform(0, 256)))
     controls["osc_1_unison_voices"].set(float(rng.integers(1, 6)))
     controls["filter_1_on"].set(float(rng.random() < 0.6))
