@@ -90,8 +90,6 @@ class WrittenPatch:
     fx_name: str
     new_track: bool
     parameters: int
-    level_note: str = ""
-    """:attr:`SynthPlugin.level_note` of the synth written."""
 
 
 def synth_on_track(api: ReaperApi, track: str, plugin: SynthPlugin) -> int | None:
@@ -193,6 +191,4 @@ def _write(api: ReaperApi, track: str, fx: int, entry: dict[str, Any], new_track
     refused = [i for i, v in sorted(values.items()) if not ret(api.call("TrackFX_SetParamNormalized", track, fx, i, v))]
     if refused:
         raise ReaTimbreError(f"{name} refused {len(refused)} of {len(values)} parameters (first: {refused[0] + 1})")
-    synth = str(entry["synth"])
-    note = SYNTH_PLUGINS[synth].level_note
-    return WrittenPatch(synth, track, track_index(api, track) + 1, name, new_track, len(values), note)
+    return WrittenPatch(str(entry["synth"]), track, track_index(api, track) + 1, name, new_track, len(values))

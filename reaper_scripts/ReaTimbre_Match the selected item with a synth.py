@@ -87,9 +87,10 @@ def main():
             )
             return
         where = "a new track" if written.new_track else "the item's track"
+        level_note = SYNTH_PLUGINS[written.synth].level_note
         reatimbre_action.status(
             f"wrote the {written.synth} patch ({written.parameters} parameters) into {written.fx_name} on "
-            f"{where} (track {written.track_number})" + (f"; {written.level_note}" if written.level_note else "")
+            f"{where} (track {written.track_number})" + (f"; {level_note}" if level_note else "")
         )
 
     client = Client()

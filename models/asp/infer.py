@@ -193,9 +193,7 @@ def heard_distance(
     """The distance a user will hear for the patch chosen at ``lsd`` (dB): ``lsd`` itself for a synth that renders
     a patch the same every time; else that of one more render, since the closest of several noisy renders is
     partly the luckiest (amsynth's refined patches were 0.3 dB, Kars's best of 12 1.4 dB closer than they sound)."""
-    if synth.repeatable:
-        return lsd
-    return float(lsd_db(render_mel(synth, native, note), target_mel_db80))
+    return lsd if synth.repeatable else render_distance(synth, note, target_mel_db80)(native)
 
 
 def candidate_notes(target: Target) -> list[int]:
