@@ -37,7 +37,7 @@ from models.asp.infer import (
     render_distance,
     render_mel,
 )
-from models.asp.refine import refine_patch
+from models.asp.refine import guide_from_guesses, refine_patch
 from models.asp.store import load_model
 from models.metrics import lsd_db
 from models.scaleout import limit_blas_threads
@@ -88,6 +88,7 @@ def _measure(
             float(lsd_db(mels[0], target.mel_db80)),
             render_distance(adapter, target.note, target.mel_db80),
             renders,
+            guide=guide_from_guesses(vectors, adapter.space.layout()),
         )
     )
     _, t_patch, _ = _timed(lambda: adapter.patch_file_bytes(native, "benchmark"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from models.asp.infer import Target, heard_distance, match_target, render_mel
-from models.asp.refine import refine_patch
+from models.asp.refine import guide_from_guesses, refine_patch
 from models.asp.store import load_model
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
@@ -96,3 +96,49 @@ def test_a_synth_whose_renders_vary_reports_the_distance_of_one_more_render() ->
     assert heard_distance(dexed, dexed.random_patch(np.random.default_rng(5)), 50, target, 1.25) == 1.25
     fresh = [heard_distance(kars, patch, 50, target, 0.0) for _ in range(3)]
     assert all(d > 0.0 for d in fresh) and len(set(fresh)) == 3  # rendered again each time, noise and all
+
+
+WIDE = ParameterSpace(
+    "wide",
+    [ParameterSpec(f"knob_{i}", CONTINUOUS, 0.5, 0.0, 1.0) for i in range(12)]
+    + [ParameterSpec("wave", CATEGORICAL, 0.0, classes=(0.0, 1.0, 2.0, 3.0, 4.0, 5.0))],
+)
+
+
+def test_the_guide_follows_where_the_guesses_disagree() -> None:
+    layout = WIDE.layout()
+    rng = np.random.default_rng(0)
+    guesses = np.tile(WIDE.encode({"knob_3": 0.2, "wave": 1.0}), (8, 1))
+    guesses[:, layout.continuous[3]] = rng.uniform(0.0, 1.0, 8)  # they disagree on knob_3 only
+    start, classes = layout.groups[0]
+    guesses[0, start : start + classes] = [0.0, 0.6, 0.0, 0.0, 0.4, 0.0]  # the model: wave 1, else 4
+    guess_classes = np.eye(classes)[[1, 4, 4, 1, 4, 1, 4]]
+    guesses[1:, start : start + classes] = guess_classes
+    guide = guide_from_guesses(guesses, layout)
+    assert guide.slot_chances.sum() == pytest.approx(1.0) and guide.slot_scales.mean() == pytest.approx(1.0)
+    assert int(np.argmax(guide.slot_chances)) == 3 and guide.slot_chances[3] > 5 * guide.slot_chances[0]
+    probabilities = guide.class_probabilities[0]
+    assert probabilities.sum() == pytest.approx(1.0) and (probabilities > 0).all()  # no class ruled out
+    assert set(np.argsort(probabilities)[-2:]) == {1, 4}
+    with pytest.raises(ReaTimbreError, match="guesses must be"):
+        guide_from_guesses(guesses[:, :-1], layout)
+
+
+def test_a_guided_search_finds_what_the_guesses_disagree_on_sooner() -> None:
+    """Eleven knobs right, one wrong: guesses that disagree on the wrong one steer the renders to it."""
+    truth = {f"knob_{i}": 0.3 for i in range(12)} | {"knob_7": 0.9, "wave": 2.0}
+    start_patch = truth | {"knob_7": 0.1}
+
+    def distance(patch: dict[str, float]) -> float:
+        return sum(abs(patch[name] - truth[name]) for name in truth if name != "wave") + (patch["wave"] != 2.0)
+
+    layout = WIDE.layout()
+    guesses = np.tile(WIDE.encode(start_patch), (12, 1))
+    guesses[:, layout.continuous[7]] = np.linspace(0.0, 1.0, 12)
+    guide = guide_from_guesses(guesses, layout)
+    start = WIDE.encode(start_patch)
+    plain, guided = [], []
+    for seed in range(6):
+        plain.append(refine_patch(WIDE, start, distance(start_patch), distance, 30, seed).lsd_db)
+        guided.append(refine_patch(WIDE, start, distance(start_patch), distance, 30, seed, guide).lsd_db)
+    assert np.mean(guided) < 0.5 * np.mean(plain)

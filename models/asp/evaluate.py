@@ -26,7 +26,7 @@ from models.asp.infer import (
     render_mel,
 )
 from models.asp.nets import AspModel
-from models.asp.refine import refine_patch
+from models.asp.refine import guide_from_guesses, refine_patch
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.synth.match_synths import MatchSynth, match_synth
@@ -203,7 +203,9 @@ def _best_of(
         label = best_of_label(method, candidates)
         results[label] = {"lsd_db": heard, "mse": mse, "accuracy": accuracy}
         if refine is not None:
-            results[f"{label}, {REFINED}"] = _refined(data, test, adapter, layout, chosen, lsd, refine, seed, on_clip)
+            results[f"{label}, {REFINED}"] = _refined(
+                data, test, adapter, layout, chosen, lsd, refine, seed, on_clip, vectors
+            )
     return results
 
 
@@ -217,14 +219,17 @@ def _refined(
     renders: int,
     seed: int,
     on_clip: Callable[[], None] | None,
+    guesses: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Each test clip's patch ``start`` (encoded) refined by ear with ``renders`` renders at the clip's note."""
+    """Each test clip's patch ``start`` (encoded) refined by ear with ``renders`` renders at the clip's note, guided
+    by that clip's row of ``guesses`` (n, count, k; :func:`models.asp.refine.guide_from_guesses`) as ``match`` is."""
     lsd = np.empty(len(test))
     found = np.empty_like(start)
     for i in range(len(test)):
         target, note = data.mel_db80[test[i]].astype(np.float32), int(data.note[test[i]])
         measure = render_distance(adapter, note, target)
-        refined = refine_patch(adapter.space, start[i], float(start_lsd[i]), measure, renders, seed + i)
+        guide = guide_from_guesses(guesses[i], layout)
+        refined = refine_patch(adapter.space, start[i], float(start_lsd[i]), measure, renders, seed + i, guide)
         lsd[i], found[i] = heard_distance(adapter, refined.native, note, target, refined.lsd_db), refined.vector
         if on_clip is not None:
             on_clip()

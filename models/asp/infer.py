@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from models.asp.nets import AspModel, prediction_vector
-from models.asp.refine import refine_patch
+from models.asp.refine import guide_from_guesses, refine_patch
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.pitch import NoteEstimate, find_note
@@ -218,7 +218,8 @@ def match_target(
     The latent means' patch is tried at each candidate note (an octave either side unless the note was given);
     with ``candidates`` above 1, that many minus one more of the model's guesses (:func:`candidate_vectors`) are
     rendered at the chosen note and the closest is kept. Then ``refine`` more renders search around it
-    (:func:`models.asp.refine.refine_patch`; None: the synth's own :attr:`MatchSynth.refine_renders`)."""
+    (:func:`models.asp.refine.refine_patch`, guided by where the guesses disagree; None: the synth's own
+    :attr:`MatchSynth.refine_renders`)."""
     names = list(model.architecture.synths) if not synths else synths
     adapters = adapters if adapters is not None else {}
     notes = candidate_notes(target)
@@ -238,7 +239,8 @@ def match_target(
         renders = adapter.renders_refining(refine)
         if renders > 0:
             measure = render_distance(adapter, note, target.mel_db80)
-            refined = refine_patch(adapter.space, chosen, distance, measure, renders)
+            guide = guide_from_guesses(vectors, adapter.space.layout())  # moves most what the guesses disagree on
+            refined = refine_patch(adapter.space, chosen, distance, measure, renders, guide=guide)
             native, distance = refined.native, refined.lsd_db
         distance = heard_distance(adapter, native, note, target.mel_db80, distance)  # what ranks the synths
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
