@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,18 +56,15 @@ def test_shipped_weights_and_sidecars() -> None:
         assert set(sidecar["held_out"]["synths"]) == {"vital", "amsynth", "kars", "dexed"}
 
 
-def test_match_answers_quickly_per_synth(tmp_path: Path) -> None:
-    """The goal is 1 s per synth on an idle CPU (docs/match.md has the measurement); on a shared test machine the
-    bound is looser."""
+def test_match_ranks_the_synths_asked_for_closest_first(tmp_path: Path) -> None:
+    """How fast is measured in benchmarks/match_speed.py (docs/benchmarks.md), not here."""
     model, _ = load_model()
     target = prepare_target(*_read(_vital_target(tmp_path / "t.wav")))
     assert target.note == 53 and target.estimate is not None
     adapters = {"vital": VitalMatch(), "kars": KarsMatch()}
-    match_target(model, target, ["vital", "kars"], adapters)  # loads the synths
-    started = time.perf_counter()
     results = match_target(model, target, ["vital", "kars"], adapters)
-    assert (time.perf_counter() - started) / len(results) < 5.0
     assert {r.synth for r in results} == {"vital", "kars"} and results[0].lsd_db <= results[1].lsd_db
+    assert all(r.seconds > 0.0 and r.cpu_seconds > 0.0 for r in results)  # each answer says what it took
 
 
 def _read(path: Path):
