@@ -142,3 +142,16 @@ def test_a_guided_search_finds_what_the_guesses_disagree_on_sooner() -> None:
         plain.append(refine_patch(WIDE, start, distance(start_patch), distance, 30, seed).lsd_db)
         guided.append(refine_patch(WIDE, start, distance(start_patch), distance, 30, seed, guide).lsd_db)
     assert np.mean(guided) < 0.5 * np.mean(plain)
+
+
+def test_one_guess_guides_by_its_class_probabilities_alone() -> None:
+    """`match --candidates 1 --refine N`: no other guesses to disagree, so every knob is as likely to move and a
+    categorical's new class follows the model's own probabilities."""
+    layout = WIDE.layout()
+    guess = WIDE.encode({"wave": 3.0})[None]
+    start, classes = layout.groups[0]
+    guess[0, start : start + classes] = [0.05, 0.05, 0.1, 0.6, 0.1, 0.1]
+    guide = guide_from_guesses(guess, layout)
+    assert np.allclose(guide.slot_chances, 1.0 / len(layout.continuous)) and np.allclose(guide.slot_scales, 1.0)
+    assert int(np.argmax(guide.class_probabilities[0])) == 3
+    assert guide.class_probabilities[0][2] > guide.class_probabilities[0][0]
