@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from models.asp.store import SHIPPED_MATCH_DIR, load_model, stored_variants
 from models.audio_io import write_audio
 from models.synth.match_synths import MATCH_SYNTHS, PATCH_SUFFIXES, KarsMatch, VitalMatch
 from server.app import create_app
+from server.commands.match import REFINE_HELP
 from server.commands.match_data import SYNTH_CHOICES
 from server.match_job import SynthName
 from server.serverconfig import ServerConfig
@@ -43,6 +45,13 @@ def test_the_cli_and_the_server_offer_every_synth_match_knows() -> None:
     # Listed by hand there so that parsing a command line does not import torch; a synth added to the registry
     # must be added to both, or `match --synth` and POST /v1/match would refuse it.
     assert set(SYNTH_CHOICES) == set(typing.get_args(SynthName)) == set(MATCH_SYNTHS) == set(PATCH_SUFFIXES)
+
+
+def test_the_refine_help_states_each_synths_own_budget() -> None:
+    """`match --help` lists the default refinement renders by hand (no torch at parse time): it must be the truth."""
+    for name, adapter in MATCH_SYNTHS.items():
+        budget = adapter.refine_renders  # type: ignore[attr-defined]
+        assert re.search(rf"\b{name} {budget}\b", REFINE_HELP, re.IGNORECASE), (name, budget, REFINE_HELP)
 
 
 def test_shipped_weights_and_sidecars() -> None:

@@ -33,8 +33,8 @@ def refine_renders(text: str) -> int | None:
 
 REFINE_HELP = (
     "renders spent refining each synth's patch by ear after the guesses: small changes kept when they render "
-    "closer (default auto: each synth's own, sized to stay within about 1 s: Dexed 200, amsynth 60, Vital and "
-    "Kars 0; 0: off)"
+    "closer, most where the guesses disagree (default auto: each synth's own, sized to stay within about 1 s: "
+    "Dexed 200, amsynth 60, Vital 6, Kars 0; 0: off)"
 )
 
 
