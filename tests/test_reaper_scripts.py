@@ -397,7 +397,9 @@ def test_fifty_items_against_a_server_queue_of_32(server, emu: ReaperEmulator, t
     assert all(job.finished and job.result for job in runner.jobs)
     assert _items_takes(emu.project) == [2] * 50
     assert emu.undo_history == ["ReaTimbre: render 50 item(s) through tiny"] and emu.undo_blocks_opened == 1
-    assert max(emu.tick_seconds[:-1]) < 0.05  # the network never held a tick (the last one edits the project)
+    # That no tick waits on the network is tested against a slow server (test_reaper_never_waits_on_a_slow_server):
+    # here the server renders in this process, and its threads can hold a tick past any wall-clock bound (0.22 s
+    # once in CI, with the suite on both cores).
 
 
 class _SlowServer:
@@ -479,7 +481,8 @@ def _serve_from(config: Path, server: _SlowServer) -> None:
 
 
 def test_reaper_never_waits_on_a_slow_server(emu: ReaperEmulator, tmp_path: Path, slow_config: Path) -> None:
-    """Each answer takes 0.3 s; no defer tick may keep REAPER's UI thread for 50 ms."""
+    """Each answer takes 0.3 s; no defer tick may keep REAPER's UI thread that long (a tick that waited for one
+    answer would take at least 0.3 s; the bound leaves room for a busy test machine's scheduling)."""
     output = _wav(tmp_path / "renders" / "out.wav")
     with _SlowServer(output, delay_seconds=0.3) as slow:
         _serve_from(slow_config, slow)
@@ -491,7 +494,7 @@ def test_reaper_never_waits_on_a_slow_server(emu: ReaperEmulator, tmp_path: Path
     assert emu.message_boxes == [] and _items_takes(emu.project) == [2]
     assert slow.requests[:2] == ["GET /v1/models", "POST /v1/render"] and len(slow.requests) >= 5
     assert elapsed > 4 * 0.3  # the requests really were slow...
-    assert max(emu.tick_seconds) < 0.05, max(emu.tick_seconds)  # ...and REAPER never waited for one
+    assert max(emu.tick_seconds) < 0.2, max(emu.tick_seconds)  # ...and REAPER never waited for one
 
 
 def test_jobs_still_running_when_reaper_quits_are_cancelled(
