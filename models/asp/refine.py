@@ -16,8 +16,9 @@ steps (each slot's chance and step scale in proportion to its spread over the gu
 class is drawn from what they said (half the first guess's class probabilities, half the other guesses' classes,
 plus :data:`CLASS_SMOOTHING`) instead of uniformly. Without a guide every slot and class is equally likely. On test
 clips of docs/match.md's data (joint encoder, best of 12 guesses, the same renders), guiding took Dexed from 6.84
-to 6.36 dB with 88 renders and 5.39 to 4.99 with 200 (60 clips), amsynth from 8.26 to 7.69 with 60 (40 clips,
-each patch heard from a fresh render), and left Vital with 6-10 renders where it was (40 clips: 6.46 / 6.45).
+to 6.36 dB with 88 renders (60 clips), amsynth from 8.26 to 7.69 with 60 (40 clips, each patch heard from a fresh
+render), and left Vital with 6-10 renders where it was (40 clips: 6.46 / 6.45). With Dexed's 200 renders the gain
+is within the spread of the clips drawn (5.39 to 4.99, 4.78 to 4.62, but 4.73 to 4.88 on a third draw).
 """
 
 from __future__ import annotations
