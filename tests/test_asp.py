@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from models.asp.data import SPLIT_FRACTIONS, MatchDataConfig, patch_key, plan_patches, split_of
+from models.asp.data import SPLIT_FRACTIONS, MatchDataConfig, generate, patch_key, plan_patches, split_of
 from models.asp.losses import kl_weight, parameter_loss, parameter_masks
 from models.asp.nets import VARIANTS, Architecture, AspModel, prediction_vector
 from models.asp.store import load_model, save_model
@@ -237,3 +240,14 @@ def test_a_far_match_is_flagged_in_the_summary() -> None:
     near, far = result(FAR_LSD_DB - 0.01), result(FAR_LSD_DB)
     assert not near.far and far.far
     assert [entry["far"] for entry in summary([near, far], target)["ranking"]] == [False, True]
+
+
+def test_a_vital_dataset_is_not_extended_with_clips_rendered_another_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = MatchDataConfig(synth="vital", patches=2, notes_per_patch=1)
+    generate(config, tmp_path / "v", workers=1, progress=False)
+    assert json.loads((tmp_path / "v" / "manifest.json").read_text())["render"]["settle_note_seconds"] == 0.05
+    monkeypatch.setattr("models.synth.vital.SETTLE_NOTE_SECONDS", 0.001)  # how Vital was settled before
+    with pytest.raises(ReaTimbreError, match="other settings"):
+        generate(config, tmp_path / "v", workers=1, progress=False)

@@ -283,7 +283,7 @@ def _run_shard_star(args: tuple[MatchDataConfig, int, str]) -> int:
 
 
 def _manifest(config: MatchDataConfig, synth: MatchSynth, n_patches: int) -> dict[str, Any]:
-    return {
+    manifest: dict[str, Any] = {
         "format": MATCH_DATA_FORMAT,
         "config": config.to_json(),
         "synth": synth.name,
@@ -295,6 +295,10 @@ def _manifest(config: MatchDataConfig, synth: MatchSynth, n_patches: int) -> dic
         "split_fractions": list(SPLIT_FRACTIONS),
         "features": {"mel_db80": [N_MELS, CLIP_FRAMES], "clip_samples": CLIP_SAMPLES},
     }
+    render = synth.render_settings()
+    if render:  # only where there are any, so that folders of the other synths made before it still resume
+        manifest["render"] = render
+    return manifest
 
 
 def prepare_output(config: MatchDataConfig, out_dir: Path, manifest: dict[str, Any]) -> list[int]:

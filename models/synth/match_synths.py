@@ -219,6 +219,11 @@ class MatchSynth(ABC):
         """The synth's human-made presets (none: random patches are drawn instead)."""
         return []
 
+    def render_settings(self) -> dict[str, float]:
+        """How the renderer prepares a note, where that is ReaTimbre's choice and changes the audio (none by
+        default); a dataset records it so that clips rendered one way are not extended with clips of another."""
+        return {}
+
     def host_controls(self) -> list[str]:
         """The controls that make up a whole patch in a host: set them all and the plug-in holds the patch."""
         return self.space.names()
@@ -243,6 +248,9 @@ class MatchSynth(ABC):
 class VitalMatch(MatchSynth):
     name = "vital"
     refine_renders = 6  # a render costs ~35 ms: its 12 guesses and 3 candidate notes already take ~0.55 s
+    #: Settling before each note (``VitalSynth``): 1 s, so that the settling note's release is out of the clip a
+    #: target from elsewhere is compared with (0.004 dB LSD from a fully settled render; 0.3 s: 0.07 dB).
+    settle_seconds = 1.0
     method = "wavetable / virtual analogue"
     patch_suffix = ".vital"
 
@@ -252,7 +260,7 @@ class VitalMatch(MatchSynth):
     def _make(self) -> Synth:
         from models.synth.vital import VitalSynth
 
-        return VitalSynth()
+        return VitalSynth(settle_seconds=self.settle_seconds)
 
     def apply(self, native: Mapping[str, float]) -> None:
         from models.synth.vital import VitalSynth
@@ -264,6 +272,13 @@ class VitalMatch(MatchSynth):
         # (a voice's state carries over: up to 0.012 apart), so every patch starts from the init preset.
         synth.load_init_patch()
         synth.set_controls(self.space.complete(native))
+
+    def render_settings(self) -> dict[str, float]:
+        from models.synth.vital import SETTLE_NOTE_SECONDS, VitalSynth
+
+        synth = self.synth
+        assert isinstance(synth, VitalSynth)
+        return {"settle_seconds": synth.settle_seconds, "settle_note_seconds": SETTLE_NOTE_SECONDS}
 
     def host_controls(self) -> list[str]:
         """Every control: the inferred ones sit on Vital's init patch, which a host's Vital may not hold."""
