@@ -80,7 +80,7 @@ def test_match_refines_a_dexed_patch_closer_than_its_best_guess() -> None:
     adapters = {"dexed": dexed}
     (guess,) = match_target(model, target, ["dexed"], adapters, candidates=4, refine=0)
     (refined,) = match_target(model, target, ["dexed"], adapters, candidates=4, refine=None)  # Dexed's own default
-    assert dexed.refine_renders == 200
+    assert dexed.refine_renders == 300
     assert refined.lsd_db < guess.lsd_db
     dexed.synth.load_patch_bytes(refined.patch_bytes)
     assert float(lsd_db(render_mel(dexed, dexed.read(), 55), target.mel_db80)) == pytest.approx(refined.lsd_db)

@@ -248,9 +248,10 @@ class MatchSynth(ABC):
 class VitalMatch(MatchSynth):
     name = "vital"
     refine_renders = 6  # a render costs ~35 ms: its 12 guesses and 3 candidate notes already take ~0.55 s
-    #: Settling before each note (``VitalSynth``): 1 s, so that the settling note's release is out of the clip a
-    #: target from elsewhere is compared with (0.004 dB LSD from a fully settled render; 0.3 s: 0.07 dB).
-    settle_seconds = 1.0
+    #: Settling before each note (``VitalSynth``): 0.5 s, so that less of the settling note's release reaches into
+    #: a clip compared with a target from elsewhere (0.025 dB LSD on average from a fully settled render; 0.3 s:
+    #: 0.07 dB; 1 s: 0.004 dB, but 0.89 s a match instead of 0.69, too near the 1 s goal).
+    settle_seconds = 0.5
     method = "wavetable / virtual analogue"
     patch_suffix = ".vital"
 
@@ -413,7 +414,7 @@ class KarsMatch(_PluginMatch):
 
 class DexedMatch(MatchSynth):
     name = "dexed"
-    refine_renders = 200
+    refine_renders = 300
     method = "six-operator FM (DX7)"
     patch_suffix = ".syx"
 

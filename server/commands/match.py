@@ -34,7 +34,7 @@ def refine_renders(text: str) -> int | None:
 REFINE_HELP = (
     "renders spent refining each synth's patch by ear after the guesses: small changes kept when they render "
     "closer, most where the guesses disagree (default auto: each synth's own, sized to stay within about 1 s: "
-    "Dexed 200, amsynth 60, Vital 6, Kars 0; 0: off)"
+    "Dexed 300, amsynth 60, Vital 6, Kars 0; 0: off)"
 )
 
 
