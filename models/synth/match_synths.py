@@ -275,11 +275,10 @@ class VitalMatch(MatchSynth):
         synth.set_controls(self.space.complete(native))
 
     def render_settings(self) -> dict[str, float]:
-        from models.synth.vital import SETTLE_NOTE_SECONDS, VitalSynth
+        from models.synth.vital import SETTLE_NOTE_SECONDS
 
-        synth = self.synth
-        assert isinstance(synth, VitalSynth)
-        return {"settle_seconds": synth.settle_seconds, "settle_note_seconds": SETTLE_NOTE_SECONDS}
+        # from the settings, not the loaded synth: match-data's main process never renders, so it loads no Vital
+        return {"settle_seconds": self.settle_seconds, "settle_note_seconds": SETTLE_NOTE_SECONDS}
 
     def host_controls(self) -> list[str]:
         """Every control: the inferred ones sit on Vital's init patch, which a host's Vital may not hold."""
