@@ -13,6 +13,7 @@ from models.asp.data import SPLIT_FRACTIONS, MatchDataConfig, generate, patch_ke
 from models.asp.losses import kl_weight, parameter_loss, parameter_masks
 from models.asp.nets import VARIANTS, Architecture, AspModel, prediction_vector
 from models.asp.store import load_model, save_model
+from models.asp.train import Pooled, TrainSettings, evaluate_loss
 from models.errors import ReaTimbreError
 from models.synth.match_synths import Preset, VitalMatch
 from models.synth.spaces import Layout
@@ -97,6 +98,20 @@ def test_prediction_vector_and_variants_shapes() -> None:
         assert vector.shape == (3,) and 0 <= float(vector[0]) <= 1 and float(vector[1:].sum()) == pytest.approx(1.0)
     with pytest.raises(ReaTimbreError, match="variant"):
         Architecture("both", ("a",), LAYOUTS[:1])
+
+
+def test_validation_reports_each_synths_parameter_loss() -> None:
+    model = _model("joint_encoder")
+    synths = [0, 1, 1, 0, 1] * 60  # 300 rows: more than one validation chunk of 256
+    mel, target, synth = _batch(synths)
+    data = Pooled(mel.numpy().astype(np.float16), target.numpy(), synth.numpy(), np.ones(len(synths), np.uint8))
+    rows = np.arange(len(synths))
+    values = evaluate_loss(model, data, rows, TrainSettings(), torch.device("cpu"))
+    a, b = values["parameters_a"], values["parameters_b"]
+    assert a != pytest.approx(b)  # the two synths' targets differ, so do their losses
+    assert values["parameters"] == pytest.approx((120 * a + 180 * b) / 300, rel=1e-5)
+    only_b = evaluate_loss(model, data, rows[synth.numpy() == 1], TrainSettings(), torch.device("cpu"))
+    assert "parameters_a" not in only_b and only_b["parameters_b"] == pytest.approx(b, rel=1e-5)
 
 
 def test_kl_warm_up() -> None:

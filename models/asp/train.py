@@ -103,6 +103,7 @@ def batch_tensors(data: Pooled, rows: np.ndarray, device: torch.device) -> tuple
 def losses(
     model: AspModel, batch: tuple[torch.Tensor, ...], settings: TrainSettings, beta: float, sample: bool = True
 ) -> dict[str, torch.Tensor]:
+    """The training loss and its parts, each a mean over the batch's rows."""
     mel, params, synth = batch
     out = model(mel, synth, sample=sample)
     spec = spectrogram_loss(out.mel, mel)
@@ -110,28 +111,53 @@ def losses(
         out.hypotheses, out.scores, params, synth, model.architecture.layouts, settings.continuous_weight
     )
     kl = kl_divergence(out.mu, out.logvar)
-    return {
+    values = {
         "total": spec + settings.param_weight * (param + settings.choice_weight * choice) + beta * kl,
         "spectrogram": spec,
         "parameters": param,
         "choice": choice,
         "kl": kl,
     }
+    if not sample:  # validation: each synth's own parameter loss too, to see which synth stops improving when
+        for s, name in enumerate(model.architecture.synths):
+            rows = torch.nonzero(synth == s).flatten()
+            if rows.numel():
+                values[f"parameters_{name}"] = hypotheses_loss(
+                    out.hypotheses[rows],
+                    out.scores[rows],
+                    params[rows],
+                    synth[rows],
+                    model.architecture.layouts,
+                    settings.continuous_weight,
+                )[0]
+    return values
 
 
 @torch.no_grad()
 def evaluate_loss(
     model: AspModel, data: Pooled, rows: np.ndarray, settings: TrainSettings, device: torch.device
 ) -> dict[str, float]:
+    """Mean losses over ``rows`` without sampling; ``parameters_<synth>`` is the mean over that synth's rows."""
     model.eval()
     sums: dict[str, float] = {}
     for start in range(0, len(rows), 256):
         chunk = rows[start : start + 256]
         values = losses(model, batch_tensors(data, chunk, device), settings, settings.beta, sample=False)
+        counts = np.bincount(data.synth[chunk], minlength=len(model.architecture.synths))
         for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + float(value) * len(chunk)
+            weight = len(chunk)
+            if key.startswith("parameters_"):
+                weight = int(counts[model.architecture.synths.index(key.removeprefix("parameters_"))])
+            sums[key] = sums.get(key, 0.0) + float(value) * weight
     model.train()
-    return {key: value / max(1, len(rows)) for key, value in sums.items()}
+    per_synth = np.bincount(data.synth[rows], minlength=len(model.architecture.synths))
+    means = {}
+    for key, value in sums.items():
+        count = len(rows)
+        if key.startswith("parameters_"):
+            count = int(per_synth[model.architecture.synths.index(key.removeprefix("parameters_"))])
+        means[key] = value / max(1, count)
+    return means
 
 
 def learning_rate_at(settings: TrainSettings, step: int, seconds: float) -> float:
