@@ -13,7 +13,7 @@ from models.asp.data import SPLIT_FRACTIONS, MatchDataConfig, generate, patch_ke
 from models.asp.losses import kl_weight, parameter_loss, parameter_masks
 from models.asp.nets import VARIANTS, Architecture, AspModel, prediction_vector
 from models.asp.store import load_model, save_model
-from models.asp.train import Pooled, TrainSettings, evaluate_loss
+from models.asp.train import BestWeights, Pooled, TrainSettings, evaluate_loss, vae_keys
 from models.errors import ReaTimbreError
 from models.synth.match_synths import Preset, VitalMatch
 from models.synth.spaces import Layout
@@ -112,6 +112,42 @@ def test_validation_reports_each_synths_parameter_loss() -> None:
     assert values["parameters"] == pytest.approx((120 * a + 180 * b) / 300, rel=1e-5)
     only_b = evaluate_loss(model, data, rows[synth.numpy() == 1], TrainSettings(), torch.device("cpu"))
     assert "parameters_a" not in only_b and only_b["parameters_b"] == pytest.approx(b, rel=1e-5)
+
+
+def _fill(model: AspModel, value: float) -> None:
+    with torch.no_grad():
+        for tensor in model.parameters():
+            tensor.fill_(value)
+
+
+def test_separate_vaes_each_keep_their_own_best_step_and_joint_ones_the_pooled_best() -> None:
+    separate, joint = _model("separate"), _model("joint_encoder")
+    kept_separate, kept_joint = BestWeights(separate), BestWeights(joint)
+    # step 1: a at its best; step 2: b at its best (a already overfitting); step 3: the pooled best
+    losses = [(1.0, 3.0), (2.0, 1.0), (1.2, 1.1)]
+    for step, (a, b) in enumerate(losses, start=1):
+        for model, kept in ((separate, kept_separate), (joint, kept_joint)):
+            _fill(model, float(step))
+            kept.offer(model, {"total": (a + b) / 2, "total_a": a, "total_b": b}, step)
+    assert kept_separate.synth_steps == {"a": 1, "b": 2}
+    for key, tensor in kept_separate.state.items():
+        if key in vae_keys(separate, 0):
+            assert torch.all(tensor == 1.0), key
+        elif key in vae_keys(separate, 1):
+            assert torch.all(tensor == 2.0), key
+    assert set(vae_keys(separate, 0)) | set(vae_keys(separate, 1)) == set(separate.state_dict())
+    assert kept_joint.pooled["step"] == 3
+    assert all(torch.all(t == 3.0) for t in kept_joint.state.values())
+
+
+def test_a_separate_vae_without_validation_clips_keeps_its_latest_weights() -> None:
+    model = _model("separate")
+    kept = BestWeights(model)
+    for step, a in enumerate([1.0, 2.0], start=1):
+        _fill(model, float(step))
+        kept.offer(model, {"total": a, "total_a": a}, step)
+    assert kept.synth_steps == {"a": 1, "b": 2}
+    assert all(torch.all(kept.state[k] == 2.0) for k in vae_keys(model, 1))
 
 
 def test_kl_warm_up() -> None:

@@ -2,7 +2,8 @@
 
 Batches draw training clips of every synth uniformly; the loss is spectrogram MSE + ``param_weight`` × the masked
 parameter loss + the warm-up KL weight × KL. Every ``validate_every`` steps the validation clips (patches the
-training never sees) are scored without sampling; the weights with the best validation loss are kept.
+training never sees) are scored without sampling; the weights with the best validation loss are kept (in the
+``separate`` variant, each synth's VAE from the step where its own synth's validation loss was lowest).
 """
 
 from __future__ import annotations
@@ -118,18 +119,24 @@ def losses(
         "choice": choice,
         "kl": kl,
     }
-    if not sample:  # validation: each synth's own parameter loss too, to see which synth stops improving when
+    if not sample:  # validation: each synth's own losses too, to see which synth stops improving when
         for s, name in enumerate(model.architecture.synths):
             rows = torch.nonzero(synth == s).flatten()
             if rows.numel():
-                values[f"parameters_{name}"] = hypotheses_loss(
+                param_s, choice_s = hypotheses_loss(
                     out.hypotheses[rows],
                     out.scores[rows],
                     params[rows],
                     synth[rows],
                     model.architecture.layouts,
                     settings.continuous_weight,
-                )[0]
+                )
+                values[f"parameters_{name}"] = param_s
+                values[f"total_{name}"] = (
+                    spectrogram_loss(out.mel[rows], mel[rows])
+                    + settings.param_weight * (param_s + settings.choice_weight * choice_s)
+                    + beta * kl_divergence(out.mu[rows], out.logvar[rows])
+                )
     return values
 
 
@@ -137,7 +144,8 @@ def losses(
 def evaluate_loss(
     model: AspModel, data: Pooled, rows: np.ndarray, settings: TrainSettings, device: torch.device
 ) -> dict[str, float]:
-    """Mean losses over ``rows`` without sampling; ``parameters_<synth>`` is the mean over that synth's rows."""
+    """Mean losses over ``rows`` without sampling; ``parameters_<synth>`` and ``total_<synth>`` are means over that
+    synth's rows."""
     model.eval()
     sums: dict[str, float] = {}
     for start in range(0, len(rows), 256):
@@ -146,18 +154,55 @@ def evaluate_loss(
         counts = np.bincount(data.synth[chunk], minlength=len(model.architecture.synths))
         for key, value in values.items():
             weight = len(chunk)
-            if key.startswith("parameters_"):
-                weight = int(counts[model.architecture.synths.index(key.removeprefix("parameters_"))])
+            if "_" in key:  # parameters_<synth>, total_<synth>
+                weight = int(counts[model.architecture.synths.index(key.split("_", 1)[1])])
             sums[key] = sums.get(key, 0.0) + float(value) * weight
     model.train()
     per_synth = np.bincount(data.synth[rows], minlength=len(model.architecture.synths))
     means = {}
     for key, value in sums.items():
         count = len(rows)
-        if key.startswith("parameters_"):
-            count = int(per_synth[model.architecture.synths.index(key.removeprefix("parameters_"))])
+        if "_" in key:
+            count = int(per_synth[model.architecture.synths.index(key.split("_", 1)[1])])
         means[key] = value / max(1, count)
     return means
+
+
+def vae_keys(model: AspModel, synth: int) -> list[str]:
+    """The state-dict keys of one synth's own VAE in the ``separate`` variant (its encoder, spectrogram decoder
+    and parameter decoder)."""
+    prefixes = tuple(f"{part}.{synth}." for part in ("encoders", "spectrogram_decoders", "parameter_decoders"))
+    return [key for key in model.state_dict() if key.startswith(prefixes)]
+
+
+class BestWeights:
+    """The weights with the lowest validation loss seen so far. In the ``separate`` variant each synth's VAE is
+    an independent model, so each keeps the step where its own synth's validation loss was lowest (a pooled loss
+    would stop every VAE where the sum is lowest, after a synth with few patches has started to overfit); the
+    joint variants share weights across synths and keep the step with the lowest pooled loss."""
+
+    def __init__(self, model: AspModel) -> None:
+        self.per_synth = model.architecture.variant == "separate"
+        self.state = copy.deepcopy(model.state_dict())
+        self.pooled: dict[str, Any] = {"total": float("inf")}
+        self.synth_steps: dict[str, int] = {}
+        self._synth_loss: dict[str, float] = {}
+
+    def offer(self, model: AspModel, validation: dict[str, float], step: int) -> None:
+        if not self.per_synth:
+            if validation["total"] < self.pooled["total"]:
+                self.pooled = {**validation, "step": step}
+                self.state = copy.deepcopy(model.state_dict())
+            return
+        state = model.state_dict()
+        for s, name in enumerate(model.architecture.synths):
+            loss = validation.get(f"total_{name}")  # None: no validation clip of this synth, keep its latest
+            if loss is None or loss < self._synth_loss.get(name, float("inf")):
+                if loss is not None:
+                    self._synth_loss[name] = loss
+                self.synth_steps[name] = step
+                for key in vae_keys(model, s):
+                    self.state[key] = state[key].detach().clone()
 
 
 def learning_rate_at(settings: TrainSettings, step: int, seconds: float) -> float:
@@ -198,10 +243,10 @@ def train_asp(
     )
     model = AspModel(architecture).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    best: dict[str, Any] = {"total": float("inf")}
-    best_state = copy.deepcopy(model.state_dict())
+    kept = BestWeights(model)
     started = time.perf_counter()
     step = 0
+    validated_at = -1
     while step < settings.max_steps and time.perf_counter() - started < settings.seconds:
         rows = rng.choice(train_rows, min(settings.batch, len(train_rows)), replace=False)
         values = losses(
@@ -215,9 +260,8 @@ def train_asp(
         step += 1
         if step % settings.validate_every == 0 or step == settings.max_steps:
             validation = evaluate_loss(model, data, val_rows, settings, device)
-            if validation["total"] < best["total"]:
-                best = {**validation, "step": step}
-                best_state = copy.deepcopy(model.state_dict())
+            kept.offer(model, validation, step)
+            validated_at = step
             if on_progress is not None:
                 on_progress(
                     {
@@ -227,12 +271,13 @@ def train_asp(
                         "validation": validation,
                     }
                 )
-    if step % settings.validate_every:
-        validation = evaluate_loss(model, data, val_rows, settings, device)
-        if validation["total"] < best["total"]:
-            best = {**validation, "step": step}
-            best_state = copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+    if validated_at != step:
+        kept.offer(model, evaluate_loss(model, data, val_rows, settings, device), step)
+    model.load_state_dict(kept.state)
+    best = kept.pooled
+    if kept.per_synth:  # the VAEs come from different steps: score them together as kept
+        best = {**evaluate_loss(model, data, val_rows, settings, device), "step": max(kept.synth_steps.values())}
+        best["synth_steps"] = dict(kept.synth_steps)
     model.eval()
     report = {
         "settings": asdict(settings),

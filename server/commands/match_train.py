@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         def progress(state: dict, variant: str = variant) -> None:
             if not args.quiet:
                 v = state["validation"]
-                each = " ".join(f"{k.removeprefix('parameters_')} {x:.3f}" for k, x in v.items() if "_" in k)
+                each = " ".join(f"{k.removeprefix('parameters_')} {x:.3f}" for k, x in v.items() if k.startswith("parameters_"))
                 print(
                     f"match-train {variant}: step {state['step']} ({state['seconds']:.0f} s) train {state['train']:.4f}"
                     f" validation {v['total']:.4f} (mel {v['spectrogram']:.4f}, parameters {v['parameters']:.4f}:"
