@@ -13,7 +13,15 @@ from models.asp.data import SPLIT_FRACTIONS, MatchDataConfig, generate, patch_ke
 from models.asp.losses import kl_weight, parameter_loss, parameter_masks
 from models.asp.nets import VARIANTS, Architecture, AspModel, prediction_vector
 from models.asp.store import load_model, save_model
-from models.asp.train import BestWeights, Pooled, TrainSettings, evaluate_loss, vae_keys
+from models.asp.train import (
+    BestWeights,
+    Pooled,
+    TrainSettings,
+    batch_rows,
+    evaluate_loss,
+    row_probabilities,
+    vae_keys,
+)
 from models.errors import ReaTimbreError
 from models.synth.match_synths import Preset, VitalMatch
 from models.synth.spaces import Layout
@@ -148,6 +156,23 @@ def test_a_separate_vae_without_validation_clips_keeps_its_latest_weights() -> N
         kept.offer(model, {"total": a, "total_a": a}, step)
     assert kept.synth_steps == {"a": 1, "b": 2}
     assert all(torch.all(kept.state[k] == 2.0) for k in vae_keys(model, 1))
+
+
+def test_each_synths_share_of_a_batch_follows_its_clip_count_to_a_power() -> None:
+    synth = np.array([0] * 900 + [1] * 100)
+    rows = np.arange(1000)
+    assert row_probabilities(synth, 1.0) is None  # uniform over clips: 90 % / 10 %
+    rng = np.random.default_rng(0)
+    for power, share_of_b in ((0.0, 0.5), (0.5, 0.25)):  # equal; sqrt: 10 / (30 + 10)
+        probabilities = row_probabilities(synth, power)
+        assert probabilities is not None and probabilities.sum() == pytest.approx(1.0)
+        assert probabilities[synth == 1].sum() == pytest.approx(share_of_b)
+        drawn = np.concatenate([batch_rows(rng, rows, 64, probabilities) for _ in range(200)])
+        assert np.mean(synth[drawn] == 1) == pytest.approx(share_of_b, abs=0.03)
+    uniform = batch_rows(rng, rows[:50], 64, None)  # fewer rows than a batch: each once
+    assert sorted(uniform) == list(range(50))
+    with pytest.raises(ReaTimbreError, match="share power"):
+        TrainSettings(synth_share_power=1.5).validate()
 
 
 def test_kl_warm_up() -> None:

@@ -1,6 +1,7 @@
 """Training the multi-task VAE on match-data folders (one per synth), with a time budget.
 
-Batches draw training clips of every synth uniformly; the loss is spectrogram MSE + ``param_weight`` × the masked
+Batches draw training clips of every synth uniformly (or with each synth's share of a batch set by
+``synth_share_power``); the loss is spectrogram MSE + ``param_weight`` × the masked
 parameter loss + the warm-up KL weight × KL. Every ``validate_every`` steps the validation clips (patches the
 training never sees) are scored without sampling; the weights with the best validation loss are kept (in the
 ``separate`` variant, each synth's VAE from the step where its own synth's validation loss was lowest).
@@ -43,6 +44,7 @@ class TrainSettings:
     hypotheses: int = 1  # whole patches each parameter decoder proposes (models.asp.nets)
     choice_weight: float = 0.5  # weight of the hypotheses' score loss, beside the parameter loss
     cosine_decay: bool = True  # learning rate from its value to 0 over the budget (steps or seconds)
+    synth_share_power: float = 1.0  # a synth's share of each batch ∝ its training clips ** this (see batch_rows)
     validate_every: int = 100
     seed: int = 0
 
@@ -60,6 +62,8 @@ class TrainSettings:
             or self.choice_weight < 0
         ):
             raise ReaTimbreError("beta, parameter and continuous weights, warm-up and weight decay must be 0 or more")
+        if not 0.0 <= self.synth_share_power <= 1.0:
+            raise ReaTimbreError(f"the synths' share power must be 0..1, got {self.synth_share_power}")
         if self.channels < 2 or self.channels % 2 or self.hidden < 1:
             raise ReaTimbreError("channels must be an even number of 2 or more, hidden 1 or more")
 
@@ -91,6 +95,29 @@ def pool(datasets: Sequence[MatchData]) -> tuple[Pooled, tuple[Layout, ...]]:
         ),
         layouts,
     )
+
+
+def row_probabilities(synth: np.ndarray, power: float) -> np.ndarray | None:
+    """Sampling probabilities of training rows whose synths are ``synth``, so that a synth's share of a batch is
+    proportional to its clip count raised to ``power``: 1 draws clips uniformly (a synth with many clips fills most
+    of each batch), 0.5 by the square root, 0 each synth equally. None where that is uniform."""
+    counts = np.bincount(synth)
+    present = counts > 0
+    if power == 1.0 or present.sum() < 2:
+        return None
+    share = np.zeros(len(counts))
+    share[present] = counts[present].astype(np.float64) ** power
+    share /= share.sum()
+    probabilities = share[synth] / counts[synth]
+    return probabilities / probabilities.sum()
+
+
+def batch_rows(rng: np.random.Generator, rows: np.ndarray, size: int, probabilities: np.ndarray | None) -> np.ndarray:
+    """One batch of training rows: uniform without replacement, or drawn with ``probabilities`` (with replacement:
+    a row of a synth with few clips may come twice)."""
+    if probabilities is None:
+        return rng.choice(rows, min(size, len(rows)), replace=False)
+    return rng.choice(rows, size, replace=True, p=probabilities)
 
 
 def batch_tensors(data: Pooled, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -244,11 +271,12 @@ def train_asp(
     model = AspModel(architecture).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     kept = BestWeights(model)
+    probabilities = row_probabilities(data.synth[train_rows], settings.synth_share_power)
     started = time.perf_counter()
     step = 0
     validated_at = -1
     while step < settings.max_steps and time.perf_counter() - started < settings.seconds:
-        rows = rng.choice(train_rows, min(settings.batch, len(train_rows)), replace=False)
+        rows = batch_rows(rng, train_rows, settings.batch, probabilities)
         values = losses(
             model, batch_tensors(data, rows, device), settings, kl_weight(step, settings.warmup_steps, settings.beta)
         )

@@ -48,6 +48,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep the learning rate (default: a half cosine to 0 over the budget)",
     )
+    parser.add_argument(
+        "--synth-share-power",
+        type=float,
+        default=1.0,
+        help="a synth's share of each batch is proportional to its training clips to this power: 1 draws clips "
+        "uniformly, 0.5 by the square root, 0 every synth equally (default 1)",
+    )
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
     parser.add_argument("--warmup-steps", type=int, default=500, help="KL weight rises from 0 over these steps")
     parser.add_argument("--beta", type=float, default=1e-3, help="KL weight after warm-up (default 1e-3)")
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             hypotheses=args.hypotheses,
             weight_decay=args.weight_decay,
             continuous_weight=args.continuous_weight,
+            synth_share_power=args.synth_share_power,
             cosine_decay=not args.constant_learning_rate,
             batch=args.batch,
             learning_rate=args.learning_rate,
@@ -96,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
         def progress(state: dict, variant: str = variant) -> None:
             if not args.quiet:
                 v = state["validation"]
-                each = " ".join(f"{k.removeprefix('parameters_')} {x:.3f}" for k, x in v.items() if k.startswith("parameters_"))
+                each = " ".join(
+                    f"{k.removeprefix('parameters_')} {x:.3f}" for k, x in v.items() if k.startswith("parameters_")
+                )
                 print(
                     f"match-train {variant}: step {state['step']} ({state['seconds']:.0f} s) train {state['train']:.4f}"
                     f" validation {v['total']:.4f} (mel {v['spectrogram']:.4f}, parameters {v['parameters']:.4f}:"
