@@ -186,12 +186,12 @@ def evaluate_loss(
             sums[key] = sums.get(key, 0.0) + float(value) * weight
     model.train()
     per_synth = np.bincount(data.synth[rows], minlength=len(model.architecture.synths))
-    means = {}
-    for key, value in sums.items():
+    means: dict[str, float] = {}
+    for key, total in sums.items():
         count = len(rows)
         if "_" in key:
             count = int(per_synth[model.architecture.synths.index(key.split("_", 1)[1])])
-        means[key] = value / max(1, count)
+        means[key] = total / max(1, count)
     return means
 
 
