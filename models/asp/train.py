@@ -139,8 +139,12 @@ def losses(
         out.hypotheses, out.scores, params, synth, model.architecture.layouts, settings.continuous_weight
     )
     kl = kl_divergence(out.mu, out.logvar)
+
+    def total(spec: torch.Tensor, param: torch.Tensor, choice: torch.Tensor, kl: torch.Tensor) -> torch.Tensor:
+        return spec + settings.param_weight * (param + settings.choice_weight * choice) + beta * kl
+
     values = {
-        "total": spec + settings.param_weight * (param + settings.choice_weight * choice) + beta * kl,
+        "total": total(spec, param, choice, kl),
         "spectrogram": spec,
         "parameters": param,
         "choice": choice,
@@ -159,10 +163,11 @@ def losses(
                     settings.continuous_weight,
                 )
                 values[f"parameters_{name}"] = param_s
-                values[f"total_{name}"] = (
-                    spectrogram_loss(out.mel[rows], mel[rows])
-                    + settings.param_weight * (param_s + settings.choice_weight * choice_s)
-                    + beta * kl_divergence(out.mu[rows], out.logvar[rows])
+                values[f"total_{name}"] = total(
+                    spectrogram_loss(out.mel[rows], mel[rows]),
+                    param_s,
+                    choice_s,
+                    kl_divergence(out.mu[rows], out.logvar[rows]),
                 )
     return values
 
@@ -174,25 +179,20 @@ def evaluate_loss(
     """Mean losses over ``rows`` without sampling; ``parameters_<synth>`` and ``total_<synth>`` are means over that
     synth's rows."""
     model.eval()
+    synths = model.architecture.synths
+    synth_of = {f"{part}_{name}": s for s, name in enumerate(synths) for part in ("parameters", "total")}
     sums: dict[str, float] = {}
+    counts: dict[str, int] = {}  # the rows each sum covers: a per-synth value is a mean over that synth's rows
     for start in range(0, len(rows), 256):
         chunk = rows[start : start + 256]
         values = losses(model, batch_tensors(data, chunk, device), settings, settings.beta, sample=False)
-        counts = np.bincount(data.synth[chunk], minlength=len(model.architecture.synths))
+        chunk_synths = np.bincount(data.synth[chunk], minlength=len(synths))
         for key, value in values.items():
-            weight = len(chunk)
-            if "_" in key:  # parameters_<synth>, total_<synth>
-                weight = int(counts[model.architecture.synths.index(key.split("_", 1)[1])])
+            weight = int(chunk_synths[synth_of[key]]) if key in synth_of else len(chunk)
             sums[key] = sums.get(key, 0.0) + float(value) * weight
+            counts[key] = counts.get(key, 0) + weight
     model.train()
-    per_synth = np.bincount(data.synth[rows], minlength=len(model.architecture.synths))
-    means: dict[str, float] = {}
-    for key, total in sums.items():
-        count = len(rows)
-        if "_" in key:
-            count = int(per_synth[model.architecture.synths.index(key.split("_", 1)[1])])
-        means[key] = total / max(1, count)
-    return means
+    return {key: total / max(1, counts[key]) for key, total in sums.items()}
 
 
 def vae_keys(model: AspModel, synth: int) -> list[str]:
@@ -214,6 +214,7 @@ class BestWeights:
         self.pooled: dict[str, Any] = {"total": float("inf")}
         self.synth_steps: dict[str, int] = {}
         self._synth_loss: dict[str, float] = {}
+        self._vae_keys = [vae_keys(model, s) for s in range(len(model.architecture.synths))] if self.per_synth else []
 
     def offer(self, model: AspModel, validation: dict[str, float], step: int) -> None:
         if not self.per_synth:
@@ -228,7 +229,7 @@ class BestWeights:
                 if loss is not None:
                     self._synth_loss[name] = loss
                 self.synth_steps[name] = step
-                for key in vae_keys(model, s):
+                for key in self._vae_keys[s]:
                     self.state[key] = state[key].detach().clone()
 
 
