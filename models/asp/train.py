@@ -107,8 +107,7 @@ def row_probabilities(synth: np.ndarray, power: float) -> np.ndarray | None:
         return None
     share = np.zeros(len(counts))
     share[present] = counts[present].astype(np.float64) ** power
-    share /= share.sum()
-    probabilities = share[synth] / counts[synth]
+    probabilities = share[synth] / counts[synth]  # each synth's rows together hold its share
     return probabilities / probabilities.sum()
 
 
