@@ -21,6 +21,7 @@ input passed through unchanged), so below 1 means closer to the effect than doin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable
@@ -100,17 +101,27 @@ def modulation_spectrum(x: np.ndarray, sample_rate: int) -> np.ndarray:
     return spectrum
 
 
-def _modulation_spectrum(x: np.ndarray, sample_rate: int) -> np.ndarray:
+@functools.cache
+def _filter_bank(sample_rate: int) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], tuple[np.ndarray, ...]]:
+    """The modulation spectrum's filters at ``sample_rate`` Hz, designed once: 12 gammatone bands (26 Hz to
+    6.95 kHz, IIR ``b, a``) and 12 octave-wide modulation bands (0.5 to 100 Hz, second-order Butterworth sections
+    at the envelope rate). Shared: callers only read them."""
     centres = np.geomspace(26.0, min(6950.0, 0.45 * sample_rate), 12)
-    modulation_centres = np.geomspace(0.5, 100.0, 12)
+    gammatones = tuple(signal.gammatone(centre, "iir", fs=sample_rate) for centre in centres)
+    modulations = []
+    for modulation in np.geomspace(0.5, 100.0, 12):
+        low, high = modulation / np.sqrt(2), min(modulation * np.sqrt(2), 0.49 * ENVELOPE_RATE_HZ)
+        modulations.append(signal.butter(2, [low, high], "bandpass", fs=ENVELOPE_RATE_HZ, output="sos"))
+    return gammatones, tuple(modulations)
+
+
+def _modulation_spectrum(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    gammatones, modulations = _filter_bank(sample_rate)
     total = None
-    for centre in centres:
-        b, a = signal.gammatone(centre, "iir", fs=sample_rate)
+    for b, a in gammatones:
         envelope = np.abs(signal.hilbert(signal.lfilter(b, a, x)))
         envelope = signal.resample_poly(envelope, ENVELOPE_RATE_HZ, sample_rate)
-        for modulation in modulation_centres:
-            low, high = modulation / np.sqrt(2), min(modulation * np.sqrt(2), 0.49 * ENVELOPE_RATE_HZ)
-            sos = signal.butter(2, [low, high], "bandpass", fs=ENVELOPE_RATE_HZ, output="sos")
+        for sos in modulations:
             spectrum = np.abs(np.fft.rfft(signal.sosfilt(sos, envelope)))
             total = spectrum if total is None else total + spectrum
     assert total is not None
