@@ -58,13 +58,13 @@ SLOW_MODULES = {
 }
 
 
-# The run of every doc's commands is a third to a half of the suite's time: its tests go first, one xdist group per
-# doc (they share what earlier lines of their doc made), so that two workers share it; every other test module is one
-# group (its module fixtures are made once), as ``--dist loadfile`` would have it.
+# Tests are handed to the two processes one by one (``--dist load``: ``loadfile`` kept the run of the docs' commands,
+# about half of the suite's time, in one process; pytest-xdist 3.8's ``xdist_group`` marks do nothing with pytest 9,
+# which ignores the node ids it rewrites). The docs' commands go first, so that both processes start on them and the
+# short tests fill in at the end. A test must not rely on another test of its module running in the same process.
 HEAVIEST_FIRST = ("test_docs_commands_run.py",)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     missing = sorted(name for name in SLOW_MODULES if not (Path(__file__).parent / name).is_file())
     if missing:
@@ -72,8 +72,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-        if next(item.iter_markers("xdist_group"), None) is None:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
     items.sort(key=lambda item: item.path.name not in HEAVIEST_FIRST)  # stable: each module keeps its order
 
 

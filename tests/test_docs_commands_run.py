@@ -641,11 +641,7 @@ def test_every_allowed_command_is_still_in_the_docs() -> None:
     assert not set(ALLOWED) - shown, f"ALLOWED names commands no doc shows any more: {sorted(set(ALLOWED) - shown)}"
 
 
-@pytest.mark.parametrize(
-    "block",
-    [pytest.param(block, marks=pytest.mark.xdist_group(f"docs:{block.doc}")) for block in BLOCKS],
-    ids=[block.name for block in BLOCKS],
-)
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
 def test_doc_block_runs(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = _repository_files()
     run = DocRun(tmp_path, monkeypatch)
