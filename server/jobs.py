@@ -8,7 +8,8 @@ so memory stays bounded however long the server runs.
 Cancelling a running job sets its flag; a job that has not stopped ``cancel_grace_s`` later (it never polls, or
 it is stuck in a system call) is marked cancelled anyway, its cleanup runs, and its worker thread is replaced, so
 cancel always takes effect within a second and a stuck job never holds a worker (or the queue) for good. The
-replaced thread's late result is discarded.
+replaced thread's late result is discarded. The deadline is kept with the job and every status read checks it, so
+a status asked for after the deadline says ``cancelled`` even when a loaded machine wakes the timer late.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class Job:
     submitted_at_s: float = field(default_factory=time.time)
     finished_at_s: float | None = None
     cancel_requested: threading.Event = field(default_factory=threading.Event)
+    #: ``time.monotonic()`` after which a running job that has not stopped is abandoned; None until cancelled.
+    abandon_at_monotonic_s: float | None = None
     worker: threading.Thread | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,7 +177,9 @@ class JobManager:
     def status(self, job_id: str) -> dict[str, Any]:
         """A snapshot of the job's status (see :meth:`Job.to_dict`)."""
         with self._lock:
-            return self._get(job_id).to_dict()
+            job = self._get(job_id)
+            self._abandon_if_overdue(job)
+            return job.to_dict()
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancel a job: a queued one ends at once, a running one stops at its next cancellation check."""
@@ -184,38 +189,47 @@ class JobManager:
                 job.cancel_requested.set()
                 if job.state is JobState.QUEUED:
                     self._finish(job, JobState.CANCELLED, stage="cancelled")
-                elif job.stage != "cancelling":
+                elif job.abandon_at_monotonic_s is None:
                     job.stage = "cancelling"
-                    timer = threading.Timer(self._cancel_grace_s, self._abandon_if_running, args=(job,))
+                    job.abandon_at_monotonic_s = time.monotonic() + self._cancel_grace_s
+                    # Status reads check the deadline too; the timer moves the queue on when nobody asks.
+                    timer = threading.Timer(self._cancel_grace_s, self._abandon_when_due, args=(job,))
                     timer.daemon = True
                     timer.start()
             return job.to_dict()
 
-    def _abandon_if_running(self, job: Job) -> None:
-        """Called ``cancel_grace_s`` after a cancel: a job still running is cancelled without its cooperation."""
+    def _abandon_when_due(self, job: Job) -> None:
+        """The cancel timer, fired at the job's deadline: abandons the job if it is still running."""
         with self._lock:
-            if job.state is not JobState.RUNNING:
-                return
-            log.warning("job %s (%s) did not stop within %.1f s of its cancel; abandoned", job.job_id, job.kind,
-                        self._cancel_grace_s)  # fmt: skip
-            self._finish(job, JobState.CANCELLED, stage="cancelled (the job did not stop in time and was abandoned)")
-            worker = job.worker
-            if worker is None or worker not in self._threads or self._stopping:
-                return
-            self._stuck = [thread for thread in self._stuck if thread.is_alive()]
-            if len(self._stuck) >= MAX_STUCK_THREADS:
-                # Keep this thread as a worker (it takes jobs again once its job returns) rather than grow more.
-                log.warning("%d abandoned jobs are still stuck; not replacing another worker", len(self._stuck))
-                return
-            self._threads.remove(worker)
-            self._stuck.append(worker)
-            self._start_worker()
+            self._abandon_if_overdue(job, now_monotonic_s=float("inf"))
+
+    def _abandon_if_overdue(self, job: Job, now_monotonic_s: float | None = None) -> None:
+        """A job running past its cancel deadline is cancelled without its cooperation (caller holds the lock)."""
+        deadline = job.abandon_at_monotonic_s
+        now = time.monotonic() if now_monotonic_s is None else now_monotonic_s
+        if job.state is not JobState.RUNNING or deadline is None or now < deadline:
+            return
+        log.warning("job %s (%s) did not stop within %.1f s of its cancel; abandoned", job.job_id, job.kind,
+                    self._cancel_grace_s)  # fmt: skip
+        self._finish(job, JobState.CANCELLED, stage="cancelled (the job did not stop in time and was abandoned)")
+        worker = job.worker
+        if worker is None or worker not in self._threads or self._stopping:
+            return
+        self._stuck = [thread for thread in self._stuck if thread.is_alive()]
+        if len(self._stuck) >= MAX_STUCK_THREADS:
+            # Keep this thread as a worker (it takes jobs again once its job returns) rather than grow more.
+            log.warning("%d abandoned jobs are still stuck; not replacing another worker", len(self._stuck))
+            return
+        self._threads.remove(worker)
+        self._stuck.append(worker)
+        self._start_worker()
 
     def counts(self) -> dict[str, int]:
         """How many remembered jobs are in each state."""
         with self._lock:
             totals = {str(state): 0 for state in JobState}
-            for job in self._jobs.values():
+            for job in list(self._jobs.values()):
+                self._abandon_if_overdue(job)
                 totals[str(job.state)] += 1
             return totals
 

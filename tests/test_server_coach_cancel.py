@@ -51,10 +51,14 @@ def test_cancelled_coach_job_ends_within_a_second_and_the_next_one_runs(client: 
     while client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()["state"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    cancelled_at = time.monotonic()
     client.delete(f"/v1/jobs/{job_id}", headers=AUTH)
-    while (status := client.get(f"/v1/jobs/{job_id}", headers=AUTH).json())["state"] in ("queued", "running"):
-        assert time.monotonic() - cancelled_at < 1.0, status
+    cancelled_at = time.monotonic()  # the server has the cancel now
+    while True:
+        asked_at = time.monotonic()  # measured before the request: a loaded machine may answer it late
+        status = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
+        if status["state"] not in ("queued", "running"):
+            break
+        assert asked_at - cancelled_at < 1.0, status
         time.sleep(0.01)
     assert status["state"] == "cancelled", status
     body["max_steps"] = 1

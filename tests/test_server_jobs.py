@@ -153,6 +153,37 @@ def test_a_job_that_ignores_cancel_is_cancelled_within_a_second_and_frees_its_wo
     manager.shutdown(timeout_s=2)
 
 
+def test_a_status_asked_after_the_cancel_deadline_says_cancelled_even_if_the_timer_is_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a loaded machine the cancel timer can wake long after its deadline; whoever asks for the status after the
+    deadline must still see ``cancelled``, and the next job must get a worker."""
+    import server.jobs as jobs
+
+    class NeverFires:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.daemon = False
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(jobs.threading, "Timer", NeverFires)
+    manager = JobManager(workers=1, queue_size=2, cancel_grace_s=0.05)
+    release = threading.Event()
+    job = manager.submit("stuck", lambda ctx: release.wait(30) and {})
+    _wait_for_state(manager, job.job_id, "running")
+    asked_for_cancel = time.monotonic()
+    assert manager.cancel(job.job_id)["state"] == "running"
+    assert manager.status(job.job_id)["state"] == "running" or time.monotonic() - asked_for_cancel >= 0.05
+    time.sleep(0.06)
+    assert manager.status(job.job_id)["state"] == "cancelled"
+    assert manager.wait(manager.submit("test", lambda ctx: {"ran": True}).job_id, timeout_s=2)["result"] == {
+        "ran": True
+    }
+    release.set()
+    manager.shutdown(timeout_s=2)
+
+
 def test_stuck_workers_are_replaced_only_up_to_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Jobs that never return cannot make the server start threads without end: past the limit the worker is kept
     and takes jobs again once its abandoned job returns."""
