@@ -263,6 +263,23 @@ def _shared_context_frames(
     return model.decode(residual, latents, frame_controls, starts)
 
 
+def consecutive_frames(
+    model: FrameModel, x: torch.Tensor, control: torch.Tensor | None, starts: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``model(x, control[, starts])`` for examples (B, 2k+1, N) whose current frames lie one hop apart, in order
+    (as :meth:`models.afx.train.ExampleSource.every` yields them at the hop): a model with context frames runs its
+    front-end once per distinct input frame (B + 2k of them) instead of 2k+1 times per example. ``control`` is
+    (knobs,) or None, the same for every example; ``starts`` (B,) each current frame's first render sample, for a
+    model told its effect's clocks."""
+    rows = x.shape[0]
+    controls = None if control is None else control.reshape(1, -1).expand(rows, -1)
+    k = model.framing.context_frames
+    if not isinstance(model, ContextFrames) or not k:
+        return model(x, controls) if starts is None else model(x, controls, starts)
+    span = torch.cat((x[:, 0], x[-1, 1:]))[None]  # frame i + j of the run is example i's context frame j
+    return _shared_context_frames(model, span, None if control is None else control.reshape(1, -1), controls, starts)
+
+
 def batch_frames(framing: Framing) -> int:
     """Output frames per forward pass (when rendering and streaming; bounds memory on long files). A batch of
     frames with context frames runs the front-end on ``batch + 2k`` input frames, so larger batches recompute less;

@@ -34,6 +34,11 @@ def output_bias(model: AfxModel) -> nn.Parameter:
 def silence_offset(model: AfxModel, controls: list[np.ndarray]) -> float:
     """The mean of the model's output for ``SILENCE_SECONDS`` of silence, averaged over the knob ``controls``
     (each (knobs,), empty for a model without knobs)."""
+    return float(np.mean(_silence_means(model, controls)))
+
+
+def _silence_means(model: AfxModel, controls: list[np.ndarray]) -> list[float]:
+    """The mean answer to ``SILENCE_SECONDS`` of silence at each knob setting of ``controls`` (no knobs if empty)."""
     was_training = model.training
     model.eval()
     where = model_device(model)
@@ -43,16 +48,18 @@ def silence_offset(model: AfxModel, controls: list[np.ndarray]) -> float:
         knobs = torch.as_tensor(np.asarray(control, np.float32), device=where).reshape(1, -1)
         means.append(float(render_rows(model, silence, knobs if knobs.shape[-1] else None).mean()))
     model.train(was_training)
-    return float(np.mean(means))
+    return means
 
 
 @torch.no_grad()
 def remove_silence_offset(model: AfxModel, controls: list[np.ndarray]) -> float:
     """Shift the output bias so that silence renders as silence (on average over ``controls``); returns the offset
     removed (the model's answer to silence before)."""
-    offset = silence_offset(model, controls)
+    means = _silence_means(model, controls)
+    offset = float(np.mean(means))
     bias = output_bias(model)
     bias.add_(1.0)
-    gain = silence_offset(model, controls) - offset  # the output's shift per unit of bias
+    # The bias is added after the last weights, so it moves the output alike at every knob setting: measured at one.
+    gain = _silence_means(model, controls[:1])[0] - means[0]  # the output's shift per unit of bias
     bias.sub_(1.0 + offset / gain)
     return offset

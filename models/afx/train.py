@@ -26,7 +26,15 @@ import torch
 from torch import nn
 
 from models.afx import architecture, build
-from models.afx.framing import AfxModel, FrameModel, example_span, examples, target_samples, told_clocks
+from models.afx.framing import (
+    AfxModel,
+    FrameModel,
+    consecutive_frames,
+    example_span,
+    examples,
+    target_samples,
+    told_clocks,
+)
 from models.afx.layers import unpool
 from models.afx.losses import DEFAULT_LOSS, LOSSES
 from models.afx.network import wrap
@@ -293,11 +301,14 @@ def every_frame_loss(
     for segment in segments:
         source = ExampleSource(model, segment.dry, segment.wet, seed=0)
         control = torch.as_tensor(np.asarray(segment.control, np.float32))
+        knobs = control.to(where) if control.numel() else None
         for x, y, first_samples in source.every(step):
-            controls = control.expand(len(x), -1)
-            if told_clocks(model):
-                controls = torch.cat((controls, first_samples), dim=-1)
-            estimate = wrapped(x.to(where), controls.to(where)).cpu()
+            if isinstance(model, FrameModel):  # consecutive frames: each input frame through the front-end once
+                starts = first_samples[:, 0].round().long().to(where) if told_clocks(model) else None
+                estimate = consecutive_frames(model, x.to(where), knobs, starts).cpu()
+            else:
+                controls = control.expand(len(x), -1)
+                estimate = wrapped(x.to(where), controls.to(where)).cpu()
             totals["model"] += float(loss_fn(estimate, y)) * len(x)
             totals["dry"] += float(loss_fn(dry_estimate(model, x, y), y)) * len(x)
             count += len(x)
