@@ -94,6 +94,38 @@ def test_streaming_equals_one_pass(kind: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "settings",
+    [
+        {"window": 128, "channels": 8, "kernel_size": 5, "hidden": 32, "knobs": 2},  # the benchmark's size
+        {"window": 37, "channels": 3, "kernel_size": 4, "hidden": 5, "knobs": 1},  # a pool that leaves samples over
+        {"window": 30, "channels": 2, "kernel_size": 3, "hidden": 4, "knobs": 0},
+    ],
+)
+def test_the_mccool_cnn_is_its_window_per_output_sample_definition(settings: dict) -> None:
+    """The paper's CNN maps the ``window`` samples up to each output sample through its convolutions, pooling and
+    dense layers; the one-pass computation must give that, and the same gradients, for any window and kernel."""
+    torch.manual_seed(3)
+    network = McCoolCNN(**settings)
+    x = torch.randn(2, 1, 600)
+    control = torch.rand(2, settings["knobs"])
+
+    def window_by_window() -> torch.Tensor:
+        windows = x[:, 0].unfold(-1, network.window, 1)  # (B, outputs, window)
+        outputs = windows.shape[1]
+        features = network.convs(windows.reshape(-1, 1, network.window)).flatten(1)
+        knobs = control[:, None, :].expand(-1, outputs, -1).reshape(2 * outputs, -1)
+        return network.dense(torch.cat((features, knobs), dim=1)).reshape(2, 1, outputs)
+
+    expected, got = window_by_window(), network(x, control)
+    assert got.shape == (2, 1, 600 - network.window + 1)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    expected_grads = torch.autograd.grad(expected.square().mean(), list(network.parameters()))
+    got_grads = torch.autograd.grad(got.square().mean(), list(network.parameters()))
+    for want, have in zip(expected_grads, got_grads, strict=True):
+        torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
     "network",
     [_small_lfo_tcn(latency=5), McCoolCNN(window=32, channels=2, hidden=4, knobs=3), McCoolLSTM(4, 1, 3, 16)],
     ids=["LFOTCN", "McCoolCNN", "McCoolLSTM"],
