@@ -58,10 +58,12 @@ SLOW_MODULES = {
 }
 
 
-# Tests are handed to the two processes one by one (``--dist load``: ``loadfile`` kept the run of the docs' commands,
-# about half of the suite's time, in one process; pytest-xdist 3.8's ``xdist_group`` marks do nothing with pytest 9,
-# which ignores the node ids it rewrites). The docs' commands go first, so that both processes start on them and the
-# short tests fill in at the end. A test must not rely on another test of its module running in the same process.
+# Tests are handed to the two processes one by one (``--dist load --maxschedchunk 1``: ``loadfile`` kept the run of
+# the docs' commands, about half of the suite's time, in one process, and ``load`` alone sends each process a first
+# chunk of a quarter of the suite, which held every docs command; pytest-xdist 3.8's ``xdist_group`` marks do nothing
+# with pytest 9, which ignores the node ids it rewrites). Longest first: the docs' commands, then the slow modules,
+# then the rest, so that both processes start on the long tests and the short ones fill in at the end. A test must
+# not rely on another test of its module running in the same process.
 HEAVIEST_FIRST = ("test_docs_commands_run.py",)
 
 
@@ -72,7 +74,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: item.path.name not in HEAVIEST_FIRST)  # stable: each module keeps its order
+    # Stable: each module keeps its order.
+    items.sort(key=lambda item: (item.path.name not in HEAVIEST_FIRST, item.path.name not in SLOW_MODULES))
 
 
 @pytest.fixture(scope="session")
