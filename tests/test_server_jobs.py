@@ -138,10 +138,9 @@ def test_a_job_that_ignores_cancel_is_cancelled_within_a_second_and_frees_its_wo
     job = manager.submit("stuck", stuck, cleanup=lambda: cleaned.append("stuck"))
     _wait_for_state(manager, job.job_id, "running")
     waiting = [manager.submit("test", lambda ctx, n=n: {"n": n}) for n in range(2)]  # the queue (size 2) is full now
-    started = time.monotonic()
     manager.cancel(job.job_id)
-    status = _wait_for_state(manager, job.job_id, "cancelled", timeout_s=1.0)
-    assert time.monotonic() - started < 1.0 and status["error"] is None
+    status = _wait_for_state(manager, job.job_id, "cancelled", timeout_s=1.0)  # asked within a second of the cancel
+    assert status["error"] is None
     assert cleaned == ["stuck"]
     assert [manager.wait(w.job_id, timeout_s=2)["result"] for w in waiting] == [{"n": 0}, {"n": 1}]
     for _ in range(3):  # the queue keeps accepting and running jobs
