@@ -30,19 +30,24 @@ def _sources(effect: str, network: torch.nn.Module, segment: int, batch: int, se
     return CropSource(REFERENCE_EFFECTS[effect], clips, rf, segment, batch, 5, restart=True)
 
 
-@pytest.fixture(scope="module")
-def measured() -> dict[str, tuple[torch.nn.Module, CropSource]]:
-    """Each effect's recipe network with its start measured on training crops (once for the module's tests). Its
+class _Measured(dict):
+    """Each effect's recipe network with its start measured on training crops, measured when a test first asks for
+    that effect (the tests of this module may run in two processes: each measures only what its tests use). Its
     initial weights come from a fixed seed, not from whatever the process drew before."""
-    networks = {}
-    torch.manual_seed(0)
-    for effect in ("chorus", "delay"):
+
+    def __missing__(self, effect: str) -> tuple[torch.nn.Module, CropSource]:
+        torch.manual_seed(0)
         recipe = RECIPES[effect]
         network: torch.nn.Module = recipe.config.build(REFERENCE_EFFECTS[effect])  # type: ignore[union-attr]
         source = _sources(effect, network, recipe.segment_samples, 4, seconds=8.0)
         network.start_from(source.batch)  # type: ignore[operator]
-        networks[effect] = (network, source)
-    return networks
+        self[effect] = (network, source)
+        return self[effect]
+
+
+@pytest.fixture(scope="module")
+def measured() -> _Measured:
+    return _Measured()
 
 
 def test_the_measured_sweep_lines_up_with_the_real_chorus(measured: dict) -> None:
