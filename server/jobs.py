@@ -185,6 +185,7 @@ class JobManager:
         """Cancel a job: a queued one ends at once, a running one stops at its next cancellation check."""
         with self._lock:
             job = self._get(job_id)
+            self._abandon_if_overdue(job)  # a second cancel past the deadline answers as a status read does
             if job.state not in FINISHED_STATES:
                 job.cancel_requested.set()
                 if job.state is JobState.QUEUED:
@@ -227,9 +228,10 @@ class JobManager:
     def counts(self) -> dict[str, int]:
         """How many remembered jobs are in each state."""
         with self._lock:
-            totals = {str(state): 0 for state in JobState}
-            for job in list(self._jobs.values()):
+            for job in list(self._jobs.values()):  # a copy: finishing a job may forget the oldest finished ones
                 self._abandon_if_overdue(job)
+            totals = {str(state): 0 for state in JobState}
+            for job in self._jobs.values():
                 totals[str(job.state)] += 1
             return totals
 

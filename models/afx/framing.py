@@ -271,13 +271,13 @@ def consecutive_frames(
     front-end once per distinct input frame (B + 2k of them) instead of 2k+1 times per example. ``control`` is
     (knobs,) or None, the same for every example; ``starts`` (B,) each current frame's first render sample, for a
     model told its effect's clocks."""
-    rows = x.shape[0]
-    controls = None if control is None else control.reshape(1, -1).expand(rows, -1)
+    row = None if control is None else control.reshape(1, -1)
+    controls = None if row is None else row.expand(x.shape[0], -1)
     k = model.framing.context_frames
     if not isinstance(model, ContextFrames) or not k:
         return model(x, controls) if starts is None else model(x, controls, starts)
     span = torch.cat((x[:, 0], x[-1, 1:]))[None]  # frame i + j of the run is example i's context frame j
-    return _shared_context_frames(model, span, None if control is None else control.reshape(1, -1), controls, starts)
+    return _shared_context_frames(model, span, row, controls, starts)
 
 
 def batch_frames(framing: Framing) -> int:
