@@ -111,3 +111,36 @@ def test_every_frame_loss_scores_each_hop_of_the_heldout_material() -> None:
     assert same["dry"] == 0 and same["ratio"] == float("inf")
     wavenet = build("wavenet", TINY["wavenet"])  # a sliding model: its outputs end to end
     assert every_frame_loss(wavenet, "wavenet", [Segment(dry, wet, np.zeros(0, np.float32))])["examples"] == 32
+
+
+@pytest.mark.parametrize("arch", ["ceq", "cafx", "crafx", "wavenet", "crafx-clocked"])
+def test_one_pass_gives_the_render_and_the_every_frame_loss_the_model_gives_apart(arch: str) -> None:
+    """afx-bench scores a held-out segment from one pass of the model: its render and its every-frame loss are the
+    ones :func:`render` and :func:`every_frame_loss` give on their own (a context-frame model told its clocks too;
+    the sliding model's last output runs past the end of the audio, into silence, as its last example does)."""
+    from models.afx.framing import render, render_with_examples
+    from models.afx.leslie import rotor_clocks
+    from models.afx.segment import Segment
+    from models.afx.train import every_frame_loss
+
+    torch.manual_seed(0)
+    name = arch.removesuffix("-clocked")
+    settings = {**TINY[name], "knobs": 1}
+    if arch.endswith("-clocked"):
+        settings["clocks"] = rotor_clocks()
+    model = build(name, settings).eval()
+    if arch.endswith("-clocked"):
+        with torch.no_grad():  # a clock term that is not zero, as after training
+            for p in model.clock_modulation.parameters():
+                p.normal_(0.0, 0.5)
+    dry, wet = pair("lowpass", 1.0, 8000, seed=5)
+    dry, wet = dry[:7001], wet[:7001]  # not a whole number of hops or outputs
+    segment = Segment(dry, wet, np.array([0.3], np.float32))
+    control = torch.as_tensor(segment.control)
+    rendered, estimates = render_with_examples(model, dry, control)
+    np.testing.assert_array_equal(rendered, render(model, dry, control))
+    apart = every_frame_loss(model, name, [segment])
+    assert every_frame_loss(model, name, [segment], estimates=[estimates]) == apart
+    assert len(estimates) == apart["examples"]
+    with pytest.raises(ValueError, match="estimates"):
+        every_frame_loss(model, name, [segment], estimates=[estimates[:-1]])

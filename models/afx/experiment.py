@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from models.afx import ARCHITECTURES, build, parameter_count
-from models.afx.framing import render, told_clocks
+from models.afx.framing import render, render_with_examples, told_clocks
 from models.afx.losses import DEFAULT_LOSS
 from models.afx.metrics import METRICS, t60_seconds
 from models.afx.network import AfxNetwork, wrap
@@ -143,10 +143,14 @@ KEY_METRICS: dict[str, tuple[str, ...]] = {
 DEFAULT_KEY_METRICS = ("mrstft",)
 
 
-def segment_scores(network: torch.nn.Module, the_task: Task, segment: Segment) -> dict[str, dict[str, float]]:
+def segment_scores(
+    network: torch.nn.Module, the_task: Task, segment: Segment, estimate: np.ndarray | None = None
+) -> dict[str, dict[str, float]]:
     """The metrics of the model and of the dry input on one held-out segment; reverbs also the T60 error of the
-    response to an impulse at the segment's knob value."""
-    estimate = render_segment(network, segment)
+    response to an impulse at the segment's knob value. ``estimate`` is the network's render of the segment when
+    it is already at hand."""
+    if estimate is None:
+        estimate = render_segment(network, segment)
     out = {
         "model": {name: metric(segment.wet, estimate, SAMPLE_RATE_HZ) for name, metric in METRICS.items()},
         "dry": {name: metric(segment.wet, segment.dry, SAMPLE_RATE_HZ) for name, metric in METRICS.items()},
@@ -253,14 +257,21 @@ def run(
             max_seconds=budget, pretrain_steps=settings.pretrain_steps, seed=settings.seed, loss=settings.loss,
         )  # fmt: skip
         fitted = train(model, arch, training, None, train_settings, heldout, progress=progress, device=device)
+        network = network.cpu().eval()
+        # One pass of the model over each held-out segment gives both its render and its every-frame loss.
+        renders = [render_with_examples(model, s.dry, torch.as_tensor(s.control) if len(s.control) else None)
+                   for s in heldout]  # fmt: skip
         loss_record = {
             "loss": train_settings.loss or DEFAULT_LOSS[arch],
             "model": fitted.best_validation,
             "dry": dry_loss(model, arch, heldout, None, train_settings),
-            "every_frame": every_frame_loss(model, arch, heldout, train_settings.loss),
+            "every_frame": every_frame_loss(model, arch, heldout, train_settings.loss, [r[1] for r in renders]),
         }
+        estimates: list[np.ndarray | None] = [r[0] for r in renders]
     network = network.cpu().eval()
-    per_segment = [segment_scores(network, the_task, segment) for segment in heldout]
+    if isinstance(network, OurNetwork):
+        estimates = [None] * len(heldout)
+    per_segment = [segment_scores(network, the_task, s, e) for s, e in zip(heldout, estimates, strict=True)]
     scores = average_scores(per_segment)
     parameters = parameter_count(network)
     sidecar: dict[str, Any] = {

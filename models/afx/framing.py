@@ -202,7 +202,31 @@ def render_rows(model: AfxModel, x: torch.Tensor, control: torch.Tensor | None =
     return _render_sliding(model, x, control)
 
 
-def frame_batches(
+@torch.no_grad()
+def render_with_examples(
+    model: AfxModel, audio: np.ndarray, control: torch.Tensor | None = None
+) -> tuple[np.ndarray, torch.Tensor]:
+    """:func:`render` of a signal (samples,) and, from the same forward passes, the model's output for every
+    example of it one step apart from its first sample (E, 1, N): frames a hop apart, or the sliding model's outputs
+    end to end, in the order :meth:`models.afx.train.ExampleSource.every` yields them (the last may run past the
+    end, into silence)."""
+    model.eval()
+    signal = torch.from_numpy(np.asarray(audio, dtype=np.float32).copy())
+    if signal.ndim != 1 or not len(signal):
+        raise ValueError(f"audio must be (samples,) and not empty, got shape {tuple(signal.shape)}")
+    where = next(model.parameters()).device
+    rows = signal[None].to(where)
+    controls = None if control is None else control.reshape(1, -1).to(where)
+    if isinstance(model, FrameModel):
+        rendered, outputs = _render_frames_and_outputs(model, rows, controls)
+        return rendered[0].cpu().numpy(), outputs[0, :, None].cpu()
+    step = model.output_samples
+    count = -(-len(signal) // step)
+    full = _render_sliding(model, torch.nn.functional.pad(rows, (0, count * step - len(signal))), controls)
+    return full[0, : len(signal)].cpu().numpy(), full[0].reshape(count, 1, step).cpu()
+
+
+def frame_outputs(
     model: FrameModel,
     padded: torch.Tensor,
     frames: int,
@@ -210,16 +234,15 @@ def frame_batches(
     batch_frames: int,
     origin: int = 0,
 ) -> torch.Tensor:
-    """The model's windowed output frames (B, frames, N) for ``padded`` input (B, (frames - 1 + 2k) * hop + N)
-    whose frame ``i`` starts at ``i * hop`` (context frames included), ``batch_frames`` frames per forward pass.
-    ``padded[..., 0]`` is render sample ``origin`` (negative in the padding before the signal): a model told its
-    effect's clocks is told where each frame lies in the render."""
+    """The model's output frames (B, frames, N), as it gives them (carrying its output window), for ``padded``
+    input (B, (frames - 1 + 2k) * hop + N) whose frame ``i`` starts at ``i * hop`` (context frames included),
+    ``batch_frames`` frames per forward pass. ``padded[..., 0]`` is render sample ``origin`` (negative in the padding
+    before the signal): a model told its effect's clocks is told where each frame lies in the render."""
     f = model.framing
     n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
     rows = padded.shape[0]
     all_frames = padded.unfold(-1, n, hop)  # (B, frames + 2k, N)
     analysis = f.window(f.input_window).to(padded)
-    synthesis = (torch.hann_window(n) if f.output_window == "rect" else torch.ones(n)).to(padded)
     clocked = told_clocks(model)
     outputs = []
     for first in range(0, frames, batch_frames):
@@ -236,8 +259,28 @@ def frame_batches(
             batch = all_frames[:, first : first + count + 2 * k].unfold(1, 2 * k + 1, 1).permute(0, 1, 3, 2)
             batch = batch.reshape(rows * count, 2 * k + 1, n) * analysis
             out = model(batch, controls) if starts is None else model(batch, controls, starts)
-        outputs.append((out[:, 0] * synthesis).reshape(rows, count, n))
+        outputs.append(out[:, 0].reshape(rows, count, n))
     return torch.cat(outputs, dim=1)
+
+
+def synthesis_window(framing: Framing) -> torch.Tensor:
+    """(N,): what each output frame is multiplied by before the overlap-add: a Hann window for a model trained on
+    rectangular frames, none (ones) for one whose output frames already carry it."""
+    n = framing.frame_samples
+    return torch.hann_window(n) if framing.output_window == "rect" else torch.ones(n)
+
+
+def frame_batches(
+    model: FrameModel,
+    padded: torch.Tensor,
+    frames: int,
+    control: torch.Tensor | None,
+    batch_frames: int,
+    origin: int = 0,
+) -> torch.Tensor:
+    """The output frames of :func:`frame_outputs` times :func:`synthesis_window`: what the overlap-add sums."""
+    out = frame_outputs(model, padded, frames, control, batch_frames, origin)
+    return out * synthesis_window(model.framing).to(out)
 
 
 def _shared_context_frames(
@@ -295,6 +338,13 @@ def window_sum(framing: Framing) -> torch.Tensor:
 
 
 def _render_frames(model: FrameModel, x: torch.Tensor, control: torch.Tensor | None) -> torch.Tensor:
+    return _render_frames_and_outputs(model, x, control)[0]
+
+
+def _render_frames_and_outputs(
+    model: FrameModel, x: torch.Tensor, control: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The render (B, T) and the model's output frames (B, ceil(T / hop), N) that start at samples 0, hop, ..."""
     f = model.framing
     n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
     overlap = n // hop  # frames covering each sample
@@ -303,10 +353,11 @@ def _render_frames(model: FrameModel, x: torch.Tensor, control: torch.Tensor | N
     front = (overlap - 1 + k) * hop
     back = (frames - 1 + 2 * k) * hop + n - front - length
     padded = torch.nn.functional.pad(x, (front, back))
-    added = overlap_add(frame_batches(model, padded, frames, control, batch_frames(f), origin=-front), hop)
+    outputs = frame_outputs(model, padded, frames, control, batch_frames(f), origin=-front)
+    added = overlap_add(outputs * synthesis_window(f).to(outputs), hop)
     start = (overlap - 1) * hop
     norm = window_sum(f).to(x).repeat(-(-length // hop))[:length]
-    return added[:, start : start + length] / norm
+    return added[:, start : start + length] / norm, outputs[:, overlap - 1 :]
 
 
 def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:

@@ -286,32 +286,48 @@ def dry_estimate(model: AfxModel, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
 
 @torch.no_grad()
 def every_frame_loss(
-    model: AfxModel, arch: str, segments: list[Segment], loss: str | None = None
+    model: AfxModel,
+    arch: str,
+    segments: list[Segment],
+    loss: str | None = None,
+    estimates: list[torch.Tensor] | None = None,
 ) -> dict[str, float | int]:
     """The architecture's loss (or ``loss``) of the model and of the dry input over every example of the segments
     (frames a hop apart, or the sliding model's outputs end to end), not only the validation examples that chose
     the best weights: ``{"model", "dry", "ratio", "examples"}``. Each batch's loss is weighted by its examples
-    (the losses are means over frames of one size)."""
+    (the losses are means over frames of one size). ``estimates``, one per segment, are the model's outputs for
+    those examples when they are already at hand (:func:`models.afx.framing.render_with_examples` gives them with
+    the render); else the model computes them."""
     loss_fn = LOSSES[loss or DEFAULT_LOSS[arch]]
     step = model.framing.hop_samples if isinstance(model, FrameModel) else target_samples(model)
     wrapped = _Unconditioned(model).eval()
     where = model_device(wrapped)
     totals = {"model": 0.0, "dry": 0.0}
     count = 0
-    for segment in segments:
+    if estimates is not None and len(estimates) != len(segments):
+        raise ValueError(f"{len(estimates)} sets of estimates for {len(segments)} segments")
+    for index, segment in enumerate(segments):
         source = ExampleSource(model, segment.dry, segment.wet, seed=0)
         control = torch.as_tensor(np.asarray(segment.control, np.float32))
         knobs = control.to(where) if control.numel() else None
+        done = 0
         for x, y, first_samples in source.every(step):
-            if isinstance(model, FrameModel):  # consecutive frames: each input frame through the front-end once
+            if estimates is not None:
+                estimate = estimates[index][done : done + len(x)]
+                if estimate.shape != y.shape:
+                    raise ValueError(f"estimates {tuple(estimate.shape)} do not match the examples {tuple(y.shape)}")
+            elif isinstance(model, FrameModel):  # consecutive frames: each input frame through the front-end once
                 starts = first_samples[:, 0].round().long().to(where) if told_clocks(model) else None
                 estimate = consecutive_frames(model, x.to(where), knobs, starts).cpu()
             else:
                 controls = control.expand(len(x), -1)
                 estimate = wrapped(x.to(where), controls.to(where)).cpu()
+            done += len(x)
             totals["model"] += float(loss_fn(estimate, y)) * len(x)
             totals["dry"] += float(loss_fn(dry_estimate(model, x, y), y)) * len(x)
             count += len(x)
+        if estimates is not None and done != len(estimates[index]):
+            raise ValueError(f"{len(estimates[index])} estimates for {done} examples")
     model_loss, dry = totals["model"] / count, totals["dry"] / count
     return {"model": model_loss, "dry": dry, "ratio": model_loss / dry if dry else float("inf"), "examples": count}
 
