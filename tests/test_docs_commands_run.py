@@ -6,10 +6,10 @@ What the test changes in a command is general, by flag name or file type, never 
 
 - budgets: every option in BUDGETS that the program's own parser accepts is set to the small value, whether or not
   the line shows it (time boxes ``--minutes``, step budgets ``--steps``/``--max-steps``, material ``--seconds``,
-  ``--heldout-seconds``, ``--grid``, a dataset's ``--patches``...), with ``--keep-anyway`` (a model trained so
-  briefly may not beat the dry input, and later lines use it); counts of draws, clips and chains (SCALED_DRAWS) are
-  divided by SCALE_DIVISOR, at least MIN_DRAWS; a user model a line names and no line steered first
-  (``--effect my-comp``) is steered from stand-ins;
+  ``--heldout-seconds``, ``--grid``, a dataset's ``--patches``, the renders of ``--refine``...), with
+  ``--keep-anyway`` (a model trained so briefly may not beat the dry input, and later lines use it); counts of draws,
+  clips and chains (SCALED_DRAWS) are divided by SCALE_DIVISOR, at least MIN_DRAWS; a user model a line names and no
+  line steered first (``--effect my-comp``) is steered from stand-ins;
 - inputs: a positional argument or an input option's value (INPUT_OPTIONS) that names no existing file is made by
   the earlier line of the same doc that writes it (its output option: ``match-data --out runs/match/vital`` for
   ``match-train --data runs/match/vital``), run with the same rules, once per test session (later tests copy what it
@@ -109,6 +109,7 @@ BUDGETS: dict[str, str] = {
     "--runs": "1",
     "--shard-clips": "32",
     "--patches": str(MIN_PATCHES),
+    "--refine": "4",  # renders to refine a matched patch by ear (`auto` is up to 300 per clip and synth)
     "--device": "auto",  # a doc's `--device cuda` runs on whatever this machine has (CUDA where torch sees it)
 }
 # Switches set wherever the parser has them: a model trained on so small a budget may not beat the dry input, and the
