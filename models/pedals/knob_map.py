@@ -85,19 +85,26 @@ CONSENSUS_DRAWS = 2000
 
 def _consensus(design: np.ndarray, values: np.ndarray, tolerance: float, groups: np.ndarray, draw: int) -> np.ndarray:
     """The rows within ``tolerance`` of the least-squares fit through ``draw`` random groups that most rows agree
-    with (random sample consensus, seeded)."""
+    with (random sample consensus, seeded; the first such draw where several tie). The draws' fits are solved
+    together: each draw's rows padded with zero rows (which change no least-squares fit) to one height."""
     rng = np.random.default_rng(0)
-    names = np.unique(groups)
-    best = np.zeros(len(values), dtype=bool)
+    names, group_of = np.unique(groups, return_inverse=True)
     if len(names) <= draw:
-        return ~best
-    confirmed = False
-    for _ in range(CONSENSUS_DRAWS):
-        rows = np.isin(groups, rng.choice(names, draw, replace=False))
-        solution = np.linalg.lstsq(design[rows], values[rows], rcond=None)[0]
-        agree = np.abs(design @ solution - values) <= tolerance
-        if agree.sum() > best.sum():
-            best, confirmed = agree, bool(np.isin(groups[agree], groups[~rows]).sum() >= rows.sum())
-    if not confirmed:  # as many rows again as the fit was drawn from must agree with it
+        return np.ones(len(values), dtype=bool)
+    members = [np.flatnonzero(group_of == group) for group in range(len(names))]
+    # The draws as the seeded generator makes them one by one (the same as drawing from ``names`` itself).
+    chosen = [rng.choice(len(names), draw, replace=False) for _ in range(CONSENSUS_DRAWS)]
+    rows = [np.sort(np.concatenate([members[group] for group in picked])) for picked in chosen]
+    height = max(len(r) for r in rows)
+    index = np.zeros((len(rows), height), dtype=int)
+    real = np.zeros((len(rows), height), dtype=bool)
+    for i, r in enumerate(rows):
+        index[i, : len(r)], real[i, : len(r)] = r, True
+    solutions = (np.linalg.pinv(design[index] * real[..., None]) @ (values[index] * real)[..., None])[..., 0]
+    agree = np.abs(solutions @ design.T - values) <= tolerance  # (draws, rows)
+    best = int(np.argmax(agree.sum(axis=1)))
+    drawn = np.isin(group_of, chosen[best])
+    # As many rows again as the fit was drawn from must agree with it, from groups it was not drawn from.
+    if np.isin(group_of[agree[best]], group_of[~drawn]).sum() < drawn.sum():
         raise ValueError(f"no fit through {draw} groups of measurements is confirmed by as many others")
-    return best
+    return agree[best]
