@@ -226,18 +226,20 @@ def render_with_examples(
     return full[0, : len(signal)].cpu().numpy(), full[0].reshape(count, 1, step).cpu()
 
 
-def frame_outputs(
+def frame_batches(
     model: FrameModel,
     padded: torch.Tensor,
     frames: int,
     control: torch.Tensor | None,
     batch_frames: int,
     origin: int = 0,
+    synthesis: bool = True,
 ) -> torch.Tensor:
-    """The model's output frames (B, frames, N), as it gives them (carrying its output window), for ``padded``
-    input (B, (frames - 1 + 2k) * hop + N) whose frame ``i`` starts at ``i * hop`` (context frames included),
-    ``batch_frames`` frames per forward pass. ``padded[..., 0]`` is render sample ``origin`` (negative in the padding
-    before the signal): a model told its effect's clocks is told where each frame lies in the render."""
+    """The model's output frames (B, frames, N) times :func:`synthesis_window` (what the overlap-add sums; with
+    ``synthesis`` False, as the model gives them) for ``padded`` input (B, (frames - 1 + 2k) * hop + N) whose frame
+    ``i`` starts at ``i * hop`` (context frames included), ``batch_frames`` frames per forward pass.
+    ``padded[..., 0]`` is render sample ``origin`` (negative in the padding before the signal): a model told its
+    effect's clocks is told where each frame lies in the render."""
     f = model.framing
     n, hop, k = f.frame_samples, f.hop_samples, f.context_frames
     rows = padded.shape[0]
@@ -260,7 +262,8 @@ def frame_outputs(
             batch = batch.reshape(rows * count, 2 * k + 1, n) * analysis
             out = model(batch, controls) if starts is None else model(batch, controls, starts)
         outputs.append(out[:, 0].reshape(rows, count, n))
-    return torch.cat(outputs, dim=1)
+    joined = torch.cat(outputs, dim=1)
+    return joined * synthesis_window(f).to(joined) if synthesis else joined
 
 
 def synthesis_window(framing: Framing) -> torch.Tensor:
@@ -268,19 +271,6 @@ def synthesis_window(framing: Framing) -> torch.Tensor:
     rectangular frames, none (ones) for one whose output frames already carry it."""
     n = framing.frame_samples
     return torch.hann_window(n) if framing.output_window == "rect" else torch.ones(n)
-
-
-def frame_batches(
-    model: FrameModel,
-    padded: torch.Tensor,
-    frames: int,
-    control: torch.Tensor | None,
-    batch_frames: int,
-    origin: int = 0,
-) -> torch.Tensor:
-    """The output frames of :func:`frame_outputs` times :func:`synthesis_window`: what the overlap-add sums."""
-    out = frame_outputs(model, padded, frames, control, batch_frames, origin)
-    return out * synthesis_window(model.framing).to(out)
 
 
 def _shared_context_frames(
@@ -353,7 +343,7 @@ def _render_frames_and_outputs(
     front = (overlap - 1 + k) * hop
     back = (frames - 1 + 2 * k) * hop + n - front - length
     padded = torch.nn.functional.pad(x, (front, back))
-    outputs = frame_outputs(model, padded, frames, control, batch_frames(f), origin=-front)
+    outputs = frame_batches(model, padded, frames, control, batch_frames(f), origin=-front, synthesis=False)
     added = overlap_add(outputs * synthesis_window(f).to(outputs), hop)
     start = (overlap - 1) * hop
     norm = window_sum(f).to(x).repeat(-(-length // hop))[:length]
