@@ -245,6 +245,7 @@ def run(
     budget = settings.minutes * 60
     if isinstance(network, OurNetwork) and settings.loss:
         raise ValueError(f"a loss is chosen for the thesis's architectures only ({arch} trains on mae + mrstft)")
+    estimates: list[np.ndarray | None] = [None] * len(heldout)  # renders of the held-out segments, where made
     if isinstance(network, OurNetwork):
         fitted = train_tcn(
             network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
@@ -267,10 +268,8 @@ def run(
             "dry": dry_loss(model, arch, heldout, None, train_settings),
             "every_frame": every_frame_loss(model, arch, heldout, train_settings.loss, [r[1] for r in renders]),
         }
-        estimates: list[np.ndarray | None] = [r[0] for r in renders]
+        estimates = [r[0] for r in renders]
     network = network.cpu().eval()
-    if isinstance(network, OurNetwork):
-        estimates = [None] * len(heldout)
     per_segment = [segment_scores(network, the_task, s, e) for s, e in zip(heldout, estimates, strict=True)]
     scores = average_scores(per_segment)
     parameters = parameter_count(network)
