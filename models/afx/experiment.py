@@ -250,6 +250,7 @@ def run(
         fitted = train_tcn(
             network, training, heldout, budget, settings.seed, steps=settings.steps, progress=progress, device=device
         )
+        network = network.cpu().eval()
         loss_record: dict[str, Any] = {"loss": "mae + mrstft"}
     else:
         model = network.model
@@ -269,7 +270,6 @@ def run(
             "every_frame": every_frame_loss(model, arch, heldout, train_settings.loss, [r[1] for r in renders]),
         }
         estimates = [r[0] for r in renders]
-    network = network.cpu().eval()
     per_segment = [segment_scores(network, the_task, s, e) for s, e in zip(heldout, estimates, strict=True)]
     scores = average_scores(per_segment)
     parameters = parameter_count(network)

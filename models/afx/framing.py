@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from models.afx.layers import AdaptiveFrontEnd, TiedDeconvolution
+from models.networks import model_device
 
 WINDOWS = ("hann", "rect")
 CONTEXT_BATCH_FRAMES = 32  # frames per forward pass of a model with context frames (they share the front-end)
@@ -214,7 +215,7 @@ def render_with_examples(
     signal = torch.from_numpy(np.asarray(audio, dtype=np.float32).copy())
     if signal.ndim != 1 or not len(signal):
         raise ValueError(f"audio must be (samples,) and not empty, got shape {tuple(signal.shape)}")
-    where = next(model.parameters()).device
+    where = model_device(model)
     rows = signal[None].to(where)
     controls = None if control is None else control.reshape(1, -1).to(where)
     if isinstance(model, FrameModel):
