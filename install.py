@@ -72,8 +72,33 @@ def ensure_venv(extras: list[str], quiet: bool = False) -> Path:
         print("running:", " ".join(cmd[2:]), flush=True)
         subprocess.run(cmd, cwd=ROOT, check=True)
     STAMP.write_text(fingerprint + "\n")
+    warm_pitch_tracker(python, quiet=quiet)
     print("ReaTimbre installed; the command is", VENV / ("Scripts" if os.name == "nt" else "bin") / "reatimbre")
     return python
+
+
+def warm_pitch_tracker(python: Path, quiet: bool = False) -> bool:
+    """Have librosa compile its pitch tracker into its cache in ``.venv`` now (``models.pitch.warm_up``).
+
+    Otherwise a producer's first ``match`` or ``coach --target`` waits about half a minute longer than every later
+    one. Not fatal: on failure it prints one line and the compile happens at the first use instead. Returns True
+    when it ran.
+    """
+    if not quiet:
+        print("compiling librosa's pitch tracker (once, about half a minute)", flush=True)
+    cmd = [str(python), "-c", "from models.pitch import warm_up; warm_up()"]
+    try:
+        result = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        reason = (result.stderr.strip().splitlines() or ["no message"])[-1] if result.returncode != 0 else ""
+    except OSError as exc:
+        reason = str(exc)
+    if reason:
+        print(
+            f"warning: could not compile the pitch tracker now ({reason}); the first match will do it instead",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 AMSYNTH_VST = Path("/usr/lib/vst/amsynth_vst.so")

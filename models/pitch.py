@@ -163,3 +163,23 @@ def find_note(audio: np.ndarray, sample_rate_hz: int) -> NoteEstimate:
     confidence = float(np.mean(probability[sounding & voiced])) * harmonic_share
     midi = int(np.clip(np.round(midi_float), 0, 127))
     return NoteEstimate("pitched", midi, round(confidence, 3), onset, round(harmonic_share, 3), round(voiced_share, 3))
+
+
+WARM_UP_MIDI = 57  # A3, 220 Hz
+
+
+def warm_up() -> NoteEstimate:
+    """Track the pitch of a synthetic note once, so that librosa compiles its numba functions (pyin's Viterbi pass,
+    onset peak picking) into its on-disk cache.
+
+    The first pitch tracking in a fresh environment compiles them: about 35 s on a 2-core CPU, where each later
+    process loads them from the cache in about 3 s. ``install.py`` calls this once after installing, so that a
+    producer's first ``match`` or ``coach --target`` does not pay it. Returns what it heard (A3, pitched).
+    """
+    rate_hz = 48_000
+    seconds = np.arange(rate_hz) / rate_hz
+    f0_hz = 440.0 * 2 ** ((WARM_UP_MIDI - 69) / 12)
+    tone = sum(np.sin(2 * np.pi * f0_hz * harmonic * seconds) / harmonic for harmonic in (1, 2, 3, 4))
+    onset = seconds >= 0.1
+    note = 0.3 * tone * np.exp(-2.0 * np.maximum(seconds - 0.1, 0.0)) * onset
+    return find_note(note.astype(np.float32), rate_hz)
