@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.errors import ReaTimbreError
-from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, clip_features
+from models.synth.features import CLIP_FRAMES, CLIP_SAMPLES, clip_features, clip_mel_db80
 from models.synth.presets import build_preset_patch
 from models.synth.vital import VitalSynth
 
@@ -124,3 +124,4 @@ def test_features_of_a_batch_equal_per_clip_features(sine: VitalSynth) -> None:
     b = sine.render(55, 1.0, 1.0, CLIP_SECONDS)
     batch = clip_features(np.stack([a, b]))
     np.testing.assert_allclose(batch.mel_db80[1], clip_features(b).mel_db80, atol=1e-6)
+    np.testing.assert_array_equal(clip_mel_db80(np.stack([a, b])), batch.mel_db80)  # what match compares renders by

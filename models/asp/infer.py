@@ -30,7 +30,7 @@ from models.metrics import lsd_db
 from models.pitch import NoteEstimate, find_note
 from models.rates import SAMPLE_RATE_HZ
 from models.resample import resample
-from models.synth.features import CLIP_SAMPLES, clip_features
+from models.synth.features import CLIP_SAMPLES, clip_features, clip_mel_db80
 from models.synth.match_synths import MatchSynth, match_synth
 
 DEFAULT_NOTE = 48
@@ -175,7 +175,7 @@ def closest_native(
 def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.ndarray:
     """A native patch's note rendered as the training clips were, as dB-mel/80."""
     audio = synth.render(native, note, VELOCITY, NOTE_SECONDS, CLIP_SAMPLES / SAMPLE_RATE_HZ)
-    return clip_features(audio).mel_db80
+    return clip_mel_db80(audio)
 
 
 def render_distance(synth: MatchSynth, note: int, target_mel_db80: np.ndarray) -> Callable[[dict[str, float]], float]:
