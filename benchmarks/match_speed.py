@@ -1,17 +1,18 @@
 """How fast ``reatimbre match`` answers per synth, and where the time goes (the goal: within 1 s per synth).
 
     python benchmarks/match_speed.py [--targets 9] [--synth vital amsynth kars dexed] [--threads 1] [--variant V]
-                                     [--candidates 8] [--refine auto|N]
+                                     [--candidates 8] [--refine auto|N] [--seconds-per-synth S]
 
 Targets are notes of the synths' own patches (random Vital and Kars patches, amsynth's human presets, MIDI 48-59;
 seeded), written nowhere. First the cold costs (loading the weights, each synth's first match with the synth
 loaded), then for every target the per-synth answer as the server's job gives it with its synths loaded
-(``match_target``: infer, decode, render at the candidate notes, render the model's other guesses at the chosen
-note (``--candidates``, as ``reatimbre match``), score, refine by ear (``--refine``, default each synth's own),
-write the patch, host values), wall and
-CPU, and its parts timed the same way on the same targets. Finding the target's note and mel (once per target,
-shared by all synths) is reported on its own line. numpy's BLAS runs one thread, as in every ``reatimbre``
-command (``models.scaleout.limit_blas_threads``; set ``OPENBLAS_NUM_THREADS`` to measure another count).
+(``match_target``: infer, decode, render at the candidate notes, render the model's other guesses at the chosen note
+(``--candidates``, as ``reatimbre match``), score, refine by ear (``--refine``, default each synth's own), write the
+patch, host values; ``--seconds-per-synth`` as ``match``'s, cutting the guesses and refinement short), wall and CPU,
+the renders it spent, and its parts timed the same way on the same targets. Finding the target's note and mel (once
+per target, shared by all synths) is reported on its own line. numpy's BLAS runs one thread, as in every
+``reatimbre`` command (``models.scaleout.limit_blas_threads``; set ``OPENBLAS_NUM_THREADS`` to measure another
+count).
 """
 
 from __future__ import annotations
@@ -68,10 +69,20 @@ def _targets(adapters: dict[str, MatchSynth], count: int, seed: int) -> list[tup
 
 
 def _measure(
-    model: Any, adapters: dict[str, MatchSynth], target: Target, name: str, candidates: int, refine: int | None
-) -> tuple[float, float, dict[str, float]]:
-    """One synth's whole answer (wall, CPU) and its parts' wall times, for one target."""
-    _, wall, cpu = _timed(lambda: match_target(model, target, [name], adapters, candidates=candidates, refine=refine))
+    model: Any,
+    adapters: dict[str, MatchSynth],
+    target: Target,
+    name: str,
+    candidates: int,
+    refine: int | None,
+    seconds: float | None,
+) -> tuple[float, float, int, dict[str, float]]:
+    """One synth's whole answer (wall, CPU, renders) and its parts' wall times (at full counts), for one target."""
+    results, wall, cpu = _timed(
+        lambda: match_target(
+            model, target, [name], adapters, candidates=candidates, refine=refine, seconds_per_synth=seconds
+        )
+    )
     adapter = adapters[name]
     vectors, t_infer, _ = _timed(lambda: candidate_vectors(model, target.mel_db80[None], name, candidates)[0])
     native, t_decode, _ = _timed(lambda: adapter.space.decode(vectors[0]))
@@ -95,6 +106,7 @@ def _measure(
     return (
         wall,
         cpu,
+        results[0].renders,
         {
             f"infer ({candidates} guesses)": t_infer,
             "decode the patch": t_decode,
@@ -129,6 +141,7 @@ def main() -> None:
         "--candidates", type=int, default=DEFAULT_CANDIDATES, help="guesses rendered per synth (as `match`)"
     )
     parser.add_argument("--refine", type=refine_renders, default=None, help="renders refining (as `match`)")
+    parser.add_argument("--seconds-per-synth", type=float, default=None, help="time budget per synth (as `match`)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     limit_blas_threads()  # as every reatimbre command does (models.scaleout)
@@ -137,7 +150,8 @@ def main() -> None:
         f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} {load[1]:.1f} "
         f"{load[2]:.1f}; torch {torch.__version__}, {torch.get_num_threads()} thread(s); numpy BLAS "
         f"{_blas_threads()} thread(s); variant {args.variant}; "
-        f"{args.candidates} guesses per synth, refine {'auto' if args.refine is None else args.refine}"
+        f"{args.candidates} guesses per synth, refine {'auto' if args.refine is None else args.refine}, "
+        f"time budget {'none' if args.seconds_per_synth is None else f'{args.seconds_per_synth:g} s'} per synth"
     )
     (model, _sidecar), load_wall, load_cpu = _timed(lambda: load_model(None, args.variant))
     print(f"cold: loading the weights {1000 * load_wall:.0f} ms wall, {1000 * load_cpu:.0f} ms CPU")
@@ -150,7 +164,13 @@ def main() -> None:
     for name in args.synth:
         _, wall, cpu = _timed(
             lambda name=name: match_target(
-                model, first, [name], adapters, candidates=args.candidates, refine=args.refine
+                model,
+                first,
+                [name],
+                adapters,
+                candidates=args.candidates,
+                refine=args.refine,
+                seconds_per_synth=args.seconds_per_synth,
             )
         )
         print(f"cold: {name}'s first match {1000 * wall:.0f} ms wall, {1000 * cpu:.0f} ms CPU")
@@ -158,13 +178,17 @@ def main() -> None:
     prepare_wall: list[float] = []
     prepare_cpu: list[float] = []
     answer: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in args.synth}
+    renders: dict[str, list[int]] = {name: [] for name in args.synth}
     parts: dict[str, dict[str, list[float]]] = {name: {} for name in args.synth}
     for _label, audio in targets:
         target, wall, cpu = _timed(lambda audio=audio: prepare_target(audio, RATE_HZ))
         prepare_wall.append(wall)
         prepare_cpu.append(cpu)
         for name in args.synth:
-            wall, cpu, timed_parts = _measure(model, adapters, target, name, args.candidates, args.refine)
+            wall, cpu, spent, timed_parts = _measure(
+                model, adapters, target, name, args.candidates, args.refine, args.seconds_per_synth
+            )
+            renders[name].append(spent)
             answer[name][0].append(wall)
             answer[name][1].append(cpu)
             for key, value in timed_parts.items():
@@ -179,6 +203,9 @@ def main() -> None:
         print(f"\n{name}: the answer with the synth loaded ({verdict} 1 s at the median)")
         print(_row("wall", walls))
         print(_row("CPU", cpus))
+        spent = renders[name]
+        median = statistics.median(spent)
+        print(f"  {'renders in the answer':32s}   median {median:7.0f}   min {min(spent)}, max {max(spent)}")
         for key, values in parts[name].items():
             print(_row(key, values))
 

@@ -32,6 +32,13 @@ class MatchRequest(BaseModel):
     refine: int | None = Field(
         default=None, ge=0, le=2000, description="renders refining each patch by ear (null: each synth's default)"
     )
+    seconds_per_synth: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=60.0,
+        description="answer each synth within this many seconds, cutting its further guesses and refinement short "
+        "(null: no limit)",
+    )
 
 
 def prepare_match(request: BaseModel, env: JobEnv) -> PreparedJob:
@@ -86,6 +93,7 @@ def _match(
             name=input_path.stem,
             candidates=request.candidates,
             refine=request.refine,
+            seconds_per_synth=request.seconds_per_synth,
         )
     )
     ctx.stage("writing")

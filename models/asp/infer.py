@@ -25,6 +25,7 @@ from torch import nn
 
 from models.asp.nets import AspModel, prediction_vector
 from models.asp.refine import guide_from_guesses, refine_patch
+from models.asp.time_budget import Deadline
 from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.pitch import NoteEstimate, find_note
@@ -41,7 +42,7 @@ NOTE_SECONDS = 0.75
 VELOCITY = 1.0
 
 #: A match this far (log-spectral distance, dB) is reported as far: a rough start, not the target's sound. Between
-#: the held-out tables' nearest training patch (7.5-8.7 dB per synth) and a random one (17-22 dB, Kars 7).
+#: the held-out tables' nearest training patch (6.6-8.1 dB per synth but Kars) and a random one (17-22 dB, Kars 7).
 FAR_LSD_DB = 12.0
 
 
@@ -69,6 +70,8 @@ class SynthMatch:
     cpu_seconds: float
     host_values: dict[int, float]  # the whole patch as a host (REAPER) addresses it: parameter index → 0..1
     host_values_by_name: dict[str, float] = field(default_factory=dict)  # … or by parameter name (Dexed)
+    renders: int = 0  # renders compared with the target: candidate notes, guesses and refinement
+    cut_short: bool = False  # the time budget stopped the guesses or the refinement before their count
 
     @property
     def far(self) -> bool:
@@ -163,6 +166,23 @@ def closest_candidate(
     return index, natives[index], distance
 
 
+def closest_in_time(
+    synth: MatchSynth, vectors: np.ndarray, target_mel_db80: np.ndarray, note: int, deadline: Deadline
+) -> tuple[int, float, int]:
+    """Render candidate vectors at ``note`` in order while ``deadline`` leaves time for one more; the index and LSD
+    (dB) of the closest rendered (0 and infinity if none was) and how many were rendered."""
+    best, best_distance, rendered = 0, float("inf"), 0
+    for index, vector in enumerate(vectors):
+        if not deadline.has_time():
+            break
+        with deadline.timing():
+            distance = float(lsd_db(render_mel(synth, synth.space.decode(vector), note), target_mel_db80))
+        rendered += 1
+        if distance < best_distance:
+            best, best_distance = index, distance
+    return best, best_distance, rendered
+
+
 def closest_native(
     synth: MatchSynth, natives: list[dict[str, float]], target_mel_db80: np.ndarray, note: int
 ) -> tuple[int, float]:
@@ -212,6 +232,7 @@ def match_target(
     name: str = "matched",
     candidates: int = 1,
     refine: int | None = 0,
+    seconds_per_synth: float | None = None,
 ) -> list[SynthMatch]:
     """Infer, render and score a patch per synth (default: every synth the model knows), best first.
 
@@ -219,7 +240,8 @@ def match_target(
     with ``candidates`` above 1, that many minus one more of the model's guesses (:func:`candidate_vectors`) are
     rendered at the chosen note and the closest is kept. Then ``refine`` more renders search around it
     (:func:`models.asp.refine.refine_patch`, guided by where the guesses disagree; None: the synth's own
-    :attr:`MatchSynth.refine_renders`)."""
+    :attr:`MatchSynth.refine_renders`). ``seconds_per_synth`` bounds each synth's answer: the further guesses and
+    the refinement stop when one more render would not end in time (the candidate notes are always rendered)."""
     names = list(model.architecture.synths) if not synths else synths
     adapters = adapters if adapters is not None else {}
     notes = candidate_notes(target)
@@ -229,19 +251,29 @@ def match_target(
         adapter = adapters.setdefault(synth_name, match_synth(synth_name))
         vectors = candidate_vectors(model, target.mel_db80[None], synth_name, candidates)[0]
         native = adapter.space.decode(vectors[0])
-        distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
+        deadline = Deadline(started, seconds_per_synth)
+        with deadline.timing(len(notes)):
+            distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
         note = min(distances, key=lambda n: (distances[n], abs(n - target.note)))
         distance, chosen = distances[note], vectors[0]
+        if not adapter.repeatable:
+            deadline.keep_renders(1)  # heard_distance renders the kept patch once more
+        rendered, cut_short = len(notes), False
         if candidates > 1:
-            index, other, other_distance = closest_candidate(adapter, vectors[1:], target.mel_db80, note)
+            index, other_distance, tried = closest_in_time(adapter, vectors[1:], target.mel_db80, note, deadline)
+            rendered, cut_short = rendered + tried, tried < candidates - 1
             if other_distance < distance:
-                native, distance, chosen = other, other_distance, vectors[1 + index]
+                native, distance, chosen = adapter.space.decode(vectors[1 + index]), other_distance, vectors[1 + index]
         renders = adapter.renders_refining(refine)
         if renders > 0:
-            measure = render_distance(adapter, note, target.mel_db80)
+            measure = deadline.timed(render_distance(adapter, note, target.mel_db80))
             guide = guide_from_guesses(vectors, adapter.space.layout())  # moves most what the guesses disagree on
-            refined = refine_patch(adapter.space, chosen, distance, measure, renders, guide=guide)
+            refined = refine_patch(
+                adapter.space, chosen, distance, measure, renders, guide=guide, in_time=deadline.has_time
+            )
             native, distance = refined.native, refined.lsd_db
+            stopped = refined.renders < renders and not deadline.has_time()  # not the search running out of moves
+            rendered, cut_short = rendered + refined.renders, cut_short or stopped
         distance = heard_distance(adapter, native, note, target.mel_db80, distance)  # what ranks the synths
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
@@ -251,7 +283,20 @@ def match_target(
         by_name = {key: round(value, 7) for key, value in adapter.host_values_by_name().items()}
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
         results.append(
-            SynthMatch(synth_name, native, note, distance, patch, adapter.patch_suffix, seconds, cpu, host, by_name)
+            SynthMatch(
+                synth_name,
+                native,
+                note,
+                distance,
+                patch,
+                adapter.patch_suffix,
+                seconds,
+                cpu,
+                host,
+                by_name,
+                rendered + (0 if adapter.repeatable else 1),
+                cut_short,
+            )
         )
     return sorted(results, key=lambda r: r.lsd_db)
 
@@ -270,6 +315,8 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
                 "far": r.far,
                 "seconds": round(r.seconds, 3),
                 "cpu_seconds": round(r.cpu_seconds, 3),
+                "renders": r.renders,
+                "cut_short": r.cut_short,
                 "parameters": r.native,
                 "host_values": {str(index): value for index, value in sorted(r.host_values.items())},
                 "host_values_by_name": r.host_values_by_name,

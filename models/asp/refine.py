@@ -103,10 +103,12 @@ def refine_patch(
     renders: int,
     seed: int = 0,
     guide: RefineGuide | None = None,
+    in_time: Callable[[], bool] | None = None,
 ) -> Refined:
     """Search from the encoded patch ``vector`` (whose distance is ``lsd_db``) with at most ``renders`` calls of
     ``measure`` (native patch → distance, dB); the closest patch found, ``vector`` itself if none came closer.
-    ``guide`` (:func:`guide_from_guesses`) says which parameters to move most; None moves any alike."""
+    ``guide`` (:func:`guide_from_guesses`) says which parameters to move most; None moves any alike. ``in_time``
+    (:meth:`models.asp.time_budget.Deadline.has_time`) is asked before each render; False ends the search."""
     if not 0 <= renders <= MAX_REFINE_RENDERS:
         raise ReaTimbreError(f"refinement renders must be 0..{MAX_REFINE_RENDERS}, got {renders}")
     layout = space.layout()
@@ -117,7 +119,7 @@ def refine_patch(
     tried = {_key(best_native)}
     sigma, used, improvements = START_SIGMA, 0, 0
     for _ in range(renders * TRIES_PER_RENDER):
-        if used >= renders:
+        if used >= renders or (in_time is not None and not in_time()):
             break
         step = _step(best, continuous, layout.groups, sigma, rng, guide)
         native = space.decode(step)

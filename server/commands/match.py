@@ -18,6 +18,17 @@ def _note(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"--note takes auto or a MIDI note number, got {text!r}") from None
 
 
+def _seconds(text: str) -> float:
+    """``--seconds-per-synth``: a time budget above 0 and at most 60 s."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seconds-per-synth takes seconds, got {text!r}") from None
+    if not 0.0 < seconds <= 60.0:
+        raise argparse.ArgumentTypeError(f"--seconds-per-synth takes more than 0 and at most 60 s, got {text}")
+    return seconds
+
+
 def refine_renders(text: str) -> int | None:
     """``--refine``: ``auto`` (None: each synth's own default) or a number of renders, 0 to 2000."""
     if text == "auto":
@@ -61,6 +72,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "uncertainty (default 12; 1: the best guess only)",
     )
     parser.add_argument("--refine", type=refine_renders, default=None, metavar="auto|N", help=REFINE_HELP)
+    parser.add_argument(
+        "--seconds-per-synth",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="answer each synth within S seconds: its further guesses and refinement stop when one more render "
+        "would not end in time (default: no limit, every guess and refinement render)",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
     parser.add_argument(
@@ -89,7 +108,15 @@ def run(args: argparse.Namespace) -> int:
     if args.then_coach and synths is not None and "vital" not in synths:
         raise ReaTimbreError("--then-coach needs Vital among --synth")
     target = prepare_target(audio, rate, args.note)
-    results = match_target(model, target, synths, name=args.target.stem, candidates=args.candidates, refine=args.refine)
+    results = match_target(
+        model,
+        target,
+        synths,
+        name=args.target.stem,
+        candidates=args.candidates,
+        refine=args.refine,
+        seconds_per_synth=args.seconds_per_synth,
+    )
     heard = f"detected {target.estimate.kind}" if target.estimate is not None else "given"
     print(f"match {args.target.name}: note {target.note} ({heard})")
     paths = {}
@@ -100,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         write_bytes(path, result.patch_bytes, make_parents=True)
         paths[result.synth] = path
         timing = f"{result.seconds:.2f} s, {result.cpu_seconds:.2f} s CPU"
+        if result.cut_short:
+            timing += f", cut short at {result.renders} renders"
         octave = "" if result.note == target.note else f" at note {result.note}"
         far = "  far: a rough start, expect a different sound" if result.far else ""
         print(f"  {rank}. {result.synth:8s} LSD {result.lsd_db:6.2f} dB{octave}  ({timing})  {path}{far}")

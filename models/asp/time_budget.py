@@ -1,0 +1,55 @@
+"""A wall-clock budget for one synth's answer: render while one more render still ends in time.
+
+``match`` renders the inferred patch at its candidate notes, then further guesses, then refines by ear; each of
+those costs one render of the synth (Vital about 0.1 s on a 2-core AMD EPYC, Dexed about 5 ms with its mel). With a
+budget, the further guesses and the refinement stop when the mean render so far would run past it, so the answer
+comes within the budget on any machine, with fewer renders on a slow one. Without one they run to their counts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from models.errors import ReaTimbreError
+
+T = TypeVar("T")
+
+
+class Deadline:
+    """``seconds`` from ``started`` (a :func:`time.perf_counter` reading); None: no limit."""
+
+    def __init__(self, started: float, seconds: float | None) -> None:
+        if seconds is not None and not seconds > 0.0:
+            raise ReaTimbreError(f"a time budget must be above 0 seconds, got {seconds}")
+        self.end = None if seconds is None else started + seconds
+        self.render_seconds = 0.0  # the mean render so far
+        self._renders, self._spent, self._kept = 0, 0.0, 0
+
+    def keep_renders(self, count: int) -> None:
+        """Keep time for ``count`` renders that follow the search (a noisy synth's last look at its patch)."""
+        self._kept = count
+
+    @contextmanager
+    def timing(self, renders: int = 1) -> Iterator[None]:
+        """Time a block of ``renders`` renders into the mean."""
+        began = time.perf_counter()
+        yield
+        self._renders += renders
+        self._spent += time.perf_counter() - began
+        self.render_seconds = self._spent / self._renders
+
+    def timed(self, measure: Callable[[T], float]) -> Callable[[T], float]:
+        """``measure`` (one render per call), timed into the mean."""
+
+        def timed_measure(value: T) -> float:
+            with self.timing():
+                return measure(value)
+
+        return timed_measure
+
+    def has_time(self) -> bool:
+        """Whether one more render (and the kept ones after it) would end within the budget."""
+        return self.end is None or time.perf_counter() + self.render_seconds * (1 + self._kept) <= self.end
