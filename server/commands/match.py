@@ -44,8 +44,8 @@ def refine_renders(text: str) -> int | None:
 
 REFINE_HELP = (
     "renders spent refining each synth's patch by ear after the guesses: small changes kept when they render "
-    "closer, most where the guesses disagree (default auto: each synth's own, sized to stay within about 1 s: "
-    "Dexed 300, amsynth 60, Vital 6, Kars 0; 0: off)"
+    "closer, most where the guesses disagree (default auto: each synth's own, sized for about 1 s on a 2-core "
+    "Xeon, up to 2 s on slower CPUs, see --seconds-per-synth: Dexed 300, amsynth 60, Vital 6, Kars 0; 0: off)"
 )
 
 
