@@ -203,9 +203,9 @@ def main() -> None:
         print(f"\n{name}: the answer with the synth loaded ({verdict} 1 s at the median)")
         print(_row("wall", walls))
         print(_row("CPU", cpus))
-        spent = renders[name]
-        median = statistics.median(spent)
-        print(f"  {'renders in the answer':32s}   median {median:7.0f}   min {min(spent)}, max {max(spent)}")
+        counts = renders[name]
+        median = statistics.median(counts)
+        print(f"  {'renders in the answer':32s}   median {median:7.0f}   min {min(counts)}, max {max(counts)}")
         for key, values in parts[name].items():
             print(_row(key, values))
 

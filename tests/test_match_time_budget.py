@@ -14,7 +14,7 @@ from models.asp.store import load_model
 from models.asp.time_budget import Deadline
 from models.errors import ReaTimbreError
 from models.rates import SAMPLE_RATE_HZ
-from models.synth.match_synths import DexedMatch
+from models.synth.match_synths import DexedMatch, MatchSynth
 
 torch.set_num_threads(1)
 
@@ -63,7 +63,7 @@ def _dexed_target(note: int) -> np.ndarray:
 def test_a_budget_cuts_the_guesses_and_the_refinement_and_still_answers() -> None:
     model, _ = load_model()
     target = prepare_target(_dexed_target(57), SAMPLE_RATE_HZ, 57)  # a given note: one candidate note
-    adapters = {"dexed": DexedMatch()}
+    adapters: dict[str, MatchSynth] = {"dexed": DexedMatch()}
     full = match_target(model, target, ["dexed"], adapters, candidates=4, refine=20)[0]
     assert (full.renders, full.cut_short) == (1 + 3 + 20, False)
     roomy = match_target(model, target, ["dexed"], adapters, candidates=4, refine=20, seconds_per_synth=60.0)[0]
