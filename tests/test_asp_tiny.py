@@ -83,14 +83,15 @@ def test_tiny_synth_learnt_end_to_end() -> None:
         channels=8,
         hidden=64,
         batch=32,
-        seconds=15.0,
+        max_steps=200,  # a step budget, so a loaded machine trains the same model (15 s made 110-150 steps)
+        seconds=50.0,
         warmup_steps=100,
         validate_every=50,
         learning_rate=2e-3,
     )
     model, report = train_asp([data], settings)
     test = data.rows("test")
-    assert len(test) >= 20 and report["steps"] > 100
+    assert len(test) >= 20 and report["steps"] == 200
     with torch.no_grad():
         out = model(
             torch.from_numpy(data.mel_db80[test].astype(np.float32)),
