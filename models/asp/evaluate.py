@@ -187,7 +187,7 @@ def _best_of(
             note = int(data.note[test[i]])
             if method == "nearest_preset":  # training patches render from their stored values (exact)
                 natives = [data.patch_values[int(data.patch_index[row])] for row in neighbours[i]]
-                pick, lsd[i] = closest_native(adapter, natives, targets[i], note)
+                pick, lsd[i], _ = closest_native(adapter, natives, targets[i], note)
                 native = natives[pick]
             else:
                 pick, native, lsd[i] = closest_candidate(adapter, vectors[i, 1:], targets[i], note)

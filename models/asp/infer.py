@@ -162,34 +162,30 @@ def closest_candidate(
 ) -> tuple[int, dict[str, float], float]:
     """Render each candidate vector (c, k) at ``note``; the index, native patch and LSD (dB) of the closest."""
     natives = [synth.space.decode(vector) for vector in vectors]
-    index, distance = closest_native(synth, natives, target_mel_db80, note)
+    index, distance, _ = closest_native(synth, natives, target_mel_db80, note)
     return index, natives[index], distance
 
 
-def closest_in_time(
-    synth: MatchSynth, vectors: np.ndarray, target_mel_db80: np.ndarray, note: int, deadline: Deadline
+def closest_native(
+    synth: MatchSynth,
+    natives: list[dict[str, float]],
+    target_mel_db80: np.ndarray,
+    note: int,
+    deadline: Deadline | None = None,
 ) -> tuple[int, float, int]:
-    """Render candidate vectors at ``note`` in order while ``deadline`` leaves time for one more; the index and LSD
-    (dB) of the closest rendered (0 and infinity if none was) and how many were rendered."""
+    """Render the native patches at ``note`` in order (while ``deadline``, if given, leaves time for one more); the
+    index and LSD (dB) of the closest rendered (0 and infinity if none was) and how many were rendered."""
+    deadline = deadline if deadline is not None else Deadline(time.perf_counter(), None)
     best, best_distance, rendered = 0, float("inf"), 0
-    for index, vector in enumerate(vectors):
+    for index, native in enumerate(natives):
         if not deadline.has_time():
             break
         with deadline.timing():
-            distance = float(lsd_db(render_mel(synth, synth.space.decode(vector), note), target_mel_db80))
+            distance = float(lsd_db(render_mel(synth, native, note), target_mel_db80))
         rendered += 1
         if distance < best_distance:
             best, best_distance = index, distance
     return best, best_distance, rendered
-
-
-def closest_native(
-    synth: MatchSynth, natives: list[dict[str, float]], target_mel_db80: np.ndarray, note: int
-) -> tuple[int, float]:
-    """Render each native patch at ``note``; the index and LSD (dB) of the one closest to the target."""
-    distances = [float(lsd_db(render_mel(synth, native, note), target_mel_db80)) for native in natives]
-    index = int(np.argmin(distances))
-    return index, distances[index]
 
 
 def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.ndarray:
@@ -260,10 +256,11 @@ def match_target(
             deadline.keep_renders(1)  # heard_distance renders the kept patch once more
         rendered, cut_short = len(notes), False
         if candidates > 1:
-            index, other_distance, tried = closest_in_time(adapter, vectors[1:], target.mel_db80, note, deadline)
-            rendered, cut_short = rendered + tried, tried < candidates - 1
+            others = [adapter.space.decode(vector) for vector in vectors[1:]]
+            index, other_distance, tried = closest_native(adapter, others, target.mel_db80, note, deadline)
+            rendered, cut_short = rendered + tried, tried < len(others)
             if other_distance < distance:
-                native, distance, chosen = adapter.space.decode(vectors[1 + index]), other_distance, vectors[1 + index]
+                native, distance, chosen = others[index], other_distance, vectors[1 + index]
         renders = adapter.renders_refining(refine)
         if renders > 0:
             measure = deadline.timed(render_distance(adapter, note, target.mel_db80))

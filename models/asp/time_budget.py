@@ -25,8 +25,12 @@ class Deadline:
         if seconds is not None and not seconds > 0.0:
             raise ReaTimbreError(f"a time budget must be above 0 seconds, got {seconds}")
         self.end = None if seconds is None else started + seconds
-        self.render_seconds = 0.0  # the mean render so far
         self._renders, self._spent, self._kept = 0, 0.0, 0
+
+    @property
+    def render_seconds(self) -> float:
+        """The mean render so far (0 before any)."""
+        return self._spent / self._renders if self._renders else 0.0
 
     def keep_renders(self, count: int) -> None:
         """Keep time for ``count`` renders that follow the search (a noisy synth's last look at its patch)."""
@@ -39,7 +43,6 @@ class Deadline:
         yield
         self._renders += renders
         self._spent += time.perf_counter() - began
-        self.render_seconds = self._spent / self._renders
 
     def timed(self, measure: Callable[[T], float]) -> Callable[[T], float]:
         """``measure`` (one render per call), timed into the mean."""
