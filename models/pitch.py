@@ -2,8 +2,8 @@
 
 The *main note* is the loudest event: it starts where the sound rises out of the quiet (40 dB below the peak)
 before it, or at a later onset that rises from 10 dB or more below the peak (:func:`main_onset_seconds`).
-Its pitch is tracked by probabilistic YIN (librosa's ``pyin``, C1..C8) over the first half second after the onset,
-on the frames within 30 dB of the note's peak:
+Its pitch is tracked by probabilistic YIN (:func:`models.pitch_track.pyin`, librosa's ``pyin`` with a banded
+Viterbi pass; C1..C8) over the first half second after the onset, on the frames within 30 dB of the note's peak:
 
 - **silent**: peak below -80 dBFS; nothing to match.
 - **unpitched** (noise, drums): fewer than half of those frames voiced.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.errors import ReaTimbreError
+from models.pitch_track import pyin
 from models.resample import resample
 
 SILENCE_PEAK = 1e-4  # about -80 dBFS
@@ -145,9 +146,7 @@ def find_note(audio: np.ndarray, sample_rate_hz: int) -> NoteEstimate:
     onset = main_onset_seconds(mono, rate)
     piece = mono[int(onset * rate) : int((onset + NOTE_SECONDS) * rate)]
     piece = np.pad(piece, (0, max(0, FRAME - piece.size)))
-    f0, voiced, probability = librosa.pyin(
-        piece, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=rate, frame_length=FRAME, hop_length=HOP, center=True
-    )
+    f0, voiced, probability = pyin(piece, rate, FMIN_HZ, FMAX_HZ, FRAME, HOP)
     rms = librosa.feature.rms(y=piece, frame_length=FRAME, hop_length=HOP, center=True)[0][: f0.size]
     sounding = rms >= rms.max() * 10 ** (-SOUNDING_BELOW_PEAK_DB / 20)
     voiced_share = float(np.mean(voiced[sounding])) if sounding.any() else 0.0
@@ -169,11 +168,11 @@ WARM_UP_MIDI = 57  # A3, 220 Hz
 
 
 def warm_up() -> NoteEstimate:
-    """Track the pitch of a synthetic note once, so that librosa compiles its numba functions (pyin's Viterbi pass,
-    onset peak picking) into its on-disk cache.
+    """Find the note of a synthetic tone once, so that librosa compiles its numba functions (the ones its import
+    and its onset detection need) into their on-disk cache.
 
-    The first pitch tracking in a fresh environment compiles them: about 35 s on a 2-core CPU, where each later
-    process loads them from the cache in about 3 s. ``install.py`` calls this once after installing, so that a
+    The first note found in a fresh environment compiles them: about 35 s on a 2-core CPU, where each later
+    process loads them from the cache in about 2 s. ``install.py`` calls this once after installing, so that a
     producer's first ``match`` or ``coach --target`` does not pay it. Returns what it heard (A3, pitched).
     """
     rate_hz = 48_000

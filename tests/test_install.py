@@ -23,9 +23,9 @@ def _install_script() -> ModuleType:
     return module
 
 
-def test_the_warm_up_tracks_a_pitch_so_that_pyin_is_compiled() -> None:
-    # Were the warm-up's note judged silent or unpitched, pyin's Viterbi pass (the compile that costs a producer
-    # half a minute at the first match) would not run.
+def test_the_warm_up_hears_its_note_so_that_the_whole_note_finder_is_compiled() -> None:
+    # Were the warm-up's note judged silent or unpitched, part of the note finder (librosa's numba functions, the
+    # compile that costs a producer half a minute at the first match) would not run.
     heard = warm_up()
     assert heard.kind == "pitched"
     assert heard.midi == WARM_UP_MIDI
