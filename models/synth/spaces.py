@@ -112,6 +112,11 @@ class ParameterSpace:
             position += p.width
         self._starts = starts
         self.size = position
+        # decode's arrays: continuous slots with their lows and spans, categorical groups with their classes
+        continuous = [(s, p) for s, p in zip(starts, parameters, strict=True) if p.kind == CONTINUOUS]
+        self._continuous_slots = np.array([s for s, _ in continuous], dtype=np.int64)
+        self._continuous_lows = np.array([p.low for _, p in continuous], dtype=np.float64)
+        self._continuous_spans = np.array([p.high - p.low for _, p in continuous], dtype=np.float64)
 
     def names(self) -> list[str]:
         return [p.name for p in self.parameters]
@@ -156,10 +161,12 @@ class ParameterSpace:
         vector = np.asarray(vector, dtype=np.float64)
         if vector.shape != (self.size,):
             raise ReaTimbreError(f"{self.synth} vectors have {self.size} values, got shape {vector.shape}")
+        values = self._continuous_lows + np.clip(vector[self._continuous_slots], 0.0, 1.0) * self._continuous_spans
+        continuous = iter(values.tolist())
         native = {}
         for start, p in zip(self._starts, self.parameters, strict=True):
             if p.kind == CONTINUOUS:
-                native[p.name] = float(p.low + np.clip(vector[start], 0.0, 1.0) * (p.high - p.low))
+                native[p.name] = next(continuous)
             else:
                 native[p.name] = float(p.classes[int(np.argmax(vector[start : start + p.width]))])
         return native
