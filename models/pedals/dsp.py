@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
 OCTAVE_DETECT_LOWPASS_HZ = 400.0  # the divider listens to the input through this one-pole low-pass
 OCTAVE_HYSTERESIS = 10 ** (-50 / 20)  # the divider toggles only on crossings between -50 dBFS and +50 dBFS
@@ -85,6 +84,8 @@ class FlipFlopOctave:
 
 def _one_pole_lowpass(audio: np.ndarray, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     """A one-pole low-pass with unit gain at DC."""
+    from scipy import signal  # imported where used: 1.4 s to import, and `reatimbre --help` imports this module
+
     pole = math.exp(-2 * math.pi * cutoff_hz / sample_rate)
     return signal.lfilter([1 - pole], [1, -pole], audio, axis=-1)
 
@@ -95,6 +96,8 @@ def cabinet_ir(sample_rate: int) -> np.ndarray:
     speaker's band (2nd-order high-pass at 90 Hz, 4th-order low-pass at 4.5 kHz), its low resonance (+6 dB at
     110 Hz), a presence peak (+5 dB at 2.4 kHz), a cone break-up notch (-8 dB at 1.1 kHz) and two short cabinet
     reflections (0.6 ms and 1.4 ms); 20 ms long, faded out, peak gain 0 dB."""
+    from scipy import signal
+
     n = int(CABINET_IR_SECONDS * sample_rate)
     impulse = np.zeros(n)
     impulse[0] = 1.0
@@ -131,5 +134,7 @@ class Cabinet:
     """Convolution with :func:`cabinet_ir` (output as long as the input)."""
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        from scipy import signal
+
         ir = cabinet_ir(sample_rate)
         return signal.oaconvolve(audio, ir[None, :], axes=-1)[:, : audio.shape[-1]].astype(np.float32)

@@ -7,7 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.options import add_threads, add_training_device, apply_threads, training_device
+from server.commands.afx_train import architecture_names, task_names
+from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
 
 EXAMPLES = """examples:
   reatimbre afx-bench --out runs/afx-bench                          # 10 min per model and task (hours)
@@ -18,10 +19,6 @@ EXAMPLES = """examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from models.afx import ARCHITECTURES
-    from models.afx.experiment import OURS, RTF_SECONDS, TCN
-    from models.afx.tasks import TASKS
-
     parser = subparsers.add_parser(
         "afx-bench",
         help="train and compare the thesis architectures and our TCN on afx tasks (Markdown + CSV table)",
@@ -31,12 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--archs",
         nargs="+",
-        choices=[*ARCHITECTURES, *OURS],
-        default=[*ARCHITECTURES, TCN],
-        help="the six thesis architectures and our TCN by default; lfo-tcn and rotors (Leslie tasks) on request",
+        choices=LazyChoices(architecture_names),
+        metavar="ARCH",
+        help="%(choices)s; the six thesis architectures and our TCN by default; lfo-tcn and rotors (Leslie tasks) on "
+        "request",
     )
     parser.add_argument(
-        "--tasks", nargs="+", choices=list(TASKS), metavar="TASK", default=["eq-peak", "leslie", "plate"]
+        "--tasks", nargs="+", choices=LazyChoices(task_names), metavar="TASK", default=["eq-peak", "leslie", "plate"]
     )
     parser.add_argument("--minutes", type=float, default=10.0, help="training time box per model and task (10)")
     parser.add_argument(
@@ -54,9 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="only merge the tables of earlier runs (e.g. one per task run side by side) into --out",
     )
     parser.add_argument("--rtf-threads", type=int, default=2, help="torch threads when timing the renders (2)")
-    parser.add_argument(
-        "--rtf-seconds", type=float, default=RTF_SECONDS, help=f"seconds of audio timed per model ({RTF_SECONDS:g})"
-    )
+    parser.add_argument("--rtf-seconds", type=float, help="seconds of audio timed per model (default 4)")
     parser.add_argument(
         "--clocks",
         action="store_true",
@@ -68,8 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.afx import ARCHITECTURES
     from models.afx.bench import bench, merge
-    from models.afx.experiment import RunSettings
+    from models.afx.experiment import RTF_SECONDS, TCN, RunSettings
     from models.device import announce
 
     if args.merge:
@@ -85,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
         pretrain_steps=args.pretrain_steps, clocks=args.clocks,
     )  # fmt: skip
     command = "reatimbre " + shlex.join(sys.argv[1:])
-    bench(args.archs, args.tasks, settings, args.out, command, args.rtf_threads, device.device, args.rtf_seconds,
+    archs = args.archs or [*ARCHITECTURES, TCN]
+    rtf_seconds = RTF_SECONDS if args.rtf_seconds is None else args.rtf_seconds
+    bench(archs, args.tasks, settings, args.out, command, args.rtf_threads, device.device, rtf_seconds,
           log=lambda line: print(line, flush=True))  # fmt: skip
     print(f"wrote {args.out / 'afx-bench.md'} and {args.out / 'afx-bench.csv'}")
     return 0

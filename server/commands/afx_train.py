@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.options import add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
 
 EXAMPLES = """examples:
   reatimbre afx-train --arch crafx --task leslie --minutes 20        # a user model "crafx-leslie", speed knob
@@ -22,20 +22,37 @@ plate, plate-1s, spring)
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def architecture_names() -> list[str]:
+    """The thesis's architectures, then ours."""
     from models.afx import ARCHITECTURES
     from models.afx.experiment import OURS
-    from models.afx.losses import LOSSES
+
+    return [*ARCHITECTURES, *OURS]
+
+
+def task_names() -> list[str]:
     from models.afx.tasks import TASKS
 
+    return list(TASKS)
+
+
+def loss_names() -> list[str]:
+    from models.afx.losses import LOSSES
+
+    return list(LOSSES)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "afx-train",
         help="train a thesis architecture (CEQ ... CSAFx) or one of ours on an afx task, into the model library",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--arch", required=True, choices=[*ARCHITECTURES, *OURS])
-    parser.add_argument("--task", required=True, choices=list(TASKS), metavar="TASK")
+    parser.add_argument(
+        "--arch", required=True, choices=LazyChoices(architecture_names), metavar="ARCH", help="%(choices)s"
+    )
+    parser.add_argument("--task", required=True, choices=LazyChoices(task_names), metavar="TASK")
     parser.add_argument("--minutes", type=float, default=10.0, help="time box of the end-to-end training (10)")
     parser.add_argument(
         "--steps", type=int, default=1_000_000, help="step budget of the end-to-end training (ends at it or --minutes)"
@@ -55,8 +72,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--loss",
-        choices=list(LOSSES),
-        help="training loss of a thesis architecture (default: its own, Eq. 4.9 for ceq, Eq. 8.6 for csafx, else mae)",
+        choices=LazyChoices(loss_names),
+        metavar="LOSS",
+        help="%(choices)s: the training loss of a thesis architecture (default: its own, Eq. 4.9 for ceq, Eq. 8.6 "
+        "for csafx, else mae)",
     )
     add_threads(parser, default=1, help="torch CPU threads (default 1)")
     add_training_device(parser)

@@ -1,8 +1,10 @@
-"""The options several ``reatimbre`` commands share, defined once: ``--threads``, ``--device`` and ``--bf16``."""
+"""The options several ``reatimbre`` commands share, defined once: ``--threads``, ``--device`` and ``--bf16``;
+and :class:`LazyChoices`, the names an option accepts, looked up only when a command needs them."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from models.device import add_device_argument
@@ -14,6 +16,31 @@ COACH_THREADS_HELP = (
     "torch CPU threads (default 1: the coach's models are small, and torch's idle threads spin-wait on the cores "
     "Vital renders on; docs/coach.md has the measurements)"
 )
+
+
+class LazyChoices:
+    """An option's ``choices`` that are looked up on first use: when argparse checks a value or prints the command's
+    own help. The registries that hold the names (the thesis's torch models, the afx tasks' DSP) take seconds to
+    import, which ``reatimbre --help`` and every other command would otherwise pay. Give the option a ``metavar``:
+    without one, argparse lists the choices as soon as the option is added."""
+
+    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
+        self._names = names
+        self._loaded: list[str] | None = None
+
+    def _list(self) -> list[str]:
+        if self._loaded is None:
+            self._loaded = list(self._names())
+        return self._loaded
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._list()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._list())
+
+    def __len__(self) -> int:
+        return len(self._list())
 
 
 def add_threads(parser: argparse.ArgumentParser, default: int | None = None, help: str | None = None) -> None:

@@ -9,7 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from server.commands.options import add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
 
 EXAMPLES = """examples:
   reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
@@ -19,18 +19,24 @@ EXAMPLES = """examples:
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def effect_names() -> list[str]:
+    """Every shipped effect, then ``all``."""
     from models.effects import REFERENCE_EFFECTS
-    from models.library import SHIPPED_DIR
 
+    return [*REFERENCE_EFFECTS, "all"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train-effect",
         help="train a shipped effect model on generated material through its real DSP effect",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--effect", required=True, choices=[*REFERENCE_EFFECTS, "all"])
-    parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output directory (default: models/weights)")
+    parser.add_argument(
+        "--effect", required=True, choices=LazyChoices(effect_names), metavar="EFFECT", help="%(choices)s"
+    )
+    parser.add_argument("--out", type=Path, help="output directory (default: models/weights)")
     parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
     parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
     parser.add_argument("--clip-seconds", type=float, help="seconds of each training clip (default: the recipe's)")
@@ -60,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from models.effects import PEDALS, REFERENCE_EFFECTS
     from models.errors import ReaTimbreError
     from models.fit import FitProgress
-    from models.library import read_info
+    from models.library import SHIPPED_DIR, read_info
     from models.pedals.training import model_name_for, pedal_recipe, train_pedal
 
+    if args.out is None:
+        args.out = SHIPPED_DIR
     device = training_device(args)
     announce(device)
     apply_threads(args)
