@@ -23,9 +23,8 @@ from models.errors import ReaTimbreError
 from models.knobs import Knob, resolve_knobs
 from models.networks import BlockStream, architecture_record, build_network, model_device
 from models.tcn import TCNConfig
-from models.userdirs import user_models_dir
+from models.userdirs import SHIPPED_DIR, user_models_dir
 
-SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 SIDECAR_FORMAT = "reatimbre-effect-model/1"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # always used with fullmatch
 RENDER_BLOCK_SAMPLES = 16_384  # fastest block size for these widths on a 2-core CPU (benchmarks/render_speed.py)

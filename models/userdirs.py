@@ -1,4 +1,5 @@
-"""Per-user directories: configuration (server token) and data (user models, renders, datasets).
+"""Where models and settings live: the shipped weights (:data:`SHIPPED_DIR`, inside the package) and the per-user
+directories, configuration (server token) and data (user models, renders, datasets).
 
 ``REATIMBRE_CONFIG_DIR`` and ``REATIMBRE_DATA_DIR`` override the platform defaults, which is how tests
 and portable installs keep everything in one place.
@@ -12,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "reatimbre"
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def config_dir() -> Path:

@@ -27,6 +27,8 @@ def effect_names() -> list[str]:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from models.userdirs import SHIPPED_DIR
+
     parser = subparsers.add_parser(
         "train-effect",
         help="train a shipped effect model on generated material through its real DSP effect",
@@ -36,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--effect", required=True, choices=LazyChoices(effect_names), metavar="EFFECT", help="%(choices)s"
     )
-    parser.add_argument("--out", type=Path, help="output directory (default: models/weights)")
+    parser.add_argument("--out", type=Path, default=SHIPPED_DIR, help="output directory (default: models/weights)")
     parser.add_argument("--minutes", type=float, help="time budget per effect (default: the recipe's)")
     parser.add_argument("--steps", type=int, help="step budget per effect (default: the recipe's)")
     parser.add_argument("--clip-seconds", type=float, help="seconds of each training clip (default: the recipe's)")
@@ -66,11 +68,9 @@ def run(args: argparse.Namespace) -> int:
     from models.effects import PEDALS, REFERENCE_EFFECTS
     from models.errors import ReaTimbreError
     from models.fit import FitProgress
-    from models.library import SHIPPED_DIR, read_info
+    from models.library import read_info
     from models.pedals.training import model_name_for, pedal_recipe, train_pedal
 
-    if args.out is None:
-        args.out = SHIPPED_DIR
     device = training_device(args)
     announce(device)
     apply_threads(args)
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _command(args: argparse.Namespace) -> str:
     """The command line that reproduces this run, for the sidecar."""
-    from models.library import SHIPPED_DIR
+    from models.userdirs import SHIPPED_DIR
 
     parts = ["reatimbre", "train-effect", "--effect", args.effect]
     parts += [] if Path(args.out).resolve() == SHIPPED_DIR.resolve() else ["--out", str(args.out)]
