@@ -73,7 +73,7 @@ THREAD_ENV_KEYS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def limit_blas_threads(threads: int = 1) -> bool:
-    """Cap numpy's BLAS thread pool at ``threads`` in this process, unless the user set one of
+    """Cap the BLAS thread pools of numpy and scipy at ``threads`` in this process, unless the user set one of
     :data:`THREAD_ENV_KEYS` (their choice stands); True if the cap was applied.
 
     The matrix products here are small (a spectrogram's mel projection is 88 x 1025 by 1025 x 128), and a BLAS
@@ -83,7 +83,10 @@ def limit_blas_threads(threads: int = 1) -> bool:
     pool (``--threads``)."""
     if any(os.environ.get(key) for key in THREAD_ENV_KEYS):
         return False
-    import numpy  # noqa: F401  (loads its BLAS, so that there is a pool to cap)
+    # load both BLAS libraries now, so that there are pools to cap: numpy's, and scipy's own (scipy.linalg, which
+    # scipy.signal, librosa and the DSP bring in later; a pool loaded after the cap would keep a thread per core)
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")
