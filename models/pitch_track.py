@@ -126,13 +126,12 @@ def _banded_transitions(pitch_bins: int, width: int) -> tuple[np.ndarray, np.nda
             row = target_voicing * pitch_bins + target
             low, high = max(0, target - half), min(pitch_bins, target + half + 1)
             sources = np.arange(low, high)
-            for source_voicing in range(2):
-                columns = slice(source_voicing * width, source_voicing * width + sources.size)
+            for source_voicing in range(2):  # voiced sources, then unvoiced: ascending state order, padding last
+                columns = slice(source_voicing * sources.size, (source_voicing + 1) * sources.size)
                 predecessors[row, columns] = source_voicing * pitch_bins + sources
                 moves = switch[source_voicing, target_voicing] * local[sources, target]
                 log_moves[row, columns] = np.log(moves + tiny)
-    order = np.argsort(np.where(np.isfinite(log_moves), predecessors, states), axis=1, kind="stable")
-    return np.take_along_axis(predecessors, order, axis=1), np.take_along_axis(log_moves, order, axis=1)
+    return predecessors, log_moves
 
 
 def _viterbi(observations: np.ndarray, predecessors: np.ndarray, log_moves: np.ndarray) -> np.ndarray:
