@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.asp.time_budget import DEFAULT_SECONDS_PER_SYNTH
 from models.errors import ReaTimbreError
 from models.input_files import pinned_input
 from server.job_kinds import JobEnv, JobKind, PreparedJob, check_input_file
@@ -33,11 +34,11 @@ class MatchRequest(BaseModel):
         default=None, ge=0, le=2000, description="renders refining each patch by ear (null: each synth's default)"
     )
     seconds_per_synth: float | None = Field(
-        default=None,
+        default=DEFAULT_SECONDS_PER_SYNTH,
         gt=0.0,
         le=60.0,
         description="answer each synth within this many seconds, cutting its further guesses and refinement short "
-        "(null: no limit)",
+        "(default 1, as `reatimbre match`; null: no limit, every render spent)",
     )
 
 

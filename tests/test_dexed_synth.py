@@ -45,6 +45,30 @@ def test_renders_do_not_depend_on_what_was_rendered_before() -> None:
     assert float(np.abs(clip_features(first).mel_db80 - sine).mean()) > 0.05  # FM changed the sound
 
 
+def test_a_voice_renders_as_dexed_py_loads_it_and_values_round_as_the_dx7_stores_them() -> None:
+    """The renderer hands dexed-py's engine the voice's sysex directly; dexed-py's own Patch route must give the
+    same audio (a newer dexed-py that parsed voices differently would fail here), and setting a whole voice at
+    once must store what setting each value alone does (half-way values round to even, as Python's round)."""
+    import dexed
+
+    rng = np.random.default_rng(5)
+    synth, one_by_one = DexedSynth(), DexedSynth()
+    values = {name: float(rng.uniform(-3.0, maximum + 3.0)) for name, (_, maximum) in CONTROLS.items()}
+    values.update(algorithm=16.5, feedback=2.5, op1_output_level=99.0, op3_detune=7.5)
+    synth.set_controls(values)
+    for name, value in values.items():
+        one_by_one.set_controls({name: value})
+    assert synth.voice_bytes() == one_by_one.voice_bytes()
+    assert synth.get_control("algorithm") == 16.0 and synth.get_control("op3_detune") == 8.0
+    with pytest.raises(ReaTimbreError, match="finite"):
+        synth.set_controls({"feedback": float("nan")})
+    assert synth.voice_bytes() == one_by_one.voice_bytes()  # nothing set
+    public = dexed.DexedSynth(sample_rate=44100.0)
+    public.load_patch(dexed.Patch.from_sysex(synth.voice_bytes() + b"\x3f"))
+    expected = np.asarray(public.render(57, 127, 0.75, 1.01), dtype=np.float32)
+    assert np.array_equal(synth.render(57, 1.0, 0.75, 1.01)[0, : expected.shape[0]], expected)
+
+
 def test_cartridge_round_trip_and_bad_files(tmp_path) -> None:
     synth = DexedSynth()
     synth.set_controls({"algorithm": 17.0, "op3_frequency_coarse": 5.0, "op6_rate4": 12.0, "transpose": 36.0})

@@ -78,12 +78,14 @@ def test_the_command_and_the_server_take_a_budget_in_seconds() -> None:
     from server.match_job import MatchRequest
 
     parser = build_parser()
-    assert parser.parse_args(["match", "t.wav"]).seconds_per_synth is None
-    assert parser.parse_args(["match", "t.wav", "--seconds-per-synth", "1"]).seconds_per_synth == 1.0
+    assert parser.parse_args(["match", "t.wav"]).seconds_per_synth == 1.0  # the answer time promised by default
+    assert parser.parse_args(["match", "t.wav", "--seconds-per-synth", "2.5"]).seconds_per_synth == 2.5
+    assert parser.parse_args(["match", "t.wav", "--seconds-per-synth", "none"]).seconds_per_synth is None
     for bad in ("0", "-1", "61", "soon"):
         with pytest.raises(SystemExit):
             parser.parse_args(["match", "t.wav", "--seconds-per-synth", bad])
-    assert MatchRequest(input="/t.wav").seconds_per_synth is None
+    assert MatchRequest(input="/t.wav").seconds_per_synth == 1.0
+    assert MatchRequest(input="/t.wav", seconds_per_synth=None).seconds_per_synth is None
     assert MatchRequest(input="/t.wav", seconds_per_synth=1.0).seconds_per_synth == 1.0
     for bad_seconds in (0.0, -1.0, 61.0):
         with pytest.raises(ValidationError):

@@ -189,8 +189,9 @@ def closest_native(
 
 
 def render_mel(synth: MatchSynth, native: dict[str, float], note: int) -> np.ndarray:
-    """A native patch's note rendered as the training clips were, as dB-mel/80."""
-    audio = synth.render(native, note, VELOCITY, NOTE_SECONDS, CLIP_SAMPLES / SAMPLE_RATE_HZ)
+    """A native patch's note rendered as the training clips were, as dB-mel/80, on the patch rendered before it
+    (``from_init`` False: see :meth:`MatchSynth.apply`)."""
+    audio = synth.render(native, note, VELOCITY, NOTE_SECONDS, CLIP_SAMPLES / SAMPLE_RATE_HZ, from_init=False)
     return clip_mel_db80(audio)
 
 

@@ -2,8 +2,9 @@
 
 ``match`` renders the inferred patch at its candidate notes, then further guesses, then refines by ear; each of
 those costs one render of the synth (Vital about 0.1 s on a 2-core AMD EPYC, Dexed about 5 ms with its mel). With a
-budget, the further guesses and the refinement stop when the mean render so far would run past it, so the answer
-comes within the budget on any machine, with fewer renders on a slow one. Without one they run to their counts.
+budget (by default 1 s: :data:`DEFAULT_SECONDS_PER_SYNTH`), the further guesses and the refinement stop when the mean
+render so far would run past it, so the answer comes within the budget on any machine, with fewer renders on a slow
+one. Without one (``--seconds-per-synth none``) they run to their counts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import TypeVar
 from models.errors import ReaTimbreError
 
 T = TypeVar("T")
+
+#: ``match``'s budget per synth unless asked otherwise (s), as the server's job's: the answer time the product
+#: promises, kept on any machine; the synths' render counts are what it may spend.
+DEFAULT_SECONDS_PER_SYNTH = 1.0
 
 
 class Deadline:

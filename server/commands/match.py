@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from models.asp.time_budget import DEFAULT_SECONDS_PER_SYNTH
 from server.commands.match_data import SYNTH_CHOICES
 
 
@@ -18,12 +19,14 @@ def _note(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"--note takes auto or a MIDI note number, got {text!r}") from None
 
 
-def _seconds(text: str) -> float:
-    """``--seconds-per-synth``: a time budget above 0 and at most 60 s."""
+def seconds_per_synth(text: str) -> float | None:
+    """``--seconds-per-synth``: a time budget above 0 and at most 60 s, or ``none`` (None: no limit)."""
+    if text == "none":
+        return None
     try:
         seconds = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seconds-per-synth takes seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"--seconds-per-synth takes seconds or none, got {text!r}") from None
     if not 0.0 < seconds <= 60.0:
         raise argparse.ArgumentTypeError(f"--seconds-per-synth takes more than 0 and at most 60 s, got {text}")
     return seconds
@@ -44,8 +47,8 @@ def refine_renders(text: str) -> int | None:
 
 REFINE_HELP = (
     "renders spent refining each synth's patch by ear after the guesses: small changes kept when they render "
-    "closer, most where the guesses disagree (default auto: each synth's own, sized for about 1 s on a 2-core "
-    "Xeon, up to 2 s on slower CPUs, see --seconds-per-synth: Dexed 300, amsynth 60, Vital 6, Kars 0; 0: off)"
+    "closer, most where the guesses disagree (default auto: each synth's own, Dexed 300, amsynth 60, Vital 6, "
+    "Kars 0, as many as --seconds-per-synth leaves time for; 0: off)"
 )
 
 
@@ -74,11 +77,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--refine", type=refine_renders, default=None, metavar="auto|N", help=REFINE_HELP)
     parser.add_argument(
         "--seconds-per-synth",
-        type=_seconds,
-        default=None,
-        metavar="S",
+        type=seconds_per_synth,
+        default=DEFAULT_SECONDS_PER_SYNTH,
+        metavar="S|none",
         help="answer each synth within S seconds: its further guesses and refinement stop when one more render "
-        "would not end in time (default: no limit, every guess and refinement render)",
+        "would not end in time (default 1; none: every guess and refinement render, the same answer on every "
+        "machine, up to about 1.5 s per synth on a 2-core EPYC)",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the ranking as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace existing patch files")
