@@ -44,8 +44,13 @@ def test_a_render_is_started_only_if_it_and_the_kept_ones_end_in_time(monkeypatc
         clock.now += seconds
         return 0.0
 
-    deadline.timed(slow_render)(0.5)  # a slow render raises the mean to 0.2 s
+    deadline.keep_renders(0)
+    clock.now = 100.0
+    deadline.timed(slow_render)(0.5)  # a slow render: the mean 0.2 s, the longest 0.5 s
     assert deadline.render_seconds == pytest.approx(0.2)
+    assert deadline.has_time()  # 1.0 s after one more as long as the longest
+    clock.now += 0.01
+    assert not deadline.has_time()  # 1.01 s: at the mean (0.71 s) it would have been tried
     unlimited = Deadline(100.0, None)
     clock.now = 1e9
     assert unlimited.has_time()

@@ -249,6 +249,7 @@ def match_target(
         vectors = candidate_vectors(model, target.mel_db80[None], synth_name, candidates)[0]
         native = adapter.space.decode(vectors[0])
         deadline = Deadline(started, seconds_per_synth)
+        deadline.keep_seconds(adapter.finish_seconds)
         with deadline.timing(len(notes)):
             distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
         note = min(distances, key=lambda n: (distances[n], abs(n - target.note)))
@@ -273,12 +274,14 @@ def match_target(
             stopped = refined.renders < renders and not deadline.has_time()  # not the search running out of moves
             rendered, cut_short = rendered + refined.renders, cut_short or stopped
         distance = heard_distance(adapter, native, note, target.mel_db80, distance)  # what ranks the synths
+        finishing = time.perf_counter()
         patch = adapter.patch_file_bytes(native, f"{name} ({synth_name})")  # leaves the synth holding the patch
         host = {
             adapter.synth.host_index(key): round(adapter.synth.normalized_value(key), 7)
             for key in adapter.host_controls()
         }
         by_name = {key: round(value, 7) for key, value in adapter.host_values_by_name().items()}
+        adapter.finish_seconds = time.perf_counter() - finishing  # the next answer's budget keeps this much
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
         results.append(
             SynthMatch(

@@ -187,6 +187,8 @@ class MatchSynth(ABC):
     def __init__(self, space: ParameterSpace) -> None:
         self.space = space
         self._synth: Synth | None = None
+        #: How long the last answer's patch file and host values took (s), kept free in the next one's time budget.
+        self.finish_seconds = 0.0
 
     def renders_refining(self, refine: int | None) -> int:
         """Renders to refine a patch with: ``refine`` as asked, or this synth's :attr:`refine_renders` for None."""
