@@ -72,6 +72,7 @@ class SynthMatch:
     host_values_by_name: dict[str, float] = field(default_factory=dict)  # … or by parameter name (Dexed)
     renders: int = 0  # renders compared with the target: candidate notes, guesses and refinement
     cut_short: bool = False  # the time budget stopped the guesses or the refinement before their count
+    load_seconds: float = 0.0  # of ``seconds``, loading the synth (first use only): outside the time budget
 
     @property
     def far(self) -> bool:
@@ -237,8 +238,9 @@ def match_target(
     with ``candidates`` above 1, that many minus one more of the model's guesses (:func:`candidate_vectors`) are
     rendered at the chosen note and the closest is kept. Then ``refine`` more renders search around it
     (:func:`models.asp.refine.refine_patch`, guided by where the guesses disagree; None: the synth's own
-    :attr:`MatchSynth.refine_renders`). ``seconds_per_synth`` bounds each synth's answer: the further guesses and
-    the refinement stop when one more render would not end in time (the candidate notes are always rendered)."""
+    :attr:`MatchSynth.refine_renders`). ``seconds_per_synth`` bounds each synth's answer from when the synth is loaded
+    (a first use loads it; the server keeps synths loaded): the further guesses and the refinement stop when one more
+    render would not end in time (the candidate notes are always rendered)."""
     names = list(model.architecture.synths) if not synths else synths
     adapters = adapters if adapters is not None else {}
     notes = candidate_notes(target)
@@ -246,9 +248,11 @@ def match_target(
     for synth_name in names:
         started, started_cpu = time.perf_counter(), time.process_time()
         adapter = adapters.setdefault(synth_name, match_synth(synth_name))
+        _ = adapter.synth  # loaded before the budget starts: a load is no render (the server keeps synths loaded)
+        loaded = time.perf_counter()
+        deadline = Deadline(loaded, seconds_per_synth)
         vectors = candidate_vectors(model, target.mel_db80[None], synth_name, candidates)[0]
         native = adapter.space.decode(vectors[0])
-        deadline = Deadline(started, seconds_per_synth)
         deadline.keep_seconds(adapter.finish_seconds)
         with deadline.timing(len(notes)):
             distances = {note: float(lsd_db(render_mel(adapter, native, note), target.mel_db80)) for note in notes}
@@ -297,6 +301,7 @@ def match_target(
                 by_name,
                 rendered + (0 if adapter.repeatable else 1),
                 cut_short,
+                loaded - started,
             )
         )
     return sorted(results, key=lambda r: r.lsd_db)
@@ -318,6 +323,7 @@ def summary(results: list[SynthMatch], target: Target) -> dict[str, Any]:
                 "cpu_seconds": round(r.cpu_seconds, 3),
                 "renders": r.renders,
                 "cut_short": r.cut_short,
+                "load_seconds": round(r.load_seconds, 3),
                 "parameters": r.native,
                 "host_values": {str(index): value for index, value in sorted(r.host_values.items())},
                 "host_values_by_name": r.host_values_by_name,

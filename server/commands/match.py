@@ -28,7 +28,7 @@ def seconds_per_synth(text: str) -> float | None:
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seconds-per-synth takes seconds or none, got {text!r}") from None
     if not 0.0 < seconds <= 60.0:
-        raise argparse.ArgumentTypeError(f"--seconds-per-synth takes more than 0 and at most 60 s, got {text}")
+        raise argparse.ArgumentTypeError(f"--seconds-per-synth takes more than 0 and at most 60 s, or none; got {text}")
     return seconds
 
 
@@ -130,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
             raise ReaTimbreError(f"{path} already exists; pass --overwrite to replace it")
         write_bytes(path, result.patch_bytes, make_parents=True)
         paths[result.synth] = path
-        timing = f"{result.seconds:.2f} s, {result.cpu_seconds:.2f} s CPU"
+        timing = f"{result.seconds - result.load_seconds:.2f} s"
+        if result.load_seconds >= 0.005:
+            timing += f" + {result.load_seconds:.2f} s loading {result.synth}"
+        timing += f", {result.cpu_seconds:.2f} s CPU"
         if result.cut_short:
             timing += f", cut short at {result.renders} renders"
         octave = "" if result.note == target.note else f" at note {result.note}"
