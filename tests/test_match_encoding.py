@@ -190,3 +190,19 @@ def test_dexed_match_data_holds_its_drawn_voices(tmp_path) -> None:
     for row in range(len(data.note)):
         expected = synth.space.encode(data.patch_values[int(data.patch_index[row])])
         np.testing.assert_array_equal(data.params[row], expected)
+
+
+def test_a_vital_search_render_sounds_as_the_patch_file_will() -> None:
+    """`match` renders Vital's candidates on the previous patch (no init preset reloaded, a quarter of the time);
+    what it measures must be what the written patch plays, which starts from the init preset."""
+    from models.synth.features import CLIP_SAMPLES
+
+    synth, rng = VitalMatch(), np.random.default_rng(11)
+    patches = [synth.space.random_patch(rng) for _ in range(6)]
+    seconds = CLIP_SAMPLES / 44_100
+    fresh = [clip_features(synth.render(p, 52, 1.0, 0.75, seconds)).mel_db80 for p in patches]
+    for patch, reference in zip(patches[::-1], fresh[::-1], strict=True):  # each after another patch
+        searched = clip_features(synth.render(patch, 52, 1.0, 0.75, seconds, from_init=False)).mel_db80
+        assert float(lsd_db(searched, reference)) < 0.05
+    different = float(lsd_db(fresh[0], fresh[1]))
+    assert different > 1.0  # the patches themselves differ: the check above could fail
