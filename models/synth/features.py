@@ -80,8 +80,11 @@ def mel_filterbank(sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _sparse_filterbank(sample_rate_hz: int) -> scipy.sparse.csr_array:
     """:func:`mel_filterbank` as a sparse matrix: each band covers a few FFT bins (1,462 of 131,200 weights are not
-    zero), so the product costs a fifth of the dense one's time."""
-    return scipy.sparse.csr_array(mel_filterbank(sample_rate_hz))
+    zero), so the product costs a fifth of the dense one's time. Only the bins up to the highest band's last one
+    (744 of 1,025 at 44.1 kHz: 16 kHz) are kept, so the power above them need not be computed (the same sums)."""
+    bank = mel_filterbank(sample_rate_hz)
+    used_bins = int(np.flatnonzero(bank.any(axis=0)).max()) + 1
+    return scipy.sparse.csr_array(bank[:, :used_bins])
 
 
 @lru_cache(maxsize=1)
@@ -105,9 +108,10 @@ def mel_power(mono: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndar
     padded = np.pad(mono, [(0, 0)] * (mono.ndim - 1) + [(pad, pad)])
     n_frames = 1 + (padded.shape[-1] - N_FFT) // HOP_SAMPLES
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=-1)[..., ::HOP_SAMPLES, :][..., :n_frames, :]
-    spectrum = scipy.fft.rfft(frames * _hann_window(), axis=-1, workers=1)
-    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
-    bands = _sparse_filterbank(sample_rate_hz) @ power.reshape(-1, power.shape[-1]).T  # (128, all frames)
+    bank = _sparse_filterbank(sample_rate_hz)
+    spectrum = scipy.fft.rfft(frames * _hann_window(), axis=-1, workers=1, overwrite_x=True)[..., : bank.shape[1]]
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
+    bands = bank @ power.reshape(-1, power.shape[-1]).T  # (128, all frames)
     return np.swapaxes(bands.T.reshape(*power.shape[:-1], N_MELS), -1, -2)
 
 
