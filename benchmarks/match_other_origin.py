@@ -67,7 +67,6 @@ def main() -> None:
         "--seconds-per-synth", type=seconds_per_synth, default=1.0, metavar="S|none", help="match's budget (default 1)"
     )
     args = parser.parse_args()
-    budget = {"seconds_per_synth": args.seconds_per_synth}
     budgeted = None if args.seconds_per_synth is None else f"match within {args.seconds_per_synth:g} s"
     methods = [*METHODS[:3], *([budgeted] if budgeted else []), *METHODS[3:]]
     torch.set_num_threads(1)
@@ -88,7 +87,15 @@ def main() -> None:
             answer = match_target(model, target, [name], adapters, candidates=12, refine=None)[0]
             cells = {"one guess": one.lsd_db, "best of 12": best.lsd_db, FULL: answer.lsd_db}
             if budgeted:
-                quick = match_target(model, target, [name], adapters, candidates=12, refine=None, **budget)[0]
+                quick = match_target(
+                    model,
+                    target,
+                    [name],
+                    adapters,
+                    candidates=12,
+                    refine=None,
+                    seconds_per_synth=args.seconds_per_synth,
+                )[0]
                 cells[budgeted] = quick.lsd_db
                 row.setdefault("budgeted_renders", {})[name] = quick.renders
                 quick_answers[name] = quick.lsd_db

@@ -68,11 +68,16 @@ class Synth(ABC):
         unknown = sorted(name for name in values if name not in known)
         if unknown:
             raise ReaTimbreError(f"{self.kind} synth has no control named {', '.join(map(repr, unknown))}")
-        for name, value in values.items():
-            value = float(value)
-            if not np.isfinite(value):
-                raise ReaTimbreError(f"control {name!r} needs a finite value, got {value}")
-        for name, value in values.items():
+        numbers = np.fromiter((float(value) for value in values.values()), dtype=np.float64, count=len(values))
+        bad = ~np.isfinite(numbers)
+        if bad.any():
+            index = int(np.argmax(bad))
+            raise ReaTimbreError(f"control {list(values)[index]!r} needs a finite value, got {numbers[index]}")
+        self._set_checked(list(values), numbers)
+
+    def _set_checked(self, names: list[str], numbers: np.ndarray) -> None:
+        """Set controls already checked (known names, finite values): one by one, unless a synth can do better."""
+        for name, value in zip(names, numbers, strict=True):
             self._set_control(name, float(value))
 
     # --- patches --------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ Renders are repeatable without settling: ``dexed-py`` starts every render from s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import lru_cache
 
 import dexed
@@ -163,17 +162,11 @@ class DexedSynth(Synth):
         offset, maximum = self._spec(name)
         self._voice[offset] = int(min(maximum, max(0, round(value))))
 
-    def set_controls(self, values: Mapping[str, float]) -> None:
-        """As :meth:`Synth.set_controls`, all values at once (a search sets the whole voice for every render)."""
-        unknown = sorted(name for name in values if name not in CONTROLS)
-        if unknown:
-            raise ReaTimbreError(f"{self.kind} synth has no control named {', '.join(map(repr, unknown))}")
-        numbers = np.fromiter(values.values(), dtype=np.float64, count=len(values))
-        bad = ~np.isfinite(numbers)
-        if bad.any():
-            name = list(values)[int(np.argmax(bad))]
-            raise ReaTimbreError(f"control {name!r} needs a finite value, got {numbers[bad][0]}")
-        offsets, maxima = zip(*(CONTROLS[name] for name in values), strict=True) if values else ((), ())
+    def _set_checked(self, names: list[str], numbers: np.ndarray) -> None:
+        """All at once, rounded and clipped as :meth:`_set_control` does (a search sets the whole voice per render)."""
+        if not names:
+            return
+        offsets, maxima = zip(*(CONTROLS[name] for name in names), strict=True)
         voice = np.frombuffer(self._voice, dtype=np.uint8)  # a view: writes go into the voice
         voice[list(offsets)] = np.clip(np.rint(numbers), 0, maxima).astype(np.uint8)
 
