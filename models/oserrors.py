@@ -30,3 +30,20 @@ def describe_os_error(exc: OSError) -> str:
     if words is None:
         words = (exc.strerror or (os.strerror(exc.errno) if exc.errno else type(exc).__name__)).strip()
     return " ".join(words.split())
+
+
+#: A path in an error line is cut to this many characters (a name can be thousands long).
+MAX_LINE_PATH_CHARS = 200
+
+
+def os_error_line(exc: OSError) -> str:
+    """``exc`` as one line that names its file (cut to :data:`MAX_LINE_PATH_CHARS`), e.g.
+    ``out/x.wav: a part of the path is not a folder``; just the words when the error names no file."""
+    words = describe_os_error(exc)
+    if exc.filename is None:
+        return words
+    name = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes | str) else str(exc.filename)
+    name = " ".join(name.split()) or repr(name)
+    if len(name) > MAX_LINE_PATH_CHARS:
+        name = name[: MAX_LINE_PATH_CHARS - 3] + "..."
+    return f"{name}: {words}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import ReaTimbreError
+from models.input_files import shown
 from models.scaleout import map_tasks
 
 FILES_PER_CUDA_PASS = 16
@@ -131,6 +132,8 @@ def plan_tasks(inputs: Sequence[tuple[Path, Path]], output_dir: Path, settings: 
     same output are refused before anything is rendered.
     """
     root = output_dir.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise ReaTimbreError(f"output folder {shown(root)}: is a file, not a folder; nothing was rendered")
     tasks: list[RenderTask] = []
     claimed: dict[Path, Path] = {}
     for audio, base in inputs:

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from models.errors import ReaTimbreError
+from models.oserrors import os_error_line
 from models.scaleout import limit_blas_threads
 
 # Order here is the order ``reatimbre --help`` lists them.
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except ReaTimbreError as exc:
         print(f"reatimbre: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # what the OS refused that no command turned into words first: one line, no traceback
+        print(f"reatimbre: error: {os_error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("reatimbre: interrupted", file=sys.stderr)

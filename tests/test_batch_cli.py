@@ -61,6 +61,7 @@ def test_project_batch_from_the_command_line(tmp_path: Path, capsys: pytest.Capt
         (["song.rpp", "--effect", "tiny", "--reaper-render"], "--reaper-render needs the REAPER executable"),
         (["song.rpp", "IN", "--effect", "tiny"], "one .rpp project at a time"),
         (["--reapy", "--effect", "tiny"], "REAPER is not reachable through reapy"),
+        (["IN", "--effect", "tiny", "--out", "IN/x.wav"], "is a file, not a folder; nothing was rendered"),
     ],
 )
 def test_bad_arguments_are_one_line(

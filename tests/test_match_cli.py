@@ -113,3 +113,67 @@ def test_eval_of_a_dataset_without_test_clips_says_so(tmp_path: Path, capsys: py
     assert not len(load_match_data(tmp_path / "k").rows("test"))  # 3 patches: all in the training split
     assert main(["match-eval", "--data", str(tmp_path / "k"), "--quiet"]) == 1
     assert "holds no test clips: render more patches" in capsys.readouterr().err
+
+
+def _tone(path: Path) -> Path:
+    seconds = np.arange(44_100) / 44_100
+    write_audio(path, 0.3 * np.sin(2 * np.pi * 220.0 * seconds) * np.exp(-2.0 * seconds), 44_100)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("out is a file", "--out {out}: is a file, not a folder"),
+        ("a patch exists", "{out}/t-vital.vital already exists; pass --overwrite to replace it"),
+        ("a folder in a patch's place", "{out}/t-vital.vital: is in the way (not a regular file); nothing was written"),
+        ("json is a folder", "--json {out}: is a folder, not a file"),
+    ],
+)
+def test_match_refuses_where_it_cannot_write_before_matching(
+    case: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.asp.infer
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("matched before the destinations were checked")
+
+    monkeypatch.setattr(models.asp.infer, "match_target", never)
+    target, out = _tone(tmp_path / "t.wav"), tmp_path / "out"
+    argv = ["match", str(target), "--synth", "kars", "vital", "--out", str(out)]
+    if case == "out is a file":
+        out.write_text("mine")
+    elif case == "a patch exists":
+        out.mkdir()
+        (out / "t-vital.vital").write_text("mine")
+    elif case == "a folder in a patch's place":
+        (out / "t-vital.vital").mkdir(parents=True)
+        argv.append("--overwrite")
+    else:
+        out.mkdir()
+        argv += ["--json", str(out)]
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"reatimbre: error: {message.format(out=out)}\n"
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_failed_write_takes_back_the_patches_it_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.atomic_files
+    from server.commands.match import write_patches
+
+    real_write = models.atomic_files.write_bytes
+    kept, created, refused = tmp_path / "kept.vital", tmp_path / "new.json", tmp_path / "full.syx"
+    kept.write_bytes(b"old")
+
+    def disk_full(path: Path, data: bytes, **kwargs: object) -> Path:
+        if path == refused:
+            raise OSError(28, "No space left on device", str(path))
+        return real_write(path, data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(models.atomic_files, "write_bytes", disk_full)
+    with pytest.raises(ReaTimbreError, match="no space left on the disk; the new patch files of this match were"):
+        write_patches({kept: b"new", created: b"{}", refused: b"x"}, overwrite=True)
+    assert kept.read_bytes() == b"new" and not created.exists() and not refused.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.vital"]

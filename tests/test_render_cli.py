@@ -86,6 +86,7 @@ BAD_CASES = {
     "output is input": (lambda t, s: [str(s), "-o", str(s)], "output path is the input"),
     "output folder missing": (lambda t, s: [str(s), "-o", str(t / "no" / "out.wav")], "does not exist"),
     "unknown extension": (lambda t, s: [str(s), "-o", str(t / "out.xyz")], "unknown audio file extension"),
+    "output name too long": (lambda t, s: [str(s), "-o", str(t / ("n" * 300 + ".wav"))], "file name too long"),
 }
 
 

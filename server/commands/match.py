@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from models.asp.time_budget import DEFAULT_SECONDS_PER_SYNTH
@@ -111,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     synths = None if "all" in args.synth else list(dict.fromkeys(args.synth))
     if args.then_coach and synths is not None and "vital" not in synths:
         raise ReaTimbreError("--then-coach needs Vital among --synth")
+    destinations = patch_destinations(args.out, args.target.stem, synths or list(model.architecture.synths))
+    check_destinations(args.out, destinations.values(), args.overwrite, args.json)
     target = prepare_target(audio, rate, args.note)
     results = match_target(
         model,
@@ -123,13 +126,10 @@ def run(args: argparse.Namespace) -> int:
     )
     heard = f"detected {target.estimate.kind}" if target.estimate is not None else "given"
     print(f"match {args.target.name}: note {target.note} ({heard})")
-    paths = {}
+    paths = {result.synth: destinations[result.synth] for result in results}
+    write_patches({paths[result.synth]: result.patch_bytes for result in results}, args.overwrite)
     for rank, result in enumerate(results, start=1):
-        path = args.out / f"{args.target.stem}-{result.synth}{result.patch_suffix}"
-        if path.exists() and not args.overwrite:
-            raise ReaTimbreError(f"{path} already exists; pass --overwrite to replace it")
-        write_bytes(path, result.patch_bytes, make_parents=True)
-        paths[result.synth] = path
+        path = paths[result.synth]
         timing = f"{result.seconds - result.load_seconds:.2f} s"
         if result.load_seconds >= 0.005:
             timing += f" + {result.load_seconds:.2f} s loading {result.synth}"
@@ -153,3 +153,57 @@ def run(args: argparse.Namespace) -> int:
         coach = ["coach", "--target", str(args.target), "--patch", str(paths["vital"]), "--note", str(vital.note)]
         return cli_main(coach)
     return 0
+
+
+def patch_destinations(out_dir: Path, stem: str, synths: list[str]) -> dict[str, Path]:
+    """Where each synth's patch goes: ``<out_dir>/<stem>-<synth><its suffix>``."""
+    from models.synth.match_synths import PATCH_SUFFIXES
+
+    return {synth: out_dir / f"{stem}-{synth}{PATCH_SUFFIXES[synth]}" for synth in synths}
+
+
+def check_destinations(out_dir: Path, patches: Iterable[Path], overwrite: bool, json_path: Path | None) -> None:
+    """Refuse, before any matching, an output folder that is a file and patches that exist (unless
+    ``overwrite``) or are not files; and a ``--json`` path that is a folder."""
+    from models.errors import ReaTimbreError
+    from models.input_files import shown
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReaTimbreError(f"--out {shown(out_dir)}: is a file, not a folder")
+    for path in patches:
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            raise ReaTimbreError(f"{shown(path)}: is in the way (not a regular file); nothing was written")
+        if path.exists() and not overwrite:
+            raise ReaTimbreError(f"{shown(path)} already exists; pass --overwrite to replace it")
+    if json_path is not None and json_path.is_dir():
+        raise ReaTimbreError(f"--json {shown(json_path)}: is a folder, not a file")
+
+
+def write_patches(patches: dict[Path, bytes], overwrite: bool) -> None:
+    """Write every patch atomically, or none: a failure removes the ones this call created, then says why in one
+    line."""
+    from models.atomic_files import write_bytes
+    from models.errors import ReaTimbreError
+    from models.input_files import shown
+    from models.oserrors import describe_os_error
+
+    created: list[Path] = []
+    for path, data in patches.items():
+        existed = path.exists()
+        if existed and not overwrite:  # appeared while matching
+            _remove(created)
+            raise ReaTimbreError(f"{shown(path)} already exists; pass --overwrite to replace it; nothing was written")
+        try:
+            write_bytes(path, data, make_parents=True)
+        except OSError as exc:
+            _remove(created)
+            raise ReaTimbreError(
+                f"cannot write {shown(path)}: {describe_os_error(exc)}; the new patch files of this match were removed"
+            ) from None
+        if not existed:
+            created.append(path)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
