@@ -39,7 +39,12 @@ def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Pa
     """Yield a temporary path in ``path``'s folder; when the block succeeds it becomes ``path`` (with ``mode``, by
     default the usual permissions), and when it fails it is deleted, leaving any existing ``path`` untouched."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{PARTIAL_MARK}{path.suffix}", dir=path.parent)
+    if path.is_dir():  # else the error would name the temporary file
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{PARTIAL_MARK}{path.suffix}", dir=path.parent)
+    except OSError as exc:  # name the file asked for, not the temporary one (a name too long, a missing folder)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp = Path(name)
     try:

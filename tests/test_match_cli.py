@@ -106,6 +106,8 @@ def test_train_match_and_eval(kars_data: Path, tmp_path: Path, capsys: pytest.Ca
     assert "--refine takes auto or a number of renders" in capsys.readouterr().err
     assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--candidates", "0", "--quiet"]) != 0
     assert "--candidates must be 1..64" in capsys.readouterr().err
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--json", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"reatimbre: error: --json {tmp_path}: is a folder, not a file\n"
 
 
 def test_eval_of_a_dataset_without_test_clips_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,3 +33,20 @@ def test_an_os_error_in_any_command_is_one_line_not_a_traceback(
     assert main(["models"]) == 1
     err = capsys.readouterr().err
     assert err == f"reatimbre: error: {tmp_path / 'out'}: already exists\n"
+
+
+def test_an_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_path: Path) -> None:
+    from models.atomic_files import write_bytes
+
+    with pytest.raises(IsADirectoryError) as folder:
+        write_bytes(tmp_path, b"x")
+    assert os_error_line(folder.value) == f"{tmp_path}: is a folder, not a file"
+    long_name = tmp_path / ("n" * 300 + ".json")
+    with pytest.raises(OSError) as too_long:
+        write_bytes(long_name, b"x")
+    assert too_long.value.filename == str(long_name) and "partial" not in os_error_line(too_long.value)
+    assert os_error_line(too_long.value).endswith("...: file name too long")
+    with pytest.raises(FileNotFoundError) as missing:
+        write_bytes(tmp_path / "no" / "x.json", b"x")
+    assert missing.value.filename == str(tmp_path / "no" / "x.json")
+    assert list(tmp_path.iterdir()) == []

@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     if not 1 <= args.candidates <= MAX_CANDIDATES:
         raise ReaTimbreError(f"--candidates must be 1..{MAX_CANDIDATES}, got {args.candidates}")
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None and path.is_dir():  # refused now, not after the evaluation
+            raise ReaTimbreError(f"{option} {path}: is a folder, not a file")
     directory = args.models or SHIPPED_MATCH_DIR
     variants = stored_variants(directory)
     if not variants:
