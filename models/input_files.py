@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from models.errors import ReaTimbreError
-from models.oserrors import describe_os_error
+from models.oserrors import describe_os_error, shown
 
 _OPEN_FLAGS = (
     os.O_RDONLY
@@ -25,7 +25,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_BINARY", 0)
 )
 _FD_DIR = Path("/proc/self/fd")  # Linux: opening an entry re-opens the same file, whatever its path now names
-MAX_SHOWN_PATH_CHARS = 200
 
 
 def open_regular_file(path: Path, field_name: str = "input") -> tuple[int, int]:
@@ -74,12 +73,6 @@ def pinned_input(path: Path, field_name: str = "input") -> Iterator[Path]:
         raise
     finally:
         os.close(fd)
-
-
-def shown(path: Path | str) -> str:
-    """``path`` for an error line, shortened if it is very long."""
-    text = str(path)
-    return text if len(text) <= MAX_SHOWN_PATH_CHARS else text[: MAX_SHOWN_PATH_CHARS - 3] + "..."
 
 
 def _kind(mode: int) -> str:

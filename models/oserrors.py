@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 #: Plain words for the errors a request can provoke (the OS's own text varies by platform and locale).
 _WORDS = {
@@ -33,17 +34,20 @@ def describe_os_error(exc: OSError) -> str:
 
 
 #: A path in an error line is cut to this many characters (a name can be thousands long).
-MAX_LINE_PATH_CHARS = 200
+MAX_SHOWN_PATH_CHARS = 200
+
+
+def shown(path: Path | str) -> str:
+    """``path`` for an error line, shortened if it is very long."""
+    text = str(path)
+    return text if len(text) <= MAX_SHOWN_PATH_CHARS else text[: MAX_SHOWN_PATH_CHARS - 3] + "..."
 
 
 def os_error_line(exc: OSError) -> str:
-    """``exc`` as one line that names its file (cut to :data:`MAX_LINE_PATH_CHARS`), e.g.
-    ``out/x.wav: a part of the path is not a folder``; just the words when the error names no file."""
+    """``exc`` as one line that names its file (:func:`shown`, on one line), e.g. ``out/x.wav: a part of the path is
+    not a folder``; just the words when the error names no file."""
     words = describe_os_error(exc)
     if exc.filename is None:
         return words
     name = os.fsdecode(exc.filename) if isinstance(exc.filename, bytes | str) else str(exc.filename)
-    name = " ".join(name.split()) or repr(name)
-    if len(name) > MAX_LINE_PATH_CHARS:
-        name = name[: MAX_LINE_PATH_CHARS - 3] + "..."
-    return f"{name}: {words}"
+    return f"{shown(' '.join(name.split()) or repr(name))}: {words}"

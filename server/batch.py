@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import ReaTimbreError
-from models.input_files import shown
+from models.oserrors import shown
 from models.scaleout import map_tasks
 
 FILES_PER_CUDA_PASS = 16

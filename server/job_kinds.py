@@ -15,7 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from models.errors import ReaTimbreError
-from models.input_files import check_regular_file, shown
+from models.input_files import check_regular_file
+from models.oserrors import shown
 from server.jobs import JobFunction
 from server.outputs import OutputReservations
 

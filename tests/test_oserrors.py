@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from models.oserrors import MAX_LINE_PATH_CHARS, os_error_line
+from models.oserrors import MAX_SHOWN_PATH_CHARS, os_error_line
 from server.cli import main
 
 
@@ -16,7 +16,7 @@ def test_a_line_names_the_file_cut_short_and_in_plain_words() -> None:
         "out/x.wav: a part of the path is not a folder"
     )
     line = os_error_line(OSError(errno.ENAMETOOLONG, "File name too long", "n" * 5000))
-    assert line.endswith("...: file name too long") and len(line) < MAX_LINE_PATH_CHARS + 30
+    assert line.endswith("...: file name too long") and len(line) < MAX_SHOWN_PATH_CHARS + 30
     assert os_error_line(OSError(errno.ENOSPC, "No space left on device")) == "no space left on the disk"
     assert "\n" not in os_error_line(OSError(errno.EACCES, "Permission denied", "a\nb"))
 

@@ -126,10 +126,9 @@ def run(args: argparse.Namespace) -> int:
     )
     heard = f"detected {target.estimate.kind}" if target.estimate is not None else "given"
     print(f"match {args.target.name}: note {target.note} ({heard})")
-    paths = {result.synth: destinations[result.synth] for result in results}
-    write_patches({paths[result.synth]: result.patch_bytes for result in results}, args.overwrite)
+    write_patches({destinations[result.synth]: result.patch_bytes for result in results}, args.overwrite)
     for rank, result in enumerate(results, start=1):
-        path = paths[result.synth]
+        path = destinations[result.synth]
         timing = f"{result.seconds - result.load_seconds:.2f} s"
         if result.load_seconds >= 0.005:
             timing += f" + {result.load_seconds:.2f} s loading {result.synth}"
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         body = summary(results, target)
         for entry in body["ranking"]:
-            entry["patch"] = str(paths[entry["synth"]])
+            entry["patch"] = str(destinations[entry["synth"]])
         write_bytes(args.json, json.dumps(body, indent=1).encode("utf-8"), make_parents=True)
     if args.then_coach:
         from server.cli import main as cli_main
@@ -150,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         # The coach plays the patch at the note it was matched at (its own pitch check of the patch would move a
         # fifths stack, heard an octave low, an octave away from what match measured closest).
         vital = next(result for result in results if result.synth == "vital")
-        coach = ["coach", "--target", str(args.target), "--patch", str(paths["vital"]), "--note", str(vital.note)]
+        patch = str(destinations["vital"])
+        coach = ["coach", "--target", str(args.target), "--patch", patch, "--note", str(vital.note)]
         return cli_main(coach)
     return 0
 
@@ -166,12 +166,12 @@ def check_destinations(out_dir: Path, patches: Iterable[Path], overwrite: bool, 
     """Refuse, before any matching, an output folder that is a file and patches that exist (unless
     ``overwrite``) or are not files; and a ``--json`` path that is a folder."""
     from models.errors import ReaTimbreError
-    from models.input_files import shown
+    from models.oserrors import shown
 
     if out_dir.exists() and not out_dir.is_dir():
         raise ReaTimbreError(f"--out {shown(out_dir)}: is a file, not a folder")
     for path in patches:
-        if path.is_dir() or (path.exists() and not path.is_file()):
+        if path.exists() and not path.is_file():
             raise ReaTimbreError(f"{shown(path)}: is in the way (not a regular file); nothing was written")
         if path.exists() and not overwrite:
             raise ReaTimbreError(f"{shown(path)} already exists; pass --overwrite to replace it")
@@ -184,8 +184,7 @@ def write_patches(patches: dict[Path, bytes], overwrite: bool) -> None:
     line."""
     from models.atomic_files import write_bytes
     from models.errors import ReaTimbreError
-    from models.input_files import shown
-    from models.oserrors import describe_os_error
+    from models.oserrors import describe_os_error, shown
 
     created: list[Path] = []
     for path, data in patches.items():
