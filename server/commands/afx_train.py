@@ -8,7 +8,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import (
+    LazyChoices,
+    add_threads,
+    add_training_device,
+    apply_threads,
+    check_out_folder,
+    training_device,
+)
 
 EXAMPLES = """examples:
   reatimbre afx-train --arch crafx --task leslie --minutes 20        # a user model "crafx-leslie", speed knob
@@ -96,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         raise ReaTimbreError(f"--settings is not JSON: {exc}") from None
     if not isinstance(settings_override, dict):
         raise ReaTimbreError("--settings must be a JSON object")
+    if args.out is not None:
+        check_out_folder(args.out)
     device = training_device(args)
     announce(device)
     apply_threads(args)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from server.commands.coach_data import add_max_draws, add_memory_map
-from server.commands.options import add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import add_threads, add_training_device, apply_threads, check_out_folder, training_device
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from models.device import announce
     from models.errors import ReaTimbreError
 
+    check_out_folder(args.out)
     apply_threads(args)
     if not 0.0 <= args.rnn_off_path <= 1.0:
         raise ReaTimbreError(f"--rnn-off-path must be in 0..1, got {args.rnn_off_path}")

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.options import add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import add_threads, add_training_device, apply_threads, check_out_folder, training_device
 
 VARIANT_CHOICES = ("separate", "joint_encoder", "joint_decoder", "all")
 
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from models.device import announce
     from models.errors import ReaTimbreError
 
+    check_out_folder(args.out)
     apply_threads(args)
     device = training_device(args)
     if not args.quiet:

@@ -1,10 +1,13 @@
-"""The options several ``reatimbre`` commands share, defined once: ``--threads``, ``--device`` and ``--bf16``;
-and :class:`LazyChoices`, the names an option accepts, looked up only when a command needs them."""
+"""The options several ``reatimbre`` commands share, defined once: ``--threads``, ``--device`` and ``--bf16``; the
+check of a training command's ``--out`` folder; and :class:`LazyChoices`, the names an option accepts, looked up
+only when a command needs them."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.device import add_device_argument
@@ -76,3 +79,34 @@ def training_device(args: argparse.Namespace) -> DeviceChoice:
     if args.bf16 and not device.is_cuda:
         raise ReaTimbreError(f"--bf16 needs CUDA; {device.describe()}")
     return device
+
+
+def check_out_folder(out: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder the command could not write at its end: ``out`` is a file (or
+    another non-folder), a part of its path is a file, it or its nearest existing parent is not writable, or one of
+    its names is too long. A training command writes its folder only when it has trained; without this check a
+    clumsy ``--out`` costs the whole training run. Nothing is created."""
+    from models.errors import ReaTimbreError
+    from models.oserrors import describe_os_error, shown
+
+    def refuse(words: str) -> ReaTimbreError:
+        return ReaTimbreError(f"{option} {shown(out)}: {words}; nothing was trained or written")
+
+    path = Path(out).expanduser()
+    for part in path.parts:
+        if len(os.fsencode(part)) > 255:
+            raise refuse("file name too long")
+    probe = path
+    while True:
+        try:
+            if probe.is_dir():
+                break
+        except OSError as exc:
+            raise refuse(describe_os_error(exc)) from None
+        if os.path.lexists(probe):
+            raise refuse("is a file, not a folder" if probe == path else f"{shown(probe)} is not a folder")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise refuse("permission denied" if probe == path else f"cannot create it in {shown(probe)}: permission denied")

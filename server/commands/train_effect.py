@@ -9,7 +9,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import (
+    LazyChoices,
+    add_threads,
+    add_training_device,
+    apply_threads,
+    check_out_folder,
+    training_device,
+)
 
 EXAMPLES = """examples:
   reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
@@ -71,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from models.library import read_info
     from models.pedals.training import model_name_for, pedal_recipe, train_pedal
 
+    check_out_folder(args.out)
     device = training_device(args)
     announce(device)
     apply_threads(args)
