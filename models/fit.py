@@ -229,7 +229,7 @@ def fit(
                 optimiser.step()
                 step += 1
                 if average is not None:
-                    _update_average(average, model, min(average_decay, step / (step + 10)))
+                    update_average(average, model, min(average_decay, step / (step + 10)))
                 value = loss.item()
                 running_loss = value if math.isnan(running_loss) else 0.95 * running_loss + 0.05 * value
                 if validate is not None and step % validate_every == 0 and run_validation():
@@ -272,7 +272,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 @torch.no_grad()
-def _update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
     """Move ``average``'s weights towards ``model``'s: avg = decay * avg + (1 - decay) * current."""
     for kept, current in zip(average.parameters(), model.parameters(), strict=True):
         kept.lerp_(current, 1.0 - decay)

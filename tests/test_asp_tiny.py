@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
+import pytest
 import torch
 
 from models.asp.data import MatchData, split_of
 from models.asp.nets import prediction_vector
-from models.asp.train import TrainSettings, train_asp
+from models.asp.train import TrainSettings, evaluate_loss, pool, train_asp
+from models.errors import ReaTimbreError
 from models.metrics import lsd_db
 from models.rates import SAMPLE_RATE_HZ
 from models.synth.features import CLIP_SAMPLES, clip_features
@@ -117,3 +120,21 @@ def test_tiny_synth_learnt_end_to_end() -> None:
     )
     assert np.mean(lsd_db(inferred, targets)) < 0.5 * np.mean(lsd_db(shuffled.mel_db80, targets))
     assert time.perf_counter() - started < 60.0, (rendered, report["seconds"])
+
+
+def test_a_moving_average_of_the_weights_is_what_is_validated_and_kept() -> None:
+    torch.set_num_threads(1)
+    data = tiny_data(120)
+    settings = TrainSettings(latent=4, channels=8, hidden=16, batch=16, max_steps=40, validate_every=40, seed=3)
+    raw, _ = train_asp([data], settings)
+    averaged, report = train_asp([data], replace(settings, average_decay=0.9))
+    # the same seed takes the same steps; only what is kept differs: the average lags the last step's weights
+    assert report["settings"]["average_decay"] == 0.9
+    assert any(
+        not torch.equal(a, b) for a, b in zip(raw.state_dict().values(), averaged.state_dict().values(), strict=True)
+    )
+    pooled, _ = pool([data])
+    validation = evaluate_loss(averaged, pooled, np.flatnonzero(pooled.split == 1), settings, torch.device("cpu"))
+    assert report["best_validation"]["total"] == pytest.approx(validation["total"], rel=1e-4)
+    with pytest.raises(ReaTimbreError, match="decay must be 0..1"):
+        train_asp([data], replace(settings, average_decay=1.0))

@@ -4,7 +4,8 @@ Batches draw training clips of every synth uniformly (or with each synth's share
 ``synth_share_power``); the loss is spectrogram MSE + ``param_weight`` × the masked
 parameter loss + the warm-up KL weight × KL. Every ``validate_every`` steps the validation clips (patches the
 training never sees) are scored without sampling; the weights with the best validation loss are kept (in the
-``separate`` variant, each synth's VAE from the step where its own synth's validation loss was lowest).
+``separate`` variant, each synth's VAE from the step where its own synth's validation loss was lowest). With
+``average_decay`` > 0 it is an exponential moving average of the weights that is validated and kept.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from models.asp.data import MatchData
 from models.asp.losses import hypotheses_loss, kl_divergence, kl_weight, spectrogram_loss
 from models.asp.nets import Architecture, AspModel
 from models.errors import ReaTimbreError
+from models.fit import update_average
 from models.synth.spaces import Layout
 
 
@@ -45,6 +47,7 @@ class TrainSettings:
     choice_weight: float = 0.5  # weight of the hypotheses' score loss, beside the parameter loss
     cosine_decay: bool = True  # learning rate from its value to 0 over the budget (steps or seconds)
     synth_share_power: float = 1.0  # a synth's share of each batch ∝ its training clips ** this (see batch_rows)
+    average_decay: float = 0.0  # > 0: validate and keep a moving average of the weights (this decay per step)
     validate_every: int = 100
     seed: int = 0
 
@@ -62,6 +65,8 @@ class TrainSettings:
             or self.choice_weight < 0
         ):
             raise ReaTimbreError("beta, parameter and continuous weights, warm-up and weight decay must be 0 or more")
+        if not 0.0 <= self.average_decay < 1.0:
+            raise ReaTimbreError(f"the weight average's decay must be 0..1 (0: none), got {self.average_decay}")
         if not 0.0 <= self.synth_share_power <= 1.0:
             raise ReaTimbreError(f"the synths' share power must be 0..1, got {self.synth_share_power}")
         if self.channels < 2 or self.channels % 2 or self.hidden < 1:
@@ -270,7 +275,9 @@ def train_asp(
     )
     model = AspModel(architecture).to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    kept = BestWeights(model)
+    average = copy.deepcopy(model) if settings.average_decay > 0 else None
+    judged = average if average is not None else model  # the weights that are validated and kept
+    kept = BestWeights(judged)
     probabilities = row_probabilities(data.synth[train_rows], settings.synth_share_power)
     started = time.perf_counter()
     step = 0
@@ -286,9 +293,11 @@ def train_asp(
         values["total"].backward()
         optimiser.step()
         step += 1
+        if average is not None:
+            update_average(average, model, min(settings.average_decay, step / (step + 10)))
         if step % settings.validate_every == 0 or step == settings.max_steps:
-            validation = evaluate_loss(model, data, val_rows, settings, device)
-            kept.offer(model, validation, step)
+            validation = evaluate_loss(judged, data, val_rows, settings, device)
+            kept.offer(judged, validation, step)
             validated_at = step
             if on_progress is not None:
                 on_progress(
@@ -300,7 +309,7 @@ def train_asp(
                     }
                 )
     if validated_at != step:
-        kept.offer(model, evaluate_loss(model, data, val_rows, settings, device), step)
+        kept.offer(judged, evaluate_loss(judged, data, val_rows, settings, device), step)
     model.load_state_dict(kept.state)
     best = kept.pooled
     if kept.per_synth:  # the VAEs come from different steps: score them together as kept

@@ -56,6 +56,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "uniformly, 0.5 by the square root, 0 every synth equally (default 1)",
     )
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (default 0)")
+    parser.add_argument(
+        "--average-decay",
+        type=float,
+        default=0.0,
+        help="validate and keep a moving average of the weights with this decay per step, e.g. 0.999 (default 0: "
+        "the weights themselves)",
+    )
     parser.add_argument("--warmup-steps", type=int, default=500, help="KL weight rises from 0 over these steps")
     parser.add_argument("--beta", type=float, default=1e-3, help="KL weight after warm-up (default 1e-3)")
     parser.add_argument("--seed", type=int, default=0)
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             hidden=args.hidden,
             hypotheses=args.hypotheses,
             weight_decay=args.weight_decay,
+            average_decay=args.average_decay,
             continuous_weight=args.continuous_weight,
             synth_share_power=args.synth_share_power,
             cosine_decay=not args.constant_learning_rate,
