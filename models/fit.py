@@ -205,7 +205,7 @@ def fit(
         run_validation()  # the starting weights are a candidate too (they matter when resuming)
     model.train()
     try:
-        with _terminate_as_interrupt():
+        with terminate_as_interrupt():
             while True:
                 fraction = used_fraction()
                 if fraction >= 1.0:
@@ -255,7 +255,7 @@ def fit(
 
 
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """While in the main thread, turn SIGTERM into KeyboardInterrupt (so :func:`fit` stops as on Ctrl-C)."""
     if threading.current_thread() is not threading.main_thread():
         yield

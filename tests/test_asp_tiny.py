@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from models.asp import train as train_module
 from models.asp.data import MatchData, split_of
 from models.asp.nets import prediction_vector
 from models.asp.train import TrainSettings, evaluate_loss, pool, train_asp
@@ -138,3 +141,45 @@ def test_a_moving_average_of_the_weights_is_what_is_validated_and_kept() -> None
     assert report["best_validation"]["total"] == pytest.approx(validation["total"], rel=1e-4)
     with pytest.raises(ReaTimbreError, match="decay must be 0..1"):
         train_asp([data], replace(settings, average_decay=1.0))
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_training_keeps_the_best_weights_validated_so_far(how: str) -> None:
+    torch.set_num_threads(1)
+    data = tiny_data(120)
+    settings = TrainSettings(latent=4, channels=8, hidden=16, batch=16, max_steps=400, validate_every=10, seed=3)
+    seen: list[float] = []
+
+    def progress(state: dict) -> None:
+        seen.append(state["validation"]["total"])
+        if state["step"] == 30:
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # what `kill` or a job's cancel sends
+
+    model, report = train_asp([data], settings, on_progress=progress)
+    assert report["stopped_because"] == "interrupted" and report["steps"] == 30
+    assert (
+        report["best_validation"]["total"] == pytest.approx(min(seen), abs=1e-5)
+        and report["best_validation"]["step"] <= 30
+    )
+    pooled, _ = pool([data])
+    validation = evaluate_loss(model, pooled, np.flatnonzero(pooled.split == 1), settings, torch.device("cpu"))
+    assert validation["total"] == pytest.approx(min(seen), rel=1e-4)  # the model returned is the one scored best
+
+
+def test_an_interrupt_before_the_first_validation_keeps_nothing() -> None:
+    data = tiny_data(60)
+    settings = TrainSettings(latent=4, channels=8, hidden=16, batch=8, max_steps=400, validate_every=100)
+    calls = iter(range(10_000))
+
+    def interrupting_rows(*args: object, **kwargs: object) -> np.ndarray:
+        if next(calls) == 5:
+            raise KeyboardInterrupt
+        return real_rows(*args, **kwargs)
+
+    real_rows = train_module.batch_rows
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train_module, "batch_rows", interrupting_rows)
+        with pytest.raises(KeyboardInterrupt):
+            train_asp([data], settings)

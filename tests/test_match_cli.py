@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +182,27 @@ def test_a_failed_write_takes_back_the_patches_it_created(tmp_path: Path, monkey
         write_patches({kept: b"new", created: b"{}", refused: b"x"}, overwrite=True)
     assert kept.read_bytes() == b"new" and not created.exists() and not refused.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.vital"]
+
+
+def test_ctrl_c_saves_the_best_weights_so_far(kars_data: Path, tmp_path: Path) -> None:
+    """A real SIGINT to a running ``match-train``: the variant in training is saved as validated so far, the next
+    one is not started, and the exit status says it was interrupted."""
+    out = tmp_path / "models"
+    command = [sys.executable, "-c", "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))",
+               "match-train", "--data", str(kars_data), "--out", str(out), "--variant", "all", "--latent", "8",
+               "--channels", "8", "--hidden", "16", "--batch", "8", "--minutes", "5"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    assert process.stderr is not None
+    for line in process.stderr:  # progress lines, one per 100 steps
+        if "match-train separate: step 200 " in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == 130, rest
+    assert "interrupted at step" in rest and "not trained: joint_encoder, joint_decoder" in rest
+    sidecar = json.loads((out / "separate.json").read_text())
+    assert sidecar["training"]["stopped_because"] == "interrupted" and sidecar["training"]["steps"] >= 200
+    assert (out / "separate.safetensors").is_file() and sorted(p.name for p in out.iterdir()) == [
+        "separate.json",
+        "separate.safetensors",
+    ]

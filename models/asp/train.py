@@ -5,7 +5,8 @@ Batches draw training clips of every synth uniformly (or with each synth's share
 parameter loss + the warm-up KL weight × KL. Every ``validate_every`` steps the validation clips (patches the
 training never sees) are scored without sampling; the weights with the best validation loss are kept (in the
 ``separate`` variant, each synth's VAE from the step where its own synth's validation loss was lowest). With
-``average_decay`` > 0 it is an exponential moving average of the weights that is validated and kept.
+``average_decay`` > 0 it is an exponential moving average of the weights that is validated and kept. Ctrl-C (or
+SIGTERM) stops training at once and keeps the best weights validated so far, as :func:`models.fit.fit` does.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from models.asp.data import MatchData
 from models.asp.losses import hypotheses_loss, kl_divergence, kl_weight, spectrogram_loss
 from models.asp.nets import Architecture, AspModel
 from models.errors import ReaTimbreError
-from models.fit import update_average
+from models.fit import terminate_as_interrupt, update_average
 from models.synth.spaces import Layout
 
 
@@ -223,18 +224,19 @@ class BestWeights:
     def offer(self, model: AspModel, validation: dict[str, float], step: int) -> None:
         if not self.per_synth:
             if validation["total"] < self.pooled["total"]:
-                self.pooled = {**validation, "step": step}
-                self.state = copy.deepcopy(model.state_dict())
+                self.state, self.pooled = copy.deepcopy(model.state_dict()), {**validation, "step": step}
             return
         state = model.state_dict()
+        kept, steps, losses = dict(self.state), dict(self.synth_steps), dict(self._synth_loss)
         for s, name in enumerate(model.architecture.synths):
             loss = validation.get(f"total_{name}")  # None: no validation clip of this synth, keep its latest
-            if loss is None or loss < self._synth_loss.get(name, float("inf")):
+            if loss is None or loss < losses.get(name, float("inf")):
                 if loss is not None:
-                    self._synth_loss[name] = loss
-                self.synth_steps[name] = step
+                    losses[name] = loss
+                steps[name] = step
                 for key in self._vae_keys[s]:
-                    self.state[key] = state[key].detach().clone()
+                    kept[key] = state[key].detach().clone()
+        self.state, self.synth_steps, self._synth_loss = kept, steps, losses  # one step's offer, whole or not at all
 
 
 def learning_rate_at(settings: TrainSettings, step: int, seconds: float) -> float:
@@ -282,33 +284,42 @@ def train_asp(
     started = time.perf_counter()
     step = 0
     validated_at = -1
-    while step < settings.max_steps and time.perf_counter() - started < settings.seconds:
-        rows = batch_rows(rng, train_rows, settings.batch, probabilities)
-        values = losses(
-            model, batch_tensors(data, rows, device), settings, kl_weight(step, settings.warmup_steps, settings.beta)
-        )
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate_at(settings, step, time.perf_counter() - started)
-        optimiser.zero_grad()
-        values["total"].backward()
-        optimiser.step()
-        step += 1
-        if average is not None:
-            update_average(average, model, min(settings.average_decay, step / (step + 10)))
-        if step % settings.validate_every == 0 or step == settings.max_steps:
-            validation = evaluate_loss(judged, data, val_rows, settings, device)
-            kept.offer(judged, validation, step)
-            validated_at = step
-            if on_progress is not None:
-                on_progress(
-                    {
-                        "step": step,
-                        "seconds": time.perf_counter() - started,
-                        "train": float(values["total"].detach()),
-                        "validation": validation,
-                    }
-                )
-    if validated_at != step:
+    stopped_because = "step budget"
+    try:
+        with terminate_as_interrupt():
+            while step < settings.max_steps:
+                if time.perf_counter() - started >= settings.seconds:
+                    stopped_because = "time budget"
+                    break
+                rows = batch_rows(rng, train_rows, settings.batch, probabilities)
+                kl = kl_weight(step, settings.warmup_steps, settings.beta)
+                values = losses(model, batch_tensors(data, rows, device), settings, kl)
+                for group in optimiser.param_groups:
+                    group["lr"] = learning_rate_at(settings, step, time.perf_counter() - started)
+                optimiser.zero_grad()
+                values["total"].backward()
+                optimiser.step()
+                step += 1
+                if average is not None:
+                    update_average(average, model, min(settings.average_decay, step / (step + 10)))
+                if step % settings.validate_every == 0 or step == settings.max_steps:
+                    validation = evaluate_loss(judged, data, val_rows, settings, device)
+                    kept.offer(judged, validation, step)
+                    validated_at = step
+                    if on_progress is not None:
+                        on_progress(
+                            {
+                                "step": step,
+                                "seconds": time.perf_counter() - started,
+                                "train": float(values["total"].detach()),
+                                "validation": validation,
+                            }
+                        )
+    except KeyboardInterrupt:
+        if validated_at < 0:
+            raise  # nothing validated yet: nothing worth keeping
+        stopped_because = "interrupted"  # the weights may be mid-update: keep only what was validated
+    if validated_at != step and stopped_because != "interrupted":
         kept.offer(judged, evaluate_loss(judged, data, val_rows, settings, device), step)
     model.load_state_dict(kept.state)
     best = kept.pooled
@@ -319,6 +330,7 @@ def train_asp(
     report = {
         "settings": asdict(settings),
         "steps": step,
+        "stopped_because": stopped_because,
         "seconds": round(time.perf_counter() - started, 1),
         "best_validation": {k: (round(v, 5) if isinstance(v, float) else v) for k, v in best.items()},
         "clips": {

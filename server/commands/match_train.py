@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train the multi-task VAE on the training clips of one match-data folder per synth: separate "
         "VAEs, a joint encoder with one parameter decoder per synth, or a joint encoder and decoder over padded "
         "parameter vectors. Spectrogram + masked parameter loss + KL with warm-up; the weights with the best "
-        "validation loss are saved as safetensors with a JSON sidecar into --out.",
+        "validation loss are saved as safetensors with a JSON sidecar into --out. Ctrl-C stops training and saves the "
+        "best weights validated so far (exit status 130; later variants are not trained).",
     )
     parser.add_argument("--data", required=True, nargs="+", type=Path, help="match-data folders, one per synth")
     parser.add_argument("--out", required=True, type=Path, help="folder for the weights and sidecars")
@@ -135,4 +136,12 @@ def run(args: argparse.Namespace) -> int:
         path = save_model(model.cpu(), sidecar, args.out)
         best = report["best_validation"]
         print(f"match-train {variant}: {report['steps']} steps, best validation {best['total']:.4f} -> {path}")
+        if report["stopped_because"] == "interrupted":
+            rest = variants[variants.index(variant) + 1 :]
+            print(
+                f"match-train: interrupted at step {report['steps']}; kept the best weights validated so far (step "
+                f"{best['step']})" + (f"; not trained: {', '.join(rest)}" if rest else ""),
+                file=sys.stderr,
+            )
+            return 130
     return 0
