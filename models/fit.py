@@ -54,6 +54,17 @@ class FitProgress:
         )
 
 
+INTERRUPTED = "interrupted"  # FitResult.stopped_because after Ctrl-C or SIGTERM
+
+
+def raise_if_interrupted(stopped_because: str) -> None:
+    """Pass on a Ctrl-C (or SIGTERM) that :func:`fit` turned into an early stop, once the caller has saved what it
+    trained: KeyboardInterrupt, so that no further training starts (``train-effect --effect all``, ``afx-bench``,
+    ``coach-train``) and the command exits with status 130."""
+    if stopped_because == INTERRUPTED:
+        raise KeyboardInterrupt
+
+
 @dataclass
 class FitResult:
     """The outcome of :func:`fit`; ``model`` holds the best weights found."""
@@ -241,7 +252,7 @@ def fit(
                     remaining = elapsed / frac * (1 - frac) if frac > 0 else math.inf
                     progress(FitProgress(step, frac, running_loss, best_validation, elapsed, remaining))
     except KeyboardInterrupt:
-        stopped_because = "interrupted"
+        stopped_because = INTERRUPTED
     finally:
         feeder.close()
     if validate is not None and (not history or history[-1]["step"] != step):

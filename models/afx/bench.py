@@ -34,6 +34,7 @@ from models.afx.experiment import (
 from models.afx.tasks import task
 from models.atomic_files import write_text
 from models.errors import ReaTimbreError
+from models.fit import raise_if_interrupted
 from models.library import load_info
 
 TABLE_C1_CPU_SECONDS = {"ceq": 0.4811, "cafx": 1.2939, "wavenet": 1.0233, "crafx": 2.8706, "cwafx": 2.9552,
@@ -78,6 +79,7 @@ def bench(
             ratios = ", ".join(f"{k} {v:.3f}" for k, v in result.heldout["ratio"].items())
             log(f"  {result.steps} steps in {result.train_seconds:.0f} s; ratio to dry: {ratios}; RTF16 {rtf:.2f}")
             write_tables(rows, out_dir)
+            raise_if_interrupted(result.info.sidecar["training"]["stopped_because"])  # the table keeps this row
     return rows
 
 

@@ -42,7 +42,7 @@ from models.afx.segment import Segment
 from models.afx.silence import remove_silence_offset
 from models.afx.tasks import pair, task
 from models.errors import ReaTimbreError
-from models.fit import FitProgress, FitResult, fit
+from models.fit import FitProgress, FitResult, fit, raise_if_interrupted
 from models.library import save_model
 from models.networks import model_device
 
@@ -226,7 +226,7 @@ def train(
             x, control, _ = frames.batch(settings.batch_size)
             return x, control, x[:, centre : centre + 1]
 
-        fit(
+        pretrained = fit(
             _Unconditioned(model, pretraining=True),
             pretraining_batch,
             LOSSES["mae"],
@@ -234,6 +234,7 @@ def train(
             learning_rate=settings.learning_rate,
             device=device,
         )
+        raise_if_interrupted(pretrained.stopped_because)  # the training proper has not begun: nothing to keep
 
     def next_batch(_step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, control, y = source.batch(settings.batch_size)

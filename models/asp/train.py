@@ -25,7 +25,7 @@ from models.asp.data import MatchData
 from models.asp.losses import hypotheses_loss, kl_divergence, kl_weight, spectrogram_loss
 from models.asp.nets import Architecture, AspModel
 from models.errors import ReaTimbreError
-from models.fit import terminate_as_interrupt, update_average
+from models.fit import INTERRUPTED, terminate_as_interrupt, update_average
 from models.synth.spaces import Layout
 
 
@@ -318,8 +318,8 @@ def train_asp(
     except KeyboardInterrupt:
         if validated_at < 0:
             raise  # nothing validated yet: nothing worth keeping
-        stopped_because = "interrupted"  # the weights may be mid-update: keep only what was validated
-    if validated_at != step and stopped_because != "interrupted":
+        stopped_because = INTERRUPTED  # the weights may be mid-update: keep only what was validated
+    if validated_at != step and stopped_because != INTERRUPTED:
         kept.offer(judged, evaluate_loss(judged, data, val_rows, settings, device), step)
     model.load_state_dict(kept.state)
     best = kept.pooled

@@ -36,7 +36,7 @@ from models.coach.steps import (
 )
 from models.coach.store import NEXT_EFFECT_NAME, heads_for, load_state, read_sidecar, save_module
 from models.errors import ReaTimbreError
-from models.fit import FitProgress, fit
+from models.fit import INTERRUPTED, FitProgress, fit
 from models.synth.profiles import EFFECT_NAMES, load_profile
 
 VALIDATION_FRACTION = 0.10
@@ -508,4 +508,6 @@ def train_coach(
         sidecar.update(fields)
         save_module(module, sidecar, out, name)
         summaries[name] = fields
+        if fields["training"]["stopped_because"] == INTERRUPTED:
+            break  # saved; the command passes the interrupt on once it has reported what was trained
     return summaries

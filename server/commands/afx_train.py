@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from models.afx.experiment import run as run_task
     from models.device import announce
     from models.errors import ReaTimbreError
-    from models.fit import FitProgress
+    from models.fit import FitProgress, raise_if_interrupted
     from models.userdirs import user_models_dir
 
     try:
@@ -130,4 +130,5 @@ def run(args: argparse.Namespace) -> int:
     for who in ("model", "dry", "ratio"):
         figures = "  ".join(f"{k} {v:.4g}" for k, v in result.heldout[who].items())
         print(f"  held-out {who:5s}: {figures}")
+    raise_if_interrupted(result.info.sidecar["training"]["stopped_because"])
     return 0

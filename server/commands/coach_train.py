@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from models.coach.train import TrainSettings, train_coach
     from models.device import announce
     from models.errors import ReaTimbreError
+    from models.fit import raise_if_interrupted
 
     check_out_folder(args.out)
     apply_threads(args)
@@ -160,4 +161,5 @@ def run(args: argparse.Namespace) -> int:
             f"{name}: {training['steps']} steps, {training['seconds']:.0f} s ({training['stopped_because']}); "
             f"held-out {scores}"
         )
+        raise_if_interrupted(training["stopped_because"])
     return 0

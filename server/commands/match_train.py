@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from models.asp.train import TrainSettings, train_asp
     from models.device import announce
     from models.errors import ReaTimbreError
+    from models.fit import INTERRUPTED
 
     check_out_folder(args.out)
     apply_threads(args)
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         path = save_model(model.cpu(), sidecar, args.out)
         best = report["best_validation"]
         print(f"match-train {variant}: {report['steps']} steps, best validation {best['total']:.4f} -> {path}")
-        if report["stopped_because"] == "interrupted":
+        if report["stopped_because"] == INTERRUPTED:
             rest = variants[variants.index(variant) + 1 :]
             print(
                 f"match-train: interrupted at step {report['steps']}; kept the best weights validated so far (step "

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from models.effect_training import RECIPES, train_effect
     from models.effects import PEDALS, REFERENCE_EFFECTS
     from models.errors import ReaTimbreError
-    from models.fit import FitProgress
+    from models.fit import FitProgress, raise_if_interrupted
     from models.library import read_info
     from models.pedals.training import model_name_for, pedal_recipe, train_pedal
 
@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             verdict = info.sidecar["metrics"]["heldout_other_origin"]["summary"]
             print(f"{name}: saved {info.weights_path}")
             print("  held-out (other origin): " + "  ".join(f"{k} {v}" for k, v in verdict.items()))
+            raise_if_interrupted(info.sidecar["training"]["stopped_because"])  # saved; start no further effect
             continue
         if args.arch != "ours":
             raise ReaTimbreError(
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         for who in ("model", "dry"):
             figures = "  ".join(f"{k} {v:.4f}" for k, v in held[who].items())
             print(f"  held-out {who:5s}: {figures}")
+        raise_if_interrupted(info.sidecar["training"]["stopped_because"])  # saved; start no further effect
     return 0
 
 
