@@ -9,14 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from server.commands.options import (
-    LazyChoices,
-    add_threads,
-    add_training_device,
-    apply_threads,
-    check_out_folder,
-    training_device,
-)
+from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
 
 EXAMPLES = """examples:
   reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
@@ -69,7 +62,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from models.device import announce
     from models.effect_training import RECIPES, train_effect
     from models.effects import PEDALS, REFERENCE_EFFECTS
@@ -77,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from models.fit import FitProgress, raise_if_interrupted
     from models.library import read_info
     from models.pedals.training import model_name_for, pedal_recipe, train_pedal
+    from server.commands.options import check_out_folder
 
     check_out_folder(args.out)
     device = training_device(args)
