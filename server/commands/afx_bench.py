@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from server.commands.afx_train import architecture_names, task_names
-from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import (
+    LazyChoices,
+    add_threads,
+    add_training_device,
+    apply_threads,
+    check_out_folder,
+    training_device,
+)
 
 EXAMPLES = """examples:
   reatimbre afx-bench --out runs/afx-bench                          # 10 min per model and task (hours)
@@ -68,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from models.afx.bench import bench, merge
     from models.afx.experiment import RTF_SECONDS, TCN, RunSettings
     from models.device import announce
-    from server.commands.options import check_out_folder
 
     check_out_folder(args.out)
     if args.merge:

@@ -8,7 +8,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import (
+    LazyChoices,
+    add_threads,
+    add_training_device,
+    apply_threads,
+    check_out_folder,
+    training_device,
+)
 
 EXAMPLES = """examples:
   reatimbre afx-train --arch crafx --task leslie --minutes 20        # a user model "crafx-leslie", speed knob
@@ -89,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import ReaTimbreError
     from models.fit import FitProgress, raise_if_interrupted
     from models.userdirs import user_models_dir
-    from server.commands.options import check_out_folder
 
     try:
         settings_override = json.loads(args.settings)

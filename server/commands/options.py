@@ -88,13 +88,14 @@ def check_out_folder(out: Path, option: str = "--out") -> None:
     clumsy ``--out`` costs the whole training run. Nothing is created."""
     from models.errors import ReaTimbreError
     from models.oserrors import describe_os_error, shown
+    from server.outputs import MAX_NAME_BYTES
 
     def refuse(words: str) -> ReaTimbreError:
         return ReaTimbreError(f"{option} {shown(out)}: {words}; nothing was trained or written")
 
     path = Path(out).expanduser()
     for part in path.parts:
-        if len(os.fsencode(part)) > 255:
+        if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise refuse("file name too long")
     probe = path
     while True:

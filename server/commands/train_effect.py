@@ -9,7 +9,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from server.commands.options import LazyChoices, add_threads, add_training_device, apply_threads, training_device
+from server.commands.options import (
+    LazyChoices,
+    add_threads,
+    add_training_device,
+    apply_threads,
+    check_out_folder,
+    training_device,
+)
 
 EXAMPLES = """examples:
   reatimbre train-effect --effect compressor           # writes models/weights/compressor.{safetensors,json}
@@ -69,7 +76,6 @@ def run(args: argparse.Namespace) -> int:
     from models.fit import FitProgress, raise_if_interrupted
     from models.library import read_info
     from models.pedals.training import model_name_for, pedal_recipe, train_pedal
-    from server.commands.options import check_out_folder
 
     check_out_folder(args.out)
     device = training_device(args)
