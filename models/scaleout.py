@@ -5,6 +5,10 @@ use. ``fn`` must be a module-level function, or a ``functools.partial`` of one (
 workers can import it), whose argument and result pickle. Results come back in the order of ``items`` whatever
 the backend; worker processes and Ray tasks both run with one thread per CPU they get, so they compute the same
 numbers. ``on_result(index, result)`` is called as each item finishes, in finishing order.
+
+``worker_pool(workers)`` keeps its worker processes for a whole block, for a loop that maps many small batches
+(tuning a matcher by ear renders a few hundred clips per step): starting processes for each would cost more than
+the work.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from models.errors import ReaTimbreError
@@ -101,6 +107,35 @@ def _limit_threads(threads_per_worker: int) -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads_per_worker)
+
+
+def _limit_threads_ignore_interrupt(threads_per_worker: int) -> None:
+    """Worker initializer of :func:`worker_pool`: as :func:`_limit_threads`, and Ctrl-C is the parent's to handle
+    (a terminal sends it to the whole process group; a worker killed by it would break the pool mid-map)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _limit_threads(threads_per_worker)
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Callable[[Callable[[Item], Result], Sequence[Item]], list[Result]]]:
+    """A ``map(fn, items)`` (results in item order) over ``workers`` local processes that live as long as the
+    block; with 1 worker, in this process. ``fn`` is a module-level function, as for :func:`map_tasks`."""
+    if workers < 1:
+        raise ReaTimbreError(f"workers must be at least 1, got {workers}")
+    if workers == 1:
+        yield lambda fn, items: [fn(item) for item in items]
+        return
+    threads_per_worker = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_limit_threads_ignore_interrupt,
+        initargs=(threads_per_worker,),
+    )
+    try:
+        yield lambda fn, items: list(pool.map(fn, items))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _map_on_processes(

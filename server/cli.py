@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "server.commands.afx_bench",
     "server.commands.match_data",
     "server.commands.match_train",
+    "server.commands.match_tune",
     "server.commands.match",
     "server.commands.match_eval",
 ]

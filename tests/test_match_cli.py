@@ -113,6 +113,26 @@ def test_train_match_and_eval(kars_data: Path, tmp_path: Path, capsys: pytest.Ca
     assert capsys.readouterr().err == f"reatimbre: error: --json {tmp_path}: is a folder, not a file\n"
 
 
+def test_tune_by_ear_with_render_workers(kars_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``match-tune`` renders through two worker processes and writes tuned weights beside the trained ones'
+    sidecar; ``match`` and ``match-eval`` take them like any other."""
+    models, tuned = tmp_path / "models", tmp_path / "tuned"
+    assert main(["match-train", "--data", str(kars_data), "--out", str(models), "--variant", "joint_encoder",
+                 "--max-steps", "3", "--latent", "8", "--quiet"]) == 0  # fmt: skip
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(models), "--max-clips", "2", "--quiet",
+                 "--record"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["match-tune", "--models", str(models), "--data", str(kars_data), "--out", str(tuned), "--max-steps",
+                 "3", "--batch", "4", "--pairs", "2", "--workers", "2", "--quiet"]) == 0  # fmt: skip
+    assert "match-tune joint_encoder: 3 steps, validation one guess (dB): kars" in capsys.readouterr().out
+    sidecar = json.loads((tuned / "joint_encoder.json").read_text())
+    assert sidecar["training"]["steps"] == 3 and sidecar["tuning"]["steps"] == 3
+    assert sidecar["tuning"]["synths"]["kars"]["steps"] == 3 and sidecar["tuning"]["workers"] == 2
+    assert "held_out" not in sidecar  # the trained weights' tables; match-eval --record measures the tuned ones
+    assert main(["match-eval", "--data", str(kars_data), "--models", str(tuned), "--max-clips", "2",
+                 "--quiet"]) == 0  # fmt: skip
+
+
 def test_eval_of_a_dataset_without_test_clips_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     generate(MatchDataConfig(synth="kars", patches=3), tmp_path / "k", workers=1, progress=False)
     assert not len(load_match_data(tmp_path / "k").rows("test"))  # 3 patches: all in the training split

@@ -188,7 +188,8 @@ _WORKER_SYNTHS: dict[str, MatchSynth] = {}
 _WORKER_PLANS: dict[MatchDataConfig, list[PatchPlan]] = {}
 
 
-def _worker_synth(name: str) -> MatchSynth:
+def worker_synth(name: str) -> MatchSynth:
+    """This process's adapter of synth ``name``, made once (worker processes render many shards or clips)."""
     if name not in _WORKER_SYNTHS:
         _WORKER_SYNTHS[name] = match_synth(name)
     return _WORKER_SYNTHS[name]
@@ -201,7 +202,7 @@ def n_shards(config: MatchDataConfig, n_patches: int) -> int:
 def render_shard(config: MatchDataConfig, shard_index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays and provenance of one shard (depends only on the arguments, up to synths' own randomness)."""
     started = time.perf_counter()
-    synth = _worker_synth(config.synth)
+    synth = worker_synth(config.synth)
     if config not in _WORKER_PLANS:
         _WORKER_PLANS[config] = plan_patches(config, synth)
     plans = _WORKER_PLANS[config]

@@ -1,0 +1,334 @@
+"""Tuning a trained matcher by ear: its parameter decoders fine-tuned on how their guesses render.
+
+The parameter losses of :mod:`models.asp.losses` reward a guess that is near the true patch, slot by slot; a user
+hears its render. Where many settings sound alike (an FM voice, a human preset) the regression's guess lands
+between them, near in parameters and far in sound (docs/history/match-30.md). Tuning optimises what is heard:
+the log-spectral distance (dB, :func:`models.metrics.lsd_db`) between the render of each training clip's guess at
+the clip's note and the clip itself.
+
+The synths are not differentiable, so the gradient is estimated from renders. Per clip, ``pairs`` antithetic pairs
+``p + sigma * e`` and ``p - sigma * e`` around the guess's continuous slots ``p`` (0..1 units, clipped) give the
+evolution-strategies estimate ``mean((LSD+ - LSD-) * e) / (2 sigma)`` of the distance's gradient at ``p``; each pair
+plays one class per one-hot group, drawn from the decoder's probabilities sharpened by ``temperature``, and those
+draws learn by REINFORCE (the pair's mean distance against the clip's mean over its pairs). Only the parameter
+decoders learn: the encoder, whose latent means are computed once, and the spectrogram decoder stay as trained,
+so the latent and the other synths' guesses (for a decoder of one synth) do not move.
+
+The synths take turns by wall-clock time (the one tuned least so far goes next), as their renders cost from under
+1 ms (Kars) to about 26 ms (Vital). Every ``validate_seconds`` each synth's one guess is rendered for its fixed
+validation clips; each decoder keeps the weights whose validation distance (the mean over the synths it serves)
+was the smallest, starting from the trained weights, so tuning never hands back a decoder that validated worse
+than it came. Ctrl-C or SIGTERM stops it with what was validated so far.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.asp.data import MatchData
+from models.asp.nets import AspModel, prediction_vector
+from models.errors import ReaTimbreError
+from models.fit import INTERRUPTED, terminate_as_interrupt
+from models.synth.spaces import Layout
+
+Mapper = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+"""``map(fn, items)`` in item order: in this process or a :func:`models.scaleout.worker_pool`."""
+
+RenderTask = tuple[str, np.ndarray, int, np.ndarray]
+"""Synth name, encoded patch vectors (n, k), MIDI note, target dB-mel/80 (128, 88)."""
+
+Measure = Callable[[RenderTask], list[float]]
+"""A module-level function: a :data:`RenderTask` → each vector's render distance (LSD, dB) from the target."""
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """How a matcher is tuned by ear (units in the names; see the module docstring)."""
+
+    seconds: float
+    sigma: float = 0.05  # step of the antithetic pairs, in 0..1 units of each continuous slot
+    pairs: int = 6  # antithetic pairs per clip (two renders each)
+    batch: int = 24  # clips per step
+    learning_rate: float = 2e-4
+    temperature: float = 0.7  # the class draws' sharpening: probabilities ** (1 / temperature)
+    validate_seconds: float = 60.0
+    validation_clips: int = 100  # per synth, fixed for the whole run
+    training_clips: int = 20_000  # per synth: the clips whose latent means are computed and tuned on
+    max_steps: int = 1_000_000
+    seed: int = 0
+
+    def validate(self) -> None:
+        if not self.seconds > 0:
+            raise ReaTimbreError(f"the tuning time must be positive, got {self.seconds} s")
+        if not 0.0 < self.sigma <= 0.5:
+            raise ReaTimbreError(f"sigma must be in (0, 0.5], got {self.sigma}")
+        if self.pairs < 1 or self.batch < 1 or self.validation_clips < 1 or self.training_clips < 1:
+            raise ReaTimbreError("pairs, batch, validation clips and training clips must be at least 1")
+        if not self.learning_rate > 0 or not self.temperature > 0 or not self.validate_seconds > 0:
+            raise ReaTimbreError("the learning rate, temperature and validation interval must be positive")
+
+
+@dataclass(eq=False)
+class _Synth:
+    """One synth's part of a tuning run (compared by identity)."""
+
+    name: str
+    index: int  # in the model
+    layout: Layout
+    data: MatchData
+    train_rows: np.ndarray
+    train_latents: torch.Tensor
+    validation_rows: np.ndarray
+    validation_latents: torch.Tensor
+    seconds: float = 0.0
+    steps: int = 0
+    validation_lsd_db: float = float("nan")  # the latest
+    trained_lsd_db: float = float("nan")  # the trained weights'
+
+
+def render_distances(task: RenderTask) -> list[float]:
+    """The match synths' :data:`Measure`: each vector decoded to the synth's patch, rendered as the training clips
+    were (:func:`models.asp.infer.render_mel`) and compared with the target (LSD, dB)."""
+    from models.asp.data import worker_synth
+    from models.asp.infer import render_mel
+    from models.metrics import lsd_db
+
+    name, vectors, note, target = task
+    synth = worker_synth(name)
+    return [float(lsd_db(render_mel(synth, synth.space.decode(vector), note), target)) for vector in vectors]
+
+
+def _decoder_raw(model: AspModel, latents: torch.Tensor, index: int) -> torch.Tensor:
+    """Raw parameter outputs (B, padded) of synth ``index`` for latent means."""
+    synth = torch.full((latents.shape[0],), index, dtype=torch.long)
+    raw, _ = model.decode_hypotheses(latents, synth)
+    return raw[:, 0]
+
+
+@torch.no_grad()
+def _latent_means(model: AspModel, data: MatchData, rows: np.ndarray, index: int) -> torch.Tensor:
+    parts = []
+    for start in range(0, len(rows), 256):
+        mel = torch.from_numpy(data.mel_db80[rows[start : start + 256]].astype(np.float32))
+        parts.append(model.encode(mel, torch.full((mel.shape[0],), index, dtype=torch.long))[0])
+    return torch.cat(parts)
+
+
+def _targets(data: MatchData, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    return [(int(data.note[r]), data.mel_db80[r].astype(np.float32)) for r in rows]
+
+
+@torch.no_grad()
+def _validation_lsd_db(model: AspModel, part: _Synth, measure: Measure, mapper: Mapper) -> float:
+    """Mean LSD (dB) of the one guess (latent mean; decoding takes each group's likeliest class) over the synth's
+    validation clips."""
+    vectors = prediction_vector(_decoder_raw(model, part.validation_latents, part.index), part.layout).numpy()
+    tasks = [
+        (part.name, vectors[i : i + 1], note, target)
+        for i, (note, target) in enumerate(_targets(part.data, part.validation_rows))
+    ]
+    return float(np.mean([distances[0] for distances in mapper(measure, tasks)]))
+
+
+def _step(
+    model: AspModel,
+    part: _Synth,
+    settings: TuneSettings,
+    rng: np.random.Generator,
+    optimiser: torch.optim.Optimizer,
+    measure: Measure,
+    mapper: Mapper,
+) -> float:
+    """One step on a batch of the synth's training clips; returns the batch's mean render distance (dB)."""
+    layout = part.layout
+    picked = rng.integers(len(part.train_rows), size=settings.batch)
+    raw = _decoder_raw(model, part.train_latents[picked], part.index)
+    vector = prediction_vector(raw, layout)
+    continuous = np.asarray(layout.continuous, dtype=np.int64)
+    guess = vector.detach().numpy().astype(np.float64)
+    noise = rng.standard_normal((settings.batch, settings.pairs, len(continuous)))
+    classes = np.zeros((settings.batch, settings.pairs, len(layout.groups)), dtype=np.int64)
+    tasks = []
+    for b, row in enumerate(part.train_rows[picked]):
+        vectors = np.empty((settings.pairs * 2, layout.size), dtype=np.float32)
+        for k in range(settings.pairs):
+            drawn = guess[b].copy()
+            for g, (start, count) in enumerate(layout.groups):
+                weights = np.clip(guess[b, start : start + count], 1e-12, None) ** (1.0 / settings.temperature)
+                classes[b, k, g] = rng.choice(count, p=weights / weights.sum())
+                drawn[start : start + count] = 0.0
+                drawn[start + classes[b, k, g]] = 1.0
+            for j, sign in enumerate((1.0, -1.0)):
+                if len(continuous):
+                    drawn[continuous] = np.clip(guess[b, continuous] + sign * settings.sigma * noise[b, k], 0.0, 1.0)
+                vectors[2 * k + j] = drawn
+        tasks.append((part.name, vectors, int(part.data.note[row]), part.data.mel_db80[row].astype(np.float32)))
+    distances = np.asarray(mapper(measure, tasks)).reshape(settings.batch, settings.pairs, 2)
+    loss = raw.new_zeros(())
+    if len(continuous):
+        slope = ((distances[:, :, 0] - distances[:, :, 1])[:, :, None] * noise).mean(axis=1) / (2.0 * settings.sigma)
+        index = torch.from_numpy(continuous)
+        loss = loss + (vector[:, index] * torch.from_numpy(slope).float()).sum() / settings.batch
+    if layout.groups:
+        pair_distance = distances.mean(axis=2)
+        advantage = torch.from_numpy(pair_distance - pair_distance.mean(axis=1, keepdims=True)).float()
+        for g, (start, count) in enumerate(layout.groups):
+            log_p = torch.log_softmax(raw[:, start : start + count] / settings.temperature, dim=1)
+            drawn_log_p = log_p.gather(1, torch.from_numpy(classes[:, :, g]))
+            loss = loss + (drawn_log_p * advantage).sum() / (settings.batch * settings.pairs)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return float(distances.mean())
+
+
+def tune_by_ear(
+    model: AspModel,
+    datasets: Sequence[MatchData],
+    settings: TuneSettings,
+    mapper: Mapper,
+    measure: Measure = render_distances,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Tune ``model``'s parameter decoders (in place) for the synths of ``datasets``, rendering through
+    ``measure`` mapped by ``mapper``; returns a report. In the report, a synth's ``validation_lsd_db_tuned`` is
+    its distance when the kept weights were validated (a synth whose renders vary, as Kars's plucks do, measures a
+    little differently each time)."""
+    settings.validate()
+    if model.architecture.hypotheses != 1:
+        raise ReaTimbreError("tuning by ear needs a model with one hypothesis per decoder")
+    if len({d.synth for d in datasets}) != len(datasets):
+        raise ReaTimbreError("give one match-data folder per synth")
+    rng = np.random.default_rng(settings.seed)
+    torch.manual_seed(settings.seed)
+    model.eval()
+    parts: list[_Synth] = []
+    for data in datasets:
+        index = model.synth_index(data.synth)
+        layout = model.architecture.layouts[index]
+        if Layout.from_json(data.space["layout"]) != layout:
+            raise ReaTimbreError(
+                f"{data.folder}: its {data.synth} parameters are not the ones this model was trained on"
+            )
+        train, validation = data.rows("train"), data.rows("validation")
+        if not len(train) or not len(validation):
+            raise ReaTimbreError(f"{data.folder} needs training and validation clips")
+        train = np.sort(rng.choice(train, min(len(train), settings.training_clips), replace=False))
+        validation = np.sort(rng.choice(validation, min(len(validation), settings.validation_clips), replace=False))
+        parts.append(
+            _Synth(
+                data.synth,
+                index,
+                layout,
+                data,
+                train,
+                _latent_means(model, data, train, index),
+                validation,
+                _latent_means(model, data, validation, index),
+            )
+        )
+    for module in model.parameters():
+        module.requires_grad_(False)
+    tuned = _tuned_decoders(model, parts)
+    params = [p for i in tuned for p in model.parameter_decoders[i].parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    optimiser = torch.optim.Adam(params, lr=settings.learning_rate)
+    kept = {i: _copy(model.parameter_decoders[i]) for i in tuned}
+    kept_lsd: dict[int, float] = {}
+    kept_at: dict[int, int] = {i: 0 for i in tuned}
+    kept_synth_lsd: dict[str, float] = {}
+
+    def validate(step: int) -> None:
+        for part in parts:
+            part.validation_lsd_db = _validation_lsd_db(model, part, measure, mapper)
+            if step == 0:
+                part.trained_lsd_db = part.validation_lsd_db
+        for i, served in tuned.items():
+            score = float(np.mean([p.validation_lsd_db for p in served]))
+            if score < kept_lsd.get(i, float("inf")):
+                kept_lsd[i], kept_at[i], kept[i] = score, step, _copy(model.parameter_decoders[i])
+                kept_synth_lsd.update({p.name: p.validation_lsd_db for p in served})
+
+    started = time.perf_counter()
+    step, stopped_because = 0, "step budget"
+    try:
+        with terminate_as_interrupt():
+            validate(0)
+            validated = time.perf_counter()
+            while step < settings.max_steps:
+                if time.perf_counter() - started >= settings.seconds:
+                    stopped_because = "time budget"
+                    break
+                part = min(parts, key=lambda p: p.seconds)
+                began = time.perf_counter()
+                batch_lsd = _step(model, part, settings, rng, optimiser, measure, mapper)
+                part.seconds += time.perf_counter() - began
+                part.steps += 1
+                step += 1
+                if time.perf_counter() - validated >= settings.validate_seconds:
+                    validate(step)
+                    validated = time.perf_counter()
+                    if on_progress is not None:
+                        on_progress(
+                            {
+                                "step": step,
+                                "seconds": time.perf_counter() - started,
+                                "batch_lsd_db": batch_lsd,
+                                "validation_lsd_db": {p.name: p.validation_lsd_db for p in parts},
+                            }
+                        )
+            else:
+                validate(step)
+    except KeyboardInterrupt:
+        if not kept_lsd:
+            raise  # nothing validated yet
+        stopped_because = INTERRUPTED
+    if stopped_because == "time budget":
+        validate(step)
+    for i, state in kept.items():
+        model.parameter_decoders[i].load_state_dict(state)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.eval()
+    return {
+        "settings": asdict(settings),
+        "steps": step,
+        "stopped_because": stopped_because,
+        "seconds": round(time.perf_counter() - started, 1),
+        "synths": {
+            part.name: {
+                "steps": part.steps,
+                "seconds": round(part.seconds, 1),
+                "training_clips": len(part.train_rows),
+                "validation_clips": len(part.validation_rows),
+                "validation_lsd_db_trained": round(part.trained_lsd_db, 3),
+                "validation_lsd_db_tuned": round(kept_synth_lsd[part.name], 3),
+                "kept_at_step": kept_at[_serving(tuned, part)],
+            }
+            for part in parts
+        },
+        "data": [d.folder for d in datasets],
+    }
+
+
+def _tuned_decoders(model: AspModel, parts: Sequence[_Synth]) -> dict[int, list[_Synth]]:
+    """Parameter decoder index → the synths (of this run) it serves."""
+    if model.architecture.variant == "joint_decoder":
+        return {0: list(parts)}
+    return {part.index: [part] for part in parts}
+
+
+def _serving(tuned: dict[int, list[_Synth]], part: _Synth) -> int:
+    return next(i for i, served in tuned.items() if part in served)
+
+
+def _copy(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
