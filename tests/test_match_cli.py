@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -226,3 +227,27 @@ def test_ctrl_c_saves_the_best_weights_so_far(kars_data: Path, tmp_path: Path) -
         "separate.json",
         "separate.safetensors",
     ]
+
+
+def test_ctrl_c_in_a_terminal_stops_tuning_with_the_weights_validated(kars_data: Path, tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it: the render workers leave it to
+    ``match-tune``, which saves the weights validated best so far and exits with status 130."""
+    models, tuned = tmp_path / "models", tmp_path / "tuned"
+    assert main(["match-train", "--data", str(kars_data), "--out", str(models), "--variant", "joint_encoder",
+                 "--max-steps", "3", "--latent", "8", "--quiet"]) == 0  # fmt: skip
+    command = [sys.executable, "-c", "import sys; from server.cli import main; sys.exit(main(sys.argv[1:]))",
+               "match-tune", "--models", str(models), "--data", str(kars_data), "--out", str(tuned), "--minutes", "5",
+               "--batch", "4", "--pairs", "2", "--workers", "2", "--validate-seconds", "0.5"]  # fmt: skip
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1], start_new_session=True
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # a progress line per validation
+        if "match-tune joint_encoder: step" in line:
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == 130, rest
+    assert "interrupted; kept the weights validated best so far" in rest and "Traceback" not in rest
+    sidecar = json.loads((tuned / "joint_encoder.json").read_text())
+    assert sidecar["tuning"]["stopped_because"] == "interrupted" and sidecar["tuning"]["steps"] >= 1

@@ -57,6 +57,7 @@ def test_a_folder_the_user_cannot_write_is_refused(tmp_path: Path) -> None:
     "command",
     [
         ["match-train", "--data", "no-such-data"],
+        ["match-tune", "--models", "no-such-models", "--data", "no-such-data"],
         ["coach-train", "--data", "no-such-data"],
         ["afx-train", "--arch", "ceq", "--task", "eq-peak"],
         ["afx-bench", "--archs", "ceq", "--tasks", "eq-peak"],
