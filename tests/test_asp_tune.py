@@ -147,3 +147,17 @@ def test_match_tune_command_keeps_the_trained_weights(tmp_path: Path, capsys: py
     assert "holds no match weights" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
     assert json.loads((models / "joint_encoder.json").read_text())["synths"] == {}
+
+
+def test_the_paper_comparison_is_flagged_when_only_one_variant_was_tuned() -> None:
+    from models.asp.evaluate import goals
+
+    def row(lsd: float) -> dict:
+        return {"lsd_db": {"mean": lsd}, "accuracy": {"mean": 0.6}}
+
+    rows = {"separate": row(10.0), "joint_encoder": row(7.5)}
+    table = {"all": {**rows, "random_preset": row(17.0), "nearest_preset": row(7.0), "most_common": row(14.0)}}
+    checks = goals(table, ["separate", "joint_encoder"], tuned=["joint_encoder"])
+    assert checks["joint_encoder_vs_separate_lsd_ratio"] == 0.75
+    assert checks["joint_encoder_vs_separate_comparable"] is False
+    assert goals(table, ["separate", "joint_encoder"])["joint_encoder_vs_separate_comparable"] is True
