@@ -8,9 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from server.commands.match_train import VARIANT_CHOICES
 from server.commands.options import add_threads, apply_threads, check_out_folder
-
-VARIANT_CHOICES = ("separate", "joint_encoder", "joint_decoder", "all")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
