@@ -285,14 +285,11 @@ def tune_by_ear(
                                 "validation_lsd_db": {p.name: p.validation_lsd_db for p in parts},
                             }
                         )
-            else:
-                validate(step)
+            validate(step)  # the last steps' weights
     except KeyboardInterrupt:
         if not kept_lsd:
             raise  # nothing validated yet
         stopped_because = INTERRUPTED
-    if stopped_because == "time budget":
-        validate(step)
     for i, state in kept.items():
         model.parameter_decoders[i].load_state_dict(state)
     for p in model.parameters():
