@@ -11,14 +11,18 @@ The synths are not differentiable, so the gradient is estimated from renders. Pe
 evolution-strategies estimate ``mean((LSD+ - LSD-) * e) / (2 sigma)`` of the distance's gradient at ``p``; each pair
 plays one class per one-hot group, drawn from the decoder's probabilities sharpened by ``temperature``, and those
 draws learn by REINFORCE (the pair's mean distance against the clip's mean over its pairs). Only the parameter
-decoders learn: the encoder, whose latent means are computed once, and the spectrogram decoder stay as trained,
-so the latent and the other synths' guesses (for a decoder of one synth) do not move.
+decoders learn by default: the encoder, whose latent means are then computed once, and the spectrogram decoder
+stay as trained, so the latent and the other synths' guesses (for a decoder of one synth) do not move. With
+``encoder`` the encoders learn too (the latent means are computed afresh each step), so a latent that blurs sounds
+apart (the joint encoder's nearest latent is a farther-sounding patch than its nearest spectrogram) can sharpen; a
+shared encoder or decoder is tuned only with the data of every synth it serves.
 
 The synths take turns by wall-clock time (the one tuned least so far goes next), as their renders cost from under
 1 ms (Kars) to about 26 ms (Vital). Every ``validate_seconds`` each synth's one guess is rendered for its fixed
-validation clips; each decoder keeps the weights whose validation distance (the mean over the synths it serves)
-was the smallest, starting from the trained weights, so tuning never hands back a decoder that validated worse
-than it came. Ctrl-C or SIGTERM stops it with what was validated so far.
+validation clips; each decoder (with ``encoder``: each group of modules that share synths) keeps the weights whose
+validation distance (the mean over the synths it serves) was the smallest, starting from the trained weights, so
+tuning never hands back a decoder that validated worse than it came. Ctrl-C or SIGTERM stops it with what was
+validated so far.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class TuneSettings:
     training_clips: int = 20_000  # per synth: the clips whose latent means are computed and tuned on
     max_steps: int = 1_000_000
     seed: int = 0
+    encoder: bool = False  # the encoders learn too (else only the parameter decoders)
 
     def validate(self) -> None:
         if not self.seconds > 0:
@@ -84,9 +89,9 @@ class _Synth:
     layout: Layout
     data: MatchData
     train_rows: np.ndarray
-    train_latents: torch.Tensor
+    train_latents: torch.Tensor | None  # latent means, when the encoder stays as trained
     validation_rows: np.ndarray
-    validation_latents: torch.Tensor
+    validation_latents: torch.Tensor | None
     seconds: float = 0.0
     steps: int = 0
     validation_lsd_db: float = float("nan")  # the latest
@@ -114,11 +119,13 @@ def _decoder_raw(model: AspModel, latents: torch.Tensor, index: int) -> torch.Te
 
 @torch.no_grad()
 def _latent_means(model: AspModel, data: MatchData, rows: np.ndarray, index: int) -> torch.Tensor:
-    parts = []
-    for start in range(0, len(rows), 256):
-        mel = torch.from_numpy(data.mel_db80[rows[start : start + 256]].astype(np.float32))
-        parts.append(model.encode(mel, torch.full((mel.shape[0],), index, dtype=torch.long))[0])
-    return torch.cat(parts)
+    return torch.cat([_encoded(model, data, rows[start : start + 256], index) for start in range(0, len(rows), 256)])
+
+
+def _encoded(model: AspModel, data: MatchData, rows: np.ndarray, index: int) -> torch.Tensor:
+    """Latent means (B, latent) of the clips ``rows`` of synth ``index`` (with gradients, if enabled)."""
+    mel = torch.from_numpy(data.mel_db80[rows].astype(np.float32))
+    return model.encode(mel, torch.full((mel.shape[0],), index, dtype=torch.long))[0]
 
 
 def _targets(data: MatchData, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -129,7 +136,10 @@ def _targets(data: MatchData, rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
 def _validation_lsd_db(model: AspModel, part: _Synth, measure: Measure, mapper: Mapper) -> float:
     """Mean LSD (dB) of the one guess (latent mean; decoding takes each group's likeliest class) over the synth's
     validation clips."""
-    vectors = prediction_vector(_decoder_raw(model, part.validation_latents, part.index), part.layout).numpy()
+    latents = part.validation_latents
+    if latents is None:
+        latents = _latent_means(model, part.data, part.validation_rows, part.index)
+    vectors = prediction_vector(_decoder_raw(model, latents, part.index), part.layout).numpy()
     tasks = [
         (part.name, vectors[i : i + 1], note, target)
         for i, (note, target) in enumerate(_targets(part.data, part.validation_rows))
@@ -149,7 +159,11 @@ def _step(
     """One step on a batch of the synth's training clips; returns the batch's mean render distance (dB)."""
     layout = part.layout
     picked = rng.integers(len(part.train_rows), size=settings.batch)
-    raw = _decoder_raw(model, part.train_latents[picked], part.index)
+    if part.train_latents is None:
+        latents = _encoded(model, part.data, part.train_rows[picked], part.index)
+    else:
+        latents = part.train_latents[picked]
+    raw = _decoder_raw(model, latents, part.index)
     vector = prediction_vector(raw, layout)
     continuous = np.asarray(layout.continuous, dtype=np.int64)
     guess = vector.detach().numpy().astype(np.float64)
@@ -222,6 +236,7 @@ def tune_by_ear(
             raise ReaTimbreError(f"{data.folder} needs training and validation clips")
         train = np.sort(rng.choice(train, min(len(train), settings.training_clips), replace=False))
         validation = np.sort(rng.choice(validation, min(len(validation), settings.validation_clips), replace=False))
+        fixed = not settings.encoder
         parts.append(
             _Synth(
                 data.synth,
@@ -229,21 +244,21 @@ def tune_by_ear(
                 layout,
                 data,
                 train,
-                _latent_means(model, data, train, index),
+                _latent_means(model, data, train, index) if fixed else None,
                 validation,
-                _latent_means(model, data, validation, index),
+                _latent_means(model, data, validation, index) if fixed else None,
             )
         )
     for module in model.parameters():
         module.requires_grad_(False)
-    tuned = _tuned_decoders(model, parts)
-    params = [p for i in tuned for p in model.parameter_decoders[i].parameters()]
+    tuned = _tuned_units(model, parts, settings.encoder)
+    params = [p for unit in tuned for module in unit.modules for p in module.parameters()]
     for p in params:
         p.requires_grad_(True)
     optimiser = torch.optim.Adam(params, lr=settings.learning_rate)
-    kept = {i: _copy(model.parameter_decoders[i]) for i in tuned}
+    kept = {i: unit.state() for i, unit in enumerate(tuned)}
     kept_lsd: dict[int, float] = {}
-    kept_at: dict[int, int] = {i: 0 for i in tuned}
+    kept_at: dict[int, int] = {i: 0 for i in kept}
     kept_synth_lsd: dict[str, float] = {}
 
     def validate(step: int) -> None:
@@ -251,11 +266,11 @@ def tune_by_ear(
             part.validation_lsd_db = _validation_lsd_db(model, part, measure, mapper)
             if step == 0:
                 part.trained_lsd_db = part.validation_lsd_db
-        for i, served in tuned.items():
-            score = float(np.mean([p.validation_lsd_db for p in served]))
+        for i, unit in enumerate(tuned):
+            score = float(np.mean([p.validation_lsd_db for p in unit.served]))
             if score < kept_lsd.get(i, float("inf")):
-                kept_lsd[i], kept_at[i], kept[i] = score, step, _copy(model.parameter_decoders[i])
-                kept_synth_lsd.update({p.name: p.validation_lsd_db for p in served})
+                kept_lsd[i], kept_at[i], kept[i] = score, step, unit.state()
+                kept_synth_lsd.update({p.name: p.validation_lsd_db for p in unit.served})
 
     started = time.perf_counter()
     step, stopped_because = 0, "step budget"
@@ -291,7 +306,7 @@ def tune_by_ear(
             raise  # nothing validated yet
         stopped_because = INTERRUPTED
     for i, state in kept.items():
-        model.parameter_decoders[i].load_state_dict(state)
+        tuned[i].load(state)
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()
@@ -308,23 +323,61 @@ def tune_by_ear(
                 "validation_clips": len(part.validation_rows),
                 "validation_lsd_db_trained": round(part.trained_lsd_db, 3),
                 "validation_lsd_db_tuned": round(kept_synth_lsd[part.name], 3),
-                "kept_at_step": kept_at[_serving(tuned, part)],
+                "kept_at_step": kept_at[next(i for i, unit in enumerate(tuned) if part in unit.served)],
             }
             for part in parts
         },
         "data": [d.folder for d in datasets],
+        "tuned": sorted(name for unit in tuned for name in unit.names),
     }
 
 
-def _tuned_decoders(model: AspModel, parts: Sequence[_Synth]) -> dict[int, list[_Synth]]:
-    """Parameter decoder index → the synths (of this run) it serves."""
-    if model.architecture.variant == "joint_decoder":
-        return {0: list(parts)}
-    return {part.index: [part] for part in parts}
+@dataclass(eq=False)
+class _Unit:
+    """Modules tuned and kept together: the synths of the run they serve share at least one of them."""
+
+    names: list[str]  # "parameter_decoders.0", "encoders.0", ...
+    modules: list[nn.Module]
+    served: list[_Synth]
+
+    def state(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {name: _copy(module) for name, module in zip(self.names, self.modules, strict=True)}
+
+    def load(self, state: dict[str, dict[str, torch.Tensor]]) -> None:
+        for name, module in zip(self.names, self.modules, strict=True):
+            module.load_state_dict(state[name])
 
 
-def _serving(tuned: dict[int, list[_Synth]], part: _Synth) -> int:
-    return next(i for i, served in tuned.items() if part in served)
+def _tuned_units(model: AspModel, parts: Sequence[_Synth], encoder: bool) -> list[_Unit]:
+    """The modules to tune, grouped into units of shared synths. A module serving a synth of the model that is
+    not in the run would move that synth's guesses unchecked, so it is refused."""
+    shared_decoder = model.architecture.variant == "joint_decoder"
+    synths = model.architecture.synths
+
+    def owners(part_index: int) -> list[str]:
+        names = [f"parameter_decoders.{0 if shared_decoder else part_index}"]
+        if encoder:
+            names.append(f"encoders.{0 if len(model.encoders) == 1 else part_index}")
+        return names
+
+    run = {part.index for part in parts}
+    for name in {n for part in parts for n in owners(part.index)}:
+        serving = {s for s in range(len(synths)) if name in owners(s)}
+        if serving - run:
+            missing = ", ".join(synths[s] for s in sorted(serving - run))
+            raise ReaTimbreError(
+                f"tuning {name} moves the guesses of every synth it serves: give the data of {missing} too"
+            )
+    units: list[_Unit] = []
+    for part in parts:
+        names = owners(part.index)
+        joined = [u for u in units if set(u.names) & set(names)]
+        for unit in joined:
+            units.remove(unit)
+        merged = list(dict.fromkeys([n for u in joined for n in u.names] + names))
+        served = [p for u in joined for p in u.served] + [part]
+        units.append(_Unit(merged, [model.get_submodule(n) for n in merged], served))
+    return units
 
 
 def _copy(module: nn.Module) -> dict[str, torch.Tensor]:

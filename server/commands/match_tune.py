@@ -18,8 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="tune trained patch-matching weights by ear: parameter decoders fine-tuned on their guesses' renders",
         description="Fine-tune the parameter decoders of trained match weights (match-train) on the log-spectral "
         "distance between the render of each training clip's guess and the clip, estimated from antithetic pairs "
-        "of renders (the synths are not differentiable). The encoder stays as trained. Each decoder keeps the "
-        "weights that validated best, the trained ones included; the tuned weights and sidecars go to --out. "
+        "of renders (the synths are not differentiable). The encoder stays as trained unless --encoder. Each "
+        "decoder keeps the weights that validated best, the trained ones included; the tuned weights and sidecars "
+        "go to --out. "
         "Ctrl-C stops and saves what was validated so far (exit status 130).",
     )
     parser.add_argument("--models", required=True, type=Path, help="folder of trained match weights")
@@ -36,6 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--validation-clips", type=int, default=100, help="per synth (default 100)")
     parser.add_argument("--training-clips", type=int, default=20_000, help="per synth, at most (default 20000)")
     parser.add_argument("--workers", type=int, default=None, help="render processes (default: one per CPU)")
+    parser.add_argument(
+        "--encoder",
+        action="store_true",
+        help="tune the encoders too (a shared one needs every synth's data)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_threads(parser, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         training_clips=args.training_clips,
         max_steps=args.max_steps,
         seed=args.seed,
+        encoder=args.encoder,
     )
     settings.validate()
     models = {variant: load_model(args.models, variant) for variant in variants}
