@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -106,6 +107,32 @@ def test_the_encoder_learns_too_when_asked() -> None:
     assert moved == {"encoders", "parameter_decoders"}, moved
 
 
+def test_the_class_anchor_gives_a_tie_to_the_true_class() -> None:
+    """A measure deaf to the classes (each later render a hair closer, so the last weights are kept): without the
+    anchor the classes stay where chance put them, with it they learn the truth."""
+    data = tiny_data(120)
+    rows = data.rows("train")
+    truth = data.params[rows][:, 1:3].argmax(axis=1)
+    calls = itertools.count()
+
+    def deaf(task: RenderTask) -> list[float]:
+        return [100.0 - 1e-4 * next(calls) for _ in task[1]]
+
+    def tuned_accuracy(anchor: float) -> float:
+        torch.manual_seed(0)
+        layouts = (Layout.from_json(SPACE.to_json()["layout"]),)
+        model = AspModel(Architecture("joint_encoder", ("tiny",), layouts, latent=4, channels=8, hidden=16))
+        settings = TuneSettings(seconds=60.0, max_steps=60, batch=8, pairs=2, validate_seconds=1e-3,
+                                learning_rate=1e-2, encoder=True, class_anchor=anchor)  # fmt: skip
+        report = tune_by_ear(model, [data], settings, lambda fn, items: [fn(i) for i in items], measure=deaf)
+        assert report["synths"]["tiny"]["kept_at_step"] == 60
+        guesses = infer_vectors(model, data.mel_db80[rows].astype(np.float32), "tiny")
+        return float(np.mean(guesses[:, 1:3].argmax(axis=1) == truth))
+
+    assert tuned_accuracy(0.0) < 0.7  # 0.48
+    assert tuned_accuracy(5.0) > 0.9  # 0.99
+
+
 def _two_synth_model(variant: str = "joint_encoder") -> AspModel:
     torch.manual_seed(0)
     layouts = (Layout.from_json(SPACE.to_json()["layout"]), Layout(3, (0,), ((1, 2),)))
@@ -152,6 +179,9 @@ def test_tuning_refuses_what_it_cannot_do() -> None:
     same = lambda fn, items: [fn(i) for i in items]  # noqa: E731
     with pytest.raises(ReaTimbreError, match="positive"):
         tune_by_ear(_two_synth_model(), [data], TuneSettings(seconds=0.0), same, measure=tiny_distances)
+    with pytest.raises(ReaTimbreError, match="class anchor"):
+        tune_by_ear(_two_synth_model(), [data], TuneSettings(seconds=1.0, class_anchor=-1.0), same,
+                    measure=tiny_distances)  # fmt: skip
     with pytest.raises(ReaTimbreError, match="sigma"):
         tune_by_ear(_two_synth_model(), [data], TuneSettings(seconds=1.0, sigma=0.0), same, measure=tiny_distances)
     torch.manual_seed(0)

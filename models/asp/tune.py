@@ -15,7 +15,9 @@ decoders learn by default: the encoder, whose latent means are then computed onc
 stay as trained, so the latent and the other synths' guesses (for a decoder of one synth) do not move. With
 ``encoder`` the encoders learn too (the latent means are computed afresh each step), so a latent that blurs sounds
 apart (the joint encoder's nearest latent is a farther-sounding patch than its nearest spectrogram) can sharpen; a
-shared encoder or decoder is tuned only with the data of every synth it serves.
+shared encoder or decoder is tuned only with the data of every synth it serves. Where classes sound alike (or a
+synth's renders vary more than its classes do, as Kars's plucks), REINFORCE wanders between them; ``class_anchor``
+adds the true classes' cross-entropy, weighted, so the tie goes to the truth.
 
 The synths take turns by wall-clock time (the one tuned least so far goes next), as their renders cost from under
 1 ms (Kars) to about 26 ms (Vital). Every ``validate_seconds`` each synth's one guess is rendered for its fixed
@@ -68,6 +70,7 @@ class TuneSettings:
     max_steps: int = 1_000_000
     seed: int = 0
     encoder: bool = False  # the encoders learn too (else only the parameter decoders)
+    class_anchor: float = 0.0  # weight of the true classes' cross-entropy (nats) beside the heard distance
 
     def validate(self) -> None:
         if not self.seconds > 0:
@@ -78,6 +81,8 @@ class TuneSettings:
             raise ReaTimbreError("pairs, batch, validation clips and training clips must be at least 1")
         if not self.learning_rate > 0 or not self.temperature > 0 or not self.validate_seconds > 0:
             raise ReaTimbreError("the learning rate, temperature and validation interval must be positive")
+        if not self.class_anchor >= 0:
+            raise ReaTimbreError(f"the class anchor must be 0 or more, got {self.class_anchor}")
 
 
 @dataclass(eq=False)
@@ -197,6 +202,12 @@ def _step(
             log_p = torch.log_softmax(raw[:, start : start + count] / settings.temperature, dim=1)
             drawn_log_p = log_p.gather(1, torch.from_numpy(classes[:, :, g]))
             loss = loss + (drawn_log_p * advantage).sum() / (settings.batch * settings.pairs)
+        if settings.class_anchor:  # where classes sound alike, the true one breaks the tie
+            truth = torch.from_numpy(part.data.params[part.train_rows[picked]].astype(np.float32))
+            for start, count in layout.groups:
+                true_class = truth[:, start : start + count].argmax(dim=1)
+                cross_entropy = nn.functional.cross_entropy(raw[:, start : start + count], true_class)
+                loss = loss + settings.class_anchor * cross_entropy / len(layout.groups)
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()

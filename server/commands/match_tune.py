@@ -42,6 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="tune the encoders too (a shared one needs every synth's data)",
     )
+    parser.add_argument(
+        "--class-anchor",
+        type=float,
+        default=0.0,
+        help="weight of the true classes' cross-entropy beside the heard distance (default 0: off)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_threads(parser, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         encoder=args.encoder,
+        class_anchor=args.class_anchor,
     )
     settings.validate()
     models = {variant: load_model(args.models, variant) for variant in variants}
